@@ -1,0 +1,89 @@
+/** An IPv4 or IPv6 socket address, as the kernel reports it. */
+export interface InetAddress {
+  /** Textual address: `127.0.0.1`, `::`, `::ffff:10.0.0.1`, `fe80::1`. */
+  readonly address: string;
+  readonly port: number;
+  /** Same values as Node's `AddressInfo.family`. */
+  readonly family: 'IPv4' | 'IPv6';
+  /** IPv6 only. */
+  readonly flowinfo?: number;
+  /** IPv6 only: the interface index of a link-local address. */
+  readonly scopeId?: number;
+}
+
+/** A unix socket bound to a file-system path. */
+export interface UnixPathAddress {
+  readonly path: string;
+}
+
+/**
+ * A unix socket in the Linux abstract namespace. `abstract` is the name without the leading
+ * NUL, decoded as UTF-8 for display; `raw` keeps the exact bytes, since names may hold any.
+ */
+export interface AbstractAddress {
+  readonly abstract: string;
+  readonly raw: Buffer;
+}
+
+/** A unix socket with no name (socketpair, or never bound). */
+export interface UnnamedAddress {
+  readonly unnamed: true;
+}
+
+/** Every address a socket descriptor may report. */
+export type SocketAddress = InetAddress | UnixPathAddress | AbstractAddress | UnnamedAddress;
+
+/** Formats 4 bytes as dotted decimal. */
+export function formatIPv4(bytes: Uint8Array): string {
+  return `${bytes[0]}.${bytes[1]}.${bytes[2]}.${bytes[3]}`;
+}
+
+/** Formats 16 bytes the RFC 5952 way (as inet_ntop does): lower case, longest zero run as `::`. */
+export function formatIPv6(bytes: Uint8Array): string {
+  const groups: number[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push(((bytes[i] ?? 0) << 8) | (bytes[i + 1] ?? 0));
+  let bestStart = -1;
+  let bestLength = 0;
+  for (let i = 0; i < 8; ) {
+    if (groups[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLength) {
+      bestStart = i;
+      bestLength = j - i;
+    }
+    i = j;
+  }
+  const hex = (list: number[]) => list.map((g) => g.toString(16)).join(':');
+  // IPv4-compatible (::a.b.c.d) and IPv4-mapped (::ffff:a.b.c.d) keep a dotted tail, as glibc prints them.
+  if (bestStart === 0 && (bestLength === 6 || (bestLength === 5 && groups[5] === 0xffff))) {
+    return `::${bestLength === 5 ? 'ffff:' : ''}${formatIPv4(bytes.subarray(12, 16))}`;
+  }
+  if (bestLength < 2) return hex(groups);
+  return `${hex(groups.slice(0, bestStart))}::${hex(groups.slice(bestStart + bestLength))}`;
+}
+
+/**
+ * Decodes the bytes of a unix socket name as getsockname returned them (leading NUL for
+ * an abstract name, nothing at all for an unnamed socket).
+ */
+export function unixAddress(bytes: Uint8Array): UnixPathAddress | AbstractAddress | UnnamedAddress {
+  if (bytes.length === 0) return { unnamed: true };
+  if (bytes[0] === 0) {
+    const raw = Buffer.from(bytes.subarray(1));
+    return { abstract: raw.toString('utf8'), raw };
+  }
+  return { path: Buffer.from(bytes).toString('utf8') };
+}
+
+/** Formats any socket address for messages: `127.0.0.1:80`, `[::]:443`, `/run/app.sock`, `@name`. */
+export function formatAddress(address: SocketAddress | undefined): string {
+  if (!address) return 'no address';
+  if ('port' in address) return address.family === 'IPv6' ? `[${address.address}]:${address.port}` : `${address.address}:${address.port}`;
+  if ('path' in address) return address.path;
+  if ('abstract' in address) return `@${address.abstract}`;
+  return '(unnamed)';
+}

@@ -1,0 +1,32 @@
+import { lastIdentity, readFacts, type Descriptor } from './descriptor.js';
+import { errnoException, SocketActivationError } from './errors.js';
+import { native } from './native.js';
+
+/**
+ * Gives Node a close-on-exec duplicate of `d.fd`, after checking that the fd number still
+ * refers to the file that was inspected (st_dev/st_ino). Node then owns the duplicate:
+ * `server.close()` closes it, and the original stays open for later hand-offs.
+ *
+ * @throws ERR_FD_CHANGED when the fd was closed or now refers to something else; a
+ * system error (`syscall: 'fcntl'`) when the duplicate cannot be made.
+ */
+export function duplicateForNode(d: Descriptor): number {
+  const r = readFacts(d.fd);
+  const now = r < 0 ? undefined : lastIdentity();
+  if (!now || now.dev !== d.dev || now.ino !== d.ino) {
+    throw new SocketActivationError(
+      'ERR_FD_CHANGED',
+      `fd ${d.fd}${d.name !== undefined ? ` (${JSON.stringify(d.name)})` : ''} ${now ? 'now refers to a different file' : 'is no longer open'} than when it was inspected; ` +
+        'something in this process closed it (and the number may have been reused). Do not close inherited fds yourself: close the server instead.',
+      { fd: d.fd, listenerName: d.name },
+    );
+  }
+  const fd = native().dup(d.fd);
+  if (fd < 0) throw errnoException(fd, 'fcntl', d.fd, 'F_DUPFD_CLOEXEC');
+  return fd;
+}
+
+/** Closes a duplicate that never reached Node. */
+export function closeDuplicate(fd: number): void {
+  native().close(fd);
+}

@@ -1,0 +1,70 @@
+import { readFileSync } from 'node:fs';
+
+/** One process on the way from this one up to pid 1. */
+export interface ProcessInfo {
+  readonly pid: number;
+  /** The kernel's short name (/proc/PID/comm). */
+  readonly comm: string;
+  /** argv, NUL-separated in /proc/PID/cmdline. */
+  readonly argv: readonly string[];
+}
+
+/** Why LISTEN_PID named a process other than this one. */
+export type PidMismatch =
+  /** LISTEN_PID is an ancestor that is a package manager or a shell that did not `exec`. */
+  | { readonly reason: 'wrapper'; readonly holder: ProcessInfo; readonly wrapper: 'package-manager' | 'shell' | 'other' }
+  /** LISTEN_PID is an ancestor Node process: this is its child (cluster worker, fork, spawn). */
+  | { readonly reason: 'inherited'; readonly holder: ProcessInfo }
+  /** LISTEN_PID is not an ancestor at all (stale or copied environment). */
+  | { readonly reason: 'other-process'; readonly holder?: ProcessInfo };
+
+function readProcess(pid: number): (ProcessInfo & { readonly ppid: number }) | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    // "pid (comm) state ppid …": comm may hold spaces and parentheses, so cut at the last ')'.
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    const comm = readFileSync(`/proc/${pid}/comm`, 'utf8').trimEnd();
+    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter((a) => a !== '');
+    return { pid, comm, argv, ppid };
+  } catch {
+    return undefined;
+  }
+}
+
+const packageManagers = /(^|[/\\])(npm|npx|yarn|yarnpkg|pnpm|pnpx|corepack|bun)(-cli)?(\.c?js)?$/;
+const shells = new Set(['sh', 'bash', 'dash', 'zsh', 'ash', 'ksh', 'mksh', 'busybox', 'fish']);
+
+/** Classifies an ancestor holding LISTEN_PID. Exported for tests. */
+export function classifyHolder(holder: ProcessInfo): PidMismatch {
+  const runsPackageManager =
+    packageManagers.test(holder.comm) || holder.argv.slice(0, 3).some((arg) => packageManagers.test(arg));
+  if (runsPackageManager) return { reason: 'wrapper', holder, wrapper: 'package-manager' };
+  if (shells.has(holder.comm)) return { reason: 'wrapper', holder, wrapper: 'shell' };
+  if (holder.comm === 'node' || holder.comm.startsWith('node') || /(^|\/)node$/.test(holder.argv[0] ?? '')) {
+    return { reason: 'inherited', holder };
+  }
+  return { reason: 'wrapper', holder, wrapper: 'other' };
+}
+
+/**
+ * Works out why LISTEN_PID is not our pid by walking /proc from our parent up to pid 1
+ * (Linux only; elsewhere the answer is `other-process`).
+ */
+export function explainPidMismatch(listenPid: number, ownPid = process.pid): PidMismatch {
+  const self = readProcess(ownPid);
+  let pid = self?.ppid ?? 0;
+  for (let depth = 0; pid > 0 && depth < 64; depth++) {
+    const p = readProcess(pid);
+    if (!p) break;
+    if (p.pid === listenPid) return classifyHolder(p);
+    pid = p.ppid;
+  }
+  const holder = readProcess(listenPid);
+  return holder ? { reason: 'other-process', holder } : { reason: 'other-process' };
+}
+
+/** `123 (npm start)` for messages. */
+export function formatProcess(p: ProcessInfo): string {
+  const cmd = p.argv.length > 0 ? p.argv.join(' ') : p.comm;
+  return `${p.pid} (${cmd.length > 80 ? `${cmd.slice(0, 77)}...` : cmd})`;
+}

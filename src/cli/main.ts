@@ -1,0 +1,137 @@
+#!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import { SocketActivationError } from '../errors.js';
+import { parseLaunchAddress, type LaunchAddress } from '../launcher/address.js';
+import { bindLaunchSocket, releaseLaunchSockets, type BoundSocket } from '../launcher/bind.js';
+import { runCommand } from '../launcher/run.js';
+
+const HELP = `Usage: socket-activation [options] -- COMMAND [ARGS...]
+
+Opens sockets the way a systemd socket unit does and runs COMMAND with them at
+fds 3, 4, ... and LISTEN_PID, LISTEN_FDS, LISTEN_FDNAMES set for it.
+
+  -l, --listen [NAME=]ADDRESS     stream listener (TCP, unix stream)
+  -d, --datagram [NAME=]ADDRESS   datagram socket (UDP, unix datagram)
+      --seqpacket [NAME=]ADDRESS  unix seqpacket listener
+  -b, --backlog N                 accept queue length (default 4096, like systemd)
+  -E, --setenv NAME[=VALUE]       set (or pass on) a variable for COMMAND
+  -h, --help                      show this help
+      --version                   show the version
+
+ADDRESS: PORT (dual-stack [::]:PORT), HOST:PORT, [IPV6]:PORT, a unix socket path
+(with a '/', e.g. ./app.sock), or @NAME (abstract unix socket). NAME defaults to
+"unknown". Signals are passed on to COMMAND; its exit status becomes ours.
+
+Example: socket-activation -l web=127.0.0.1:8080 -d dns=[::]:5353 -- node server.js`;
+
+interface Options {
+  addresses: LaunchAddress[];
+  backlog: number;
+  env: Record<string, string>;
+  command: string[];
+}
+
+function usage(message: string): never {
+  throw new SocketActivationError('ERR_LAUNCHER_USAGE', `${message}\nRun socket-activation --help for usage.`);
+}
+
+function parseArguments(argv: readonly string[]): Options | 'help' | 'version' {
+  const options: Options = { addresses: [], backlog: 4096, env: {}, command: [] };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const [flag, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
+    const value = () => {
+      if (inline !== undefined) return inline;
+      const next = argv[++i];
+      if (next === undefined) usage(`${flag} needs a value.`);
+      return next;
+    };
+    switch (flag) {
+      case '--':
+        options.command = argv.slice(i + 1);
+        i = argv.length;
+        break;
+      case '-h':
+      case '--help':
+        return 'help';
+      case '--version':
+        return 'version';
+      case '-l':
+      case '--listen':
+        options.addresses.push(parseLaunchAddress(value(), 'stream'));
+        break;
+      case '-d':
+      case '--datagram':
+        options.addresses.push(parseLaunchAddress(value(), 'dgram'));
+        break;
+      case '--seqpacket':
+        options.addresses.push(parseLaunchAddress(value(), 'seqpacket'));
+        break;
+      case '-b':
+      case '--backlog': {
+        const text = value();
+        const n = /^[0-9]+$/.test(text) ? Number(text) : Number.NaN;
+        if (!(n >= 1 && n <= 0x7fffffff)) usage(`--backlog must be a positive integer; found ${JSON.stringify(text)}.`);
+        options.backlog = n;
+        break;
+      }
+      case '-E':
+      case '--setenv': {
+        const text = value();
+        const eq = text.indexOf('=');
+        const name = eq < 0 ? text : text.slice(0, eq);
+        const v = eq < 0 ? process.env[name] : text.slice(eq + 1);
+        if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) usage(`--setenv: ${JSON.stringify(name)} is not a variable name.`);
+        if (v !== undefined) options.env[name] = v;
+        break;
+      }
+      default:
+        if (arg.startsWith('-')) usage(`Unknown option ${arg}.`);
+        // The first operand starts the command (the "--" is optional).
+        options.command = argv.slice(i);
+        i = argv.length;
+    }
+  }
+  if (options.addresses.length === 0) usage('Give at least one address with -l, -d or --seqpacket.');
+  if (options.command.length === 0) usage('Give the command to run after --.');
+  return options;
+}
+
+async function main(argv: readonly string[]): Promise<number> {
+  const parsed = parseArguments(argv);
+  if (parsed === 'help') {
+    console.log(HELP);
+    return 0;
+  }
+  if (parsed === 'version') {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    console.log(pkg.version);
+    return 0;
+  }
+  const sockets: BoundSocket[] = [];
+  try {
+    for (const address of parsed.addresses) sockets.push(await bindLaunchSocket(address, parsed.backlog));
+    const [command, ...args] = parsed.command;
+    const exit = await runCommand(command!, args, sockets, parsed.env);
+    if (exit.signal) {
+      releaseLaunchSockets(sockets.splice(0));
+      // Die of the same signal, so our parent sees what really happened.
+      process.kill(process.pid, exit.signal);
+      return 128;
+    }
+    return exit.code;
+  } finally {
+    releaseLaunchSockets(sockets);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    const e = err as { code?: string; message?: string };
+    console.error(`socket-activation: ${e.message ?? String(err)}${e.code && !e.message?.startsWith(e.code) ? ` [${e.code}]` : ''}`);
+    process.exitCode = e.code === 'ERR_LAUNCHER_USAGE' ? 2 : 1;
+  },
+);

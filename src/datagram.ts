@@ -1,0 +1,70 @@
+import dgram from 'node:dgram';
+import { type Descriptor, type DatagramDescriptor } from './descriptor.js';
+import { closeDuplicate, duplicateForNode } from './adopt.js';
+import { activation } from './registry.js';
+import { check, listener } from './select.js';
+import { SocketActivationError } from './errors.js';
+
+/** Where to bind when the process was not socket-activated. A host with `:` makes a udp6 socket. */
+export type DatagramFallback = number | { readonly port: number; readonly host?: string };
+
+/** Options for {@link bindDatagram}. */
+export interface BindDatagramOptions {
+  /** Used only when the process was not socket-activated at all. */
+  readonly fallback?: DatagramFallback;
+  /** Passed to `dgram.createSocket` (e.g. `recvBufferSize`); `type` is chosen from the fd's real family. */
+  readonly socketOptions?: Omit<dgram.SocketOptions, 'type'>;
+}
+
+function bound(socket: dgram.Socket, bind: (done: () => void) => void): Promise<dgram.Socket> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error) => {
+      socket.close();
+      reject(err);
+    };
+    socket.once('error', onError);
+    bind(() => {
+      socket.removeListener('error', onError);
+      resolve(socket);
+    });
+  });
+}
+
+/**
+ * A dgram.Socket on an inherited UDP socket, created as `udp6` when the fd is IPv6
+ * (including dual-stack `[::]`) and `udp4` otherwise, so replies work (Node does not check
+ * this itself: a udp4 socket on an IPv6 fd receives but cannot send).
+ *
+ * @throws (rejects) ERR_NOT_ACTIVATED, ERR_LISTENER_NOT_FOUND, ERR_LISTENER_AMBIGUOUS,
+ * ERR_LISTENER_MISMATCH (a stream socket, or a unix datagram socket, which Node cannot adopt).
+ * @example
+ * ```ts
+ * const socket = await bindDatagram('dns', { fallback: 5353 });
+ * socket.on('message', (msg, rinfo) => socket.send(msg, rinfo.port, rinfo.address));
+ * ```
+ */
+export async function bindDatagram(target: string | Descriptor, options: BindDatagramOptions = {}): Promise<dgram.Socket> {
+  if (typeof target === 'string' && options.fallback !== undefined && !activation().activated) {
+    const { port, host } = typeof options.fallback === 'number' ? { port: options.fallback, host: undefined } : options.fallback;
+    const socket = dgram.createSocket({ ...options.socketOptions, type: host?.includes(':') ? 'udp6' : 'udp4' });
+    return bound(socket, (done) => socket.bind({ port, address: host }, done));
+  }
+  const d: DatagramDescriptor =
+    typeof target === 'string' ? listener(target, { type: 'dgram' }) : check(target, { type: 'dgram' }, 'bindDatagram');
+  if (d.family !== 'inet' && d.family !== 'inet6') {
+    throw new SocketActivationError(
+      'ERR_LISTENER_MISMATCH',
+      `bindDatagram: fd ${d.fd}${d.name !== undefined ? ` named ${JSON.stringify(d.name)}` : ''} is a ${d.family} datagram socket; expected UDP (inet or inet6). Node's dgram module can only adopt UDP sockets.`,
+      { fd: d.fd, listenerName: d.name, expected: { family: 'inet' }, found: d },
+    );
+  }
+  const fd = duplicateForNode(d);
+  let socket: dgram.Socket;
+  try {
+    socket = dgram.createSocket({ ...options.socketOptions, type: d.family === 'inet6' ? 'udp6' : 'udp4' });
+  } catch (err) {
+    closeDuplicate(fd);
+    throw err;
+  }
+  return bound(socket, (done) => socket.bind({ fd }, done));
+}

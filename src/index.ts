@@ -1,0 +1,34 @@
+/**
+ * socket-activation: take over sockets inherited from systemd (or the bundled launcher)
+ * safely. See README.md for the rules and the error codes.
+ * @packageDocumentation
+ */
+export type { AbstractAddress, InetAddress, SocketAddress, UnixPathAddress, UnnamedAddress } from './address.js';
+export { formatAddress } from './address.js';
+export { activate, type Activated, type DatagramSpec, type DescriptorSpec, type FifoSpec, type ListenerSpec, type ServerSpec } from './activate.js';
+export { bindDatagram, type BindDatagramOptions, type DatagramFallback } from './datagram.js';
+export {
+  inspect,
+  describe,
+  type AnonDescriptor,
+  type CharDescriptor,
+  type ConnectionDescriptor,
+  type DatagramDescriptor,
+  type Descriptor,
+  type DescriptorKind,
+  type FifoDescriptor,
+  type FileDescriptor,
+  type MqueueDescriptor,
+  type OtherDescriptor,
+  type SocketDescriptor,
+  type SocketFamily,
+  type SocketProtocol,
+  type SocketType,
+  type StreamListenerDescriptor,
+} from './descriptor.js';
+export { LISTEN_FDS_START, LISTEN_VARIABLES } from './environment.js';
+export { SocketActivationError, type FdSystemError, type SocketActivationErrorCode } from './errors.js';
+export { listen, type Listening, type ListenOptions, type StreamFallback, type StreamServer } from './listen.js';
+export { activation, listeners, type Activation, type ActivationOptions, type InheritedDescriptor, type NotActivatedReason } from './registry.js';
+export { check, listener, listenersNamed, matches, type Expectation, type Expected } from './select.js';
+export { connection, connections, fifo } from './stream.js';

@@ -1,0 +1,208 @@
+import { lstatSync, unlinkSync } from 'node:fs';
+import net from 'node:net';
+import { unixAddress, type SocketAddress } from './address.js';
+import { type Descriptor, type StreamListenerDescriptor, type ConnectionDescriptor } from './descriptor.js';
+import { SocketActivationError } from './errors.js';
+import { closeDuplicate, duplicateForNode } from './adopt.js';
+import { activation } from './registry.js';
+import { check, listenersNamed } from './select.js';
+
+/** Where to listen when the process was not socket-activated (development). */
+export type StreamFallback =
+  | number
+  | { readonly port: number; readonly host?: string }
+  | {
+      readonly path: string;
+      /**
+       * Remove a socket file left at `path` by an earlier run that crashed, if nothing
+       * accepts on it. Without this, a leftover file is an error: the package never removes a
+       * file it did not create (Node removes the one it created when the server closes).
+       * @default false
+       */
+      readonly removeStale?: boolean;
+    };
+
+/** Options for {@link listen}. */
+export interface ListenOptions {
+  /** Used only when the process was not socket-activated at all; never when a name is missing. */
+  readonly fallback?: StreamFallback;
+  /**
+   * Accept queue length to listen with. Defaults to the socket's own (systemd's Backlog=, read
+   * from TCP_INFO on Linux), since Node would otherwise reset it to 511; 511 where unknown.
+   */
+  readonly backlog?: number;
+}
+
+/** Any server built on net.Server: net, http, https, http2, tls. */
+export type StreamServer = net.Server;
+
+/** What {@link listen} did. */
+export interface Listening<S extends StreamServer> {
+  readonly server: S;
+  /** False when the fallback was used. */
+  readonly activated: boolean;
+  /** The inherited descriptors served (several when fds share a name). */
+  readonly descriptors: readonly Descriptor[];
+  /** Local addresses served, including unix paths and abstract names (Node's `address()` is null for those). */
+  readonly addresses: readonly SocketAddress[];
+  /** Connections handed to the server (Accept=yes fds). */
+  readonly connections: readonly net.Socket[];
+}
+
+const NODE_DEFAULT_BACKLOG = 511;
+
+function whenListening(server: net.Server, start: (done: () => void) => void): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error) => reject(err);
+    server.once('error', onError);
+    start(() => {
+      server.removeListener('error', onError);
+      resolve();
+    });
+  });
+}
+
+function asStreamTargets(targets: readonly Descriptor[]): { listeners: StreamListenerDescriptor[]; connections: ConnectionDescriptor[] } {
+  const listeners: StreamListenerDescriptor[] = [];
+  const connections: ConnectionDescriptor[] = [];
+  for (const d of targets) {
+    const socket = check(d, { kind: 'socket' }, 'listen(server)');
+    if (socket.type === 'stream' && !socket.listening && socket.remote) {
+      connections.push(socket as ConnectionDescriptor);
+      continue;
+    }
+    const l = check(socket, { type: 'stream', listening: true }, 'listen(server) needs a stream listener or an Accept=yes connection');
+    if (l.family !== 'inet' && l.family !== 'inet6' && l.family !== 'unix') check(l, { family: 'inet' }, 'listen(server)');
+    listeners.push(l);
+  }
+  return { listeners, connections };
+}
+
+/** Wraps a validated Accept=yes connection fd in a net.Socket. */
+export function connectionSocket(d: ConnectionDescriptor, allowHalfOpen = false): net.Socket {
+  const fd = duplicateForNode(d);
+  try {
+    return new net.Socket({ fd, readable: true, writable: true, allowHalfOpen });
+  } catch (err) {
+    closeDuplicate(fd);
+    throw err;
+  }
+}
+
+async function listenOnFd(server: net.Server, d: StreamListenerDescriptor, backlog: number): Promise<void> {
+  const fd = duplicateForNode(d);
+  try {
+    // Positional backlog: Node ignores `{ backlog }` when given an fd and would use 511.
+    await whenListening(server, (done) => server.listen({ fd }, backlog, done));
+  } catch (err) {
+    if (!server.listening) closeDuplicate(fd);
+    throw err;
+  }
+}
+
+// A net.Server has one handle; further fds of a shared name get a helper server each that
+// passes its connections to the user's server, and closes with it.
+async function listenExtra(server: net.Server, d: StreamListenerDescriptor, backlog: number): Promise<net.Server> {
+  const helper = net.createServer({ allowHalfOpen: (server as { allowHalfOpen?: boolean }).allowHalfOpen ?? false }, (socket) => {
+    server.emit('connection', socket);
+  });
+  await listenOnFd(helper, d, backlog);
+  const close = server.close;
+  server.close = function closeWithHelpers(this: net.Server, callback?: (err?: Error) => void) {
+    helper.close();
+    return close.call(this, callback);
+  } as typeof server.close;
+  return helper;
+}
+
+function resolveTargets(target: string | Descriptor | readonly Descriptor[]): readonly Descriptor[] {
+  if (typeof target === 'string') return listenersNamed(target);
+  return Array.isArray(target) ? (target as readonly Descriptor[]) : [target as Descriptor];
+}
+
+async function listenFallback<S extends StreamServer>(server: S, fallback: StreamFallback, backlog: number | undefined): Promise<Listening<S>> {
+  const result = (addresses: SocketAddress[]): Listening<S> => ({ server, activated: false, descriptors: [], addresses, connections: [] });
+  if (typeof fallback === 'number' || 'port' in fallback) {
+    const { port, host } = typeof fallback === 'number' ? { port: fallback, host: undefined } : fallback;
+    await whenListening(server, (done) => server.listen({ port, host, backlog }, done));
+    const a = server.address() as net.AddressInfo;
+    return result([{ address: a.address, port: a.port, family: a.family === 'IPv6' ? 'IPv6' : 'IPv4' }]);
+  }
+  const { path, removeStale = false } = fallback;
+  try {
+    await whenListening(server, (done) => server.listen({ path, backlog }, done));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || path.startsWith('\0')) throw err;
+    const stale = await isStaleSocket(path);
+    if (!stale || !removeStale) {
+      throw new SocketActivationError(
+        'ERR_FALLBACK_PATH_IN_USE',
+        stale
+          ? `Fallback path ${path} holds a socket file that nothing accepts on (left by an earlier run?). Remove it, or pass fallback { path, removeStale: true }.`
+          : `Fallback path ${path} is in use: ${lstatSync(path).isSocket() ? 'another process is accepting on it' : 'it is not a socket file'}. Choose another path.`,
+        { path },
+      );
+    }
+    unlinkSync(path);
+    await whenListening(server, (done) => server.listen({ path, backlog }, done));
+  }
+  return result([unixAddress(Buffer.from(path))]);
+}
+
+function isStaleSocket(path: string): Promise<boolean> {
+  try {
+    if (!lstatSync(path).isSocket()) return Promise.resolve(false);
+  } catch {
+    return Promise.resolve(false);
+  }
+  return new Promise((resolve) => {
+    const probe = net.connect({ path });
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(false);
+    });
+    probe.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ECONNREFUSED'));
+  });
+}
+
+/**
+ * Makes a net/http/https/http2/tls server serve an inherited listener: every fd with that
+ * name (or the given descriptors). Each fd is validated natively first, then Node gets a
+ * close-on-exec duplicate, listening with the socket's own backlog. Accept=yes connection
+ * fds are handed to the server as connections instead. When the process was not activated
+ * at all and `fallback` is given, the server binds that address itself.
+ *
+ * @throws (rejects) ERR_NOT_ACTIVATED, ERR_LISTENER_NOT_FOUND, ERR_LISTENER_MISMATCH (a UDP
+ * fd, a FIFO, …), ERR_FD_CHANGED, or Node's own listen error.
+ * @example
+ * ```ts
+ * const server = http.createServer(app);
+ * const { addresses } = await listen(server, 'web', { fallback: 8080 });
+ * ```
+ */
+export async function listen<S extends StreamServer>(
+  server: S,
+  target: string | Descriptor | readonly Descriptor[],
+  options: ListenOptions = {},
+): Promise<Listening<S>> {
+  if (typeof target === 'string' && options.fallback !== undefined && !activation().activated) {
+    return listenFallback(server, options.fallback, options.backlog);
+  }
+  const targets = resolveTargets(target);
+  const { listeners, connections } = asStreamTargets(targets);
+  for (const l of listeners) {
+    const backlog = options.backlog ?? l.backlog ?? NODE_DEFAULT_BACKLOG;
+    if (l === listeners[0]) await listenOnFd(server, l, backlog);
+    else await listenExtra(server, l, backlog);
+  }
+  const allowHalfOpen = (server as { allowHalfOpen?: boolean }).allowHalfOpen ?? false;
+  const sockets = connections.map((c) => connectionSocket(c, allowHalfOpen));
+  for (const socket of sockets) server.emit('connection', socket);
+  return {
+    server,
+    activated: true,
+    descriptors: targets,
+    addresses: listeners.map((l) => l.local),
+    connections: sockets,
+  };
+}

@@ -1,0 +1,50 @@
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+/** The private binding (native/*.cc). Every call returns a result or `-errno`; never throws for a syscall failure. */
+export interface Native {
+  inspect(fd: number, info: Float64Array, bytes: Uint8Array): number;
+  setCloexec(fd: number, on: boolean): number;
+  dup(fd: number): number;
+  close(fd: number): number;
+  registry(value?: string): string | undefined;
+  socket(domain: number, type: number): number;
+  bindInet(fd: number, domain: number, host: string, port: number): number;
+  bindUnix(fd: number, path: Uint8Array): number;
+  listen(fd: number, backlog: number): number;
+  setIntOption(fd: number, level: number, name: number, value: number): number;
+  pidfdId(): bigint | number;
+  constants: {
+    AF_UNIX: number;
+    AF_INET: number;
+    AF_INET6: number;
+    SOCK_STREAM: number;
+    SOCK_DGRAM: number;
+    SOCK_SEQPACKET: number;
+    SOCK_RAW: number;
+    SOL_SOCKET: number;
+    SO_REUSEADDR: number;
+    IPPROTO_IPV6: number;
+    IPV6_V6ONLY: number;
+    O_NONBLOCK: number;
+    FD_CLOEXEC: number;
+  };
+}
+
+let binding: Native | undefined;
+
+/**
+ * Loads the addon on first use (prebuild or local build, found by node-gyp-build from the
+ * package root), so that importing the package never fails on a platform without it.
+ */
+export function native(): Native {
+  if (!binding) {
+    const require = createRequire(import.meta.url);
+    const load = require('node-gyp-build') as (dir: string) => Native;
+    binding = load(fileURLToPath(new URL('..', import.meta.url)));
+  }
+  return binding;
+}
+
+/** Whether this platform has the addon at all (POSIX); Windows reports "not activated". */
+export const nativeSupported = process.platform !== 'win32';

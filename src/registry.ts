@@ -1,0 +1,316 @@
+import { readdirSync, readlinkSync } from 'node:fs';
+import { explainPidMismatch, formatProcess, type PidMismatch } from './ancestry.js';
+import { decodeFacts, describe, readFacts, type Descriptor } from './descriptor.js';
+import { judgeEnvironment, LISTEN_FDS_START, LISTEN_VARIABLES, splitNames } from './environment.js';
+import { errnoException, SocketActivationError } from './errors.js';
+import { native, nativeSupported } from './native.js';
+
+/** Why {@link listeners} is empty. */
+export type NotActivatedReason =
+  /** LISTEN_PID or LISTEN_FDS is not set: not started by socket activation. */
+  | 'absent'
+  /** LISTEN_PID is an ancestor that started us without `exec` (npm/yarn/pnpm, a shell, another wrapper). */
+  | 'wrapper'
+  /** LISTEN_* were inherited from an activated Node parent (cluster worker, fork, spawn). */
+  | 'inherited'
+  /** LISTEN_PID names a process that is neither us nor an ancestor (stale environment). */
+  | 'other-process'
+  /** LISTEN_PID matches but LISTEN_PIDFDID does not: the pid was reused. */
+  | 'pidfd-mismatch'
+  /** Windows: no fd inheritance of this kind. */
+  | 'unsupported-platform';
+
+/** What this process was given, judged once per process. */
+export type Activation =
+  | {
+      readonly activated: true;
+      /** The inherited fds at 3.., in order, with their names. */
+      readonly descriptors: readonly InheritedDescriptor[];
+    }
+  | {
+      readonly activated: false;
+      readonly reason: NotActivatedReason;
+      /** A full sentence: what was found and what to do. */
+      readonly message: string;
+      /** LISTEN_PID when it was set. */
+      readonly listenPid?: number;
+    };
+
+/** A descriptor inherited through LISTEN_FDS: always named. */
+export type InheritedDescriptor = Descriptor & { readonly name: string };
+
+/** Options for {@link listeners} and {@link activation}. */
+export interface ActivationOptions {
+  /**
+   * Remove LISTEN_PID, LISTEN_PIDFDID, LISTEN_FDS and LISTEN_FDNAMES from `process.env` (on
+   * every path, errors included), so child processes do not see stale values. The result is
+   * kept by the package, so later calls still return the same listeners.
+   * @default false
+   */
+  readonly unsetEnvironment?: boolean;
+}
+
+interface Snapshot {
+  readonly activated: boolean;
+  readonly descriptors?: InheritedDescriptor[];
+  readonly reason?: NotActivatedReason;
+  readonly message?: string;
+  readonly listenPid?: number;
+  readonly error?: { readonly message: string; readonly fields: Record<string, unknown> };
+}
+
+let cached: { snapshot: Snapshot; activation?: Activation } | undefined;
+
+const FIX_EXEC =
+  'Start node directly from ExecStart= (or the launcher), or use `exec node …` in a shell wrapper, so the process that systemd named in LISTEN_PID is node itself.';
+
+function notActivatedMessage(mismatch: PidMismatch, listenPid: number): { reason: NotActivatedReason; message: string } {
+  const ours = `this process is ${process.pid}`;
+  switch (mismatch.reason) {
+    case 'wrapper':
+      if (mismatch.wrapper === 'package-manager') {
+        return {
+          reason: 'wrapper',
+          message:
+            `LISTEN_PID=${listenPid} is the package manager ${formatProcess(mismatch.holder)} that started this process (${ours}). ` +
+            'npm, yarn and pnpm are Node programs: they mark inherited fds close-on-exec at start-up, so the sockets never reach the app. ' +
+            FIX_EXEC,
+        };
+      }
+      return {
+        reason: 'wrapper',
+        message:
+          `LISTEN_PID=${listenPid} is the ancestor ${formatProcess(mismatch.holder)}, which started this process (${ours}) without exec; ` +
+          `the fds were passed to it, not to us. ${FIX_EXEC}`,
+      };
+    case 'inherited':
+      return {
+        reason: 'inherited',
+        message:
+          `LISTEN_PID=${listenPid} is the activated Node process ${formatProcess(mismatch.holder)}; ${ours}, its child (cluster worker, fork or spawn), ` +
+          'inherited the variables but not the sockets. Take the listeners in the parent, and pass `unsetEnvironment: true` there so children do not see LISTEN_*.',
+      };
+    case 'other-process':
+      return {
+        reason: 'other-process',
+        message:
+          `LISTEN_PID=${listenPid} is neither this process (${process.pid}) nor one of its ancestors` +
+          (mismatch.holder ? ` (it is ${formatProcess(mismatch.holder)})` : ' (no such process)') +
+          ': the LISTEN_* variables are stale or were copied from another environment. Unset them, or start the service from its socket unit or the launcher.',
+      };
+  }
+}
+
+const internalAnon = new Set(['eventpoll', 'eventfd', 'io_uring']);
+
+// Node's own fds (libuv's epoll and eventfd, its internal pipes with both ends held here)
+// sit right above the inherited ones. If LISTEN_FDS claims them, the count is wrong:
+// touching them would break or abort the runtime.
+function runtimeOwned(d: Descriptor): string | undefined {
+  if (d.kind === 'anon' && internalAnon.has(d.anonType)) return `Node's own ${d.anonType} (anon_inode:[${d.anonType}])`;
+  if (d.kind !== 'fifo') return undefined;
+  let target: string;
+  try {
+    target = readlinkSync(`/proc/self/fd/${d.fd}`);
+  } catch {
+    return undefined;
+  }
+  if (!target.startsWith('pipe:')) return undefined;
+  for (const entry of readdirSync('/proc/self/fd')) {
+    if (Number(entry) === d.fd) continue;
+    try {
+      if (readlinkSync(`/proc/self/fd/${entry}`) === target) return `an internal pipe of this process (${target}, other end at fd ${entry})`;
+    } catch {
+      // closed meanwhile (e.g. the directory fd of readdir itself)
+    }
+  }
+  return undefined;
+}
+
+function inspectInherited(count: number, names: readonly string[] | undefined): { good: InheritedDescriptor[]; problem?: SocketActivationError } {
+  const good: InheritedDescriptor[] = [];
+  for (let i = 0; i < count; i++) {
+    const fd = LISTEN_FDS_START + i;
+    const r = readFacts(fd);
+    const d = r < 0 ? undefined : decodeFacts(fd, names?.[i] ?? 'unknown');
+    const owned = d && runtimeOwned(d);
+    if (d && !owned) {
+      good.push(d as InheritedDescriptor);
+      continue;
+    }
+    // Describe the rest of the claimed range (a few of them) for the message; never touch them.
+    const last = LISTEN_FDS_START + count - 1;
+    const notes: string[] = [];
+    for (let other = fd; other <= last && notes.length < 6; other++) {
+      const rr = other === fd ? r : readFacts(other);
+      if (rr < 0) {
+        notes.push(`fd ${other} is not open`);
+        continue;
+      }
+      const od = other === fd && d ? d : decodeFacts(other, undefined);
+      notes.push(`fd ${other} is ${runtimeOwned(od) ?? describe(od)}`);
+    }
+    if (last - fd + 1 > notes.length) notes.push('…');
+    const passed = fd - LISTEN_FDS_START;
+    return {
+      good,
+      problem: new SocketActivationError(
+        'ERR_LISTEN_FDS_NOT_INHERITED',
+        `LISTEN_FDS=${count} claims fds ${LISTEN_FDS_START}..${last}, but only ${passed} of them ${passed === 1 ? 'was' : 'were'} inherited: ${notes.join('; ')}. ` +
+          'These numbers belong to this process, so they were left untouched. The variables do not match the fds passed: fix the launcher or unit that set LISTEN_FDS.',
+        { fd, variable: 'LISTEN_FDS', expected: count, found: passed },
+      ),
+    };
+  }
+  return { good };
+}
+
+function judge(): Snapshot {
+  if (!nativeSupported) {
+    return {
+      activated: false,
+      reason: 'unsupported-platform',
+      message: `Socket activation is not available on ${process.platform}: no fds are inherited this way there.`,
+    };
+  }
+  const verdict = judgeEnvironment(process.env, {
+    pid: process.pid,
+    pidfdId() {
+      const id = native().pidfdId();
+      return typeof id === 'bigint' ? id : undefined;
+    },
+  });
+  if (!verdict.activated) {
+    if (verdict.why === 'absent') {
+      return {
+        activated: false,
+        reason: 'absent',
+        message:
+          `${verdict.missing} is not set: this process was not started by socket activation. ` +
+          'Start it from a .socket unit, with systemd-socket-activate, or with `socket-activation -l ADDRESS -- node app.js`; or give a fallback address for development.',
+      };
+    }
+    if (verdict.why === 'pidfd-mismatch') {
+      return {
+        activated: false,
+        reason: 'pidfd-mismatch',
+        listenPid: verdict.listenPid,
+        message: `LISTEN_PID=${verdict.listenPid} matches this process but LISTEN_PIDFDID=${verdict.pidfdId} does not match its pidfd: the variables were meant for an earlier process that had the same pid.`,
+      };
+    }
+    return { activated: false, listenPid: verdict.listenPid, ...notActivatedMessage(explainPidMismatch(verdict.listenPid), verdict.listenPid) };
+  }
+
+  let names: string[] | undefined;
+  let namesError: unknown;
+  try {
+    names = splitNames(verdict.rawNames, verdict.count);
+  } catch (err) {
+    namesError = err;
+  }
+  const { good, problem } = inspectInherited(verdict.count, names);
+  // Like sd_listen_fds(): every inherited fd becomes close-on-exec, also when we then fail.
+  const descriptors: InheritedDescriptor[] = [];
+  for (const d of good) {
+    const r = native().setCloexec(d.fd, true);
+    if (r < 0) throw errnoException(r, 'fcntl', d.fd, 'setting FD_CLOEXEC on an inherited fd');
+    descriptors.push({ ...d, cloexec: true });
+  }
+  if (problem) throw problem;
+  if (namesError) throw namesError;
+  return { activated: true, descriptors };
+}
+
+function toSnapshot(): Snapshot {
+  try {
+    return judge();
+  } catch (err) {
+    if (err instanceof Error) {
+      const fields: Record<string, unknown> = {};
+      for (const [k, v] of Object.entries(err)) fields[k] = v;
+      return { activated: false, error: { message: err.message, fields } };
+    }
+    throw err;
+  }
+}
+
+// Buffers (raw abstract names) and bigints survive the trip through the native registry.
+function serialize(s: Snapshot): string {
+  return JSON.stringify(s, (_key, value: unknown) => {
+    if (typeof value === 'bigint') return { $bigint: value.toString() };
+    if (value && typeof value === 'object' && (value as { type?: unknown }).type === 'Buffer') {
+      return { $buffer: Buffer.from((value as { data: number[] }).data).toString('base64') };
+    }
+    return value;
+  });
+}
+
+function deserialize(text: string): Snapshot {
+  return JSON.parse(text, (_key, value: unknown) => {
+    if (value && typeof value === 'object') {
+      const v = value as { $bigint?: string; $buffer?: string };
+      if (typeof v.$bigint === 'string') return BigInt(v.$bigint);
+      if (typeof v.$buffer === 'string') return Buffer.from(v.$buffer, 'base64');
+    }
+    return value;
+  }) as Snapshot;
+}
+
+function snapshot(): Snapshot {
+  if (cached) return cached.snapshot;
+  let s: Snapshot;
+  if (!nativeSupported) {
+    s = judge();
+  } else {
+    const stored = native().registry();
+    s = deserialize(stored ?? native().registry(serialize(toSnapshot()))!);
+  }
+  cached = { snapshot: s };
+  return s;
+}
+
+function unsetIfAsked(options: ActivationOptions | undefined): void {
+  if (options?.unsetEnvironment) for (const v of LISTEN_VARIABLES) delete process.env[v];
+}
+
+function rethrow(error: NonNullable<Snapshot['error']>): never {
+  const code = error.fields.code as string;
+  const err = new SocketActivationError(code as never, error.message, error.fields);
+  Error.captureStackTrace(err, rethrow);
+  throw err;
+}
+
+/**
+ * What this process was given: the inherited descriptors, or why there are none.
+ * Judged once per process (shared by ESM and CJS copies and worker threads).
+ *
+ * @throws The same error as {@link listeners} when the environment is broken.
+ */
+export function activation(options?: ActivationOptions): Activation {
+  try {
+    const s = snapshot();
+    if (s.error) rethrow(s.error);
+    if (!cached!.activation) {
+      cached!.activation = s.activated
+        ? { activated: true, descriptors: Object.freeze(s.descriptors!.map((d) => Object.freeze(d))) }
+        : Object.freeze({ activated: false, reason: s.reason!, message: s.message!, ...(s.listenPid !== undefined ? { listenPid: s.listenPid } : {}) });
+    }
+    return cached!.activation;
+  } finally {
+    unsetIfAsked(options);
+  }
+}
+
+/**
+ * The fds inherited through LISTEN_FDS, in order, each described and named, with
+ * FD_CLOEXEC set. Empty when the process was not socket-activated; {@link activation}
+ * says why.
+ *
+ * @throws `ERR_LISTEN_PID`, `ERR_LISTEN_PIDFDID`, `ERR_LISTEN_FDS`, `ERR_LISTEN_FDNAMES`,
+ * `ERR_LISTEN_FDS_NOT_INHERITED` when the environment is broken (every later call throws
+ * the same).
+ */
+export function listeners(options?: ActivationOptions): readonly InheritedDescriptor[] {
+  const a = activation(options);
+  return a.activated ? a.descriptors : [];
+}

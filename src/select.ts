@@ -1,0 +1,162 @@
+import { formatAddress } from './address.js';
+import {
+  describe,
+  type ConnectionDescriptor,
+  type DatagramDescriptor,
+  type Descriptor,
+  type DescriptorKind,
+  type SocketDescriptor,
+  type SocketFamily,
+  type SocketProtocol,
+  type SocketType,
+  type StreamListenerDescriptor,
+} from './descriptor.js';
+import { SocketActivationError } from './errors.js';
+import { activation, type InheritedDescriptor } from './registry.js';
+
+/**
+ * What a listener must be, in the spirit of sd_is_socket_inet / sd_is_socket_unix /
+ * sd_is_socket_sockaddr. Every given field must match; `family: 'inet'` also accepts a
+ * dual-stack `[::]` socket (inet6 with IPV6_V6ONLY off), which takes IPv4 too.
+ */
+export interface Expectation {
+  readonly kind?: DescriptorKind;
+  readonly type?: SocketType;
+  readonly family?: SocketFamily;
+  readonly protocol?: SocketProtocol;
+  /** true: a listening socket; false: not listening (a connection, or a datagram socket). */
+  readonly listening?: boolean;
+  /** Local port (inet/inet6). */
+  readonly port?: number;
+  /** Local address as text, e.g. `127.0.0.1` or `::` (inet/inet6). */
+  readonly address?: string;
+  /** Local unix socket path. */
+  readonly path?: string;
+  /** Local abstract unix name, without the leading `@`/NUL. */
+  readonly abstract?: string;
+}
+
+type Named<D> = D & { readonly name: string };
+
+/** The descriptor type an expectation narrows to. */
+export type Expected<E extends Expectation | undefined> = Named<
+  E extends { kind: infer K }
+    ? K extends 'socket'
+      ? SocketDescriptor
+      : Extract<Descriptor, { kind: K }>
+    : E extends { type: 'dgram' }
+      ? DatagramDescriptor
+      : E extends { listening: true }
+        ? StreamListenerDescriptor
+        : E extends { type: 'stream'; listening: false }
+          ? ConnectionDescriptor
+          : E extends { type: SocketType } | { family: SocketFamily } | { protocol: SocketProtocol } | { port: number } | { path: string } | { abstract: string } | { address: string }
+            ? SocketDescriptor
+            : Descriptor
+>;
+
+function mismatches(d: Descriptor, e: Expectation): string[] {
+  const out: string[] = [];
+  const kind = e.kind ?? (Object.keys(e).some((k) => k !== 'kind') ? 'socket' : undefined);
+  if (kind && d.kind !== kind) return [`kind ${kind}`];
+  if (d.kind !== 'socket') return out;
+  if (e.type && d.type !== e.type) out.push(`type ${e.type}`);
+  if (e.family) {
+    const dualStack = e.family === 'inet' && d.family === 'inet6' && d.v6only === false && 'address' in d.local && d.local.address === '::';
+    if (d.family !== e.family && !dualStack) out.push(`family ${e.family}`);
+  }
+  if (e.protocol && d.protocol !== e.protocol) out.push(`protocol ${e.protocol}`);
+  if (e.listening !== undefined && d.listening !== e.listening) out.push(e.listening ? 'listening' : 'not listening');
+  const local = d.local;
+  if (e.port !== undefined && !('port' in local && local.port === e.port)) out.push(`port ${e.port}`);
+  if (e.address !== undefined && !('address' in local && local.address === e.address)) out.push(`address ${e.address}`);
+  if (e.path !== undefined && !('path' in local && local.path === e.path)) out.push(`path ${e.path}`);
+  if (e.abstract !== undefined && !('abstract' in local && local.abstract === e.abstract)) out.push(`abstract name @${e.abstract}`);
+  return out;
+}
+
+/** Whether `d` meets `expect` (no exception). */
+export function matches(d: Descriptor, expect: Expectation): boolean {
+  return mismatches(d, expect).length === 0;
+}
+
+/** `fd 3 "web": TCP listener on 127.0.0.1:80` */
+export function label(d: Descriptor): string {
+  return `fd ${d.fd}${d.name !== undefined ? ` ${JSON.stringify(d.name)}` : ''}: ${describe(d)}`;
+}
+
+/**
+ * Throws ERR_LISTENER_MISMATCH unless `d` meets `expect`.
+ * @returns `d`, narrowed.
+ */
+export function check<E extends Expectation>(d: Descriptor, expect: E, purpose?: string): Expected<E> {
+  const wrong = mismatches(d, expect);
+  if (wrong.length > 0) {
+    const found = d.kind === 'socket' ? `${describe(d)} (type ${d.type}, family ${d.family}, protocol ${d.protocol}${d.listening ? ', listening' : ''}${'unnamed' in d.local ? '' : `, ${formatAddress(d.local)}`})` : describe(d);
+    throw new SocketActivationError(
+      'ERR_LISTENER_MISMATCH',
+      `${purpose ? `${purpose}: ` : ''}fd ${d.fd}${d.name !== undefined ? ` named ${JSON.stringify(d.name)}` : ''} is a ${found}; expected ${wrong.join(', ')}. ` +
+        'Check the Listen…= line of the socket unit (or the launcher address) that produces this name.',
+      { fd: d.fd, listenerName: d.name, expected: expect, found: d },
+    );
+  }
+  return d as Expected<E>;
+}
+
+function requireActivated(name: string): readonly InheritedDescriptor[] {
+  const a = activation();
+  if (!a.activated) {
+    throw new SocketActivationError('ERR_NOT_ACTIVATED', `No listener ${JSON.stringify(name)}: ${a.message}`, {
+      listenerName: name,
+      reason: a.reason,
+    });
+  }
+  return a.descriptors;
+}
+
+/**
+ * Every inherited fd with this name (several fds share a name when a socket unit has several
+ * Listen…= lines and no FileDescriptorName=), each checked against `expect`.
+ *
+ * @throws ERR_NOT_ACTIVATED (with `reason`), ERR_LISTENER_NOT_FOUND, ERR_LISTENER_MISMATCH.
+ */
+export function listenersNamed<E extends Expectation = Record<never, never>>(name: string, expect?: E): readonly Expected<E>[] {
+  const all = requireActivated(name);
+  const found = all.filter((d) => d.name === name);
+  if (found.length === 0) {
+    const names = all.map((d) => `${JSON.stringify(d.name)} (${label(d)})`).join(', ');
+    throw new SocketActivationError(
+      'ERR_LISTENER_NOT_FOUND',
+      `No inherited fd is named ${JSON.stringify(name)}; the ${all.length} inherited fd${all.length === 1 ? ' is' : 's are'}: ${names}. ` +
+        `Set FileDescriptorName=${name} in the socket unit (or name it in the launcher: -l ${name}=ADDRESS), or ask for one of these names.`,
+      { listenerName: name, found: all.map((d) => d.name) },
+    );
+  }
+  return found.map((d) => check(d, expect ?? ({} as E), `listener ${JSON.stringify(name)}`));
+}
+
+/**
+ * Exactly one inherited fd with this name, checked against `expect`; the result's type
+ * follows the expectation (e.g. `{ type: 'dgram' }` gives a DatagramDescriptor).
+ *
+ * @throws ERR_NOT_ACTIVATED (with `reason`), ERR_LISTENER_NOT_FOUND,
+ * ERR_LISTENER_AMBIGUOUS (several fds share the name: use {@link listenersNamed}),
+ * ERR_LISTENER_MISMATCH.
+ * @example
+ * ```ts
+ * const web = listener('web', { type: 'stream', listening: true, family: 'inet' });
+ * ```
+ */
+export function listener<E extends Expectation = Record<never, never>>(name: string, expect?: E): Expected<E> {
+  const found = listenersNamed(name);
+  if (found.length > 1) {
+    throw new SocketActivationError(
+      'ERR_LISTENER_AMBIGUOUS',
+      `${found.length} inherited fds are named ${JSON.stringify(name)} (${found.map(label).join('; ')}). ` +
+        'systemd names every fd of a socket unit after the unit unless FileDescriptorName= is set. ' +
+        'Serve them all with listen(server, name) or listenersNamed(name), or give each Listen…= line its own socket unit and name.',
+      { listenerName: name, found: found.map((d) => d.fd) },
+    );
+  }
+  return check(found[0]!, expect ?? ({} as E), `listener ${JSON.stringify(name)}`);
+}
