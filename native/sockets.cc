@@ -17,11 +17,12 @@ namespace {
 
 Napi::Value Result(Napi::Env env, int r) { return Napi::Number::New(env, r < 0 ? -errno : r); }
 
-// socket(domain, type) -> fd (close-on-exec) | -errno
+// socket(domain, type, protocol = 0) -> fd (close-on-exec) | -errno
 Napi::Value Socket(const Napi::CallbackInfo& info) {
   int domain = IntArg(info, 0);
   int type = IntArg(info, 1);
-  int fd = socket(domain, type, 0);
+  int protocol = info.Length() > 2 ? IntArg(info, 2) : 0;
+  int fd = socket(domain, type, protocol);
   if (fd >= 0 && fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) {
     int saved = errno;
     close(fd);

@@ -31,13 +31,16 @@ function readProcess(pid: number): (ProcessInfo & { readonly ppid: number }) | u
   }
 }
 
-const packageManagers = /(^|[/\\])(npm|npx|yarn|yarnpkg|pnpm|pnpx|corepack|bun)(-cli)?(\.c?js)?$/;
+// Matched against the first word of comm and of the first argv entries, by base name:
+// npm retitles itself "npm start", and runs as `node …/npm-cli.js start`.
+const packageManagers = /^(npm|npx|yarn|yarnpkg|pnpm|pnpx|corepack|bun)(-cli)?(\.c?js)?$/;
+const isPackageManager = (text: string) => packageManagers.test((text.split(' ')[0] ?? '').split(/[/\\]/).pop() ?? '');
 const shells = new Set(['sh', 'bash', 'dash', 'zsh', 'ash', 'ksh', 'mksh', 'busybox', 'fish']);
 
 /** Classifies an ancestor holding LISTEN_PID. Exported for tests. */
 export function classifyHolder(holder: ProcessInfo): PidMismatch {
   const runsPackageManager =
-    packageManagers.test(holder.comm) || holder.argv.slice(0, 3).some((arg) => packageManagers.test(arg));
+    isPackageManager(holder.comm) || holder.argv.slice(0, 3).some(isPackageManager);
   if (runsPackageManager) return { reason: 'wrapper', holder, wrapper: 'package-manager' };
   if (shells.has(holder.comm)) return { reason: 'wrapper', holder, wrapper: 'shell' };
   if (holder.comm === 'node' || holder.comm.startsWith('node') || /(^|\/)node$/.test(holder.argv[0] ?? '')) {

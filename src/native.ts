@@ -8,7 +8,7 @@ export interface Native {
   dup(fd: number): number;
   close(fd: number): number;
   registry(value?: string): string | undefined;
-  socket(domain: number, type: number): number;
+  socket(domain: number, type: number, protocol?: number): number;
   bindInet(fd: number, domain: number, host: string, port: number): number;
   bindUnix(fd: number, path: Uint8Array): number;
   listen(fd: number, backlog: number): number;

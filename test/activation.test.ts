@@ -1,0 +1,197 @@
+// LISTEN_* handling inside real activated processes: every rule and bad value, the
+// not-activated reasons, CLOEXEC as the kernel reports it, and one registry per process.
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { finish, fixtures, reportOf, root, runActivated } from './helpers/activated.js';
+import { closeAll, inetSocket, unixSocket } from './helpers/sockets.js';
+
+afterAll(closeAll);
+
+describe('activated', () => {
+  it('names from LISTEN_FDNAMES, in fd order, with descriptors', async () => {
+    const a = inetSocket();
+    const b = inetSocket({ type: 'dgram' });
+    const r = await reportOf('report.mjs', { fds: [a.fd, b.fd], env: { LISTEN_FDNAMES: 'web:dns' } });
+    expect(r.ok).toBe(true);
+    const [web, dns] = r.result.descriptors;
+    expect(web).toMatchObject({ fd: 3, name: 'web', kind: 'socket', type: 'stream', family: 'inet', protocol: 'tcp', listening: true, cloexec: true, backlog: 16 });
+    expect(web.local).toEqual({ address: '127.0.0.1', port: a.port, family: 'IPv4' });
+    expect(dns).toMatchObject({ fd: 4, name: 'dns', type: 'dgram', protocol: 'udp', listening: false });
+  });
+  it('absent LISTEN_FDNAMES: every name is "unknown"; empty fields are kept', async () => {
+    const fds = [inetSocket().fd, inetSocket().fd, inetSocket().fd];
+    const unnamed = await reportOf('report.mjs', { fds });
+    expect(unnamed.result.descriptors.map((d: { name: string }) => d.name)).toEqual(['unknown', 'unknown', 'unknown']);
+    const empty = await reportOf('report.mjs', { fds, env: { LISTEN_FDNAMES: 'a::c' } });
+    expect(empty.result.descriptors.map((d: { name: string }) => d.name)).toEqual(['a', '', 'c']);
+  });
+  it('a shared name: listener() is ambiguous, listenersNamed() returns all', async () => {
+    const fds = [inetSocket().fd, inetSocket().fd];
+    const env = { LISTEN_FDNAMES: 'app.socket:app.socket' };
+    const one = await reportOf('report.mjs', { fds, env, args: ['listener', 'app.socket'] });
+    expect(one.error).toMatchObject({ code: 'ERR_LISTENER_AMBIGUOUS', listenerName: 'app.socket', found: [3, 4] });
+    const all = await reportOf('report.mjs', { fds, env, args: ['named', 'app.socket'] });
+    expect(all.result.map((d: { fd: number }) => d.fd)).toEqual([3, 4]);
+  });
+  it('missing and mismatched listeners have their own codes, with expected vs found', async () => {
+    const fds = [inetSocket({ type: 'dgram' }).fd];
+    const env = { LISTEN_FDNAMES: 'dns' };
+    const missing = await reportOf('report.mjs', { fds, env, args: ['listener', 'web'] });
+    expect(missing.error).toMatchObject({ code: 'ERR_LISTENER_NOT_FOUND', listenerName: 'web', found: ['dns'] });
+    const wrong = await reportOf('report.mjs', { fds, env, args: ['listener', 'dns', '{"type":"stream","listening":true}'] });
+    expect(wrong.error).toMatchObject({ code: 'ERR_LISTENER_MISMATCH', fd: 3, listenerName: 'dns', expected: { type: 'stream', listening: true } });
+    expect(wrong.error.found).toMatchObject({ type: 'dgram', protocol: 'udp' });
+    const right = await reportOf('report.mjs', { fds, env, args: ['listener', 'dns', '{"type":"dgram","family":"inet","protocol":"udp"}'] });
+    expect(right.result).toMatchObject({ fd: 3, name: 'dns' });
+  });
+  it('expectations: port, address, path, abstract, and inet accepting a dual-stack [::] socket', async () => {
+    const tcp = inetSocket();
+    const dual = inetSocket({ host: '::', v6only: false });
+    const v6only = inetSocket({ host: '::', v6only: true });
+    const dir = mkdtempSync(join(tmpdir(), 'sa-expect-'));
+    const path = join(dir, 's.sock');
+    const fds = [tcp.fd, dual.fd, v6only.fd, unixSocket(path), unixSocket(Buffer.from('\0sa-expect-abstract'))];
+    const env = { LISTEN_FDNAMES: 'tcp:dual:v6only:path:abstract' };
+    const check = (name: string, expect: object) => reportOf('report.mjs', { fds, env, args: ['listener', name, JSON.stringify(expect)] });
+    try {
+      expect((await check('tcp', { port: tcp.port, address: '127.0.0.1', family: 'inet' })).ok).toBe(true);
+      expect((await check('tcp', { port: tcp.port + 1 })).error.code).toBe('ERR_LISTENER_MISMATCH');
+      expect((await check('dual', { family: 'inet', port: dual.port })).ok).toBe(true);
+      expect((await check('v6only', { family: 'inet' })).error.code).toBe('ERR_LISTENER_MISMATCH');
+      expect((await check('v6only', { family: 'inet6' })).result).toMatchObject({ v6only: true });
+      expect((await check('path', { path, family: 'unix' })).ok).toBe(true);
+      expect((await check('path', { path: `${path}.other` })).error.code).toBe('ERR_LISTENER_MISMATCH');
+      expect((await check('abstract', { abstract: 'sa-expect-abstract' })).result.local).toMatchObject({ abstract: 'sa-expect-abstract' });
+      expect((await check('abstract', { kind: 'fifo' })).error.code).toBe('ERR_LISTENER_MISMATCH');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('bad environments give a clear error, never a crash', () => {
+  it.each(['abc', '-1', '0', '1.5', ' 2', '99999999999'])('LISTEN_FDS=%j → ERR_LISTEN_FDS', async (value) => {
+    const r = await runActivated('probe.mjs', { args: ['afterError'], env: { LISTEN_FDS: value } });
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.first).toMatchObject({ ok: false, code: 'ERR_LISTEN_FDS', fields: { variable: 'LISTEN_FDS', found: value } });
+    expect(out.second.code).toBe('ERR_LISTEN_FDS');
+    expect(out.envAfter).toEqual([]);
+  });
+  it('LISTEN_PID=abc → ERR_LISTEN_PID', async () => {
+    const r = await reportOf('report.mjs', { listenPid: 'none', env: { LISTEN_PID: 'abc', LISTEN_FDS: '1' } });
+    expect(r.error).toMatchObject({ code: 'ERR_LISTEN_PID', variable: 'LISTEN_PID' });
+  });
+  it('LISTEN_FDS larger than the fds passed: Node\'s own fds are named and left alone', async () => {
+    const r = await runActivated('probe.mjs', { args: ['afterError'], fds: [inetSocket().fd], env: { LISTEN_FDS: '4' } });
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.first).toMatchObject({ ok: false, code: 'ERR_LISTEN_FDS_NOT_INHERITED', fields: { fd: 4, expected: 4, found: 1 } });
+    expect(out.second.code).toBe('ERR_LISTEN_FDS_NOT_INHERITED');
+    expect(out.stillWorks).toBe(true);
+    // the one fd that was passed is still made close-on-exec, as sd_listen_fds does
+    expect(out.cloexec3).toBe(true);
+  });
+  it('LISTEN_FDS=2 with no fd passed at all (Node\'s epoll at fd 3): error, no abort', async () => {
+    const r = await runActivated('probe.mjs', { args: ['afterError'], env: { LISTEN_FDS: '2' } });
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout).first).toMatchObject({ code: 'ERR_LISTEN_FDS_NOT_INHERITED', fields: { fd: 3, found: 0 } });
+  });
+  it('more or fewer names than fds → ERR_LISTEN_FDNAMES, CLOEXEC still set', async () => {
+    const fds = [inetSocket().fd, inetSocket().fd];
+    for (const names of ['a', 'a:b:c']) {
+      const r = await runActivated('probe.mjs', { args: ['afterError'], fds, env: { LISTEN_FDNAMES: names } });
+      const out = JSON.parse(r.stdout);
+      expect(out.first).toMatchObject({ code: 'ERR_LISTEN_FDNAMES', fields: { expected: 2, found: names.split(':').length } });
+      expect(out.cloexec3).toBe(true);
+      expect(out.envAfter).toEqual([]);
+    }
+  });
+  it('LISTEN_PIDFDID: garbage is an error; a wrong id is "pid reused"; our own id is accepted', async () => {
+    const fds = [inetSocket().fd];
+    const garbage = await reportOf('report.mjs', { fds, env: { LISTEN_PIDFDID: 'x1' } });
+    expect(garbage.error).toMatchObject({ code: 'ERR_LISTEN_PIDFDID', variable: 'LISTEN_PIDFDID' });
+    const own = await reportOf('probe.mjs', { fds, args: ['pidfdMatch'] });
+    expect(own.result).toMatchObject({ ok: true, value: { activated: true } });
+    const wrong = await reportOf('report.mjs', { fds, env: { LISTEN_PIDFDID: '1' } });
+    // pidfs (Linux >= 6.9) makes the id meaningful; older kernels skip the check as libsystemd does
+    if (own.pidfs) expect(wrong.result).toMatchObject({ activated: false, reason: 'pidfd-mismatch' });
+    else expect(wrong.result).toMatchObject({ activated: true });
+  });
+});
+
+describe('not activated, and why', () => {
+  it('absent: empty listeners, and asking for a name says so', async () => {
+    const r = await reportOf('report.mjs', { listenPid: 'none' });
+    expect(r.result).toMatchObject({ activated: false, reason: 'absent' });
+    const asked = await reportOf('report.mjs', { listenPid: 'none', args: ['listener', 'web'] });
+    expect(asked.error).toMatchObject({ code: 'ERR_NOT_ACTIVATED', reason: 'absent', listenerName: 'web' });
+  });
+  it('a shell that did not exec: wrapper', async () => {
+    // `; true` keeps the shell from exec'ing node itself
+    const child = spawn('/bin/sh', ['-c', `LISTEN_PID=$$ LISTEN_FDS=1 "${process.execPath}" "${fixtures}report.mjs" listener web; true`], { cwd: root, stdio: ['ignore', 'pipe', 'pipe', inetSocket().fd] });
+    const r = JSON.parse((await finish(child)).stdout);
+    expect(r.error).toMatchObject({ code: 'ERR_NOT_ACTIVATED', reason: 'wrapper' });
+  });
+  it('npm start: the package manager is named as the wrapper', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sa-npm-'));
+    try {
+      mkdirSync(join(dir, 'node_modules'));
+      symlinkSync(root, join(dir, 'node_modules', 'socket-activation'));
+      writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'app', private: true, scripts: { start: `node "${fixtures}report.mjs" listener web` } }));
+      const npm = execFileSync('/bin/sh', ['-c', 'command -v npm'], { encoding: 'utf8' }).trim();
+      const r = await runActivated('', { fds: [inetSocket().fd], command: [npm, 'start', '--silent'], cwd: dir });
+      const out = JSON.parse(r.stdout.trim().split('\n').pop()!);
+      expect(out.error).toMatchObject({ code: 'ERR_NOT_ACTIVATED', reason: 'wrapper' });
+      expect(out.error.message).toMatch(/package manager/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+  it('a child of an activated process: inherited (or absent once the parent unset LISTEN_*)', async () => {
+    const fds = [inetSocket().fd];
+    const env = { LISTEN_FDNAMES: 'web' };
+    const kept = await reportOf('probe.mjs', { fds, env, args: ['children', 'keep-env'] });
+    expect(kept.child.error).toMatchObject({ code: 'ERR_NOT_ACTIVATED', reason: 'inherited' });
+    const unset = await reportOf('probe.mjs', { fds, env, args: ['children'] });
+    expect(unset.child.error).toMatchObject({ code: 'ERR_NOT_ACTIVATED', reason: 'absent' });
+  });
+  it('a LISTEN_PID that is no ancestor: other-process', async () => {
+    const sleeper = spawn('sleep', ['30']);
+    try {
+      const r = await reportOf('report.mjs', { listenPid: sleeper.pid!, env: { LISTEN_FDS: '1' } });
+      expect(r.result).toMatchObject({ activated: false, reason: 'other-process', listenPid: sleeper.pid });
+    } finally {
+      sleeper.kill();
+    }
+  });
+});
+
+describe('CLOEXEC and the process-wide registry', () => {
+  it('sets FD_CLOEXEC on every inherited fd (cleared first, read back from the kernel)', async () => {
+    const r = await reportOf('probe.mjs', { args: ['cloexec'], fds: [inetSocket().fd, inetSocket().fd, inetSocket({ type: 'dgram' }).fd] });
+    expect(r.before).toEqual([false, false, false]);
+    expect(r.after).toEqual([true, true, true]);
+    expect(r.result.value).toEqual([3, 4, 5].map((fd) => ({ fd, cloexec: true })));
+    expect(r.childFds.filter((fd: number) => fd >= 3 && fd <= 5)).toEqual([]);
+  });
+  it('a second call, after unsetEnvironment, returns the very same listeners', async () => {
+    const r = await reportOf('probe.mjs', { args: ['twice'], fds: [inetSocket().fd], env: { LISTEN_FDNAMES: 'web' } });
+    expect(r.first.ok).toBe(true);
+    expect(r.envAfter).toEqual([]);
+    expect(r.second.value).toEqual(r.first.value);
+    expect(r.same).toBe(true);
+  });
+  it('another module copy, require() and a worker thread agree after the env is gone', async () => {
+    const r = await reportOf('probe.mjs', { args: ['copies'], fds: [inetSocket().fd, inetSocket().fd], env: { LISTEN_FDNAMES: 'a:b' } });
+    expect(r.first).toEqual(['3:a', '4:b']);
+    expect(r.env).toBe(null);
+    expect(r.viaCopyIsSeparate).toBe(true);
+    expect(r.viaCopy).toEqual(r.first);
+    expect(r.viaRequire).toEqual(r.first);
+    expect(r.viaWorker).toEqual(r.first);
+  });
+});

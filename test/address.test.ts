@@ -1,0 +1,82 @@
+// Address decoding and formatting, pure.
+import { describe, expect, it } from 'vitest';
+import { formatAddress, formatIPv4, formatIPv6, unixAddress } from '../src/address.js';
+import { classifyHolder } from '../src/ancestry.js';
+import { parseLaunchAddress } from '../src/launcher/address.js';
+
+const v6 = (text: string) => {
+  // expand a full-form address into bytes
+  const groups = text.split(':').map((g) => parseInt(g, 16));
+  const b = new Uint8Array(16);
+  groups.forEach((g, i) => {
+    b[2 * i] = g >> 8;
+    b[2 * i + 1] = g & 0xff;
+  });
+  return b;
+};
+
+describe('IPv6 formatting matches inet_ntop (RFC 5952)', () => {
+  it.each([
+    ['0:0:0:0:0:0:0:0', '::'],
+    ['0:0:0:0:0:0:0:1', '::1'],
+    ['fe80:0:0:0:0:0:0:1', 'fe80::1'],
+    ['2001:db8:0:0:1:0:0:1', '2001:db8::1:0:0:1'],
+    ['2001:db8:0:1:1:1:1:1', '2001:db8:0:1:1:1:1:1'],
+    ['2001:0:0:1:0:0:0:1', '2001:0:0:1::1'],
+    ['0:0:0:0:0:ffff:7f00:1', '::ffff:127.0.0.1'],
+    ['0:0:0:0:0:0:a00:1', '::10.0.0.1'],
+    ['1:0:0:0:0:0:0:0', '1::'],
+    ['abcd:ef01:2345:6789:abcd:ef01:2345:6789', 'abcd:ef01:2345:6789:abcd:ef01:2345:6789'],
+  ])('%s → %s', (full, expected) => {
+    expect(formatIPv6(v6(full))).toBe(expected);
+  });
+  it('IPv4', () => {
+    expect(formatIPv4(new Uint8Array([127, 0, 0, 1]))).toBe('127.0.0.1');
+  });
+});
+
+describe('unix addresses', () => {
+  it('path, abstract with any bytes, unnamed', () => {
+    expect(unixAddress(Buffer.from('/run/app.sock'))).toEqual({ path: '/run/app.sock' });
+    const abstract = unixAddress(Buffer.from([0, 0x61, 0x00, 0xff]));
+    expect(abstract).toMatchObject({ abstract: 'a\u0000\ufffd' });
+    expect((abstract as { raw: Buffer }).raw).toEqual(Buffer.from([0x61, 0x00, 0xff]));
+    expect(unixAddress(new Uint8Array(0))).toEqual({ unnamed: true });
+  });
+  it('formats for messages', () => {
+    expect(formatAddress({ address: '::', port: 80, family: 'IPv6' })).toBe('[::]:80');
+    expect(formatAddress({ address: '127.0.0.1', port: 80, family: 'IPv4' })).toBe('127.0.0.1:80');
+    expect(formatAddress({ path: '/x' })).toBe('/x');
+    expect(formatAddress({ abstract: 'n', raw: Buffer.from('n') })).toBe('@n');
+  });
+});
+
+describe('who holds LISTEN_PID', () => {
+  const p = (comm: string, argv: string[]) => ({ pid: 10, comm, argv });
+  it('npm, yarn, pnpm are package-manager wrappers', () => {
+    expect(classifyHolder(p('npm start', ['npm start']))).toMatchObject({ reason: 'wrapper', wrapper: 'package-manager' });
+    expect(classifyHolder(p('node', ['node', '/usr/lib/node_modules/npm/bin/npm-cli.js', 'start']))).toMatchObject({ wrapper: 'package-manager' });
+    expect(classifyHolder(p('node', ['/usr/bin/node', '/usr/local/bin/yarn', 'start']))).toMatchObject({ wrapper: 'package-manager' });
+    expect(classifyHolder(p('pnpm', ['pnpm', 'start']))).toMatchObject({ wrapper: 'package-manager' });
+  });
+  it('a shell is a wrapper, a node process is an activated parent', () => {
+    expect(classifyHolder(p('sh', ['sh', '-c', 'node app.js']))).toMatchObject({ reason: 'wrapper', wrapper: 'shell' });
+    expect(classifyHolder(p('node', ['node', 'server.js']))).toMatchObject({ reason: 'inherited' });
+    expect(classifyHolder(p('tini', ['tini', '--', 'node']))).toMatchObject({ reason: 'wrapper', wrapper: 'other' });
+  });
+});
+
+describe('launcher addresses', () => {
+  it('parses every form', () => {
+    expect(parseLaunchAddress('8080', 'stream')).toMatchObject({ name: 'unknown', family: 'inet6', host: '::', port: 8080, dualStack: true });
+    expect(parseLaunchAddress('web=127.0.0.1:80', 'stream')).toMatchObject({ name: 'web', family: 'inet', host: '127.0.0.1', port: 80 });
+    expect(parseLaunchAddress('localhost:80', 'stream')).toMatchObject({ host: '127.0.0.1' });
+    expect(parseLaunchAddress('[::1]:53', 'dgram')).toMatchObject({ family: 'inet6', host: '::1', port: 53, dualStack: false, type: 'dgram' });
+    expect(parseLaunchAddress('api=./run/api.sock', 'stream')).toMatchObject({ name: 'api', family: 'unix', path: './run/api.sock' });
+    expect(parseLaunchAddress('/tmp/a=b.sock', 'stream')).toMatchObject({ name: 'unknown', path: '/tmp/a=b.sock' });
+    expect(parseLaunchAddress('x=@abs', 'seqpacket')).toMatchObject({ name: 'x', abstract: 'abs', type: 'seqpacket' });
+  });
+  it.each(['web=', 'a:b=127.0.0.1:80', '127.0.0.1:99999', 'example.com:80', '@', 'nonsense', 'x y=1'])('rejects %j', (spec) => {
+    expect(() => parseLaunchAddress(spec, 'stream')).toThrow(expect.objectContaining({ code: 'ERR_LAUNCHER_USAGE' }));
+  });
+});
