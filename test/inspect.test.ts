@@ -1,0 +1,126 @@
+// inspect(fd) on every kind of fd the kernel can hand us, made for real.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { inspect, type SocketDescriptor } from '../src/index.js';
+import { native } from '../src/native.js';
+import { fixtures } from './helpers/activated.js';
+import { bareSocket, closeAll, inetSocket, unixSocket } from './helpers/sockets.js';
+
+let dir: string;
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'sa-inspect-'));
+});
+afterAll(() => {
+  closeAll();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const socketOf = (fd: number) => inspect(fd) as SocketDescriptor;
+
+describe('sockets', () => {
+  it('TCP listener: family, protocol, listening, address, backlog, flags', () => {
+    const { fd, port } = inetSocket({ backlog: 77 });
+    expect(inspect(fd)).toEqual({
+      fd,
+      name: undefined,
+      kind: 'socket',
+      type: 'stream',
+      family: 'inet',
+      protocol: 'tcp',
+      protocolNumber: 6,
+      listening: true,
+      local: { address: '127.0.0.1', port, family: 'IPv4' },
+      backlog: 77,
+      cloexec: true,
+      nonblocking: false,
+      dev: expect.any(Number),
+      ino: expect.any(Number),
+    });
+  });
+  it('IPv6: v6only and dual-stack', () => {
+    expect(socketOf(inetSocket({ host: '::1' }).fd)).toMatchObject({ family: 'inet6', local: { address: '::1', family: 'IPv6', scopeId: 0 } });
+    expect(socketOf(inetSocket({ host: '::', v6only: false }).fd)).toMatchObject({ v6only: false, local: { address: '::' } });
+    expect(socketOf(inetSocket({ host: '::', v6only: true }).fd)).toMatchObject({ v6only: true });
+  });
+  it('UDP, UDP-Lite and MPTCP by SO_PROTOCOL', () => {
+    expect(socketOf(inetSocket({ type: 'dgram' }).fd)).toMatchObject({ type: 'dgram', protocol: 'udp', listening: false });
+    expect(socketOf(bareSocket('inet', 'dgram', 136))).toMatchObject({ type: 'dgram', protocol: 'udplite', protocolNumber: 136 });
+    expect(socketOf(inetSocket({ protocol: 262 }).fd)).toMatchObject({ type: 'stream', protocol: 'mptcp', listening: true });
+  });
+  it('unix: path, abstract (raw bytes kept), unnamed; stream, dgram, seqpacket', () => {
+    const path = join(dir, 'a.sock');
+    expect(socketOf(unixSocket(path))).toMatchObject({ family: 'unix', type: 'stream', protocol: 'default', listening: true, local: { path } });
+    expect(socketOf(unixSocket(join(dir, 'd.sock'), 'dgram'))).toMatchObject({ type: 'dgram', listening: false });
+    expect(socketOf(unixSocket(join(dir, 's.sock'), 'seqpacket'))).toMatchObject({ type: 'seqpacket', listening: true });
+    const raw = Buffer.from([0x00, 0x73, 0x61, 0x00, 0xfe, 0x0a]);
+    const abstract = socketOf(unixSocket(raw));
+    expect((abstract.local as { raw: Buffer }).raw).toEqual(raw.subarray(1));
+    expect(abstract.local).toMatchObject({ abstract: 'sa\u0000\ufffd\n' });
+    expect(socketOf(bareSocket('unix', 'stream')).local).toEqual({ unnamed: true });
+  });
+  it('a connected TCP socket has a remote address and is not listening', async () => {
+    const server = net.createServer();
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+    await new Promise((r) => client.once('connect', r));
+    const fd = (client as unknown as { _handle: { fd: number } })._handle.fd;
+    const d = socketOf(fd);
+    expect(d).toMatchObject({ type: 'stream', listening: false, nonblocking: true, remote: { address: '127.0.0.1', port: (server.address() as net.AddressInfo).port } });
+    expect(d.backlog).toBeUndefined();
+    client.destroy();
+    server.close();
+  });
+});
+
+describe('other kinds', () => {
+  it('FIFO, regular file, directory, character device', () => {
+    const fifo = join(dir, 'fifo');
+    execFileSync('mkfifo', [fifo]);
+    const fds = [openSync(fifo, 'r+'), openSync(join(dir, 'file'), 'w'), openSync(dir, 'r'), openSync('/dev/null', 'r')];
+    try {
+      expect(fds.map((fd) => inspect(fd).kind)).toEqual(['fifo', 'file', 'directory', 'char']);
+      expect(inspect(fds[3]!)).toMatchObject({ kind: 'char', rdev: expect.any(Number) });
+    } finally {
+      fds.forEach((fd) => closeSync(fd));
+    }
+  });
+  it("anonymous inodes: Node's own epoll and eventfd", () => {
+    const anon = readdirSync('/proc/self/fd')
+      .map(Number)
+      .filter((fd) => {
+        try {
+          return readlinkSync(`/proc/self/fd/${fd}`).startsWith('anon_inode:');
+        } catch {
+          return false;
+        }
+      })
+      .map((fd) => inspect(fd))
+      .map((d) => (d.kind === 'anon' ? d.anonType : d.kind));
+    expect(anon).toContain('eventpoll');
+    expect(anon).toContain('eventfd');
+  });
+  it('POSIX message queue and pidfd (made by a small C program)', () => {
+    const exe = join(dir, 'mq-pidfd');
+    execFileSync('cc', ['-o', exe, join(fixtures, 'mq-pidfd.c'), '-lrt']);
+    const r = spawnSync(exe, [process.execPath, join(fixtures, 'inspect-fds.mjs'), '3', '4'], { encoding: 'utf8' });
+    const [mq, pidfd] = JSON.parse(r.stdout);
+    expect(mq).toMatchObject({ kind: 'mqueue', fd: 3 });
+    // pidfs (Linux >= 6.9) or the older anon inode: both are an anonymous "pidfd"
+    expect(pidfd).toMatchObject({ kind: 'anon', anonType: 'pidfd', fd: 4 });
+  });
+});
+
+describe('errors', () => {
+  it('a closed fd is a Node-style system error naming it', () => {
+    const fd = native().dup(0);
+    native().close(fd);
+    expect(() => inspect(fd)).toThrow(expect.objectContaining({ code: 'EBADF', errno: -9, syscall: 'fstat', fd }));
+  });
+  it('a non-integer fd is a TypeError', () => {
+    for (const bad of [-1, 1.5, Number.NaN, 2 ** 31]) expect(() => inspect(bad)).toThrow(TypeError);
+  });
+});
