@@ -1,9 +1,9 @@
 // The LISTEN_* rules as pure functions: no addon, no fds.
 import { describe, expect, it } from 'vitest';
-import { judgeEnvironment, splitNames } from '../src/environment.js';
+import { judgeEnvironment, splitNames, type Self } from '../src/environment.js';
 
-const self = { pid: 4242, pidfdId: () => undefined };
-const judge = (env: Record<string, string>, s = self) => judgeEnvironment(env, s);
+const self: Self = { pid: 4242, pidfdId: () => undefined };
+const judge = (env: Record<string, string>, s: Self = self) => judgeEnvironment(env, s);
 const codeOf = (fn: () => unknown) => {
   try {
     fn();

@@ -52,6 +52,13 @@ export function bareSocket(domain: 'unix' | 'inet', type: 'stream' | 'dgram', pr
   return fd;
 }
 
+/** Closes one socket this helper made. */
+export function closeSocket(fd: number): void {
+  const i = open.indexOf(fd);
+  if (i >= 0) open.splice(i, 1);
+  native().close(fd);
+}
+
 /** Closes every socket this helper made. */
 export function closeAll(): void {
   for (const fd of open.splice(0)) native().close(fd);

@@ -1,0 +1,14 @@
+// The service of myapp.socket / myapp.service: serve the "web" listener, or port 8080
+// when run by hand during development.
+import http from 'node:http';
+import { formatAddress, listen } from 'socket-activation';
+
+const server = http.createServer((req, res) => res.end('hello\n'));
+server.headersTimeout = 10_000;
+server.requestTimeout = 30_000;
+server.keepAliveTimeout = 60_000;
+
+const { activated, addresses } = await listen(server, 'web', { fallback: 8080 });
+console.log(`${activated ? 'socket-activated' : 'fallback'} on ${addresses.map(formatAddress).join(', ')}`);
+
+process.once('SIGTERM', () => server.close(() => process.exit(0)));

@@ -1,0 +1,62 @@
+// The declarative form: one call sets up every named listener; result types follow the spec.
+import dgram from 'node:dgram';
+import { once } from 'node:events';
+import type http from 'node:http';
+import type net from 'node:net';
+import { afterAll, describe, expect, expectTypeOf, it } from 'vitest';
+import type { activate, Listening, StreamListenerDescriptor } from '../src/index.js';
+import { finish, reportOf, startActivated, waitForLine } from './helpers/activated.js';
+import { closeAll, inetSocket } from './helpers/sockets.js';
+
+afterAll(closeAll);
+
+async function udpRoundTrip(port: number, text: string): Promise<string> {
+  const client = dgram.createSocket('udp4');
+  client.send(text, port, '127.0.0.1');
+  const [msg] = (await once(client, 'message')) as [Buffer];
+  client.close();
+  return msg.toString();
+}
+
+describe('activate()', () => {
+  it('types follow the spec object', () => {
+    type Result = Awaited<ReturnType<typeof activate<{ web: { server: http.Server }; dns: { datagram: true }; admin: { expect: { type: 'stream'; listening: true } }; log: { fifo: true } }>>>;
+    expectTypeOf<Result['web']>().toEqualTypeOf<Listening<http.Server>>();
+    expectTypeOf<Result['dns']>().toEqualTypeOf<dgram.Socket>();
+    expectTypeOf<Result['log']>().toEqualTypeOf<net.Socket>();
+    expectTypeOf<Result['admin'][number]>().toMatchTypeOf<StreamListenerDescriptor>();
+  });
+
+  it('serves http, echoes udp and returns checked descriptors', async () => {
+    const web = inetSocket();
+    const dns = inetSocket({ type: 'dgram' });
+    const admin = inetSocket();
+    const child = startActivated('declarative.mjs', { fds: [web.fd, dns.fd, admin.fd], env: { LISTEN_FDNAMES: 'web:dns:admin' } });
+    try {
+      const [line] = await waitForLine(child, /^\{.*\}$/m);
+      expect(JSON.parse(line)).toEqual({
+        ok: true,
+        activated: true,
+        web: [`127.0.0.1:${web.port}`],
+        dns: { address: '127.0.0.1', family: 'IPv4', port: dns.port },
+        admin: [5],
+      });
+      const body = await fetch(`http://127.0.0.1:${web.port}/`).then((r) => r.text());
+      expect(body).toBe('web ok');
+      expect(await udpRoundTrip(dns.port, 'ping')).toBe('echo:ping');
+    } finally {
+      child.kill('SIGTERM');
+      await finish(child);
+    }
+  });
+
+  it('a missing name fails the whole call with its code', async () => {
+    const r = await reportOf('declarative.mjs', { fds: [inetSocket().fd, inetSocket({ type: 'dgram' }).fd], env: { LISTEN_FDNAMES: 'web:dns' } });
+    expect(r).toEqual({ ok: false, code: 'ERR_LISTENER_NOT_FOUND', listenerName: 'admin' });
+  });
+
+  it('not activated: the fallbacks are used, a spec without one says why', async () => {
+    const r = await reportOf('declarative.mjs', { listenPid: 'none' });
+    expect(r).toEqual({ ok: false, code: 'ERR_NOT_ACTIVATED', listenerName: 'web' });
+  });
+});
