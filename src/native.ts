@@ -7,7 +7,8 @@ export interface Native {
   setCloexec(fd: number, on: boolean): number;
   dup(fd: number): number;
   close(fd: number): number;
-  registry(value?: string): string | undefined;
+  registry(): string | undefined;
+  registry(value: string): true | string;
   socket(domain: number, type: number, protocol?: number): number;
   bindInet(fd: number, domain: number, host: string, port: number): number;
   bindUnix(fd: number, path: Uint8Array): number;

@@ -262,8 +262,14 @@ function snapshot(): Snapshot {
   if (!nativeSupported) {
     s = judge();
   } else {
-    const stored = native().registry();
-    s = deserialize(stored ?? native().registry(serialize(toSnapshot()))!);
+    const earlier = native().registry();
+    if (earlier !== undefined) {
+      s = deserialize(earlier);
+    } else {
+      const mine = toSnapshot();
+      const stored = native().registry(serialize(mine));
+      s = stored === true ? mine : deserialize(stored);
+    }
   }
   cached = { snapshot: s };
   return s;
