@@ -151,12 +151,12 @@ describe('not activated, and why', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
-  it('a child of an activated process: inherited (or absent once the parent unset LISTEN_*)', async () => {
+  it.each(['spawn', 'fork', 'cluster'])('a %s child of an activated process: inherited (absent once the parent unset LISTEN_*)', async (how) => {
     const fds = [inetSocket().fd];
     const env = { LISTEN_FDNAMES: 'web' };
-    const kept = await reportOf('probe.mjs', { fds, env, args: ['children', 'keep-env'] });
+    const kept = await reportOf('probe.mjs', { fds, env, args: ['children', how, 'keep-env'] });
     expect(kept.child.error).toMatchObject({ code: 'ERR_NOT_ACTIVATED', reason: 'inherited' });
-    const unset = await reportOf('probe.mjs', { fds, env, args: ['children'] });
+    const unset = await reportOf('probe.mjs', { fds, env, args: ['children', how] });
     expect(unset.child.error).toMatchObject({ code: 'ERR_NOT_ACTIVATED', reason: 'absent' });
   });
   it('a LISTEN_PID that is no ancestor: other-process', async () => {
