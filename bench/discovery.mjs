@@ -6,14 +6,21 @@
 // fresh process: this driver opens a pool of real sockets (TCP listeners and UDP sockets,
 // IPv4 and IPv6, on loopback), and for each sample starts a child activated with the first
 // N of them at fds 3.. (LISTEN_PID = the child's own pid, set by `sh -c … exec`). The Node
-// child (bench/fixtures/discover.mjs) and the C child alternate, in alternating order, so
+// child (bench/fixtures/discover.mjs) and the C child alternate, in rotating order, so
 // machine noise hits both alike.
 //
-//   node bench/discovery.mjs [--samples 40] [--sizes 1,100,1000] [--json]
+//   node bench/discovery.mjs [--samples 40] [--sizes 1,100,1000] [--warmup 3]
+//                            [--also DIR[,DIR…]] [--no-check-syscalls] [--json]
+//
+// --also DIR  also runs the package copy at DIR (a checkout with its own dist/, addon,
+//             package.json and bench/fixtures/discover.mjs) in the same interleaved run:
+//             compare a change with the tree it came from, under the same noise.
+// The syscall check runs both children once under strace (when installed) and compares
+// the syscalls they make on the inherited fds.
 //
 // Needs dist/ and the built addon (`npm run build`) and a C compiler (`cc`, or $CC).
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,14 +28,16 @@ import { parseArgs } from 'node:util';
 import { native } from '../dist/native.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const fixture = fileURLToPath(new URL('./fixtures/discover.mjs', import.meta.url));
 const floorSource = fileURLToPath(new URL('./floor.c', import.meta.url));
+const importReference = fileURLToPath(new URL('./fixtures/import-reference.mjs', import.meta.url));
 
 const { values: opts } = parseArgs({
   options: {
     samples: { type: 'string', default: '40' },
     sizes: { type: 'string', default: '1,100,1000' },
     warmup: { type: 'string', default: '3' },
+    also: { type: 'string', default: '' },
+    'no-check-syscalls': { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
   },
 });
@@ -37,11 +46,17 @@ const warmup = Number(opts.warmup);
 const sizes = opts.sizes.split(',').map(Number);
 const maxN = Math.max(...sizes);
 
-// --- the C floor, compiled now into a temp dir ---------------------------------------
+// --- the programs -------------------------------------------------------------------------
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'sa-bench-'));
 const floorBin = path.join(tmp, 'floor');
 const cc = process.env.CC || 'cc';
 execFileSync(cc, ['-O2', '-o', floorBin, floorSource], { stdio: 'inherit' });
+
+const variants = [root, ...opts.also.split(',').filter(Boolean).map((d) => path.resolve(d))].map((dir, i) => ({
+  label: i === 0 ? 'ours' : `also ${i}`,
+  dir,
+  command: [process.execPath, path.join(dir, 'bench', 'fixtures', 'discover.mjs')],
+}));
 
 // --- the socket pool ---------------------------------------------------------------------
 const n = native();
@@ -69,15 +84,17 @@ const pool = [];
 for (let i = 0; i < maxN; i++) pool.push(open(kinds[i % kinds.length]));
 
 // --- running one activated child -------------------------------------------------------
+const TRAMPOLINE = 'LISTEN_PID=$$; export LISTEN_PID; exec "$@"';
 const baseEnv = { ...process.env };
 for (const v of ['LISTEN_PID', 'LISTEN_PIDFDID', 'LISTEN_FDS', 'LISTEN_FDNAMES', 'NODE_OPTIONS']) delete baseEnv[v];
 
-function runActivated(command, count) {
+function runActivated(command, count, { cwd = root, wrap = [] } = {}) {
   return new Promise((resolve, reject) => {
-    const child = spawn('/bin/sh', ['-c', 'LISTEN_PID=$$; export LISTEN_PID; exec "$@"', 'sh', ...command], {
+    const argv = [...wrap, '/bin/sh', '-c', TRAMPOLINE, 'sh', ...command];
+    const child = spawn(argv[0], argv.slice(1), {
       stdio: ['ignore', 'pipe', 'pipe', ...pool.slice(0, count)],
-      env: { ...baseEnv, LISTEN_FDS: String(count), LISTEN_FDNAMES: Array.from({ length: count }, (_, i) => `s${i}`).join(':') },
-      cwd: root,
+      env: count > 0 ? { ...baseEnv, LISTEN_FDS: String(count), LISTEN_FDNAMES: Array.from({ length: count }, (_, i) => `s${i}`).join(':') } : baseEnv,
+      cwd,
     });
     let out = '';
     let err = '';
@@ -91,41 +108,90 @@ function runActivated(command, count) {
   });
 }
 
-async function ours(count) {
-  const r = JSON.parse(await runActivated([process.execPath, fixture], count));
+async function runNode(variant, count) {
+  const r = JSON.parse(await runActivated(variant.command, count, { cwd: variant.dir }));
   if (r.n !== count) throw new Error(`child saw ${r.n} fds, expected ${count}`);
   return r;
 }
 
-async function floor(count) {
+async function runFloor(count) {
   const [word, got, ns, calls] = (await runActivated([floorBin], count)).split(' ');
   if (word !== 'floor' || Number(got) !== count) throw new Error(`floor printed ${word} ${got}`);
   return { ns: Number(ns), calls: Number(calls) };
 }
 
+// --- syscall parity (strace) -------------------------------------------------------------
+function hasStrace() {
+  try {
+    execFileSync('strace', ['-V'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+// The syscalls a traced child made on fds 3..3+count-1, in order, pointers blanked out.
+async function tracedCalls(command, count, label) {
+  const file = path.join(tmp, `${label}.trace`);
+  await runActivated(command, count, { wrap: ['strace', '-f', '-qq', '-o', file] });
+  const fdPattern = new RegExp(`^\\d+ +([a-z0-9_]+)\\((${Array.from({ length: count }, (_, i) => i + 3).join('|')})[,)](.*)$`);
+  const calls = [];
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    const m = fdPattern.exec(line);
+    if (!m) continue;
+    const [, name, fd, rest] = m;
+    // Node's start-up (and the floor's untimed copy of it) sets FD_CLOEXEC first; compare what follows.
+    calls.push(`${name}(${fd}${rest.replace(/0x[0-9a-f]+/g, 'PTR').replace(/htons\(\d+\)/g, 'PORT').replace(/ = .*$/, '')}`);
+  }
+  return calls;
+}
+
+async function checkSyscalls() {
+  const count = Math.min(8, maxN);
+  const ours = await tracedCalls(variants[0].command, count, 'ours');
+  const floor = await tracedCalls([floorBin], count, 'floor');
+  const same = ours.length === floor.length && ours.every((call, i) => call === floor[i]);
+  let note = `Syscalls on the ${count} inherited fds (strace, whole child): ours ${ours.length}, floor ${floor.length}, same sequence: ${same ? 'yes' : 'NO'}.`;
+  if (!same) {
+    const at = ours.findIndex((call, i) => call !== floor[i]);
+    note += ` First difference at #${at}: ours \`${ours[at]}\`, floor \`${floor[at]}\`.`;
+  }
+  return note;
+}
+
 // --- sampling -----------------------------------------------------------------------------
-const results = new Map(sizes.map((s) => [s, { import: [], addon: [], listeners: [], floor: [], calls: 0 }]));
+const programs = [...variants.map((v) => ({ label: v.label, run: (count) => runNode(v, count) })), { label: 'floor', run: runFloor }];
+const results = new Map(sizes.map((s) => [s, new Map(programs.map((p) => [p.label, { import: [], addon: [], listeners: [], ns: [], calls: 0 }]))]));
+const reference = { empty: [], builtins: [] };
 const started = Date.now();
 for (let round = -warmup; round < samples; round++) {
+  // Once a round, the import reference (not activated: no fds needed).
+  const ref = JSON.parse(await runActivated([process.execPath, importReference], 0));
+  if (round >= 0) {
+    reference.empty.push(ref.emptyNs);
+    reference.builtins.push(ref.builtinsNs);
+  }
   for (const size of sizes) {
-    const pair = (round & 1) === 0 ? [ours, floor] : [floor, ours];
+    const shift = ((round % programs.length) + programs.length) % programs.length;
+    const order = [...programs.slice(shift), ...programs.slice(0, shift)];
     const got = [];
-    for (const run of pair) got.push([run, await run(size)]);
-    if (round < 0) continue; // warm-up: page cache, JIT of this driver
-    const r = results.get(size);
-    for (const [run, value] of got) {
-      if (run === ours) {
+    for (const p of order) got.push([p.label, await p.run(size)]);
+    if (round < 0) continue; // warm-up: page cache, this driver's JIT
+    for (const [label, value] of got) {
+      const r = results.get(size).get(label);
+      if (label === 'floor') {
+        r.ns.push(value.ns);
+        r.calls = value.calls;
+      } else {
         r.import.push(value.importNs);
         r.addon.push(value.addonNs);
         r.listeners.push(value.listenersNs);
-      } else {
-        r.floor.push(value.ns);
-        r.calls = value.calls;
       }
     }
   }
 }
 const elapsed = (Date.now() - started) / 1000;
+const syscallNote = opts['no-check-syscalls'] ? '' : hasStrace() ? await checkSyscalls() : 'Syscall check skipped: strace is not installed.';
 for (const fd of pool) n.close(fd);
 rmSync(tmp, { recursive: true, force: true });
 
@@ -139,32 +205,52 @@ const p90 = (l) => quantile(l, 0.9);
 const us = (ns, digits = 1) => (ns / 1000).toFixed(digits);
 
 if (opts.json) {
-  console.log(JSON.stringify(Object.fromEntries(results)));
+  console.log(JSON.stringify(Object.fromEntries([...results].map(([size, m]) => [size, Object.fromEntries(m)]))));
 }
 
-console.log(`\nDiscovery: ${samples} fresh processes per fd count and program (after ${warmup} warm-up rounds), ours and floor interleaved; fd mix ${kinds.join('/')} cycled; ${elapsed.toFixed(0)} s.\n`);
-console.log('| inherited fds | syscalls (floor) | `listeners()` median µs | p90 µs | µs per fd | floor median µs | floor p90 µs | floor µs per fd | ratio (median) |');
-console.log('| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+console.log(
+  `\nDiscovery: ${samples} fresh processes per fd count and program (after ${warmup} warm-up rounds), interleaved in rotating order; ` +
+    `fd mix ${kinds.join('/')} cycled; ${elapsed.toFixed(0)} s.` +
+    (variants.length > 1 ? ` Programs: ${variants.map((v) => `${v.label} = ${v.dir}`).join('; ')}.` : ''),
+);
+if (syscallNote) console.log(`${syscallNote}`);
+console.log('');
+const labelColumn = variants.length > 1 ? ' program |' : '';
+console.log(`| inherited fds |${labelColumn} syscalls (floor) | \`listeners()\` median µs | p90 µs | µs per fd | floor median µs | floor p90 µs | floor µs per fd | ratio (median) |`);
+console.log(`| ---: |${variants.length > 1 ? ' --- |' : ''} ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |`);
 for (const size of sizes) {
-  const r = results.get(size);
-  const [o, f] = [med(r.listeners), med(r.floor)];
-  console.log(
-    `| ${size} | ${r.calls} | ${us(o)} | ${us(p90(r.listeners))} | ${us(o / size, 2)} | ${us(f)} | ${us(p90(r.floor))} | ${us(f / size, 2)} | ${(o / f).toFixed(2)}× |`,
-  );
+  const floor = results.get(size).get('floor');
+  const f = med(floor.ns);
+  for (const v of variants) {
+    const r = results.get(size).get(v.label);
+    const o = med(r.listeners);
+    console.log(
+      `| ${size} |${variants.length > 1 ? ` ${v.label} |` : ''} ${floor.calls} | ${us(o)} | ${us(p90(r.listeners))} | ${us(o / size, 2)} | ${us(f)} | ${us(p90(floor.ns))} | ${us(f / size, 2)} | ${(o / f).toFixed(2)}× |`,
+    );
+  }
 }
 if (sizes.length >= 2) {
   const [a, b] = [sizes[sizes.length - 2], sizes[sizes.length - 1]];
-  const [ra, rb] = [results.get(a), results.get(b)];
-  const oursSlope = (med(rb.listeners) - med(ra.listeners)) / (b - a);
-  const floorSlope = (med(rb.floor) - med(ra.floor)) / (b - a);
-  console.log(
-    `| marginal ${a}→${b} | | | | ${us(oursSlope, 2)} | | | ${us(floorSlope, 2)} | ${(oursSlope / floorSlope).toFixed(2)}× |`,
-  );
+  const slope = (label, key) => (med(results.get(b).get(label)[key]) - med(results.get(a).get(label)[key])) / (b - a);
+  const floorSlope = slope('floor', 'ns');
+  for (const v of variants) {
+    const s = slope(v.label, 'listeners');
+    console.log(
+      `| marginal ${a}→${b} |${variants.length > 1 ? ` ${v.label} |` : ''} | | | ${us(s, 2)} | | | ${us(floorSlope, 2)} | ${(s / floorSlope).toFixed(2)}× |`,
+    );
+  }
 }
 
 console.log('\nModule load, same processes (all fd counts pooled):\n');
-const all = (key) => sizes.flatMap((s) => results.get(s)[key]);
-console.log('| step | median ms | p90 ms |');
-console.log('| --- | ---: | ---: |');
-console.log(`| \`await import('socket-activation')\` | ${(med(all('import')) / 1e6).toFixed(2)} | ${(p90(all('import')) / 1e6).toFixed(2)} |`);
-console.log(`| addon load (first native call, lazy) | ${(med(all('addon')) / 1e6).toFixed(2)} | ${(p90(all('addon')) / 1e6).toFixed(2)} |`);
+const all = (label, key) => sizes.flatMap((s) => results.get(s).get(label)[key]);
+console.log(`|${labelColumn} step | median ms | p90 ms |`);
+console.log(`|${variants.length > 1 ? ' --- |' : ''} --- | ---: | ---: |`);
+const ms = (ns) => (ns / 1e6).toFixed(2);
+const refLabel = variants.length > 1 ? ' reference |' : '';
+console.log(`|${refLabel} reference: \`await import()\` of an empty local module (ESM loader alone) | ${ms(med(reference.empty))} | ${ms(p90(reference.empty))} |`);
+console.log(`|${refLabel} reference: then the built-ins the package imports (node:net, node:dgram, …) | ${ms(med(reference.builtins))} | ${ms(p90(reference.builtins))} |`);
+for (const v of variants) {
+  const l = variants.length > 1 ? ` ${v.label} |` : '';
+  console.log(`|${l} \`await import('socket-activation')\` | ${ms(med(all(v.label, 'import')))} | ${ms(p90(all(v.label, 'import')))} |`);
+  console.log(`|${l} addon load (first native call, lazy) | ${ms(med(all(v.label, 'addon')))} | ${ms(p90(all(v.label, 'addon')))} |`);
+}

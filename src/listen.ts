@@ -100,10 +100,29 @@ async function listenOnFd(server: net.Server, d: StreamListenerDescriptor, backl
   }
 }
 
+interface CountedServer {
+  _connections?: number;
+}
+interface CountedSocket {
+  _server?: net.Server | null;
+  server?: net.Server | null;
+}
+
 // A net.Server has one handle; further fds of a shared name get a helper server each that
 // passes its connections to the user's server, and closes with it.
 async function listenExtra(server: net.Server, d: StreamListenerDescriptor, backlog: number): Promise<net.Server> {
   const helper = net.createServer({ allowHalfOpen: (server as { allowHalfOpen?: boolean }).allowHalfOpen ?? false }, (socket) => {
+    // Count the connection on the user's server, as if it had accepted it: net.Server's
+    // close() waits for `_connections` to drain, and a socket decrements the count of its
+    // `_server` when it closes. Without this, close(cb) would not wait for these requests.
+    const from = helper as CountedServer;
+    const to = server as CountedServer;
+    if (typeof from._connections === 'number' && typeof to._connections === 'number') {
+      from._connections--;
+      to._connections++;
+      (socket as CountedSocket)._server = server;
+      (socket as CountedSocket).server = server;
+    }
     server.emit('connection', socket);
   });
   await listenOnFd(helper, d, backlog);

@@ -8,7 +8,7 @@ server.headersTimeout = 10_000;
 server.requestTimeout = 30_000;
 server.keepAliveTimeout = 60_000;
 
+process.once('SIGTERM', () => server.close(() => process.exit(0)));
+
 const { activated, addresses } = await listen(server, 'web', { fallback: 8080 });
 console.log(`${activated ? 'socket-activated' : 'fallback'} on ${addresses.map(formatAddress).join(', ')}`);
-
-process.once('SIGTERM', () => server.close(() => process.exit(0)));

@@ -23,17 +23,26 @@ export function commandEnvironment(sockets: readonly BoundSocket[], extra: Recor
 /**
  * Runs the command with the sockets at fds 3, 4, … and LISTEN_PID equal to its own pid,
  * forwards termination and user signals to it, and resolves with how it exited.
+ *
+ * The command runs in a session and process group of its own, so a terminal's Ctrl-C
+ * reaches only the launcher, which passes it on exactly once (to the whole group, as a
+ * terminal would); in the launcher's group it would get every such signal twice.
  */
 export function runCommand(command: string, args: readonly string[], sockets: readonly BoundSocket[], extraEnv: Record<string, string> = {}): Promise<CommandExit> {
   return new Promise((resolve, reject) => {
     const child = spawn('/bin/sh', ['-c', TRAMPOLINE, 'socket-activation', command, ...args], {
       stdio: ['inherit', 'inherit', 'inherit', ...sockets.map((s) => s.fd)],
       env: commandEnvironment(sockets, extraEnv),
+      detached: true,
     });
     const handlers = new Map<NodeJS.Signals, () => void>();
     for (const signal of FORWARDED) {
       const handler = () => {
-        child.kill(signal);
+        try {
+          process.kill(-child.pid!, signal);
+        } catch {
+          child.kill(signal);
+        }
       };
       handlers.set(signal, handler);
       process.on(signal, handler);

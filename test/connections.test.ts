@@ -1,0 +1,171 @@
+// Accept=yes connection fds and FIFOs: real connections accepted by this process and handed
+// to a fixture at fd 3, real FIFOs opened read-write.
+import { execFileSync } from 'node:child_process';
+import { once } from 'node:events';
+import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { inspect } from '../src/descriptor.js';
+import { fixtures, startActivated } from './helpers/activated.js';
+import { closeAllSockets, makeSocket } from './helpers/raw-sockets.js';
+import { killAll, watch } from './helpers/watch.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'sa-connections-'));
+const cleanups: (() => void)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0)) c();
+  await killAll();
+  closeAllSockets();
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/**
+ * A connection accepted by this process (paused, so no byte is read here) and its client.
+ * `fd` is the accepted socket's descriptor, to be placed at 3 in a child.
+ */
+async function accepted(where: { host: string } | { path: string }) {
+  const server = net.createServer({ pauseOnConnect: true });
+  await new Promise<void>((resolve) => server.listen({ ...where, port: 0 }, resolve));
+  const address = server.address();
+  const client = net.connect(typeof address === 'string' ? { path: address } : { host: (where as { host: string }).host, port: address!.port });
+  const [socket] = (await once(server, 'connection')) as [net.Socket];
+  if (client.connecting) await once(client, 'connect');
+  const fd = (socket as unknown as { _handle: { fd: number } })._handle.fd;
+  const release = () => {
+    socket.destroy();
+    server.close();
+  };
+  cleanups.push(() => {
+    client.destroy();
+    release();
+  });
+  return { client, fd, release };
+}
+
+/** Sends one HTTP/1.1 request on an open client socket and reads the response to the end. */
+async function request(client: net.Socket, path: string): Promise<{ status: number; body: any }> {
+  const chunks: Buffer[] = [];
+  client.on('data', (d: Buffer) => chunks.push(d));
+  const ended = once(client, 'end');
+  client.write(`GET ${path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`);
+  await ended;
+  const text = Buffer.concat(chunks).toString('utf8');
+  const [head, body] = text.split('\r\n\r\n');
+  return { status: Number(/^HTTP\/1\.1 (\d+)/.exec(head!)?.[1]), body: JSON.parse(body!) };
+}
+
+describe('Accept=yes: a connected socket at fd 3', () => {
+  it.each([{ host: '127.0.0.1' }, { host: '::1' }])('connections() + emit("connection") answers the client over $host', async (where) => {
+    const { client, fd, release } = await accepted(where);
+    const child = watch(startActivated('accept.mjs', { fds: [fd], env: { LISTEN_FDNAMES: 'connection' }, args: ['connections'] }));
+    release(); // the child holds the only copy now
+    const ready = await child.json('READY');
+    expect(ready.count).toBe(1);
+    expect(ready.sockets[0]).toMatchObject({ remoteAddress: where.host, remotePort: client.localPort, localPort: client.remotePort });
+
+    const answer = await request(client, '/accepted');
+    expect(answer.status).toBe(200);
+    expect(answer.body).toEqual({ pid: ready.pid, url: '/accepted', remotePort: client.localPort, localPort: client.remotePort });
+    expect(await child.finish()).toEqual({ code: 0, signal: null });
+  });
+
+  it('a unix stream connection works the same', async () => {
+    const { client, fd, release } = await accepted({ path: join(dir, 'accept.sock') });
+    const child = watch(startActivated('accept.mjs', { fds: [fd], env: { LISTEN_FDNAMES: 'connection' }, args: ['connections'] }));
+    release();
+    expect((await child.json('READY')).count).toBe(1);
+    const answer = await request(client, '/unix');
+    expect(answer).toMatchObject({ status: 200, body: { url: '/unix' } });
+    expect(await child.finish()).toEqual({ code: 0, signal: null });
+  });
+
+  it('listen(server, name) on a connection fd hands the connection to the server', async () => {
+    const { client, fd, release } = await accepted({ host: '127.0.0.1' });
+    const child = watch(startActivated('accept.mjs', { fds: [fd], env: { LISTEN_FDNAMES: 'web' }, args: ['listen', 'web'] }));
+    release();
+    const ready = await child.json('READY');
+    expect(ready).toMatchObject({ count: 1, addresses: [], listening: false });
+    expect(ready.sockets[0]).toMatchObject({ remotePort: client.localPort });
+    const answer = await request(client, '/via-listen');
+    expect(answer.body).toEqual({ pid: ready.pid, url: '/via-listen', remotePort: client.localPort, localPort: client.remotePort });
+    expect(await child.finish()).toEqual({ code: 0, signal: null });
+  });
+
+  it('connection(name) on a listening socket is ERR_LISTENER_MISMATCH', async () => {
+    const socket = makeSocket({ family: 'inet', host: '127.0.0.1' });
+    const child = watch(startActivated('attempt.mjs', { fds: [socket.fd], env: { LISTEN_FDNAMES: 'connection' }, args: ['connection', 'connection'] }));
+    const result = await child.json('RESULT');
+    expect(result.ok).toBe(false);
+    expect(result.error).toMatchObject({
+      code: 'ERR_LISTENER_MISMATCH',
+      fd: 3,
+      listenerName: 'connection',
+      expected: { type: 'stream', listening: false },
+      found: { kind: 'socket', type: 'stream', listening: true },
+    });
+    expect(result.fds).toMatchObject([{ fd: 3, open: true, listening: true }]);
+    expect(await child.finish()).toEqual({ code: 0, signal: null });
+  });
+});
+
+describe('FIFO', () => {
+  const payload = Buffer.concat([Buffer.from([0x00, 0x01, 0xfe, 0xff]), Buffer.from('log line: héllo\n'), Buffer.alloc(5000, 0x61)]);
+  let count = 0;
+  const makeFifo = () => {
+    const path = join(dir, `fifo-${++count}`);
+    execFileSync('mkfifo', [path]);
+    return path;
+  };
+  /** What a writer would do: open the FIFO for writing (a reader exists) and write. */
+  const writeInto = (path: string, bytes: Buffer) => {
+    const w = openSync(path, 'w');
+    try {
+      writeSync(w, bytes);
+    } finally {
+      closeSync(w);
+    }
+  };
+
+  it('fifo(name) reads the bytes written into a FIFO opened read-write by the test', async () => {
+    const path = makeFifo();
+    const fd = openSync(path, 'r+');
+    cleanups.push(() => closeSync(fd));
+    const child = watch(startActivated('fifo-read.mjs', { fds: [fd], env: { LISTEN_FDNAMES: 'log' }, args: ['log', String(payload.length)] }));
+    await child.json('READY');
+    writeInto(path, payload);
+    const data = await child.json('DATA');
+    expect(Buffer.from(data.hex, 'hex')).toEqual(payload);
+    expect(await child.finish()).toEqual({ code: 0, signal: null });
+  });
+
+  it("fifo(name) on fd 3 opened by the shell (exec 3<>FIFO), as ListenFIFO= would give it", async () => {
+    const path = makeFifo();
+    const child = watch(
+      startActivated('', {
+        env: { LISTEN_FDS: '1', LISTEN_FDNAMES: 'log' },
+        command: ['/bin/sh', '-c', 'exec 3<>"$0"; exec "$@"', path, process.execPath, join(fixtures, 'fifo-read.mjs'), 'log', String(payload.length)],
+      }),
+    );
+    await child.json('READY');
+    writeInto(path, payload);
+    const data = await child.json('DATA');
+    expect(Buffer.from(data.hex, 'hex')).toEqual(payload);
+    expect(await child.finish()).toEqual({ code: 0, signal: null });
+  });
+
+  it('a FIFO given to listen() is ERR_LISTENER_MISMATCH and stays open (Node would close it)', async () => {
+    const path = makeFifo();
+    const fd = openSync(path, 'r+');
+    cleanups.push(() => closeSync(fd));
+    const ino = inspect(fd).ino;
+    const child = watch(startActivated('attempt.mjs', { fds: [fd], env: { LISTEN_FDNAMES: 'log' }, args: ['listen-net', 'log'] }));
+    const result = await child.json('RESULT');
+    expect(result.ok).toBe(false);
+    expect(result.error).toMatchObject({ code: 'ERR_LISTENER_MISMATCH', fd: 3, listenerName: 'log', expected: { kind: 'socket' }, found: { kind: 'fifo' } });
+    expect(result.serverListening).toBe(false);
+    expect(result.fds).toEqual([{ fd: 3, open: true, kind: 'fifo', ino }]);
+    expect(await child.finish()).toEqual({ code: 0, signal: null });
+  });
+});

@@ -1,0 +1,98 @@
+// UDP through bindDatagram(): replies work on every family (the dgram type follows the fd),
+// and every fd that is not a UDP socket is refused with ERR_LISTENER_MISMATCH.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { startActivated } from './helpers/activated.js';
+import { udpRequest } from './helpers/clients.js';
+import { closeAllSockets, makeSocket, type RawSocket } from './helpers/raw-sockets.js';
+import { killAll, watch } from './helpers/watch.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'sa-datagram-'));
+afterEach(async () => {
+  await killAll();
+  closeAllSockets();
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function run(fixture: string, socket: RawSocket, args: string[]) {
+  const child = watch(startActivated(fixture, { fds: [socket.fd], env: { LISTEN_FDNAMES: 'dns' }, args }));
+  socket.close();
+  return child;
+}
+
+describe('UDP echo through bindDatagram(name)', () => {
+  it.each([
+    { label: 'IPv4 127.0.0.1', family: 'inet', host: '127.0.0.1', v6only: true, type: 'udp4', client: 'udp4', to: '127.0.0.1' },
+    { label: 'IPv6 ::1', family: 'inet6', host: '::1', v6only: true, type: 'udp6', client: 'udp6', to: '::1' },
+    { label: 'dual-stack [::] from a udp4 client', family: 'inet6', host: '::', v6only: false, type: 'udp6', client: 'udp4', to: '127.0.0.1' },
+    { label: 'dual-stack [::] from a udp6 client', family: 'inet6', host: '::', v6only: false, type: 'udp6', client: 'udp6', to: '::1' },
+  ] as const)('$label: a $type socket, reply bytes intact', async (c) => {
+    const socket = makeSocket({ family: c.family, type: 'dgram', host: c.host, v6only: c.v6only });
+    const child = run('udp-echo.mjs', socket, ['dns']);
+    const ready = await child.json('READY');
+    expect(ready.type).toBe(c.type);
+    expect(ready.address).toEqual({ address: c.host, family: c.family === 'inet' ? 'IPv4' : 'IPv6', port: socket.port });
+
+    const bytes = Buffer.from([0x00, 0xff, 0x10, 0x80, ...Buffer.from(`query ${c.label}`)]);
+    const { reply, from } = await udpRequest(c.client, c.to, socket.port, bytes);
+    expect(reply).toEqual(Buffer.concat([Buffer.from('echo:'), bytes]));
+    expect(from.port).toBe(socket.port);
+    expect(child.stdout).not.toMatch(/SEND_ERROR/);
+  });
+});
+
+describe('fds bindDatagram() and listen() refuse', () => {
+  const attempt = async (socket: RawSocket, op: string) => {
+    const child = run('attempt.mjs', socket, [op, 'dns']);
+    const result = await child.json('RESULT');
+    expect(await child.finish()).toEqual({ code: 0, signal: null });
+    return result;
+  };
+
+  it('a TCP listener given to bindDatagram', async () => {
+    const socket = makeSocket({ family: 'inet', host: '127.0.0.1' });
+    const result = await attempt(socket, 'bindDatagram');
+    expect(result.ok).toBe(false);
+    expect(result.error).toMatchObject({
+      code: 'ERR_LISTENER_MISMATCH',
+      fd: 3,
+      listenerName: 'dns',
+      expected: { type: 'dgram' },
+      found: { kind: 'socket', type: 'stream', family: 'inet', listening: true },
+    });
+    expect(result.fds).toMatchObject([{ fd: 3, open: true, type: 'stream', listening: true }]);
+  });
+
+  it('a UDP socket given to an http server through listen(): an error, no crash, fd kept', async () => {
+    const socket = makeSocket({ family: 'inet', type: 'dgram', host: '127.0.0.1' });
+    const result = await attempt(socket, 'listen-http');
+    expect(result.ok).toBe(false);
+    expect(result.error).toMatchObject({
+      code: 'ERR_LISTENER_MISMATCH',
+      fd: 3,
+      listenerName: 'dns',
+      found: { kind: 'socket', type: 'dgram', family: 'inet', listening: false },
+    });
+    expect(result.serverListening).toBe(false);
+    expect(result.fds).toMatchObject([{ fd: 3, open: true, type: 'dgram' }]);
+  });
+
+  it.each([
+    { label: 'path', spec: () => ({ path: join(dir, 'dgram.sock') }) },
+    { label: 'abstract', spec: () => ({ abstract: `sa-datagram-${process.pid}` }) },
+  ])('a unix datagram socket ($label) given to bindDatagram', async ({ spec }) => {
+    const socket = makeSocket({ family: 'unix', type: 'dgram', ...spec() });
+    const result = await attempt(socket, 'bindDatagram');
+    expect(result.ok).toBe(false);
+    expect(result.error).toMatchObject({
+      code: 'ERR_LISTENER_MISMATCH',
+      fd: 3,
+      listenerName: 'dns',
+      expected: { family: 'inet' },
+      found: { kind: 'socket', type: 'dgram', family: 'unix' },
+    });
+    expect(result.fds).toMatchObject([{ fd: 3, open: true, type: 'dgram' }]);
+  });
+});
