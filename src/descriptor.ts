@@ -114,11 +114,14 @@ const PIDFS_MAGIC = 0x50494446;
 const linuxFamilies: Record<number, SocketFamily> = { 16: 'netlink', 17: 'packet', 29: 'can', 30: 'tipc', 31: 'bluetooth', 40: 'vsock' };
 const protocols: Record<number, SocketProtocol> = { 0: 'default', 1: 'icmp', 6: 'tcp', 17: 'udp', 58: 'icmpv6', 132: 'sctp', 136: 'udplite', 262: 'mptcp' };
 
+let cachedConstants: ReturnType<typeof native>['constants'] | undefined;
+const constants = () => (cachedConstants ??= native().constants);
+
 const info = new Float64Array(FIELD_COUNT);
 const bytes = new Uint8Array(2 * ADDRESS_BYTES);
 
 function familyName(domain: number): SocketFamily {
-  const c = native().constants;
+  const c = constants();
   if (domain === c.AF_INET) return 'inet';
   if (domain === c.AF_INET6) return 'inet6';
   if (domain === c.AF_UNIX) return 'unix';
@@ -126,7 +129,7 @@ function familyName(domain: number): SocketFamily {
 }
 
 function typeName(type: number): SocketType {
-  const c = native().constants;
+  const c = constants();
   if (type === c.SOCK_STREAM) return 'stream';
   if (type === c.SOCK_DGRAM) return 'dgram';
   if (type === c.SOCK_SEQPACKET) return 'seqpacket';
@@ -143,15 +146,13 @@ function protocolName(number: number, family: SocketFamily, type: SocketType): S
 }
 
 function address(slot: number, offset: number): SocketAddress | undefined {
-  const c = native().constants;
+  const c = constants();
   const family = info[slot]!;
-  const length = info[slot + 4]!;
-  const raw = bytes.subarray(offset, offset + length);
-  if (family === c.AF_INET) return { address: formatIPv4(raw), port: info[slot + 1]!, family: 'IPv4' };
+  if (family === c.AF_INET) return { address: formatIPv4(bytes, offset), port: info[slot + 1]!, family: 'IPv4' };
   if (family === c.AF_INET6) {
-    return { address: formatIPv6(raw), port: info[slot + 1]!, family: 'IPv6', flowinfo: info[slot + 2]!, scopeId: info[slot + 3]! };
+    return { address: formatIPv6(bytes, offset), port: info[slot + 1]!, family: 'IPv6', flowinfo: info[slot + 2]!, scopeId: info[slot + 3]! };
   }
-  if (family === c.AF_UNIX) return unixAddress(raw);
+  if (family === c.AF_UNIX) return unixAddress(bytes.subarray(offset, offset + info[slot + 4]!));
   return undefined;
 }
 
@@ -178,56 +179,47 @@ export function lastIdentity(): { dev: number; ino: number } {
   return { dev: info[Field.dev]!, ino: info[Field.ino]! };
 }
 
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
 /** Turns the facts of the last {@link readFacts} into a Descriptor. */
 export function decodeFacts(fd: number, name: string | undefined): Descriptor {
-  const c = native().constants;
-  const mode = info[Field.mode]!;
+  const c = constants();
+  const mode = info[Field.mode]! & S_IFMT;
   const fsType = info[Field.fsType]!;
-  const base = {
+  let kind = modes[mode] ?? 'other';
+  if (kind === 'file' && fsType === MQUEUE_MAGIC) kind = 'mqueue';
+  if (mode === 0 && fsType >= 0) kind = 'anon';
+  // One literal with every common field, then the kind's own: object spread is slow on a
+  // cold start, and discovery of many fds runs exactly once, cold.
+  const d = {
     fd,
     name,
+    kind,
     cloexec: (info[Field.fdFlags]! & c.FD_CLOEXEC) !== 0,
     nonblocking: (info[Field.statusFlags]! & c.O_NONBLOCK) !== 0,
     dev: info[Field.dev]!,
     ino: info[Field.ino]!,
-  };
-  let kind = modes[mode & S_IFMT] ?? 'other';
-  if (kind === 'file' && fsType === MQUEUE_MAGIC) kind = 'mqueue';
-  if ((mode & S_IFMT) === 0 && fsType >= 0) kind = 'anon';
-  switch (kind) {
-    case 'socket': {
-      const family = familyName(info[Field.domain]!);
-      const type = typeName(info[Field.socketType]!);
-      const protocolNumber = info[Field.protocol]!;
-      const socket: {
-        -readonly [K in keyof SocketDescriptor]: SocketDescriptor[K];
-      } = {
-        ...base,
-        kind,
-        type,
-        family,
-        protocol: protocolName(protocolNumber, family, type),
-        protocolNumber,
-        listening: info[Field.acceptConn] === 1,
-        local: address(Field.local, 0) ?? { unnamed: true },
-      };
-      const remote = address(Field.peer, ADDRESS_BYTES);
-      if (remote) socket.remote = remote;
-      if (family === 'inet6' && info[Field.v6Only]! >= 0) socket.v6only = info[Field.v6Only] === 1;
-      if (info[Field.backlog]! >= 0) socket.backlog = info[Field.backlog]!;
-      return socket;
-    }
-    case 'anon':
-      return { ...base, kind, anonType: fsType === PIDFS_MAGIC ? 'pidfd' : anonType(fd) };
-    case 'char':
-      return { ...base, kind, rdev: info[Field.rdev]! };
-    case 'fifo':
-    case 'file':
-    case 'mqueue':
-      return { ...base, kind };
-    default:
-      return { ...base, kind: kind as OtherDescriptor['kind'] };
+  } as Mutable<Descriptor>;
+  if (kind === 'socket') {
+    const socket = d as Mutable<SocketDescriptor>;
+    const family = familyName(info[Field.domain]!);
+    const type = typeName(info[Field.socketType]!);
+    socket.type = type;
+    socket.family = family;
+    socket.protocolNumber = info[Field.protocol]!;
+    socket.protocol = protocolName(socket.protocolNumber, family, type);
+    socket.listening = info[Field.acceptConn] === 1;
+    socket.local = address(Field.local, 0) ?? { unnamed: true };
+    const remote = address(Field.peer, ADDRESS_BYTES);
+    if (remote) socket.remote = remote;
+    if (family === 'inet6' && info[Field.v6Only]! >= 0) socket.v6only = info[Field.v6Only] === 1;
+    if (info[Field.backlog]! >= 0) socket.backlog = info[Field.backlog]!;
+  } else if (kind === 'anon') {
+    (d as Mutable<AnonDescriptor>).anonType = fsType === PIDFS_MAGIC ? 'pidfd' : anonType(fd);
+  } else if (kind === 'char') {
+    (d as Mutable<CharDescriptor>).rdev = info[Field.rdev]!;
   }
+  return d;
 }
 
 /**

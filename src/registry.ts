@@ -212,9 +212,13 @@ function judge(): Snapshot {
   // Like sd_listen_fds(): every inherited fd becomes close-on-exec, also when we then fail.
   const descriptors: InheritedDescriptor[] = [];
   for (const d of good) {
-    const r = native().setCloexec(d.fd, true);
-    if (r < 0) throw errnoException(r, 'fcntl', d.fd, 'setting FD_CLOEXEC on an inherited fd');
-    descriptors.push({ ...d, cloexec: true });
+    // Node marks its low fds close-on-exec at start-up already; only the rest need a call.
+    if (!d.cloexec) {
+      const r = native().setCloexec(d.fd, true);
+      if (r < 0) throw errnoException(r, 'fcntl', d.fd, 'setting FD_CLOEXEC on an inherited fd');
+      (d as { cloexec: boolean }).cloexec = true;
+    }
+    descriptors.push(d);
   }
   if (problem) throw problem;
   if (namesError) throw namesError;
@@ -234,26 +238,26 @@ function toSnapshot(): Snapshot {
   }
 }
 
-// Buffers (raw abstract names) and bigints survive the trip through the native registry.
+// The snapshot holds plain data except the raw bytes of abstract unix names, which
+// JSON writes as { type: 'Buffer', data } (Buffer#toJSON) and deserialize() turns back.
 function serialize(s: Snapshot): string {
-  return JSON.stringify(s, (_key, value: unknown) => {
-    if (typeof value === 'bigint') return { $bigint: value.toString() };
-    if (value && typeof value === 'object' && (value as { type?: unknown }).type === 'Buffer') {
-      return { $buffer: Buffer.from((value as { data: number[] }).data).toString('base64') };
-    }
-    return value;
-  });
+  return JSON.stringify(s);
+}
+
+function reviveAddress(a: unknown): void {
+  const abstract = a as { raw?: unknown } | undefined;
+  if (abstract && abstract.raw && !Buffer.isBuffer(abstract.raw)) abstract.raw = Buffer.from((abstract.raw as { data: number[] }).data);
 }
 
 function deserialize(text: string): Snapshot {
-  return JSON.parse(text, (_key, value: unknown) => {
-    if (value && typeof value === 'object') {
-      const v = value as { $bigint?: string; $buffer?: string };
-      if (typeof v.$bigint === 'string') return BigInt(v.$bigint);
-      if (typeof v.$buffer === 'string') return Buffer.from(v.$buffer, 'base64');
+  const s = JSON.parse(text) as Snapshot;
+  for (const d of s.descriptors ?? []) {
+    if (d.kind === 'socket' && d.family === 'unix') {
+      reviveAddress(d.local);
+      reviveAddress(d.remote);
     }
-    return value;
-  }) as Snapshot;
+  }
+  return s;
 }
 
 function snapshot(): Snapshot {

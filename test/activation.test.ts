@@ -186,8 +186,9 @@ describe('CLOEXEC and the process-wide registry', () => {
     expect(r.same).toBe(true);
   });
   it('another module copy, require() and a worker thread agree after the env is gone', async () => {
-    const r = await reportOf('probe.mjs', { args: ['copies'], fds: [inetSocket().fd, inetSocket().fd], env: { LISTEN_FDNAMES: 'a:b' } });
-    expect(r.first).toEqual(['3:a', '4:b']);
+    const abstract = unixSocket(Buffer.from([0, 0x73, 0x61, 0x00, 0xff]));
+    const r = await reportOf('probe.mjs', { args: ['copies'], fds: [inetSocket().fd, abstract], env: { LISTEN_FDNAMES: 'a:b' } });
+    expect(r.first).toEqual(['3:a', '4:b:736100ff']);
     expect(r.env).toBe(null);
     expect(r.viaCopyIsSeparate).toBe(true);
     expect(r.viaCopy).toEqual(r.first);
