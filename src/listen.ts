@@ -6,6 +6,7 @@ import { SocketActivationError } from './errors.js';
 import { closeDuplicate, duplicateForNode } from './adopt.js';
 import { activation } from './registry.js';
 import { check, listenersNamed } from './select.js';
+import { isStaleSocket } from './unix-path.js';
 
 /** Where to listen when the process was not socket-activated (development). */
 export type StreamFallback =
@@ -168,21 +169,6 @@ async function listenFallback<S extends StreamServer>(server: S, fallback: Strea
   return result([unixAddress(Buffer.from(path))]);
 }
 
-function isStaleSocket(path: string): Promise<boolean> {
-  try {
-    if (!lstatSync(path).isSocket()) return Promise.resolve(false);
-  } catch {
-    return Promise.resolve(false);
-  }
-  return new Promise((resolve) => {
-    const probe = net.connect({ path });
-    probe.once('connect', () => {
-      probe.destroy();
-      resolve(false);
-    });
-    probe.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ECONNREFUSED'));
-  });
-}
 
 /**
  * Makes a net/http/https/http2/tls server serve an inherited listener: every fd with that

@@ -1,5 +1,5 @@
 import { lstatSync, unlinkSync } from 'node:fs';
-import { connect } from 'node:net';
+import { isStaleSocket } from '../unix-path.js';
 import { errnoException } from '../errors.js';
 import { native } from '../native.js';
 import type { LaunchAddress } from './address.js';
@@ -20,21 +20,6 @@ function check(r: number, syscall: string, fd: number, address: LaunchAddress): 
   return r;
 }
 
-function staleSocket(path: string): Promise<boolean> {
-  try {
-    if (!lstatSync(path).isSocket()) return Promise.resolve(false);
-  } catch {
-    return Promise.resolve(false);
-  }
-  return new Promise((resolve) => {
-    const probe = connect({ path });
-    probe.once('connect', () => {
-      probe.destroy();
-      resolve(false);
-    });
-    probe.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ECONNREFUSED' || err.code === 'EPROTOTYPE'));
-  });
-}
 
 /** Creates, binds and (for stream and seqpacket) listens on one address, like a socket unit. */
 export async function bindLaunchSocket(address: LaunchAddress, backlog: number): Promise<BoundSocket> {
@@ -49,7 +34,7 @@ export async function bindLaunchSocket(address: LaunchAddress, backlog: number):
     let r = n.bindUnix(fd, bytes);
     // Like systemd, replace a socket file left behind by an earlier run, but only when
     // nothing accepts on it and it is a socket.
-    if (r < 0 && 'path' in address && (await staleSocket(address.path))) {
+    if (r < 0 && 'path' in address && (await isStaleSocket(address.path))) {
       unlinkSync(address.path);
       r = n.bindUnix(fd, bytes);
     }
