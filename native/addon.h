@@ -11,6 +11,8 @@ void RegisterDescriptors(Napi::Env env, Napi::Object exports);
 void RegisterRegistry(Napi::Env env, Napi::Object exports);
 void RegisterSockets(Napi::Env env, Napi::Object exports);
 void RegisterProcess(Napi::Env env, Napi::Object exports);
+void RegisterNotify(Napi::Env env, Napi::Object exports);
+void RegisterClaims(Napi::Env env, Napi::Object exports);
 
 // Arguments are validated in TypeScript (the binding is private); these helpers only
 // keep a wrong call from reading garbage.

@@ -1,4 +1,4 @@
-// Descriptor-table operations JS has no call for: FD_CLOEXEC, F_DUPFD_CLOEXEC, close.
+// Descriptor-table operations JS has no call for: FD_CLOEXEC, F_DUPFD_CLOEXEC, close, pipe2.
 #include <errno.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -34,12 +34,34 @@ Napi::Value Close(const Napi::CallbackInfo& info) {
   return Result(info.Env(), close(fd));
 }
 
+// pipe() -> [readFd, writeFd] (both close-on-exec) | -errno. For the notify barrier: the
+// manager holds the write end and closes it once it has processed everything before it.
+Napi::Value Pipe(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int ends[2];
+#if defined(__linux__)
+  int r = pipe2(ends, O_CLOEXEC);
+#else
+  int r = pipe(ends);
+  if (r == 0) {
+    fcntl(ends[0], F_SETFD, FD_CLOEXEC);
+    fcntl(ends[1], F_SETFD, FD_CLOEXEC);
+  }
+#endif
+  if (r < 0) return Napi::Number::New(env, -errno);
+  Napi::Array pair = Napi::Array::New(env, 2);
+  pair[0u] = Napi::Number::New(env, ends[0]);
+  pair[1u] = Napi::Number::New(env, ends[1]);
+  return pair;
+}
+
 }  // namespace
 
 void RegisterDescriptors(Napi::Env env, Napi::Object exports) {
   exports["setCloexec"] = Napi::Function::New(env, SetCloexec, "setCloexec");
   exports["dup"] = Napi::Function::New(env, Dup, "dup");
   exports["close"] = Napi::Function::New(env, Close, "close");
+  exports["pipe"] = Napi::Function::New(env, Pipe, "pipe");
 }
 
 }  // namespace socket_activation

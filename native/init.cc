@@ -21,6 +21,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   socket_activation::RegisterRegistry(env, exports);
   socket_activation::RegisterSockets(env, exports);
   socket_activation::RegisterProcess(env, exports);
+  socket_activation::RegisterNotify(env, exports);
+  socket_activation::RegisterClaims(env, exports);
   return exports;
 }
 

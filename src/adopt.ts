@@ -11,6 +11,33 @@ import { native } from './native.js';
  * system error (`syscall: 'fcntl'`) when the duplicate cannot be made.
  */
 export function duplicateForNode(d: Descriptor): number {
+  checkUnchanged(d);
+  const fd = native().dup(d.fd);
+  if (fd < 0) throw errnoException(fd, 'fcntl', d.fd, 'F_DUPFD_CLOEXEC');
+  return fd;
+}
+
+/**
+ * Hands the inherited fd itself to Node, once per process (ESM and CJS copies and threads
+ * included). For connections: a duplicate left behind would keep the TCP connection open
+ * after Node closes its socket, so no FIN would ever reach the client.
+ *
+ * @throws ERR_FD_TAKEN when an earlier call took it; ERR_FD_CHANGED as {@link duplicateForNode}.
+ */
+export function takeOver(d: Descriptor): number {
+  checkUnchanged(d);
+  if (!native().claim(d.fd)) {
+    throw new SocketActivationError(
+      'ERR_FD_TAKEN',
+      `fd ${d.fd}${d.name !== undefined ? ` (${JSON.stringify(d.name)})` : ''} was already handed to Node as a connection by an earlier call in this process; ` +
+        'a connection can be wrapped in one net.Socket only. Keep the socket from the first call.',
+      { fd: d.fd, listenerName: d.name },
+    );
+  }
+  return d.fd;
+}
+
+function checkUnchanged(d: Descriptor): void {
   const r = readFacts(d.fd);
   const now = r < 0 ? undefined : lastIdentity();
   if (!now || now.dev !== d.dev || now.ino !== d.ino) {
@@ -21,9 +48,6 @@ export function duplicateForNode(d: Descriptor): number {
       { fd: d.fd, listenerName: d.name },
     );
   }
-  const fd = native().dup(d.fd);
-  if (fd < 0) throw errnoException(fd, 'fcntl', d.fd, 'F_DUPFD_CLOEXEC');
-  return fd;
 }
 
 /** Closes a duplicate that never reached Node. */

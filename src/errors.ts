@@ -14,7 +14,14 @@ export type SocketActivationErrorCode =
   | 'ERR_FD_CHANGED'
   | 'ERR_INVALID_ARGUMENT'
   | 'ERR_FALLBACK_PATH_IN_USE'
-  | 'ERR_LAUNCHER_USAGE';
+  | 'ERR_LAUNCHER_USAGE'
+  | 'ERR_NOTIFY_SOCKET'
+  | 'ERR_NOTIFY_MESSAGE'
+  | 'ERR_FDNAME'
+  | 'ERR_WATCHDOG_USEC'
+  | 'ERR_WATCHDOG_PID'
+  | 'ERR_FD_TAKEN'
+  | 'ERR_NOT_MOVABLE';
 
 /**
  * Every error this package raises itself. `code` is stable; the message says what was
@@ -48,15 +55,35 @@ export interface FdSystemError extends Error {
   fd: number;
 }
 
-/** Builds Node's system-error shape from a native `-errno` result. */
-export function errnoException(errno: number, syscall: string, fd: number, context?: string): FdSystemError {
+/** A system error about an address rather than an fd (the notify socket), shaped like Node's. */
+export interface AddressSystemError extends Error {
+  code: string;
+  errno: number;
+  syscall: string;
+  address: string;
+}
+
+function systemError(errno: number, syscall: string, subject: string, context: string | undefined, caller: Function): Error & { code: string; errno: number; syscall: string } {
   const [code, description] = getSystemErrorMap().get(errno) ?? [`Unknown system error ${errno}`, 'unknown error'];
   const where = context ? ` (${context})` : '';
-  const err = new Error(`${code}: ${description}, ${syscall} fd ${fd}${where}`) as FdSystemError;
+  const err = new Error(`${code}: ${description}, ${syscall} ${subject}${where}`) as Error & { code: string; errno: number; syscall: string };
   err.code = code;
   err.errno = errno;
   err.syscall = syscall;
+  Error.captureStackTrace(err, caller);
+  return err;
+}
+
+/** Builds Node's system-error shape from a native `-errno` result. */
+export function errnoException(errno: number, syscall: string, fd: number, context?: string): FdSystemError {
+  const err = systemError(errno, syscall, `fd ${fd}`, context, errnoException) as FdSystemError;
   err.fd = fd;
-  Error.captureStackTrace(err, errnoException);
+  return err;
+}
+
+/** Same shape for a failure to reach an address (`address` holds it, as Node's net errors do). */
+export function addressException(errno: number, syscall: string, address: string, context?: string): AddressSystemError {
+  const err = systemError(errno, syscall, address, context, addressException) as AddressSystemError;
+  err.address = address;
   return err;
 }

@@ -27,8 +27,37 @@ export {
   type StreamListenerDescriptor,
 } from './descriptor.js';
 export { LISTEN_FDS_START, LISTEN_VARIABLES } from './environment.js';
-export { SocketActivationError, type FdSystemError, type SocketActivationErrorCode } from './errors.js';
+export { SocketActivationError, type AddressSystemError, type FdSystemError, type SocketActivationErrorCode } from './errors.js';
 export { listen, type Listening, type ListenOptions, type StreamFallback, type StreamServer } from './listen.js';
 export { activation, listeners, type Activation, type ActivationOptions, type InheritedDescriptor, type NotActivatedReason } from './registry.js';
 export { check, listener, listenersNamed, matches, type Expectation, type Expected } from './select.js';
 export { connection, connections, fifo } from './stream.js';
+export { KEPT_PREFIX, keepConnection, keptConnections, type KeepOptions, type KeptOptions } from './kept-connections.js';
+export { fdStoreLimit, store, storeRemove, type Storable, type StoreOptions } from './fd-store.js';
+export { parseNotifyAddress, type NotifyAddress } from './notify-address.js';
+export { checkFdName, type NotifyFields, type NotifyValue } from './notify-message.js';
+export {
+  barrier,
+  extendTimeout,
+  mainPid,
+  notify,
+  notifyAddress,
+  ready,
+  reloading,
+  reportErrno,
+  status,
+  stopping,
+  type NotifyOptions,
+  type NotifyWithFdsOptions,
+} from './notify.js';
+export {
+  judgeWatchdog,
+  setWatchdogTimeout,
+  startWatchdog,
+  watchdogEnabled,
+  watchdogPing,
+  watchdogTrigger,
+  type Watchdog,
+  type WatchdogOptions,
+  type WatchdogVerdict,
+} from './watchdog.js';

@@ -3,7 +3,7 @@ import net from 'node:net';
 import { unixAddress, type SocketAddress } from './address.js';
 import { type Descriptor, type StreamListenerDescriptor, type ConnectionDescriptor } from './descriptor.js';
 import { SocketActivationError } from './errors.js';
-import { closeDuplicate, duplicateForNode } from './adopt.js';
+import { closeDuplicate, duplicateForNode, takeOver } from './adopt.js';
 import { activation } from './registry.js';
 import { check, listenersNamed } from './select.js';
 import { isStaleSocket } from './unix-path.js';
@@ -68,8 +68,8 @@ function asStreamTargets(targets: readonly Descriptor[]): { listeners: StreamLis
   const connections: ConnectionDescriptor[] = [];
   for (const d of targets) {
     const socket = check(d, { kind: 'socket' }, 'listen(server)');
-    if (socket.type === 'stream' && !socket.listening && socket.remote) {
-      connections.push(socket as ConnectionDescriptor);
+    if (isConnection(socket)) {
+      connections.push(socket);
       continue;
     }
     const l = check(socket, { type: 'stream', listening: true }, 'listen(server) needs a stream listener or an Accept=yes connection');
@@ -79,15 +79,14 @@ function asStreamTargets(targets: readonly Descriptor[]): { listeners: StreamLis
   return { listeners, connections };
 }
 
+/** Whether `d` is a connected stream socket (Accept=yes, a stored connection). */
+export function isConnection(d: Descriptor): d is ConnectionDescriptor {
+  return d.kind === 'socket' && d.type === 'stream' && !d.listening && d.remote !== undefined;
+}
+
 /** Wraps a validated Accept=yes connection fd in a net.Socket. */
 export function connectionSocket(d: ConnectionDescriptor, allowHalfOpen = false): net.Socket {
-  const fd = duplicateForNode(d);
-  try {
-    return new net.Socket({ fd, readable: true, writable: true, allowHalfOpen });
-  } catch (err) {
-    closeDuplicate(fd);
-    throw err;
-  }
+  return new net.Socket({ fd: takeOver(d), readable: true, writable: true, allowHalfOpen });
 }
 
 async function listenOnFd(server: net.Server, d: StreamListenerDescriptor, backlog: number): Promise<void> {

@@ -15,6 +15,11 @@ export interface Native {
   listen(fd: number, backlog: number): number;
   setIntOption(fd: number, level: number, name: number, value: number): number;
   pidfdId(): bigint | number;
+  pipe(): [number, number] | number;
+  claim(fd: number): boolean;
+  notifyUnix(path: Uint8Array, message: Uint8Array, fds: Int32Array): number;
+  /** Linux only. `type` 0 tries datagram, then seqpacket, then stream. */
+  notifyVsock?(cid: number, port: number, type: number, message: string, timeoutMs: number, done: (result: number, syscall: string) => void): void;
   constants: {
     AF_UNIX: number;
     AF_INET: number;

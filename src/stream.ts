@@ -1,26 +1,37 @@
 import net from 'node:net';
-import { type ConnectionDescriptor, type Descriptor, type FifoDescriptor } from './descriptor.js';
+import { type Descriptor, type FifoDescriptor } from './descriptor.js';
+import { type SocketActivationError } from './errors.js';
 import { closeDuplicate, duplicateForNode } from './adopt.js';
-import { connectionSocket } from './listen.js';
+import { connectionSocket, isConnection } from './listen.js';
 import { activation } from './registry.js';
 import { check, listener } from './select.js';
 
 /**
  * Every inherited connected stream socket (systemd Accept=yes, `systemd-socket-activate -a`,
- * a stored connection), whatever its name, as net.Socket objects. Hand them to a server with
- * `server.emit('connection', socket)`.
+ * a stored connection) not taken yet, whatever its name, as net.Socket objects. Hand them to a
+ * server with `server.emit('connection', socket)`. Each fd goes to Node whole, so closing the
+ * socket closes the connection. Connections kept in the fd store with
+ * {@link keptConnections} are taken (and removed from the store) by that function: call it first.
  */
 export function connections(options: { allowHalfOpen?: boolean } = {}): net.Socket[] {
   const a = activation();
   if (!a.activated) return [];
-  return a.descriptors
-    .filter((d): d is ConnectionDescriptor & { name: string } => d.kind === 'socket' && d.type === 'stream' && !d.listening && d.remote !== undefined)
-    .map((d) => connectionSocket(d, options.allowHalfOpen));
+  const sockets: net.Socket[] = [];
+  for (const d of a.descriptors) {
+    if (!isConnection(d)) continue;
+    try {
+      sockets.push(connectionSocket(d, options.allowHalfOpen));
+    } catch (err) {
+      if ((err as SocketActivationError).code !== 'ERR_FD_TAKEN') throw err;
+    }
+  }
+  return sockets;
 }
 
 /**
- * One inherited connection (by name or descriptor) as a net.Socket.
- * @throws ERR_LISTENER_MISMATCH when it is a listening socket, a datagram socket, …
+ * One inherited connection (by name or descriptor) as a net.Socket (the fd itself, see {@link connections}).
+ * @throws ERR_LISTENER_MISMATCH when it is a listening socket, a datagram socket, …;
+ * ERR_FD_TAKEN when an earlier call took it.
  */
 export function connection(target: string | Descriptor, options: { allowHalfOpen?: boolean } = {}): net.Socket {
   const expect = { type: 'stream', listening: false } as const;

@@ -1,0 +1,125 @@
+import type dgram from 'node:dgram';
+import type net from 'node:net';
+import { closeDuplicate } from './adopt.js';
+import { errnoException, SocketActivationError } from './errors.js';
+import { native } from './native.js';
+import { checkFdName, encodeFields } from './notify-message.js';
+import { send, type NotifyOptions } from './notify.js';
+
+/**
+ * What {@link store} accepts: an fd number, a descriptor (from `listeners()`/`inspect()`), a
+ * listening net/http/https/http2 server, a net.Socket or a dgram socket.
+ */
+export type Storable = number | { readonly fd: number } | net.Server | net.Socket | dgram.Socket;
+
+/** Options for {@link store}. */
+export interface StoreOptions extends NotifyOptions {
+  /**
+   * `false` sends FDPOLL=0: the manager then keeps the fd even after it reports a hang-up or
+   * error (by default systemd drops such fds from the store).
+   * @default true
+   */
+  readonly poll?: boolean;
+}
+
+interface HasHandle {
+  _handle?: { fd?: number } | null;
+  encrypted?: boolean;
+}
+
+function notMovable(what: string, why: string): SocketActivationError {
+  return new SocketActivationError('ERR_NOT_MOVABLE', `${what} cannot be stored: ${why}`, { expected: 'an fd, a descriptor, a listening server or a plain socket', found: what });
+}
+
+/**
+ * The fd behind a storable value, checked to be a number this process has open.
+ * @internal
+ */
+export function fdOf(target: Storable): number {
+  let fd: unknown;
+  if (typeof target === 'number') fd = target;
+  else if (target && typeof target === 'object') {
+    const object = target as HasHandle & { fd?: unknown };
+    if (object.encrypted === true) {
+      throw notMovable(
+        'A TLS socket',
+        'its session state (keys, sequence numbers) lives inside this process and cannot be sent with the fd. Drain TLS connections instead of keeping them.',
+      );
+    }
+    if ('_handle' in object) {
+      fd = object._handle?.fd;
+      if (typeof fd !== 'number' || fd < 0) {
+        throw new SocketActivationError(
+          'ERR_INVALID_ARGUMENT',
+          'The server or socket has no open fd to store (not listening yet, already closed, or not backed by an fd on this platform). Store it once it is listening.',
+          { expected: 'a listening server or an open socket', found: fd ?? null },
+        );
+      }
+    } else fd = object.fd;
+  }
+  if (typeof fd !== 'number' || !Number.isInteger(fd) || fd < 0) {
+    throw new SocketActivationError('ERR_INVALID_ARGUMENT', `Expected an fd (integer >= 0), a descriptor, a server or a socket to store, found ${String(fd ?? target)}.`, {
+      expected: 'fd | descriptor | server | socket',
+      found: fd ?? target,
+    });
+  }
+  return fd;
+}
+
+/**
+ * Puts an fd in the service manager's fd store under `name` (`FDSTORE=1`, `FDNAME=`), one
+ * message per name, so that it comes back in LISTEN_FDS (with that name) after a restart:
+ * look it up by name with `listener(name)`, `listenersNamed(name)` or `listen(server, name)`.
+ * The store must be enabled (FileDescriptorStoreMax=). A duplicate is sent, so the caller
+ * keeps using its fd.
+ *
+ * What the manager does not report (systemd 252): a disabled or full store drops the fd
+ * silently, and a socket already in the store is ignored (it stays under its first name).
+ * {@link fdStoreLimit} tells the limit where the manager publishes it (systemd ≥ 254).
+ *
+ * @returns `true` once sent, `false` when there is no manager (NOTIFY_SOCKET unset).
+ * @throws (rejects) ERR_FDNAME, ERR_NOT_MOVABLE (a TLS socket), ERR_INVALID_ARGUMENT, a system
+ * error with `fd` when the fd is not open, or a notify error.
+ */
+export function store(name: string, target: Storable, options?: StoreOptions): Promise<boolean> {
+  let duplicate: number;
+  let message: string;
+  try {
+    checkFdName(name);
+    const fd = fdOf(target);
+    message = encodeFields(options?.poll === false ? { FDSTORE: true, FDNAME: name, FDPOLL: 0 } : { FDSTORE: true, FDNAME: name });
+    // Our own reference travels with the message, so the fd the caller holds may be closed
+    // (or reused) while a full manager queue delays the send.
+    duplicate = native().dup(fd);
+    if (duplicate < 0) throw errnoException(duplicate, 'fcntl', fd, `duplicating it to store it as ${JSON.stringify(name)}`);
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  return send(message, [duplicate], options).finally(() => closeDuplicate(duplicate));
+}
+
+/**
+ * Removes every fd stored under `name` from the manager's fd store (`FDSTOREREMOVE=1`). The
+ * manager closes its copies; fds this process holds stay open.
+ *
+ * @returns `true` once sent, `false` when there is no manager.
+ */
+export function storeRemove(name: string, options?: NotifyOptions): Promise<boolean> {
+  try {
+    checkFdName(name);
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  return send(encodeFields({ FDSTOREREMOVE: true, FDNAME: name }), [], options);
+}
+
+/**
+ * The fd store's size as the manager announces it in `$FDSTORE` (systemd ≥ 254 sets it when
+ * FileDescriptorStoreMax= > 0). `undefined` when not announced — systemd 252 never does, so
+ * there it means "unknown", not "disabled".
+ */
+export function fdStoreLimit(): number | undefined {
+  const text = process.env.FDSTORE;
+  if (text === undefined || !/^[0-9]+$/.test(text)) return undefined;
+  return Number(text);
+}

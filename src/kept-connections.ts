@@ -1,0 +1,141 @@
+import net from 'node:net';
+import { inspect } from './descriptor.js';
+import { SocketActivationError } from './errors.js';
+import { fdOf, store, storeRemove } from './fd-store.js';
+import { checkFdName } from './notify-message.js';
+import { type NotifyOptions } from './notify.js';
+import { activation } from './registry.js';
+import { connectionSocket, isConnection } from './listen.js';
+
+/** The name prefix {@link keepConnection} stores under and {@link keptConnections} takes back. */
+export const KEPT_PREFIX = 'kept.';
+
+/** Options for {@link keepConnection}. */
+export interface KeepOptions extends NotifyOptions {
+  /** The fd store name; default `kept.<pid>.<n>`. It must start with the prefix given to {@link keptConnections} later. */
+  readonly name?: string;
+}
+
+/** Options for {@link keptConnections}. */
+export interface KeptOptions extends NotifyOptions {
+  /** @default 'kept.' */
+  readonly prefix?: string;
+  /** Passed to each net.Socket. @default false */
+  readonly allowHalfOpen?: boolean;
+}
+
+interface Internals {
+  _handle?: { fd?: number; reading?: boolean; readStart(): number; readStop(): number } | null;
+}
+
+let counter = 0;
+
+function refuse(why: string, fd?: number): SocketActivationError {
+  return new SocketActivationError('ERR_NOT_MOVABLE', `This connection cannot be kept: ${why}`, { fd, expected: 'an idle plain TCP or unix stream connection', found: why });
+}
+
+function resumeReading(handle: NonNullable<Internals['_handle']>): void {
+  if (!handle.reading) {
+    handle.reading = true;
+    handle.readStart();
+  }
+}
+
+/**
+ * Keeps an open connection across a restart: stores it in the manager's fd store and gives up
+ * this process's fd without a FIN (`destroy()`), so the client's TCP session stays open while
+ * the service restarts. The next process takes it back with {@link keptConnections}, with no
+ * byte lost and no reconnect. Call it just before exiting, for connections that are idle at a
+ * message boundary of their protocol.
+ *
+ * Refused (ERR_NOT_MOVABLE): TLS sockets (the session keys live in this process), and sockets
+ * holding bytes Node has read but nobody consumed. HTTP/2 sessions cannot move either (their
+ * state lives in this process). Unsent writes are flushed first. Needs FileDescriptorStoreMax=
+ * large enough: systemd 252 drops fds over the limit silently, which closes the connection.
+ *
+ * @returns `true` when stored and released; `false` when there is no manager — the socket is
+ * then left as it was (end it yourself).
+ */
+export async function keepConnection(socket: net.Socket, options: KeepOptions = {}): Promise<boolean> {
+  if (!(socket instanceof net.Socket)) {
+    throw new SocketActivationError('ERR_INVALID_ARGUMENT', `keepConnection needs a net.Socket, found ${Object.prototype.toString.call(socket)}.`, {
+      expected: 'net.Socket',
+      found: typeof socket,
+    });
+  }
+  const name = checkFdName(options.name ?? `${KEPT_PREFIX}${process.pid}.${++counter}`);
+  const fd = fdOf(socket);
+  const d = inspect(fd);
+  if (!isConnection(d)) throw refuse('it is not a connected stream socket', fd);
+  const handle = (socket as Internals)._handle!;
+  if (socket.writableLength > 0) {
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: Error): void => reject(err);
+      socket.once('error', onError);
+      socket.once('drain', () => {
+        socket.off('error', onError);
+        resolve();
+      });
+    });
+  }
+  // From here on no byte may enter Node: the next process must read it from the kernel.
+  handle.readStop();
+  handle.reading = false;
+  if (socket.readableLength > 0) {
+    resumeReading(handle);
+    throw refuse(`${socket.readableLength} bytes were read from it but not consumed; they would be lost`, fd);
+  }
+  let told: boolean;
+  try {
+    told = await store(name, socket, options);
+  } catch (err) {
+    resumeReading(handle);
+    throw err;
+  }
+  if (!told) {
+    resumeReading(handle);
+    return false;
+  }
+  // Closes our fd only: the manager holds the connection now, so nothing goes on the wire.
+  socket.destroy();
+  return true;
+}
+
+/**
+ * Takes back the connections an earlier process kept with {@link keepConnection} (inherited
+ * connected sockets whose name starts with `prefix`), as net.Socket objects, and removes them
+ * from the fd store (FDSTOREREMOVE), so that closing them later really closes them. Hand each
+ * to its server with `server.emit('connection', socket)`.
+ *
+ * A connection whose removal from the store fails is ended (FIN) and reported as a process
+ * warning, so it can never linger half-open in the store.
+ */
+export async function keptConnections(options: KeptOptions = {}): Promise<net.Socket[]> {
+  const prefix = options.prefix ?? KEPT_PREFIX;
+  const a = activation();
+  if (!a.activated) return [];
+  const taken: { socket: net.Socket; name: string }[] = [];
+  for (const d of a.descriptors) {
+    if (!isConnection(d) || !d.name.startsWith(prefix)) continue;
+    try {
+      taken.push({ socket: connectionSocket(d, options.allowHalfOpen), name: d.name });
+    } catch (err) {
+      if ((err as SocketActivationError).code !== 'ERR_FD_TAKEN') throw err;
+    }
+  }
+  const kept = await Promise.all(
+    taken.map(({ socket, name }) =>
+      storeRemove(name, options).then(
+        () => socket,
+        (err: Error) => {
+          socket.end();
+          process.emitWarning(`Connection ${JSON.stringify(name)} could not be removed from the fd store, so it was ended: ${err.message}`, {
+            code: 'SOCKET_ACTIVATION_FDSTORE',
+          });
+          return undefined;
+        },
+      ),
+    ),
+  );
+  return kept.filter((s): s is net.Socket => s !== undefined);
+}
