@@ -1,0 +1,270 @@
+// The notify protocol against a real unix datagram receiver: the exact bytes of every message,
+// the sender's credentials, fds passed with SCM_RIGHTS, the barrier, a full queue, errors.
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import net from 'node:net';
+import tls from 'node:tls';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  barrier,
+  extendTimeout,
+  mainPid,
+  notify,
+  ready,
+  reloading,
+  reportErrno,
+  setWatchdogTimeout,
+  status,
+  stopping,
+  store,
+  storeRemove,
+  watchdogPing,
+  watchdogTrigger,
+} from '../src/index.js';
+import { root } from './helpers/activated.js';
+import { startReceiver, type Receiver } from './helpers/notify-receiver.js';
+import { closeAll } from './helpers/sockets.js';
+import { killAll } from './helpers/watch.js';
+
+const receivers: Receiver[] = [];
+async function receiver(options?: Parameters<typeof startReceiver>[0]): Promise<Receiver> {
+  const r = await startReceiver(options);
+  receivers.push(r);
+  process.env.NOTIFY_SOCKET = r.address;
+  return r;
+}
+
+afterEach(async () => {
+  delete process.env.NOTIFY_SOCKET;
+  receivers.length = 0;
+  closeAll();
+  await killAll();
+});
+
+describe('no manager', () => {
+  it('NOTIFY_SOCKET unset: every call resolves false and nothing is sent', async () => {
+    delete process.env.NOTIFY_SOCKET;
+    await expect(ready()).resolves.toBe(false);
+    await expect(status('x')).resolves.toBe(false);
+    await expect(store('x', 0)).resolves.toBe(false);
+    await expect(barrier()).resolves.toBe(false);
+  });
+});
+
+describe('messages', () => {
+  it.each([{ abstract: false }, { abstract: true }])('READY=1 with STATUS reaches a %s socket with our pid', async (o) => {
+    const r = await receiver(o);
+    await expect(ready('serving')).resolves.toBe(true);
+    const [m] = await r.waitFor(1);
+    expect(m).toEqual({ text: 'READY=1\nSTATUS=serving', pid: process.pid, fds: [] });
+  });
+
+  it('each typed helper sends exactly its assignment, in call order', async () => {
+    const r = await receiver();
+    const before = process.hrtime.bigint() / 1000n;
+    await Promise.all([
+      status('half way'),
+      stopping(),
+      reloading(),
+      reportErrno('ENOENT'),
+      reportErrno(13),
+      mainPid(4242),
+      extendTimeout(1500),
+      watchdogPing(),
+      watchdogTrigger(),
+      setWatchdogTimeout(2000),
+      notify({ CUSTOM: 'a=b', N: 7, BIG: 12345678901234567890n }),
+      notify('X_RAW=1\nY=2\n'),
+    ]);
+    const texts = (await r.waitFor(12)).map((m) => m.text);
+    const monotonic = BigInt(/MONOTONIC_USEC=(\d+)/.exec(texts[2]!)![1]!);
+    expect(monotonic >= before && monotonic <= process.hrtime.bigint() / 1000n).toBe(true);
+    expect(texts).toEqual([
+      'STATUS=half way',
+      'STOPPING=1',
+      `RELOADING=1\nMONOTONIC_USEC=${monotonic}`,
+      'ERRNO=2',
+      'ERRNO=13',
+      'MAINPID=4242',
+      'EXTEND_TIMEOUT_USEC=1500000',
+      'WATCHDOG=1',
+      'WATCHDOG=trigger',
+      'WATCHDOG_USEC=2000000',
+      'CUSTOM=a=b\nN=7\nBIG=12345678901234567890',
+      'X_RAW=1\nY=2\n',
+    ]);
+  });
+
+  it.each([
+    ['a newline in STATUS', () => status('ok\nMAINPID=1')],
+    ['a NUL in STATUS', () => status('ok\0MAINPID=1')],
+    ['a newline in a field', () => notify({ STATUS: 'x', OTHER: 'y\nREADY=1' })],
+    ['a lower-case key', () => notify({ ready: '1' })],
+    ['a key with =', () => notify({ 'A=B': '1' })],
+    ['no assignment', () => notify({})],
+    ['a raw line without =', () => notify('READY=1\nMAINPID')],
+    ['a raw NUL', () => notify('READY=1\0MAINPID=1')],
+    ['a fractional number', () => notify({ MAINPID: 1.5 })],
+  ])('%s is refused (ERR_NOTIFY_MESSAGE) and nothing reaches the socket', async (_, call) => {
+    const r = await receiver();
+    await expect(call()).rejects.toMatchObject({ code: 'ERR_NOTIFY_MESSAGE' });
+    await status('after');
+    expect((await r.waitFor(1)).map((m) => m.text)).toEqual(['STATUS=after']);
+  });
+
+  it.each([
+    ['reportErrno', () => reportErrno('ENOTANERRNO')],
+    ['mainPid', () => mainPid(0)],
+    ['extendTimeout', () => extendTimeout(-1)],
+    ['setWatchdogTimeout', () => setWatchdogTimeout(Number.NaN)],
+    ['timeout', () => ready(undefined, { timeout: -5 })],
+  ])('bad argument to %s: ERR_INVALID_ARGUMENT', async (_, call) => {
+    await receiver();
+    await expect(call()).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT' });
+  });
+
+  it('stopping() right before process.exit() is still delivered (sent before the call returns)', async () => {
+    const r = await receiver();
+    const run = spawnSync(process.execPath, ['--input-type=module', '-e', "const sa = await import('socket-activation'); sa.stopping(); process.exit(0);"], {
+      cwd: root,
+      env: { ...process.env, NOTIFY_SOCKET: r.address },
+      encoding: 'utf8',
+    });
+    expect(run.status).toBe(0);
+    expect((await r.waitFor(1)).map((m) => m.text)).toEqual(['STOPPING=1']);
+  });
+
+  it('unsetEnvironment removes NOTIFY_SOCKET but later messages still arrive', async () => {
+    const r = await receiver();
+    await ready(undefined, { unsetEnvironment: true });
+    expect(process.env.NOTIFY_SOCKET).toBeUndefined();
+    await expect(status('still here')).resolves.toBe(true);
+    expect((await r.waitFor(2)).map((m) => m.text)).toEqual(['READY=1', 'STATUS=still here']);
+  });
+});
+
+describe('errors', () => {
+  it('a socket file nobody reads: ECONNREFUSED with syscall and address', async () => {
+    const r = await receiver();
+    r.stop();
+    await r.process.exited;
+    await expect(ready()).rejects.toMatchObject({ code: 'ECONNREFUSED', syscall: 'sendmsg', address: r.address });
+  });
+
+  it('a path that does not exist: ENOENT', async () => {
+    process.env.NOTIFY_SOCKET = '/nonexistent/notify';
+    await expect(ready()).rejects.toMatchObject({ code: 'ENOENT', syscall: 'sendmsg', address: '/nonexistent/notify' });
+  });
+
+  it.each(['relative/notify', 'vsock::1', 'tcp:1.2.3.4:5', '@'])('NOTIFY_SOCKET=%j: ERR_NOTIFY_SOCKET naming the variable', async (value) => {
+    process.env.NOTIFY_SOCKET = value;
+    await expect(ready()).rejects.toMatchObject({ code: 'ERR_NOTIFY_SOCKET', variable: 'NOTIFY_SOCKET', found: value });
+  });
+
+  it('vsock: a system error from the vsock transport (no manager at that port), never a hang', async () => {
+    process.env.NOTIFY_SOCKET = 'vsock:2:59999';
+    const err = await ready().then(
+      () => undefined,
+      (e: unknown) => e as { code: string; syscall: string; address: string },
+    );
+    expect(err).toMatchObject({ address: 'vsock:2:59999' });
+    expect(err!.code).toMatch(/^E[A-Z]+$/);
+    expect(['socket', 'connect', 'sendto', 'send', 'recv']).toContain(err!.syscall);
+  });
+
+  it('fds over vsock: ENOTSUP (the fd store needs a unix socket)', async () => {
+    process.env.NOTIFY_SOCKET = 'vsock:2:59999';
+    await expect(store('x', 1)).rejects.toMatchObject({ code: 'ENOTSUP', syscall: 'sendmsg' });
+  });
+});
+
+describe('a full manager queue', () => {
+  it('never blocks the event loop; messages wait and arrive complete and in order', async () => {
+    const r = await receiver({ paused: true });
+    let ticks = 0;
+    const ticker = setInterval(() => ticks++, 5);
+    const sends = Array.from({ length: 60 }, (_, i) => status(`n${i}`));
+    let settled = 0;
+    for (const s of sends) void s.then(() => settled++);
+    // The kernel queues max_dgram_qlen (10 here) datagrams; the rest wait in our queue while
+    // timers keep firing.
+    const qlen = Number(readFileSync('/proc/sys/net/unix/max_dgram_qlen', 'utf8'));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(ticks).toBeGreaterThan(10);
+    expect(settled).toBeLessThan(60);
+    expect(settled).toBeGreaterThanOrEqual(Math.min(qlen, 60) - 1);
+    r.resume();
+    await Promise.all(sends);
+    clearInterval(ticker);
+    expect((await r.waitFor(60)).map((m) => m.text)).toEqual(sends.map((_, i) => `STATUS=n${i}`));
+  });
+
+  it('gives up after `timeout` with ETIMEDOUT when the queue stays full', async () => {
+    await receiver({ paused: true });
+    const first = Array.from({ length: 30 }, () => status('fill', { timeout: 200 }).catch((e: { code: string }) => e.code));
+    const codes = await Promise.all(first);
+    expect(codes).toContain('ETIMEDOUT');
+  });
+});
+
+describe('fd store messages', () => {
+  it('store(name, server) sends FDSTORE=1 + FDNAME with a duplicate of the listening socket', async () => {
+    const r = await receiver();
+    const server = net.createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as net.AddressInfo).port;
+    await expect(store('web', server)).resolves.toBe(true);
+    await expect(store('web-nopoll', server, { poll: false })).resolves.toBe(true);
+    await storeRemove('web');
+    const [one, two, three] = await r.waitFor(3);
+    expect(one!.text).toBe('FDSTORE=1\nFDNAME=web');
+    expect(one!.fds).toEqual([expect.objectContaining({ mode: 'socket', listening: true, local: `('127.0.0.1', ${port})` })]);
+    expect(two!.text).toBe('FDSTORE=1\nFDNAME=web-nopoll\nFDPOLL=0');
+    expect(three).toEqual({ text: 'FDSTOREREMOVE=1\nFDNAME=web', pid: process.pid, fds: [] });
+    // Ours is untouched: the server still accepts.
+    await new Promise<void>((resolve, reject) => net.connect(port, '127.0.0.1', resolve).on('error', reject).unref());
+    server.close();
+  });
+
+  it.each(['', 'a:b', 'tab\there', 'x'.repeat(256), 'caf\u00e9', 'del\u007f'])('store(%j) is ERR_FDNAME and nothing is sent', async (name) => {
+    const r = await receiver();
+    await expect(store(name, 0)).rejects.toMatchObject({ code: 'ERR_FDNAME', found: name });
+    await expect(storeRemove(name)).rejects.toMatchObject({ code: 'ERR_FDNAME' });
+    await status('after');
+    expect((await r.waitFor(1)).map((m) => m.text)).toEqual(['STATUS=after']);
+  });
+
+  it('a name of 255 printable characters is accepted', async () => {
+    const r = await receiver();
+    const name = 'n'.repeat(255);
+    await store(name, 0);
+    expect((await r.waitFor(1))[0]!.text).toBe(`FDSTORE=1\nFDNAME=${name}`);
+  });
+
+  it('an fd that is not open: EBADF naming the fd; a closed server: ERR_INVALID_ARGUMENT; a TLS socket: ERR_NOT_MOVABLE', async () => {
+    await receiver();
+    await expect(store('x', 987)).rejects.toMatchObject({ code: 'EBADF', syscall: 'fcntl', fd: 987 });
+    await expect(store('x', net.createServer())).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT' });
+    await expect(store('x', new tls.TLSSocket(new net.Socket()))).rejects.toMatchObject({ code: 'ERR_NOT_MOVABLE' });
+    await expect(store('x', -1)).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT' });
+  });
+});
+
+describe('barrier', () => {
+  it('resolves once the manager has closed its end of the pipe', async () => {
+    const r = await receiver();
+    await status('before');
+    await expect(barrier()).resolves.toBe(true);
+    const [, b] = await r.waitFor(2);
+    expect(b!.text).toBe('BARRIER=1');
+    expect(b!.fds).toEqual([expect.objectContaining({ mode: 'fifo' })]);
+  });
+
+  it('rejects with ETIMEDOUT when the manager keeps the pipe open, and leaves no fd behind', async () => {
+    await receiver({ keepFds: true });
+    const before = (await import('node:fs')).readdirSync('/proc/self/fd').length;
+    await expect(barrier({ timeout: 300 })).rejects.toMatchObject({ code: 'ETIMEDOUT', syscall: 'poll' });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect((await import('node:fs')).readdirSync('/proc/self/fd').length).toBe(before);
+  });
+});
