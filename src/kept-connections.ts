@@ -14,6 +14,12 @@ export const KEPT_PREFIX = 'kept.';
 export interface KeepOptions extends NotifyOptions {
   /** The fd store name; default `kept.<pid>.<n>`. It must start with the prefix given to {@link keptConnections} later. */
   readonly name?: string;
+  /**
+   * Called once reading has stopped, right before the connection is stored: return `false`
+   * when the protocol is not at a message boundary (e.g. half a request was already read), and
+   * the call rejects with ERR_NOT_MOVABLE instead of moving it.
+   */
+  readonly idle?: () => boolean;
 }
 
 /** Options for {@link keptConnections}. */
@@ -84,6 +90,10 @@ export async function keepConnection(socket: net.Socket, options: KeepOptions = 
   if (socket.readableLength > 0) {
     resumeReading(handle);
     throw refuse(`${socket.readableLength} bytes were read from it but not consumed; they would be lost`, fd);
+  }
+  if (options.idle && !options.idle()) {
+    resumeReading(handle);
+    throw refuse('the idle() check said the protocol is in the middle of a message', fd);
   }
   let told: boolean;
   try {

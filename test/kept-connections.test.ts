@@ -1,0 +1,94 @@
+// keepConnection() against a stand-in notify socket: what is sent, that giving up our fd sends
+// nothing on the wire, and the connections it refuses to move.
+import { once } from 'node:events';
+import net from 'node:net';
+import tls from 'node:tls';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterEach, describe, expect, it } from 'vitest';
+import { keepConnection } from '../src/index.js';
+import { startReceiver } from './helpers/notify-receiver.js';
+import { killAll } from './helpers/watch.js';
+
+const cleanup: (() => void)[] = [];
+afterEach(async () => {
+  delete process.env.NOTIFY_SOCKET;
+  for (const c of cleanup.splice(0)) c();
+  await killAll();
+});
+
+/** A server and a connected client; resolves the server side of the connection. */
+async function pair(): Promise<{ server: net.Server; client: net.Socket; accepted: net.Socket }> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const accepted = once(server, 'connection');
+  const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+  const [socket] = (await accepted) as [net.Socket];
+  await once(client, 'connect').catch(() => undefined);
+  cleanup.push(() => {
+    client.destroy();
+    socket.destroy();
+    server.close();
+  });
+  return { server, client, accepted: socket };
+}
+
+describe('keepConnection', () => {
+  it('stores the connection under kept.<pid>.<n>, flushes unsent writes first, and sends no FIN when giving up the fd', async () => {
+    const r = await startReceiver({ keepFds: true });
+    process.env.NOTIFY_SOCKET = r.address;
+    const { client, accepted } = await pair();
+    let received = '';
+    let ended = false;
+    client.setEncoding('utf8').on('data', (d: string) => (received += d));
+    client.on('end', () => (ended = true));
+    accepted.write('last words\n');
+    await expect(keepConnection(accepted)).resolves.toBe(true);
+    expect(accepted.destroyed).toBe(true);
+    const [m] = await r.waitFor(1);
+    expect(m!.text).toMatch(new RegExp(`^FDSTORE=1\\nFDNAME=kept\\.${process.pid}\\.\\d+$`));
+    expect(m!.fds).toEqual([expect.objectContaining({ mode: 'socket', listening: false, type: 1 })]);
+    await sleep(300);
+    // The receiver holds the connection now: the client got our bytes and no end.
+    expect(received).toBe('last words\n');
+    expect(ended).toBe(false);
+  });
+
+  it('a custom name is checked (ERR_FDNAME) before anything happens to the socket', async () => {
+    const r = await startReceiver();
+    process.env.NOTIFY_SOCKET = r.address;
+    const { accepted } = await pair();
+    await expect(keepConnection(accepted, { name: 'bad:name' })).rejects.toMatchObject({ code: 'ERR_FDNAME' });
+    expect(accepted.destroyed).toBe(false);
+  });
+
+  it('no manager: resolves false and the socket keeps working', async () => {
+    delete process.env.NOTIFY_SOCKET;
+    const { client, accepted } = await pair();
+    await expect(keepConnection(accepted)).resolves.toBe(false);
+    accepted.setEncoding('utf8');
+    client.write('still here');
+    const [data] = await once(accepted, 'data');
+    expect(data).toBe('still here');
+  });
+
+  it('bytes read by Node but not consumed: ERR_NOT_MOVABLE, socket left working', async () => {
+    const r = await startReceiver();
+    process.env.NOTIFY_SOCKET = r.address;
+    const { client, accepted } = await pair();
+    accepted.pause();
+    client.write('unread');
+    await sleep(100);
+    expect(accepted.readableLength).toBeGreaterThan(0);
+    await expect(keepConnection(accepted)).rejects.toMatchObject({ code: 'ERR_NOT_MOVABLE' });
+    expect(accepted.destroyed).toBe(false);
+    expect(r.messages()).toEqual([]);
+  });
+
+  it('a TLS socket: ERR_NOT_MOVABLE; not a socket: ERR_INVALID_ARGUMENT', async () => {
+    const r = await startReceiver();
+    process.env.NOTIFY_SOCKET = r.address;
+    const { accepted } = await pair();
+    await expect(keepConnection(new tls.TLSSocket(accepted))).rejects.toMatchObject({ code: 'ERR_NOT_MOVABLE' });
+    await expect(keepConnection({} as net.Socket)).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT' });
+  });
+});
