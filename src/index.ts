@@ -61,3 +61,13 @@ export {
   type WatchdogOptions,
   type WatchdogVerdict,
 } from './watchdog.js';
+export {
+  drain,
+  drainOnSignal,
+  trackConnections,
+  type DrainOnSignalOptions,
+  type DrainOptions,
+  type DrainReport,
+  type HandOff,
+} from './drain.js';
+export { controlPath, hotUpgrade, type HotUpgradeOptions, type Upgrader, type UpgradeOutcome } from './upgrade.js';

@@ -4,6 +4,8 @@ import { unixAddress, type SocketAddress } from './address.js';
 import { type Descriptor, type StreamListenerDescriptor, type ConnectionDescriptor } from './descriptor.js';
 import { SocketActivationError } from './errors.js';
 import { closeDuplicate, duplicateForNode, takeOver } from './adopt.js';
+import { trackConnections } from './drain.js';
+import { registerServer } from './successor.js';
 import { activation } from './registry.js';
 import { check, listenersNamed } from './select.js';
 import { isStaleSocket } from './unix-path.js';
@@ -108,6 +110,22 @@ interface CountedSocket {
   server?: net.Server | null;
 }
 
+const kHelpers = Symbol('socket-activation.helpers');
+interface HelperServers {
+  [kHelpers]?: net.Server[];
+}
+
+/**
+ * Closes the server's listening handles (its own and the helpers of a shared name) and
+ * nothing else: unlike http.Server#close() in Node ≥ 19, idle keep-alive connections stay
+ * open, since a request may already be on its way to them.
+ * @internal
+ */
+export function stopAccepting(server: net.Server): void {
+  for (const helper of (server as HelperServers)[kHelpers] ?? []) helper.close();
+  if (server.listening) net.Server.prototype.close.call(server);
+}
+
 // A net.Server has one handle; further fds of a shared name get a helper server each that
 // passes its connections to the user's server, and closes with it.
 async function listenExtra(server: net.Server, d: StreamListenerDescriptor, backlog: number): Promise<net.Server> {
@@ -126,6 +144,7 @@ async function listenExtra(server: net.Server, d: StreamListenerDescriptor, back
     server.emit('connection', socket);
   });
   await listenOnFd(helper, d, backlog);
+  ((server as HelperServers)[kHelpers] ??= []).push(helper);
   const close = server.close;
   server.close = function closeWithHelpers(this: net.Server, callback?: (err?: Error) => void) {
     helper.close();
@@ -189,11 +208,13 @@ export async function listen<S extends StreamServer>(
   target: string | Descriptor | readonly Descriptor[],
   options: ListenOptions = {},
 ): Promise<Listening<S>> {
+  trackConnections(server);
   if (typeof target === 'string' && options.fallback !== undefined && !activation().activated) {
     return listenFallback(server, options.fallback, options.backlog);
   }
   const targets = resolveTargets(target);
   const { listeners, connections } = asStreamTargets(targets);
+  registerServer([...new Set(targets.map((d) => d.name).filter((n): n is string => n !== undefined))], server);
   for (const l of listeners) {
     const backlog = options.backlog ?? l.backlog ?? NODE_DEFAULT_BACKLOG;
     if (l === listeners[0]) await listenOnFd(server, l, backlog);

@@ -4,6 +4,7 @@ import { addressException, SocketActivationError } from './errors.js';
 import { native, nativeSupported } from './native.js';
 import { parseNotifyAddress, type NotifyAddress } from './notify-address.js';
 import { checkRawMessage, encodeFields, type NotifyFields } from './notify-message.js';
+import { throughPredecessor, toPredecessor } from './successor.js';
 
 /** Options for every function that tells the service manager something. */
 export interface NotifyOptions {
@@ -148,6 +149,7 @@ function pump(): void {
  */
 export function send(message: string, fds: readonly number[], options: NotifyOptions | undefined): Promise<boolean> {
   let address: NotifyAddress | undefined;
+  if (fds.length === 0 && throughPredecessor()) return toPredecessor(message);
   try {
     const timeout = checkTimeout(options?.timeout, DEFAULT_TIMEOUT);
     address = nativeSupported ? notifyAddress() : undefined;

@@ -4,6 +4,7 @@ import { SocketActivationError } from '../errors.js';
 import { parseLaunchAddress, type LaunchAddress } from '../launcher/address.js';
 import { bindLaunchSocket, releaseLaunchSockets, type BoundSocket } from '../launcher/bind.js';
 import { runCommand } from '../launcher/run.js';
+import { reload } from './reload.js';
 
 const HELP = `Usage: socket-activation [options] -- COMMAND [ARGS...]
 
@@ -22,7 +23,9 @@ ADDRESS: PORT (dual-stack [::]:PORT), HOST:PORT, [IPV6]:PORT, a unix socket path
 (with a '/', e.g. ./app.sock), or @NAME (abstract unix socket). NAME defaults to
 "unknown". Signals are passed on to COMMAND; its exit status becomes ours.
 
-Example: socket-activation -l web=127.0.0.1:8080 -d dns=[::]:5353 -- node server.js`;
+Example: socket-activation -l web=127.0.0.1:8080 -d dns=[::]:5353 -- node server.js
+
+       socket-activation reload PID   hot-upgrade a service (ExecReload=), see reload --help`;
 
 interface Options {
   addresses: LaunchAddress[];
@@ -98,6 +101,7 @@ function parseArguments(argv: readonly string[]): Options | 'help' | 'version' {
 }
 
 async function main(argv: readonly string[]): Promise<number> {
+  if (argv[0] === 'reload') return reload(argv.slice(1));
   const parsed = parseArguments(argv);
   if (parsed === 'help') {
     console.log(HELP);

@@ -1,0 +1,71 @@
+import net from 'node:net';
+import { SocketActivationError } from '../errors.js';
+import { controlPath } from '../upgrade.js';
+
+export const RELOAD_HELP = `Usage: socket-activation reload PID [--timeout SECONDS]
+
+Asks the service process PID (which called hotUpgrade()) to upgrade itself and waits for the
+outcome: exit status 0 once the successor is the main process, 1 when the upgrade was rolled
+back (the old process keeps serving) or could not be requested. For ExecReload=:
+
+  ExecReload=socket-activation reload $MAINPID
+
+(kill -HUP returns at once, so systemctl reload could not report a failed upgrade.)`;
+
+function usage(message: string): never {
+  throw new SocketActivationError('ERR_LAUNCHER_USAGE', `${message}\nRun socket-activation reload --help for usage.`);
+}
+
+/** `socket-activation reload PID`: resolves with the exit status. */
+export async function reload(argv: readonly string[]): Promise<number> {
+  let pid: number | undefined;
+  let timeoutMs = 90_000;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '-h' || arg === '--help') {
+      console.log(RELOAD_HELP);
+      return 0;
+    }
+    if (arg === '--timeout') {
+      const text = argv[++i] ?? '';
+      const seconds = /^[0-9]+(\.[0-9]+)?$/.test(text) ? Number(text) : Number.NaN;
+      if (!(seconds > 0)) usage(`--timeout needs seconds > 0; found ${JSON.stringify(text)}.`);
+      timeoutMs = seconds * 1000;
+    } else if (/^[1-9][0-9]*$/.test(arg) && pid === undefined) pid = Number(arg);
+    else usage(`Unexpected argument ${JSON.stringify(arg)}: expected a pid (ExecReload=socket-activation reload $MAINPID).`);
+  }
+  if (pid === undefined) usage('reload needs the pid of the service process (ExecReload=socket-activation reload $MAINPID).');
+  const path = controlPath(pid);
+  const answer = await new Promise<string>((resolve, reject) => {
+    const socket = net.connect(path);
+    let text = '';
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`no outcome from pid ${pid} within ${timeoutMs / 1000} s; the upgrade may still be running`));
+    }, timeoutMs);
+    socket.setEncoding('utf8');
+    socket.on('connect', () => socket.write('upgrade\n'));
+    socket.on('data', (d: string) => (text += d));
+    socket.on('end', () => {
+      clearTimeout(timer);
+      resolve(text.trim());
+    });
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      reject(
+        new Error(
+          err.code === 'ENOENT' || err.code === 'ECONNREFUSED'
+            ? `pid ${pid} takes no upgrade requests (${err.code} on ${path}): is it running, and did it call hotUpgrade()? ` +
+                'The control socket lives in $RUNTIME_DIRECTORY, else $XDG_RUNTIME_DIR, else the temp dir: run the reload with the service\'s environment.'
+            : `${err.code ?? 'error'} talking to ${path}: ${err.message}`,
+        ),
+      );
+    });
+  });
+  if (answer.startsWith('ok ')) {
+    console.log(`socket-activation: upgraded; pid ${answer.slice(3)} is the main process now`);
+    return 0;
+  }
+  console.error(`socket-activation: upgrade of pid ${pid} failed: ${answer.replace(/^failed /, '') || 'no answer'}`);
+  return 1;
+}

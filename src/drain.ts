@@ -1,0 +1,273 @@
+import type http from 'node:http';
+import type http2 from 'node:http2';
+import type net from 'node:net';
+import { SocketActivationError } from './errors.js';
+import { keepConnection } from './kept-connections.js';
+import { stopAccepting } from './listen.js';
+import { extendTimeout, stopping } from './notify.js';
+
+/** Where idle keep-alive connections go when a server drains. */
+export type HandOff =
+  /** Nowhere: they are closed when their advertised keep-alive timeout runs out (or at `timeout`). */
+  | 'none'
+  /** The service manager's fd store (FileDescriptorStoreMax= must leave room): the next process takes them with `keptConnections()`. */
+  | 'fd-store'
+  /** Your own transport (e.g. to a successor): resolve `true` once the socket is given away. */
+  | ((socket: net.Socket) => Promise<boolean>);
+
+/** Options for {@link drain}. */
+export interface DrainOptions {
+  /**
+   * Milliseconds to wait for in-flight requests before cutting the remaining connections.
+   * Keep it below the unit's TimeoutStopSec= (or see `extendStopTimeout`).
+   * @default 10000
+   */
+  readonly timeout?: number;
+  /** @default 'none' */
+  readonly handOff?: HandOff;
+  /**
+   * Send STOPPING=1 and EXTEND_TIMEOUT_USEC= (the drain timeout plus 5 s) to the service
+   * manager first, so systemd waits for the drain instead of killing at TimeoutStopSec=.
+   * @default true
+   */
+  readonly notify?: boolean;
+  /** For plain net servers: called once per open connection, to end your protocol gracefully. */
+  readonly closeConnection?: (socket: net.Socket) => void;
+}
+
+/** What {@link drain} did. Every connection open at the start ends up in exactly one count. */
+export interface DrainReport {
+  /** Requests that were in progress or arrived during the drain and were answered. */
+  readonly requestsFinished: number;
+  /** Connections closed by protocol: `Connection: close` after a response, GOAWAY, keep-alive expiry, or the client. */
+  readonly closed: number;
+  /** Idle keep-alive connections given to the hand-off target. */
+  readonly handedOff: number;
+  /** Connections destroyed when the timeout ran out (their requests, if any, failed). */
+  readonly cut: number;
+  readonly durationMs: number;
+}
+
+interface Connection {
+  readonly socket: net.Socket;
+  /** Requests received and not yet answered. */
+  active: number;
+  /** socket.bytesRead when the last response finished: more means a request is arriving. */
+  bytesAtIdle: number;
+  /** 'open' until its fate during a drain is known. */
+  fate: 'open' | 'handing-off' | 'kept-here' | 'handed-off' | 'cut';
+}
+
+interface Counts {
+  closed: number;
+  handedOff: number;
+  cut: number;
+  requestsFinished: number;
+}
+
+type Server = net.Server | http.Server | http2.Http2Server | http2.Http2SecureServer;
+
+const kTracker = Symbol.for('socket-activation.connection-tracker');
+
+class Tracker {
+  readonly connections = new Map<net.Socket, Connection>();
+  readonly sessions = new Set<http2.ServerHttp2Session>();
+  draining: ((c: Connection) => void) | undefined;
+  /** Called during a drain whenever a connection or session goes away. */
+  onGone: (() => void) | undefined;
+  counts: Counts = { closed: 0, handedOff: 0, cut: 0, requestsFinished: 0 };
+
+  constructor(readonly server: Server) {
+    // TLS servers report the raw socket ('connection') and then the TLS one that requests use.
+    server.on('setSecureContext' in server ? 'secureConnection' : 'connection', (socket: net.Socket) => this.add(socket));
+    server.on('session', (session: http2.ServerHttp2Session) => {
+      this.sessions.add(session);
+      session.once('close', () => {
+        this.sessions.delete(session);
+        this.onGone?.();
+      });
+      if (this.draining) session.close();
+    });
+    server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+      if ((req as { httpVersionMajor?: number }).httpVersionMajor === 2) {
+        if (this.draining) res.once('finish', () => this.counts.requestsFinished++);
+        return;
+      }
+      const c = this.connections.get(req.socket);
+      if (!c) return;
+      c.active++;
+      if (this.draining && !res.headersSent) res.shouldKeepAlive = false;
+      const done = (): void => {
+        c.active--;
+        c.bytesAtIdle = c.socket.bytesRead;
+        if (this.draining) {
+          this.counts.requestsFinished++;
+          this.draining(c);
+        }
+      };
+      res.once('finish', done);
+      res.once('close', () => {
+        if (!res.writableFinished) done();
+      });
+    });
+  }
+
+  add(socket: net.Socket): void {
+    if (this.connections.has(socket)) return;
+    const c: Connection = { socket, active: 0, bytesAtIdle: socket.bytesRead, fate: 'open' };
+    this.connections.set(socket, c);
+    socket.once('close', () => {
+      this.connections.delete(socket);
+      if (this.draining && (c.fate === 'open' || c.fate === 'kept-here')) this.counts.closed++;
+      this.onGone?.();
+    });
+    if (this.draining) this.draining(c);
+  }
+}
+
+/**
+ * Starts tracking a server's connections and requests, which {@link drain} needs to tell idle
+ * keep-alive connections from busy ones. `listen()` does it for every server it sets up; call it
+ * yourself for servers started otherwise, before they accept.
+ */
+export function trackConnections(server: Server): void {
+  const s = server as Server & { [kTracker]?: Tracker };
+  s[kTracker] ??= new Tracker(server);
+}
+
+function trackerOf(server: Server): Tracker {
+  trackConnections(server);
+  return (server as Server & { [kTracker]: Tracker })[kTracker];
+}
+
+function isHttp1(server: Server): boolean {
+  return typeof (server as http.Server).keepAliveTimeout === 'number';
+}
+
+/**
+ * Drains a server for shutdown or hand-over, without the keep-alive race of `server.close()`:
+ * stops accepting on this process's copy of the listener (the service manager keeps its own, so
+ * new connections wait for the next process), answers in-flight requests with
+ * `Connection: close` (HTTP/2: GOAWAY), and never closes an idle keep-alive connection while a
+ * request may be on its way: idle ones are handed off (see {@link HandOff}) or left to expire at
+ * the keep-alive timeout the server advertised. A connection is handed off only when no request
+ * is in progress and no byte was read since its last response (Node's parser may hold a
+ * pipelined request); otherwise its next request is answered with `Connection: close`. At
+ * `timeout` the rest is cut. Resolves when the server has no connection left.
+ *
+ * @throws (rejects) ERR_INVALID_ARGUMENT for a bad timeout.
+ */
+export async function drain(server: Server, options: DrainOptions = {}): Promise<DrainReport> {
+  const timeout = options.timeout ?? 10_000;
+  if (typeof timeout !== 'number' || !(timeout >= 0) || timeout === Infinity) {
+    throw new SocketActivationError('ERR_INVALID_ARGUMENT', `drain timeout must be a finite number of milliseconds >= 0, found ${String(timeout)}.`, {
+      expected: 'ms >= 0',
+      found: timeout,
+    });
+  }
+  const started = Date.now();
+  const tracker = trackerOf(server);
+  const handOff = options.handOff ?? 'none';
+  const http1 = isHttp1(server);
+  const counts: Counts = { closed: 0, handedOff: 0, cut: 0, requestsFinished: 0 };
+  tracker.counts = counts;
+
+  if (options.notify !== false) {
+    await Promise.allSettled([stopping(), extendTimeout(timeout + 5_000)]);
+  }
+
+  const give = async (c: Connection): Promise<void> => {
+    c.fate = 'handing-off';
+    const idle = (): boolean => c.active === 0 && c.socket.bytesRead === c.bytesAtIdle;
+    let gone = false;
+    try {
+      gone = typeof handOff === 'function' ? idle() && (await handOff(c.socket)) : await keepConnection(c.socket, { idle });
+    } catch {
+      gone = false;
+    }
+    if (gone) {
+      c.fate = 'handed-off';
+      counts.handedOff++;
+      // A socket sent over IPC keeps its JS object but loses its handle and never emits
+      // 'close': forget it here.
+      tracker.connections.delete(c.socket);
+      tracker.onGone?.();
+      return;
+    }
+    // Refused or no taker: it stays here and ends by protocol (see visit()).
+    c.fate = 'kept-here';
+    visit(c);
+  };
+
+  // Decides what to do with one connection now; called again whenever its state changes.
+  const visit = (c: Connection): void => {
+    if (c.fate === 'handing-off' || c.fate === 'handed-off' || c.socket.destroyed) return;
+    if (!http1) {
+      options.closeConnection?.(c.socket);
+      return;
+    }
+    if (c.active > 0) return; // its response goes out with Connection: close
+    if (c.socket.bytesRead !== c.bytesAtIdle) return; // a request is arriving: it gets Connection: close
+    if (handOff !== 'none' && c.fate === 'open') void give(c);
+    // Otherwise the server's keep-alive timer (advertised to the client in the Keep-Alive
+    // header) closes it: the one moment the client does not expect to reuse it.
+  };
+
+  // Done when no connection or session is left. Not the server's 'close' event: a socket sent
+  // to another process over IPC never tells the server it is gone.
+  const finished = new Promise<void>((resolve) => {
+    tracker.onGone = () => {
+      if (tracker.connections.size === 0 && tracker.sessions.size === 0) resolve();
+    };
+  });
+  stopAccepting(server);
+  tracker.draining = visit;
+  for (const c of tracker.connections.values()) visit(c);
+  for (const session of tracker.sessions) session.close();
+  tracker.onGone?.();
+
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, timeout);
+  });
+  await Promise.race([finished, expired]);
+  clearTimeout(timer);
+  if (tracker.connections.size > 0 || tracker.sessions.size > 0) {
+    for (const session of tracker.sessions) session.destroy();
+    for (const c of tracker.connections.values()) {
+      if (c.fate === 'handed-off' || c.socket.destroyed) continue;
+      c.fate = 'cut';
+      counts.cut++;
+      c.socket.destroy();
+    }
+    await finished;
+  }
+  tracker.draining = undefined;
+  tracker.onGone = undefined;
+  return { ...counts, durationMs: Date.now() - started };
+}
+
+/** Options for {@link drainOnSignal}. */
+export interface DrainOnSignalOptions extends DrainOptions {
+  /** @default 'SIGTERM' */
+  readonly signal?: NodeJS.Signals;
+  /** Exit when every server has drained (status 0). @default true */
+  readonly exit?: boolean;
+  /** Called with the reports (one per server) before exiting. */
+  readonly onDrained?: (reports: DrainReport[]) => void;
+}
+
+/**
+ * One call for the usual case: on SIGTERM (once), drain every server, then exit. Apps that
+ * handle signals themselves call {@link drain} from their own handler instead.
+ */
+export function drainOnSignal(servers: Server | readonly Server[], options: DrainOnSignalOptions = {}): void {
+  const list = Array.isArray(servers) ? (servers as readonly Server[]) : [servers as Server];
+  for (const s of list) trackConnections(s);
+  process.once(options.signal ?? 'SIGTERM', () => {
+    void Promise.all(list.map((s) => drain(s, options))).then((reports) => {
+      options.onDrained?.(reports);
+      if (options.exit !== false) process.exit(0);
+    });
+  });
+}

@@ -1,0 +1,60 @@
+import type net from 'node:net';
+
+// The successor side of a hot upgrade (see upgrade.ts). A process started by hotUpgrade()
+// talks to the service manager through its predecessor until the predecessor has handed it
+// the main-process role (systemd accepts notifications only from the main pid under the default
+// NotifyAccess=main), and receives the predecessor's idle keep-alive connections over IPC.
+
+/** Set in the successor's environment by the predecessor. */
+export const SUCCESSOR_VARIABLE = 'SOCKET_ACTIVATION_SUCCESSOR';
+
+/** IPC messages between predecessor and successor. */
+export type UpgradeMessage =
+  | { readonly sa: 'notify'; readonly message: string }
+  | { readonly sa: 'main' }
+  | { readonly sa: 'connection'; readonly listener: string };
+
+const servers = new Map<string, net.Server>();
+const names = new WeakMap<net.Server, string[]>();
+let role: 'none' | 'successor' | 'main' = 'none';
+
+if (process.env[SUCCESSOR_VARIABLE] === '1' && typeof process.send === 'function') {
+  role = 'successor';
+  // Our own children are not successors.
+  delete process.env[SUCCESSOR_VARIABLE];
+  process.on('message', (m: UpgradeMessage, handle?: net.Socket) => {
+    if (m?.sa === 'main') role = 'main';
+    if (m?.sa === 'connection' && handle) {
+      const server = servers.get(m.listener);
+      // A connection for a listener nobody serves here: close it properly rather than leak it.
+      if (server) server.emit('connection', handle);
+      else handle.end();
+    }
+  });
+  process.once('disconnect', () => {
+    role = 'main';
+  });
+}
+
+/** Whether notify messages must go through the predecessor now. @internal */
+export function throughPredecessor(): boolean {
+  return role === 'successor';
+}
+
+/** Sends a notify message to the predecessor, which passes it on. @internal */
+export function toPredecessor(message: string): Promise<boolean> {
+  return new Promise((resolve, reject) => {
+    process.send!({ sa: 'notify', message } satisfies UpgradeMessage, undefined, {}, (err) => (err ? reject(err) : resolve(true)));
+  });
+}
+
+/** Remembers which server serves a listener name, for connections handed over by a predecessor. @internal */
+export function registerServer(listenerNames: readonly string[], server: net.Server): void {
+  for (const name of listenerNames) if (!servers.has(name)) servers.set(name, server);
+  names.set(server, [...(names.get(server) ?? []), ...listenerNames]);
+}
+
+/** The listener names `listen()` gave a server. @internal */
+export function serverNames(server: net.Server): readonly string[] {
+  return names.get(server) ?? [];
+}

@@ -1,0 +1,236 @@
+import { type ChildProcess } from 'node:child_process';
+import { chmodSync, realpathSync, unlinkSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { drain, type DrainReport } from './drain.js';
+import { SocketActivationError } from './errors.js';
+import { notify, reloading, barrier } from './notify.js';
+import { activation } from './registry.js';
+import { spawnActivated } from './spawn.js';
+import { serverNames, SUCCESSOR_VARIABLE, type UpgradeMessage } from './successor.js';
+import { isConnection } from './listen.js';
+
+type Server = Parameters<typeof drain>[0];
+
+/** How an upgrade ended. */
+export type UpgradeOutcome =
+  | { readonly ok: true; /** The successor, now the main process. */ readonly pid: number; readonly reports: readonly DrainReport[] }
+  | { readonly ok: false; /** Why the successor was given up; this process keeps serving. */ readonly reason: string };
+
+/** Options for {@link hotUpgrade}. */
+export interface HotUpgradeOptions {
+  /** The signal that starts an upgrade (`ExecReload=kill -HUP $MAINPID`); `null` for none. @default 'SIGHUP' */
+  readonly signal?: NodeJS.Signals | null;
+  /**
+   * The successor's command line, resolved at upgrade time. Default: this Node binary, its
+   * flags and the script path and arguments as they were given (so a symlinked release switch
+   * such as /srv/app/current → releases/v2 takes effect).
+   */
+  readonly command?: () => readonly string[];
+  /** The successor's working directory. Default: $PWD when it names this directory (symlinks kept), else process.cwd(). */
+  readonly cwd?: () => string;
+  /** Milliseconds for the successor to send READY=1 before it is killed. @default 30000 */
+  readonly readyTimeout?: number;
+  /** Milliseconds this process drains after the hand-over. @default 10000 */
+  readonly drainTimeout?: number;
+  /** Exit (status 0) once drained. @default true */
+  readonly exit?: boolean;
+  /** Told the outcome of every upgrade (default: a line on stderr). */
+  readonly onOutcome?: (outcome: UpgradeOutcome) => void;
+}
+
+/** A running upgrade handler. */
+export interface Upgrader {
+  /** Starts an upgrade now (or joins the one in progress). */
+  upgrade(): Promise<UpgradeOutcome>;
+  /** The control socket the reload command talks to. */
+  readonly controlPath: string;
+  /** Stops listening for upgrade requests. */
+  stop(): void;
+}
+
+/** Where the control socket of process `pid` lives (the reload command computes the same). */
+export function controlPath(pid: number, env: NodeJS.ProcessEnv = process.env): string {
+  const dir = env.RUNTIME_DIRECTORY?.split(':')[0] || env.XDG_RUNTIME_DIR || tmpdir();
+  return join(dir, `socket-activation-${pid}.ctl`);
+}
+
+function defaultCwd(): string {
+  const pwd = process.env.PWD;
+  if (pwd && pwd.startsWith('/')) {
+    try {
+      // $PWD keeps the symlinked path the service was started in; use it only if it still is here.
+      if (realpathSync(pwd) === process.cwd()) return pwd;
+    } catch {
+      // gone or unreadable: fall back
+    }
+  }
+  return process.cwd();
+}
+
+function defaultCommand(): readonly string[] {
+  return [process.execPath, ...process.execArgv, ...process.argv.slice(1)];
+}
+
+function killQuietly(child: ChildProcess): void {
+  try {
+    child.kill('SIGKILL');
+  } catch {
+    // already gone
+  }
+}
+
+// Starts the successor and waits for its READY=1 (passed to us over IPC). Everything else it
+// tells the manager meanwhile is passed on.
+function startSuccessor(options: HotUpgradeOptions): Promise<ChildProcess> {
+  const a = activation();
+  if (!a.activated) {
+    return Promise.reject(
+      new SocketActivationError('ERR_NOT_ACTIVATED', `A hot upgrade passes the inherited listeners to the successor, but this process was not socket-activated (${a.reason}).`, {
+        reason: a.reason,
+      }),
+    );
+  }
+  // Listeners only: connections (Accept=yes, kept ones) belong to this process.
+  const fds = a.descriptors.filter((d) => !isConnection(d)).map((d) => ({ fd: d.fd, name: d.name }));
+  const command = (options.command ?? defaultCommand)();
+  const child = spawnActivated(command, fds, { ipc: true, cwd: (options.cwd ?? defaultCwd)(), env: { [SUCCESSOR_VARIABLE]: '1' } });
+  const timeout = options.readyTimeout ?? 30_000;
+  return new Promise((resolve, reject) => {
+    const fail = (reason: string): void => {
+      clearTimeout(timer);
+      child.off('message', onMessage);
+      killQuietly(child);
+      reject(new Error(reason));
+    };
+    const timer = setTimeout(() => fail(`the successor did not send READY=1 within ${timeout} ms`), timeout);
+    const onExit = (code: number | null, signal: NodeJS.Signals | null): void => fail(`the successor exited (${signal ?? `status ${code}`}) before READY=1`);
+    const onMessage = (m: UpgradeMessage): void => {
+      if (m?.sa !== 'notify') return;
+      const lines = m.message.split('\n').filter((l) => l !== '');
+      const others = lines.filter((l) => l !== 'READY=1' && !l.startsWith('MAINPID='));
+      if (others.length > 0) void notify(others.join('\n')).catch(() => undefined);
+      if (lines.includes('READY=1')) {
+        clearTimeout(timer);
+        child.off('exit', onExit);
+        resolve(child);
+      }
+    };
+    child.on('message', onMessage);
+    child.once('exit', onExit);
+    child.once('error', (err) => fail(`the successor could not be started: ${err.message}`));
+  });
+}
+
+/**
+ * Zero-downtime upgrades in the manner of tableflip, aware of systemd: on SIGHUP (or a
+ * `socket-activation reload PID` request, or `upgrade()`), start a successor with the same
+ * listening fds and correct LISTEN_* / WATCHDOG_PID, the command and working directory resolved
+ * anew; wait for its READY=1; make it the main process (`MAINPID=` + `READY=1` from this one,
+ * which systemd accepts under any NotifyAccess=); then drain the servers, handing idle
+ * keep-alive connections to the successor, and exit. A successor that fails or times out is
+ * killed and this process keeps serving.
+ *
+ * In the successor nothing changes: the same code calls `listen()` and `ready()`; its messages
+ * reach the manager through this process until the hand-over.
+ */
+export function hotUpgrade(servers: Server | readonly Server[], options: HotUpgradeOptions = {}): Upgrader {
+  const list = Array.isArray(servers) ? (servers as readonly Server[]) : [servers as Server];
+  const report = options.onOutcome ?? ((o: UpgradeOutcome) => process.stderr.write(`socket-activation: upgrade ${o.ok ? `done: pid ${o.pid} took over` : `failed: ${o.reason}`}\n`));
+  let current: Promise<UpgradeOutcome> | undefined;
+
+  const run = async (): Promise<UpgradeOutcome> => {
+    await reloading().catch(() => undefined);
+    let child: ChildProcess;
+    try {
+      child = await startSuccessor(options);
+    } catch (err) {
+      const reason = (err as Error).message;
+      await notify({ READY: true, STATUS: `upgrade failed: ${reason}` }).catch(() => undefined);
+      return { ok: false, reason };
+    }
+    const pid = child.pid!;
+    await notify({ MAINPID: pid, READY: true }).catch(() => undefined);
+    await barrier().catch(() => undefined);
+    child.send({ sa: 'main' } satisfies UpgradeMessage);
+    const reports = await Promise.all(
+      list.map((server) =>
+        drain(server, {
+          timeout: options.drainTimeout ?? 10_000,
+          notify: false,
+          handOff: (socket) =>
+            new Promise<boolean>((resolve) => {
+              if (!child.connected) return resolve(false);
+              child.send({ sa: 'connection', listener: serverNames(server)[0] ?? '' } satisfies UpgradeMessage, socket, {}, (err) => resolve(!err));
+            }),
+        }),
+      ),
+    );
+    child.disconnect();
+    return { ok: true, pid, reports };
+  };
+
+  const upgrade = (): Promise<UpgradeOutcome> => {
+    current ??= run().then((outcome) => {
+      current = undefined;
+      report(outcome);
+      if (outcome.ok && options.exit !== false) {
+        closeControl();
+        setImmediate(() => process.exit(0));
+      }
+      return outcome;
+    });
+    return current;
+  };
+
+  const signal = options.signal === undefined ? 'SIGHUP' : options.signal;
+  const onSignal = (): void => void upgrade();
+  if (signal) process.on(signal, onSignal);
+
+  const path = controlPath(process.pid);
+  const control = net.createServer((socket) => {
+    socket.setEncoding('utf8');
+    socket.once('data', (line: string) => {
+      if (line.trim() !== 'upgrade') return socket.end('failed unknown request\n');
+      void upgrade().then((o) => socket.end(o.ok ? `ok ${o.pid}\n` : `failed ${o.reason.replace(/\n/g, ' ')}\n`));
+    });
+    socket.on('error', () => socket.destroy());
+  });
+  const umask = process.umask(0o177);
+  try {
+    unlinkQuietly(path);
+    control.listen(path);
+  } finally {
+    process.umask(umask);
+  }
+  control.on('error', () => undefined);
+  control.unref();
+  try {
+    chmodSync(path, 0o600);
+  } catch {
+    // listen failed; the error event said so
+  }
+  const closeControl = (): void => {
+    control.close();
+    unlinkQuietly(path);
+  };
+  process.once('exit', () => unlinkQuietly(path));
+
+  return {
+    upgrade,
+    controlPath: path,
+    stop() {
+      if (signal) process.off(signal, onSignal);
+      closeControl();
+    },
+  };
+}
+
+function unlinkQuietly(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    // not there
+  }
+}

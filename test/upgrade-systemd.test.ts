@@ -1,0 +1,131 @@
+// Restarts and hot upgrades that lose nothing, under a real systemd user manager, with
+// examples/systemd/web.mjs as the service: drain + fd-store hand-off on restart, hot upgrade on
+// reload (ExecReload= waits for the outcome), rollback of a broken successor.
+import { once } from 'node:events';
+import { rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cli, fixtures } from './helpers/activated.js';
+import { startLoad } from './helpers/load.js';
+import { command, freePort, startManager, type Manager } from './helpers/systemd.js';
+
+let m: Manager;
+let port: number;
+let failMarker: string;
+
+beforeAll(async () => {
+  m = await startManager();
+  port = await freePort();
+  failMarker = m.path('out', 'broken-release');
+  m.writeUnit(
+    'web.socket',
+    `[Socket]
+    ListenStream=127.0.0.1:${port}
+    FileDescriptorName=web`,
+  );
+  m.writeUnit(
+    'web.service',
+    `[Unit]
+    StartLimitIntervalSec=0
+    [Service]
+    Type=notify
+    ExecStart=${command(process.execPath, `${fixtures}systemd-web.mjs`, '--fail-if', failMarker)}
+    ExecReload=${command(process.execPath, cli, 'reload')} $MAINPID
+    FileDescriptorStoreMax=64
+    TimeoutStopSec=30
+    StandardOutput=append:${m.path('logs', 'web.log')}
+    StandardError=inherit`,
+  );
+  await m.daemonReload();
+  await m.systemctl('start', 'web.socket');
+});
+
+afterAll(async () => {
+  await m?.stop();
+});
+
+/** One keep-alive client on a single connection: the pid that answers and the client's local port. */
+async function ask(agent: http.Agent, path: string): Promise<{ pid: number; localPort: number; reused: boolean }> {
+  const req = http.get({ host: '127.0.0.1', port, path, agent });
+  const [res] = (await once(req, 'response')) as [http.IncomingMessage];
+  const localPort = res.socket.localPort!;
+  let text = '';
+  for await (const chunk of res) text += chunk;
+  return { pid: (JSON.parse(text) as { pid: number }).pid, localPort, reused: req.reusedSocket };
+}
+
+async function mainPid(): Promise<number> {
+  return Number((await m.show('web.service', 'MainPID')).MainPID);
+}
+
+describe('zero-downtime restarts and upgrades (real systemd)', () => {
+  it('restart: an idle keep-alive connection is handed to the next process, same TCP session', async () => {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const first = await ask(agent, '/a');
+    await m.systemctl('restart', 'web.service');
+    const second = await ask(agent, '/b');
+    expect(second.pid).not.toBe(first.pid);
+    expect(second.pid).toBe(await mainPid());
+    expect(second).toMatchObject({ localPort: first.localPort, reused: true });
+    agent.destroy();
+  });
+
+  it('restart x4 under keep-alive (random pauses) and fresh-connection load: 0 failed requests', async () => {
+    await ask(new http.Agent(), '/warm');
+    const load = startLoad(port, { keepAlive: 4, fresh: 2 });
+    for (let i = 0; i < 4; i++) {
+      await sleep(400);
+      await m.systemctl('restart', 'web.service');
+    }
+    await sleep(400);
+    const r = await load.stop();
+    expect(r.failed).toEqual([]);
+    expect(r.ok).toBeGreaterThan(50);
+    expect(r.pids.size).toBeGreaterThanOrEqual(4);
+  });
+
+  it('reload x4 (hot upgrade) under the same load: 0 failed requests, a new main pid each time', async () => {
+    const load = startLoad(port, { keepAlive: 4, fresh: 2 });
+    const pids = [await mainPid()];
+    for (let i = 0; i < 4; i++) {
+      await sleep(400);
+      await m.systemctl('reload', 'web.service');
+      pids.push(await mainPid());
+    }
+    await sleep(400);
+    const r = await load.stop();
+    expect(r.failed).toEqual([]);
+    expect(new Set(pids).size).toBe(5);
+    expect(await m.show('web.service', 'ActiveState', 'SubState')).toEqual({ ActiveState: 'active', SubState: 'running' });
+  });
+
+  it('reload: the idle keep-alive connection moves to the successor (same socket, new pid)', async () => {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const first = await ask(agent, '/a');
+    await m.systemctl('reload', 'web.service');
+    await sleep(200);
+    const second = await ask(agent, '/b');
+    expect(second.pid).not.toBe(first.pid);
+    expect(second.pid).toBe(await mainPid());
+    expect(second).toMatchObject({ localPort: first.localPort, reused: true });
+    agent.destroy();
+  });
+
+  it('a successor that fails: systemctl reload fails, the old process keeps serving', async () => {
+    const before = await mainPid();
+    writeFileSync(failMarker, '');
+    try {
+      const r = await m.systemctlRun('reload', 'web.service');
+      expect(r.code).not.toBe(0);
+      expect(await mainPid()).toBe(before);
+      const answer = await ask(new http.Agent(), '/still');
+      expect(answer.pid).toBe(before);
+      expect((await m.show('web.service', 'StatusText')).StatusText).toMatch(/^upgrade failed: the successor exited \(status 3\)/);
+    } finally {
+      rmSync(failMarker);
+    }
+    await m.systemctl('reload', 'web.service');
+    expect(await mainPid()).not.toBe(before);
+  });
+});
