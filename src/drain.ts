@@ -54,6 +54,10 @@ interface Connection {
   active: number;
   /** socket.bytesRead when the last response finished: more means a request is arriving. */
   bytesAtIdle: number;
+  /** Responses not finished yet (their headers may still be changed). */
+  readonly pending: Set<http.ServerResponse>;
+  /** A response went out with Connection: close: Node ends the connection itself. */
+  closing: boolean;
   /** 'open' until its fate during a drain is known. */
   fate: 'open' | 'handing-off' | 'kept-here' | 'handed-off' | 'cut';
 }
@@ -88,7 +92,8 @@ class Tracker {
       });
       if (this.draining) session.close();
     });
-    server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    // First in line, so Connection: close is set before a synchronous handler sends headers.
+    server.prependListener('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
       if ((req as { httpVersionMajor?: number }).httpVersionMajor === 2) {
         if (this.draining) res.once('finish', () => this.counts.requestsFinished++);
         return;
@@ -96,12 +101,15 @@ class Tracker {
       const c = this.connections.get(req.socket);
       if (!c) return;
       c.active++;
+      c.pending.add(res);
       if (this.draining && !res.headersSent) res.shouldKeepAlive = false;
       const done = (): void => {
         c.active--;
+        c.pending.delete(res);
+        if (!res.shouldKeepAlive) c.closing = true;
         c.bytesAtIdle = c.socket.bytesRead;
         if (this.draining) {
-          this.counts.requestsFinished++;
+          if (res.writableFinished) this.counts.requestsFinished++;
           this.draining(c);
         }
       };
@@ -114,7 +122,7 @@ class Tracker {
 
   add(socket: net.Socket): void {
     if (this.connections.has(socket)) return;
-    const c: Connection = { socket, active: 0, bytesAtIdle: socket.bytesRead, fate: 'open' };
+    const c: Connection = { socket, active: 0, bytesAtIdle: socket.bytesRead, pending: new Set(), closing: false, fate: 'open' };
     this.connections.set(socket, c);
     socket.once('close', () => {
       this.connections.delete(socket);
@@ -206,7 +214,12 @@ export async function drain(server: Server, options: DrainOptions = {}): Promise
       options.closeConnection?.(c.socket);
       return;
     }
-    if (c.active > 0) return; // its response goes out with Connection: close
+    if (c.closing) return; // Node ends it after the response that said Connection: close
+    if (c.active > 0) {
+      // Its responses that have not started yet go out with Connection: close.
+      for (const res of c.pending) if (!res.headersSent) res.shouldKeepAlive = false;
+      return;
+    }
     if (c.socket.bytesRead !== c.bytesAtIdle) return; // a request is arriving: it gets Connection: close
     if (handOff !== 'none' && c.fate === 'open') void give(c);
     // Otherwise the server's keep-alive timer (advertised to the client in the Keep-Alive

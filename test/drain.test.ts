@@ -1,0 +1,176 @@
+// drain() on real servers and clients in this process: in-flight requests answered with
+// Connection: close, idle keep-alive connections never closed under a request, hand-off rules,
+// the timeout, HTTP/2 GOAWAY.
+import { once } from 'node:events';
+import http from 'node:http';
+import http2 from 'node:http2';
+import net from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterEach, describe, expect, it } from 'vitest';
+import { drain, trackConnections } from '../src/index.js';
+
+const cleanup: (() => void)[] = [];
+afterEach(() => {
+  for (const c of cleanup.splice(0)) c();
+});
+
+async function serve(handler: http.RequestListener, keepAliveTimeout = 5000): Promise<{ server: http.Server; port: number }> {
+  const server = http.createServer(handler);
+  server.keepAliveTimeout = keepAliveTimeout;
+  trackConnections(server);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  cleanup.push(() => server.closeAllConnections());
+  return { server, port: (server.address() as net.AddressInfo).port };
+}
+
+function get(port: number, agent: http.Agent, path = '/'): Promise<{ status: number; connection: string | undefined; body: string; localPort: number }> {
+  return new Promise((resolve, reject) => {
+    http
+      .get({ host: '127.0.0.1', port, path, agent }, (res) => {
+        const localPort = res.socket.localPort!;
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (body += d));
+        res.on('end', () => resolve({ status: res.statusCode!, connection: res.headers.connection, body, localPort }));
+      })
+      .on('error', reject);
+  });
+}
+
+describe('drain (HTTP/1.1)', () => {
+  it('an in-flight request finishes with Connection: close, then the drain resolves', async () => {
+    const { server, port } = await serve((req, res) => setTimeout(() => res.end('slow'), 300));
+    const agent = new http.Agent({ keepAlive: true });
+    cleanup.push(() => agent.destroy());
+    const pending = get(port, agent);
+    await sleep(50);
+    const report = await drain(server, { timeout: 5000, notify: false });
+    expect(await pending).toMatchObject({ status: 200, body: 'slow', connection: 'close' });
+    expect(report).toMatchObject({ requestsFinished: 1, closed: 1, handedOff: 0, cut: 0 });
+  });
+
+  it('an idle keep-alive connection is not closed under a request: one sent during the drain is answered', async () => {
+    const { server, port } = await serve((req, res) => res.end(req.url));
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    cleanup.push(() => agent.destroy());
+    const first = await get(port, agent, '/one');
+    const draining = drain(server, { timeout: 5000, notify: false });
+    await sleep(200);
+    const second = await get(port, agent, '/two');
+    expect(second).toMatchObject({ body: '/two', connection: 'close', localPort: first.localPort });
+    expect(await draining).toMatchObject({ requestsFinished: 1, closed: 1, cut: 0 });
+  });
+
+  it('with no hand-off, an idle connection is left to end by the Keep-Alive timeout the server advertised', async () => {
+    // Keep-Alive: timeout=2 — Node's agent closes its idle socket 1 s before that.
+    const { server, port } = await serve((req, res) => res.end('x'), 2000);
+    const agent = new http.Agent({ keepAlive: true });
+    cleanup.push(() => agent.destroy());
+    await get(port, agent);
+    const report = await drain(server, { timeout: 5000, notify: false });
+    expect(report).toMatchObject({ closed: 1, cut: 0, handedOff: 0 });
+    expect(report.durationMs).toBeGreaterThan(500);
+    expect(report.durationMs).toBeLessThan(4000);
+  });
+
+  it('a hand-off function gets idle connections only; what it refuses stays and ends by protocol', async () => {
+    // Node's agent closes an idle socket 1 s before the Keep-Alive timeout the server advertises.
+    const { server, port } = await serve((req, res) => res.end('x'), 2000);
+    const agents = [new http.Agent({ keepAlive: true }), new http.Agent({ keepAlive: true })];
+    cleanup.push(() => agents.forEach((a) => a.destroy()));
+    await get(port, agents[0]!);
+    await get(port, agents[1]!);
+    const given: net.Socket[] = [];
+    const report = await drain(server, {
+      timeout: 5000,
+      notify: false,
+      handOff: async (socket) => {
+        if (given.length > 0) return false;
+        given.push(socket);
+        socket.destroy();
+        return true;
+      },
+    });
+    expect(report).toMatchObject({ handedOff: 1, closed: 1, cut: 0 });
+  });
+
+  it('bytes of a next request already read (no request event yet): not handed off, answered with Connection: close', async () => {
+    const { server, port } = await serve((req, res) => res.end(req.url));
+    const socket = net.connect(port, '127.0.0.1');
+    cleanup.push(() => socket.destroy());
+    await once(socket, 'connect');
+    let received = '';
+    socket.setEncoding('utf8').on('data', (d: string) => (received += d));
+    socket.write('GET /first HTTP/1.1\r\nHost: x\r\n\r\n');
+    while (!received.includes('/first')) await sleep(10);
+    socket.write('GET /second HTTP/1.1\r\nHo'); // half a request: the parser holds it
+    await sleep(100);
+    let offered = 0;
+    const draining = drain(server, {
+      timeout: 5000,
+      notify: false,
+      handOff: async () => {
+        offered++;
+        return false;
+      },
+    });
+    await sleep(100);
+    socket.write('st: x\r\n\r\n');
+    const report = await draining;
+    if (!socket.readableEnded) await once(socket, 'end');
+    expect(offered).toBe(0);
+    expect(received).toMatch(/\/second/);
+    expect(received.split('HTTP/1.1 200').pop()).toMatch(/Connection: close/i);
+    expect(report).toMatchObject({ requestsFinished: 1, closed: 1, handedOff: 0, cut: 0 });
+  });
+
+  it('at the timeout the rest is cut and reported', async () => {
+    const { server, port } = await serve(() => undefined);
+    const agent = new http.Agent({ keepAlive: true });
+    cleanup.push(() => agent.destroy());
+    const pending = get(port, agent).catch((e: NodeJS.ErrnoException) => e.code);
+    await sleep(50);
+    const report = await drain(server, { timeout: 300, notify: false });
+    expect(report).toMatchObject({ cut: 1, requestsFinished: 0 });
+    expect(await pending).toBe('ECONNRESET');
+  });
+
+  it('new connections are no longer accepted by this process', async () => {
+    const { server, port } = await serve((req, res) => res.end('x'));
+    await drain(server, { timeout: 1000, notify: false });
+    const err = await new Promise<NodeJS.ErrnoException>((resolve) => net.connect(port, '127.0.0.1').on('error', resolve));
+    expect(err.code).toBe('ECONNREFUSED');
+  });
+
+  it('a bad timeout: ERR_INVALID_ARGUMENT', async () => {
+    const { server } = await serve(() => undefined);
+    await expect(drain(server, { timeout: -1 })).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT' });
+  });
+});
+
+describe('drain (HTTP/2)', () => {
+  it('sends GOAWAY: the open stream completes, the session closes', async () => {
+    const server = http2.createServer();
+    server.on('stream', (stream) =>
+      setTimeout(() => {
+        stream.respond({ ':status': 200 });
+        stream.end('h2');
+      }, 300),
+    );
+    trackConnections(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const client = http2.connect(`http://127.0.0.1:${(server.address() as net.AddressInfo).port}`);
+    cleanup.push(() => client.destroy());
+    let goaway = false;
+    client.on('goaway', () => (goaway = true));
+    const req = client.request({ ':path': '/' });
+    let body = '';
+    req.setEncoding('utf8').on('data', (d: string) => (body += d));
+    await sleep(50);
+    const report = drain(server, { timeout: 5000, notify: false });
+    await once(req, 'end');
+    expect(body).toBe('h2');
+    expect(goaway).toBe(true);
+    expect((await report).cut).toBe(0);
+  });
+});
