@@ -141,8 +141,9 @@ describe.each(places)('on $label', (place) => {
 });
 
 /** Send-Q of a listening TCP socket, as `ss` shows it: the accept queue limit. */
+// Only 127.0.0.1: the same port number may be in use on another address by other test runs.
 function ssBacklog(port: number): number {
-  const out = execFileSync('ss', ['-Hltn', `sport = :${port}`], { encoding: 'utf8' }).trim().split('\n');
+  const out = execFileSync('ss', ['-Hltn', `src 127.0.0.1:${port}`], { encoding: 'utf8' }).trim().split('\n');
   expect(out).toHaveLength(1);
   return Number(out[0]!.trim().split(/\s+/)[2]);
 }
