@@ -10,7 +10,9 @@
         "native/sockets.cc",
         "native/process.cc",
         "native/notify.cc",
-        "native/claims.cc"
+        "native/claims.cc",
+        "native/watch.cc",
+        "native/receive.cc"
       ],
       "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED"],

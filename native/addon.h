@@ -13,6 +13,8 @@ void RegisterSockets(Napi::Env env, Napi::Object exports);
 void RegisterProcess(Napi::Env env, Napi::Object exports);
 void RegisterNotify(Napi::Env env, Napi::Object exports);
 void RegisterClaims(Napi::Env env, Napi::Object exports);
+void RegisterWatch(Napi::Env env, Napi::Object exports);
+void RegisterReceive(Napi::Env env, Napi::Object exports);
 
 // Arguments are validated in TypeScript (the binding is private); these helpers only
 // keep a wrong call from reading garbage.

@@ -23,6 +23,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   socket_activation::RegisterProcess(env, exports);
   socket_activation::RegisterNotify(env, exports);
   socket_activation::RegisterClaims(env, exports);
+  socket_activation::RegisterWatch(env, exports);
+  socket_activation::RegisterReceive(env, exports);
   return exports;
 }
 

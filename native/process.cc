@@ -1,8 +1,11 @@
+// Process facts and reaping for the supervisor.
+//
 // pidfdId() -> bigint | -errno: the inode number of a pidfd for this process, which newer
 // systemd puts in LISTEN_PIDFDID. It identifies the process only on pidfs (Linux >= 6.9);
 // older kernels give every pidfd the same anon inode, so there it returns -EOPNOTSUPP and
 // the caller skips the check, as libsystemd does when it cannot read the id.
 #include <errno.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "addon.h"
@@ -44,10 +47,29 @@ Napi::Value PidfdId(const Napi::CallbackInfo& info) {
 #endif
 }
 
+// reap(pid) -> { code, signal } when that child had exited (and is now reaped), 0 while it runs,
+// -errno (ECHILD: not our child). Only for a pid known not to be a child libuv waits for: a
+// supervisor running as PID 1 reaps orphans this way without taking libuv's exit statuses.
+Napi::Value Reap(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int status = 0;
+  pid_t r;
+  do {
+    r = waitpid(IntArg(info, 0), &status, WNOHANG);
+  } while (r < 0 && errno == EINTR);
+  if (r < 0) return Napi::Number::New(env, -errno);
+  if (r == 0) return Napi::Number::New(env, 0);
+  Napi::Object out = Napi::Object::New(env);
+  if (WIFEXITED(status)) out["code"] = Napi::Number::New(env, WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) out["signal"] = Napi::Number::New(env, WTERMSIG(status));
+  return out;
+}
+
 }  // namespace
 
 void RegisterProcess(Napi::Env env, Napi::Object exports) {
   exports["pidfdId"] = Napi::Function::New(env, PidfdId, "pidfdId");
+  exports["reap"] = Napi::Function::New(env, Reap, "reap");
 }
 
 }  // namespace socket_activation

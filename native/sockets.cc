@@ -108,6 +108,9 @@ void RegisterSockets(Napi::Env env, Napi::Object exports) {
   c["AF_INET6"] = static_cast<int>(AF_INET6);
   c["SOCK_STREAM"] = static_cast<int>(SOCK_STREAM);
   c["SOCK_DGRAM"] = static_cast<int>(SOCK_DGRAM);
+#if defined(SO_PASSCRED)
+  c["SO_PASSCRED"] = static_cast<int>(SO_PASSCRED);
+#endif
   c["SOCK_SEQPACKET"] = static_cast<int>(SOCK_SEQPACKET);
   c["SOCK_RAW"] = static_cast<int>(SOCK_RAW);
   c["SOL_SOCKET"] = static_cast<int>(SOL_SOCKET);

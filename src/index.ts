@@ -71,3 +71,4 @@ export {
   type HandOff,
 } from './drain.js';
 export { controlPath, hotUpgrade, type HotUpgradeOptions, type Upgrader, type UpgradeOutcome } from './upgrade.js';
+import './handoff-channel.js';

@@ -5,7 +5,7 @@ import { type Descriptor, type StreamListenerDescriptor, type ConnectionDescript
 import { SocketActivationError } from './errors.js';
 import { closeDuplicate, duplicateForNode, takeOver } from './adopt.js';
 import { trackConnections } from './drain.js';
-import { registerServer } from './successor.js';
+import { registerServer } from './served.js';
 import { activation } from './registry.js';
 import { check, listenersNamed } from './select.js';
 import { isStaleSocket } from './unix-path.js';
@@ -214,7 +214,7 @@ export async function listen<S extends StreamServer>(
   }
   const targets = resolveTargets(target);
   const { listeners, connections } = asStreamTargets(targets);
-  registerServer([...new Set(targets.map((d) => d.name).filter((n): n is string => n !== undefined))], server);
+  registerServer(listeners, server);
   for (const l of listeners) {
     const backlog = options.backlog ?? l.backlog ?? NODE_DEFAULT_BACKLOG;
     if (l === listeners[0]) await listenOnFd(server, l, backlog);

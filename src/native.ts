@@ -20,6 +20,12 @@ export interface Native {
   notifyUnix(path: Uint8Array, message: Uint8Array, fds: Int32Array): number;
   /** Linux only. `type` 0 tries datagram, then seqpacket, then stream. */
   notifyVsock?(cid: number, port: number, type: number, message: string, timeoutMs: number, done: (result: number, syscall: string) => void): void;
+  /** Calls `onReadable(status)` from the event loop whenever `fd` is readable (status < 0: a libuv error). */
+  Watcher: new (fd: number, onReadable: (status: number) => void) => NativeWatcher;
+  receive(fd: number): Received | number;
+  socketPair(type: number): [number, number] | number;
+  sendOn(fd: number, message: Uint8Array, fds: Int32Array): number;
+  reap(pid: number): { code?: number; signal?: number } | number;
   constants: {
     AF_UNIX: number;
     AF_INET: number;
@@ -29,12 +35,32 @@ export interface Native {
     SOCK_SEQPACKET: number;
     SOCK_RAW: number;
     SOL_SOCKET: number;
+    SO_PASSCRED?: number;
     SO_REUSEADDR: number;
     IPPROTO_IPV6: number;
     IPV6_V6ONLY: number;
     O_NONBLOCK: number;
     FD_CLOEXEC: number;
   };
+}
+
+/** A readiness watch on an fd (native/watch.cc). */
+export interface NativeWatcher {
+  close(): void;
+  ref(): void;
+  unref(): void;
+}
+
+/** One datagram with its ancillary data (native/receive.cc). Received fds belong to the caller. */
+export interface Received {
+  data: Buffer;
+  /** Sender credentials (SO_PASSCRED); pid 0 when none came. */
+  pid: number;
+  uid?: number;
+  gid?: number;
+  fds: number[];
+  /** The datagram or its fds did not fit (MSG_TRUNC / MSG_CTRUNC). */
+  truncated: boolean;
 }
 
 let binding: Native | undefined;

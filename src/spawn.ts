@@ -21,6 +21,8 @@ export interface SpawnActivatedOptions {
   readonly ipc?: boolean;
   /** Own session and process group. */
   readonly detached?: boolean;
+  /** How many of `fds` LISTEN_FDS counts (the rest follow it, e.g. a private channel). @default fds.length */
+  readonly listenFdCount?: number;
 }
 
 /**
@@ -36,8 +38,9 @@ export function spawnActivated(command: readonly string[], fds: readonly PassedF
     if (v === undefined) delete env[k];
     else env[k] = v;
   }
-  env.LISTEN_FDS = String(fds.length);
-  env.LISTEN_FDNAMES = fds.map((f) => f.name).join(':');
+  const listened = fds.slice(0, options.listenFdCount ?? fds.length);
+  env.LISTEN_FDS = String(listened.length);
+  env.LISTEN_FDNAMES = listened.map((f) => f.name).join(':');
   const stdio: StdioOptions = ['inherit', 'inherit', 'inherit', ...fds.map((f) => f.fd), ...(options.ipc ? (['ipc'] as const) : [])];
   return spawn('/bin/sh', ['-c', TRAMPOLINE, 'socket-activation', ...command], { stdio, env, cwd: options.cwd, detached: options.detached ?? false });
 }

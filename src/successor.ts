@@ -1,4 +1,5 @@
 import type net from 'node:net';
+import { serverNamed } from './served.js';
 
 // The successor side of a hot upgrade (see upgrade.ts). A process started by hotUpgrade()
 // talks to the service manager through its predecessor until the predecessor has handed it
@@ -14,8 +15,7 @@ export type UpgradeMessage =
   | { readonly sa: 'main' }
   | { readonly sa: 'connection'; readonly listener: string };
 
-const servers = new Map<string, net.Server>();
-const names = new WeakMap<net.Server, string[]>();
+
 let role: 'none' | 'successor' | 'main' = 'none';
 
 if (process.env[SUCCESSOR_VARIABLE] === '1' && typeof process.send === 'function') {
@@ -25,7 +25,7 @@ if (process.env[SUCCESSOR_VARIABLE] === '1' && typeof process.send === 'function
   process.on('message', (m: UpgradeMessage, handle?: net.Socket) => {
     if (m?.sa === 'main') role = 'main';
     if (m?.sa === 'connection' && handle) {
-      const server = servers.get(m.listener);
+      const server = serverNamed(m.listener);
       // A connection for a listener nobody serves here: close it properly rather than leak it.
       if (server) server.emit('connection', handle);
       else handle.end();
@@ -46,15 +46,4 @@ export function toPredecessor(message: string): Promise<boolean> {
   return new Promise((resolve, reject) => {
     process.send!({ sa: 'notify', message } satisfies UpgradeMessage, undefined, {}, (err) => (err ? reject(err) : resolve(true)));
   });
-}
-
-/** Remembers which server serves a listener name, for connections handed over by a predecessor. @internal */
-export function registerServer(listenerNames: readonly string[], server: net.Server): void {
-  for (const name of listenerNames) if (!servers.has(name)) servers.set(name, server);
-  names.set(server, [...(names.get(server) ?? []), ...listenerNames]);
-}
-
-/** The listener names `listen()` gave a server. @internal */
-export function serverNames(server: net.Server): readonly string[] {
-  return names.get(server) ?? [];
 }

@@ -8,7 +8,8 @@ import { SocketActivationError } from './errors.js';
 import { notify, reloading, barrier } from './notify.js';
 import { activation } from './registry.js';
 import { spawnActivated } from './spawn.js';
-import { serverNames, SUCCESSOR_VARIABLE, type UpgradeMessage } from './successor.js';
+import { serverNames } from './served.js';
+import { SUCCESSOR_VARIABLE, type UpgradeMessage } from './successor.js';
 import { isConnection } from './listen.js';
 
 type Server = Parameters<typeof drain>[0];

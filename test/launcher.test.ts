@@ -1,5 +1,6 @@
 // The socket-activation CLI (dist/cli/main.js): addresses, names, LISTEN_* for the child,
-// socket files, exit status and signals passed through, usage errors, `npm start`.
+// socket files, exit status and signals passed through, usage errors, `npm start`. The
+// supervisor's own features (reload, restarts, notify, fd store, watchdog) are in supervisor.test.ts.
 import { existsSync, lstatSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -145,16 +146,16 @@ describe('socket files', () => {
 
 describe('exit status and signals', () => {
   it('the command’s exit status becomes the launcher’s (7)', async () => {
-    const launcher = launch(['-l', '127.0.0.1:0', '--', ...child('exit', '7')]);
+    const launcher = launch(['-l', '127.0.0.1:0', '--restart', 'no', '--', ...child('exit', '7')]);
     expect(await launcher.finish()).toEqual({ code: 7, signal: null });
   });
 
-  it('SIGHUP and SIGTERM sent to the launcher reach the command; its exit 0 is the launcher’s', async () => {
+  it('SIGUSR1 and SIGTERM sent to the launcher reach the command; its exit 0 is the launcher’s', async () => {
     const launcher = launch(['-l', '127.0.0.1:0', '--', ...child('wait')]);
     const ready = await launcher.json('READY');
     expect(ready.pid).not.toBe(launcher.pid);
-    process.kill(launcher.pid, 'SIGHUP');
-    await launcher.waitFor(/^SIGNAL SIGHUP$/m);
+    process.kill(launcher.pid, 'SIGUSR1');
+    await launcher.waitFor(/^SIGNAL SIGUSR1$/m);
     process.kill(launcher.pid, 'SIGTERM');
     await launcher.waitFor(/^SIGNAL SIGTERM$/m);
     expect(await launcher.finish()).toEqual({ code: 0, signal: null });
@@ -182,8 +183,8 @@ describe('exit status and signals', () => {
     expect(await launcher.finish()).toEqual({ code: null, signal: 'SIGTERM' });
   });
 
-  it('a command killed by SIGKILL: the launcher dies of SIGKILL too', async () => {
-    const launcher = launch(['-l', '127.0.0.1:0', '--', ...child('wait')]);
+  it('with --restart no, a command killed by SIGKILL: the launcher dies of SIGKILL too', async () => {
+    const launcher = launch(['-l', '127.0.0.1:0', '--restart', 'no', '--', ...child('wait')]);
     const ready = await launcher.json('READY');
     process.kill(ready.pid, 'SIGKILL');
     expect(await launcher.finish()).toEqual({ code: null, signal: 'SIGKILL' });
@@ -198,6 +199,10 @@ describe('usage errors exit 2 and name the bad argument', () => {
     { label: 'unknown option', args: ['--frobnicate', '-l', '127.0.0.1:0', '--', 'true'], names: '--frobnicate' },
     { label: 'missing command', args: ['-l', 'web=127.0.0.1:0'], names: 'command' },
     { label: 'missing address', args: ['--', 'true'], names: '-l' },
+    { label: 'bad restart policy', args: ['--restart', 'sometimes', '-l', '127.0.0.1:0', '--', 'true'], names: '"sometimes"' },
+    { label: 'bad ready timeout', args: ['--ready-timeout', '0', '-l', '127.0.0.1:0', '--', 'true'], names: '"0"' },
+    { label: 'bad watchdog', args: ['--watchdog-sec', '-1', '-l', '127.0.0.1:0', '--', 'true'], names: '"-1"' },
+    { label: 'bad fd store size', args: ['--fd-store-max', 'many', '-l', '127.0.0.1:0', '--', 'true'], names: '"many"' },
   ])('$label', async ({ args, names }) => {
     const launcher = launch(args);
     expect(await launcher.finish()).toEqual({ code: 2, signal: null });

@@ -3,19 +3,28 @@ import { readFileSync } from 'node:fs';
 import { SocketActivationError } from '../errors.js';
 import { parseLaunchAddress, type LaunchAddress } from '../launcher/address.js';
 import { bindLaunchSocket, releaseLaunchSockets, type BoundSocket } from '../launcher/bind.js';
-import { runCommand } from '../launcher/run.js';
+import { Supervisor } from '../supervisor/supervisor.js';
 import { reload } from './reload.js';
 
 const HELP = `Usage: socket-activation [options] -- COMMAND [ARGS...]
 
-Opens sockets the way a systemd socket unit does and runs COMMAND with them at
-fds 3, 4, ... and LISTEN_PID, LISTEN_FDS, LISTEN_FDNAMES set for it.
+Opens sockets the way a systemd socket unit does, holds them, and supervises COMMAND
+with them at fds 3, 4, ... (LISTEN_PID, LISTEN_FDS, LISTEN_FDNAMES set for it) and a
+NOTIFY_SOCKET of its own (READY, STATUS, WATCHDOG, MAINPID, fd store, BARRIER).
+SIGHUP reloads with zero downtime (a new child, READY=1, then SIGTERM to the old one);
+SIGTERM/SIGINT/SIGQUIT stop it and become our exit; a crash restarts it.
 
   -l, --listen [NAME=]ADDRESS     stream listener (TCP, unix stream)
   -d, --datagram [NAME=]ADDRESS   datagram socket (UDP, unix datagram)
       --seqpacket [NAME=]ADDRESS  unix seqpacket listener
   -b, --backlog N                 accept queue length (default 4096, like systemd)
   -E, --setenv NAME[=VALUE]       set (or pass on) a variable for COMMAND
+      --restart on-failure|always|no   restart COMMAND when it exits by itself
+                                  (default on-failure: after a non-zero status or a crash)
+      --ready-timeout SECONDS     a reload's wait for READY=1 (default 30)
+      --watchdog-sec SECONDS      kill COMMAND with SIGABRT when it sends no WATCHDOG=1
+                                  for that long (default 0: off), as WatchdogSec=
+      --fd-store-max N            FileDescriptorStoreMax= (default 64)
   -h, --help                      show this help
       --version                   show the version
 
@@ -32,6 +41,16 @@ interface Options {
   backlog: number;
   env: Record<string, string>;
   command: string[];
+  restart: 'no' | 'on-failure' | 'always';
+  readyTimeoutMs: number;
+  watchdogMs: number;
+  fdStoreMax: number;
+}
+
+function seconds(flag: string, text: string, allowZero: boolean): number {
+  const n = /^[0-9]+(\.[0-9]+)?$/.test(text) ? Number(text) : Number.NaN;
+  if (!(n > 0 || (allowZero && n === 0))) usage(`${flag} needs a number of seconds${allowZero ? ' (0: off)' : ' > 0'}; found ${JSON.stringify(text)}.`);
+  return n * 1000;
 }
 
 function usage(message: string): never {
@@ -39,7 +58,7 @@ function usage(message: string): never {
 }
 
 function parseArguments(argv: readonly string[]): Options | 'help' | 'version' {
-  const options: Options = { addresses: [], backlog: 4096, env: {}, command: [] };
+  const options: Options = { addresses: [], backlog: 4096, env: {}, command: [], restart: 'on-failure', readyTimeoutMs: 30_000, watchdogMs: 0, fdStoreMax: 64 };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const [flag, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
@@ -76,6 +95,24 @@ function parseArguments(argv: readonly string[]): Options | 'help' | 'version' {
         const n = /^[0-9]+$/.test(text) ? Number(text) : Number.NaN;
         if (!(n >= 1 && n <= 0x7fffffff)) usage(`--backlog must be a positive integer; found ${JSON.stringify(text)}.`);
         options.backlog = n;
+        break;
+      }
+      case '--restart': {
+        const text = value();
+        if (text !== 'no' && text !== 'on-failure' && text !== 'always') usage(`--restart must be on-failure, always or no; found ${JSON.stringify(text)}.`);
+        options.restart = text;
+        break;
+      }
+      case '--ready-timeout':
+        options.readyTimeoutMs = seconds(flag, value(), false);
+        break;
+      case '--watchdog-sec':
+        options.watchdogMs = seconds(flag, value(), true);
+        break;
+      case '--fd-store-max': {
+        const text = value();
+        if (!/^[0-9]+$/.test(text) || Number(text) > 65536) usage(`--fd-store-max must be a whole number up to 65536; found ${JSON.stringify(text)}.`);
+        options.fdStoreMax = Number(text);
         break;
       }
       case '-E':
@@ -115,8 +152,16 @@ async function main(argv: readonly string[]): Promise<number> {
   const sockets: BoundSocket[] = [];
   try {
     for (const address of parsed.addresses) sockets.push(await bindLaunchSocket(address, parsed.backlog));
-    const [command, ...args] = parsed.command;
-    const exit = await runCommand(command!, args, sockets, parsed.env);
+    const supervisor = new Supervisor({
+      command: parsed.command,
+      sockets,
+      env: parsed.env,
+      restart: parsed.restart,
+      readyTimeoutMs: parsed.readyTimeoutMs,
+      watchdogMs: parsed.watchdogMs,
+      fdStoreMax: parsed.fdStoreMax,
+    });
+    const exit = await supervisor.run();
     if (exit.signal) {
       releaseLaunchSockets(sockets.splice(0));
       // Die of the same signal, so our parent sees what really happened.

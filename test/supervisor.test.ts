@@ -1,0 +1,232 @@
+// The launcher as a one-service supervisor (no systemd): zero-downtime SIGHUP reloads under
+// load, rollback of a broken new child, crash restarts with the sockets kept, the notify
+// protocol (READY, STATUS, WATCHDOG, MAINPID, fd store), and PID 1 duty in a pid namespace.
+import { spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { notify } from '../src/index.js';
+import { cli, fixtures, root } from './helpers/activated.js';
+import { startLoad } from './helpers/load.js';
+import { freePort } from './helpers/raw-sockets.js';
+import { killAll, start, type Watched } from './helpers/watch.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'sa-supervisor-'));
+afterEach(async () => {
+  for (const s of running.splice(0)) s.kill('SIGTERM');
+  await sleep(50);
+  await killAll();
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const running: Watched[] = [];
+function supervise(args: string[], command: string[]): Watched {
+  const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}` };
+  for (const v of ['LISTEN_PID', 'LISTEN_PIDFDID', 'LISTEN_FDS', 'LISTEN_FDNAMES', 'NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID', 'NODE_OPTIONS']) delete env[v];
+  const s = start(process.execPath, [cli, ...args, '--', ...command], { cwd: root, env });
+  running.push(s);
+  return s;
+}
+
+const web = (...args: string[]) => [process.execPath, join(fixtures, 'systemd-web.mjs'), ...args];
+const supervised = (...args: string[]) => [process.execPath, join(fixtures, 'supervised.mjs'), ...args];
+
+/** The pid answering on a keep-alive agent, and the client's local port. */
+async function ask(port: number, agent: http.Agent | false = false): Promise<{ pid: number; localPort: number }> {
+  const req = http.get({ host: '127.0.0.1', port, path: '/', agent });
+  const [res] = (await once(req, 'response')) as [http.IncomingMessage];
+  const localPort = res.socket.localPort!;
+  let text = '';
+  for await (const chunk of res) text += chunk;
+  return { pid: (JSON.parse(text) as { pid: number }).pid, localPort };
+}
+
+/** The first answer once the supervisor has bound the port. */
+async function firstAnswer(port: number, timeoutMs = 15_000): Promise<number> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return (await ask(port)).pid;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ECONNREFUSED' || Date.now() > until) throw err;
+      await sleep(50);
+    }
+  }
+}
+
+/** Waits until the service on `port` answers from a pid other than `not`. */
+async function answeredByAnother(port: number, not: number, timeoutMs = 15_000): Promise<number> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const { pid } = await ask(port);
+    if (pid !== not) return pid;
+    if (Date.now() > until) throw new Error(`still pid ${not} after ${timeoutMs} ms`);
+    await sleep(50);
+  }
+}
+
+describe('reload on SIGHUP', () => {
+  it('5 reloads under keep-alive (random pauses) and fresh-connection load: 0 failed requests', async () => {
+    const port = await freePort();
+    const s = supervise(['-l', `web=127.0.0.1:${port}`], web());
+    let pid = await firstAnswer(port);
+    const load = startLoad(port, { keepAlive: 4, fresh: 2 });
+    const pids = [pid];
+    for (let i = 0; i < 5; i++) {
+      await sleep(300);
+      process.kill(s.pid, 'SIGHUP');
+      pid = await answeredByAnother(port, pid);
+      pids.push(pid);
+    }
+    await sleep(300);
+    const r = await load.stop();
+    expect(r.failed).toEqual([]);
+    expect(r.ok).toBeGreaterThan(50);
+    expect(new Set(pids).size).toBe(6);
+    expect(s.stderr).toMatch(/reloaded: pid \d+ serves, pid \d+ drains/);
+  });
+
+  it('an idle keep-alive connection moves to the new child: same TCP connection, new pid', async () => {
+    const port = await freePort();
+    const s = supervise(['-l', `web=127.0.0.1:${port}`], web());
+    await firstAnswer(port);
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const first = await ask(port, agent);
+    process.kill(s.pid, 'SIGHUP');
+    await s.waitFor(/reloaded: pid/, { stream: 'stderr' });
+    await sleep(300); // the old child drains and hands the connection over
+    const second = await ask(port, agent);
+    expect(second.pid).not.toBe(first.pid);
+    expect(second.localPort).toBe(first.localPort);
+    agent.destroy();
+  });
+
+  it('a new child that fails is killed and the old one keeps serving; the next reload works', async () => {
+    const port = await freePort();
+    const marker = join(dir, `broken-${Date.now()}`);
+    const s = supervise(['-l', `web=127.0.0.1:${port}`], web('--fail-if', marker));
+    const before = await firstAnswer(port);
+    writeFileSync(marker, '');
+    process.kill(s.pid, 'SIGHUP');
+    await s.waitFor(/reload failed: the new child \(pid \d+\) exited before READY=1; pid \d+ keeps serving/, { stream: 'stderr' });
+    expect((await ask(port)).pid).toBe(before);
+    rmSync(marker);
+    process.kill(s.pid, 'SIGHUP');
+    await answeredByAnother(port, before);
+  });
+
+  it('a new child that never sends READY=1 is killed after --ready-timeout', async () => {
+    const port = await freePort();
+    const s = supervise(['-l', `web=127.0.0.1:${port}`, '--ready-timeout', '1'], supervised('--no-ready'));
+    await s.json('UP');
+    process.kill(s.pid, 'SIGHUP');
+    await s.waitFor(/reload failed: the new child \(pid \d+\) sent no READY=1 within 1000 ms/, { stream: 'stderr' });
+  });
+});
+
+describe('crashes and the fd store', () => {
+  it('a crashed child is restarted with the same sockets and its stored fds (by name)', async () => {
+    const port = await freePort();
+    const s = supervise(['-l', `web=127.0.0.1:${port}`], supervised('--store', 'extra'));
+    const up = await s.json('UP');
+    expect(up.notifySocket).toMatch(/notify$/);
+    await s.waitFor(new RegExp(`\\[${up.pid}\\] serving`), { stream: 'stderr' });
+    process.kill(up.pid, 'SIGKILL');
+    // Requests during the restart wait in the listener's queue instead of being refused.
+    const during = ask(port);
+    await s.waitFor(new RegExp(`pid ${up.pid} was killed by SIGKILL; restarting in \\d+ ms`), { stream: 'stderr' });
+    const second = JSON.parse((await s.waitFor(/^UP .*\n[\s\S]*?^UP (.*)$/m))[1]!);
+    expect(second.pid).not.toBe(up.pid);
+    expect(second.storedPort).toBe(up.storedPort);
+    expect((await during).pid).toBe(second.pid);
+  });
+
+  it('a clean exit is not restarted (on-failure); the supervisor exits 0 and closes its sockets', async () => {
+    const port = await freePort();
+    const s = supervise(['-l', `127.0.0.1:${port}`], [process.execPath, '-e', 'setTimeout(() => process.exit(0), 200)']);
+    expect(await s.finish()).toEqual({ code: 0, signal: null });
+  });
+
+  it('a command that keeps failing is given up after 5 restarts in 10 s, with its status', async () => {
+    const s = supervise(['-l', '127.0.0.1:0'], [process.execPath, '-e', 'process.exit(4)']);
+    expect(await s.finish(30_000)).toEqual({ code: 4, signal: null });
+    expect(s.stderr).toMatch(/giving up/);
+  });
+});
+
+describe('notify protocol', () => {
+  it('the watchdog: pings keep the child alive; a stalled loop gets SIGABRT and a restart', async () => {
+    const port = await freePort();
+    const s = supervise(['-l', `web=127.0.0.1:${port}`, '--watchdog-sec', '1'], supervised('--watchdog'));
+    const up = await s.json('UP');
+    expect(up.watchdogUsec).toBe('1000000');
+    await sleep(2500);
+    expect((await ask(port)).pid).toBe(up.pid);
+    process.kill(up.pid, 'SIGUSR2');
+    await s.waitFor(new RegExp(`pid ${up.pid}: watchdog timeout`), { stream: 'stderr' });
+    expect(await answeredByAnother(port, up.pid)).not.toBe(up.pid);
+  });
+
+  it('MAINPID= moves the main role: the declared process is stopped with the service', async () => {
+    const port = await freePort();
+    const s = supervise(['-l', `web=127.0.0.1:${port}`], supervised('--mainpid'));
+    const up = await s.json('UP');
+    expect(up.helper).toBeGreaterThan(0);
+    const alive = (pid: number): boolean => existsSync(`/proc/${pid}`) && !/\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+    expect(alive(up.helper)).toBe(true);
+    process.kill(s.pid, 'SIGTERM');
+    await s.finish();
+    await sleep(200);
+    // The service did not stop it itself: the supervisor signalled the declared main process.
+    expect(alive(up.helper)).toBe(false);
+  });
+
+  it('messages from a process it did not start are ignored', async () => {
+    const port = await freePort();
+    const s = supervise(['-l', `web=127.0.0.1:${port}`], supervised());
+    const up = await s.json('UP');
+    process.env.NOTIFY_SOCKET = up.notifySocket;
+    try {
+      await notify({ STATUS: 'not yours', MAINPID: 1 });
+    } finally {
+      delete process.env.NOTIFY_SOCKET;
+    }
+    await s.waitFor(new RegExp(`ignored a notify message from pid ${process.pid}`), { stream: 'stderr' });
+    expect(s.stderr).not.toMatch(/not yours/);
+  });
+});
+
+const canUnshare = spawnSync('unshare', ['-fp', '--mount-proc', 'true']).status === 0;
+
+describe('as PID 1 (pid namespace)', () => {
+  it('reaps orphans, keeps the child’s own exit status, exits with it', async () => {
+    expect(canUnshare).toBe(true);
+    const port = await freePort();
+    // The subshell forks a sleeper and exits: the sleeper is re-parented to PID 1.
+    const s = start('unshare', ['-fp', '--mount-proc', process.execPath, cli, '-l', `127.0.0.1:${port}`, '--restart', 'no', '--', '/bin/sh', '-c', '(sleep 0.3 &); (sleep 0.3 &); sleep 1; exit 5'], { cwd: root });
+    running.push(s);
+    await sleep(800);
+    // The supervisor is the only child of unshare; zombies would have it as parent.
+    const zombiesOf = (ppid: number): number[] =>
+      readdirSync('/proc')
+        .filter((e) => /^\d+$/.test(e))
+        .filter((e) => {
+          try {
+            const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
+            const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+            return fields[0] === 'Z' && Number(fields[1]) === ppid;
+          } catch {
+            return false;
+          }
+        })
+        .map(Number);
+    const supervisorPid = Number(readFileSync(`/proc/${s.pid}/task/${s.pid}/children`, 'utf8').trim().split(' ')[0]);
+    expect(supervisorPid).toBeGreaterThan(0);
+    expect(zombiesOf(supervisorPid)).toEqual([]);
+    expect(await s.finish()).toEqual({ code: 5, signal: null });
+  });
+});
