@@ -8,7 +8,8 @@
         "native/descriptors.cc",
         "native/registry.cc",
         "native/sockets.cc",
-        "native/process.cc"
+        "native/process.cc",
+        "native/glibc-compat.c"
       ],
       "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED"],

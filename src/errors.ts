@@ -14,7 +14,8 @@ export type SocketActivationErrorCode =
   | 'ERR_FD_CHANGED'
   | 'ERR_INVALID_ARGUMENT'
   | 'ERR_FALLBACK_PATH_IN_USE'
-  | 'ERR_LAUNCHER_USAGE';
+  | 'ERR_LAUNCHER_USAGE'
+  | 'ERR_ADDON_NOT_LOADED';
 
 /**
  * Every error this package raises itself. `code` is stable; the message says what was
