@@ -7,7 +7,7 @@ import { rmSync } from 'node:fs';
 import { afterAll, expect, inject, it } from 'vitest';
 import { cleanEnvironment, installProject, nodeBinary } from '../helpers/package.js';
 
-// The oldest version package.json's engines allows, the newest of each later major, the newest.
+// The oldest version package.json's engines allows, the newest 18, 20, 22 and 24, the newest release.
 const versions = ['18.18.0', '18', '20', '22', '24', 'latest'];
 
 const project = installProject(inject('tarball'));
@@ -19,5 +19,5 @@ it.each(versions)('Node %s: the prebuild loads and the smoke test passes', (rang
   const r = spawnSync(node.path, ['--test', '--test-reporter=tap', 'smoke.mjs'], { cwd: project.dir, env: cleanEnvironment(), encoding: 'utf8', timeout: 120_000 });
   expect(r.stdout, `Node ${node.version}\n${r.stdout}\n${r.stderr}`).toMatch(/^# pass 4$/m);
   expect(r.status, `Node ${node.version}\n${r.stdout}\n${r.stderr}`).toBe(0);
-  console.log(`Node ${node.version}: ${r.stdout.match(/^# pass \d+$/m)?.[0]}`);
+  console.log(`Node ${node.version}: smoke test passed`);
 });
