@@ -12,7 +12,8 @@
         "native/notify.cc",
         "native/claims.cc",
         "native/watch.cc",
-        "native/receive.cc"
+        "native/receive.cc",
+        "native/glibc-compat.c"
       ],
       "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED"],

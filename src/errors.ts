@@ -21,7 +21,8 @@ export type SocketActivationErrorCode =
   | 'ERR_WATCHDOG_USEC'
   | 'ERR_WATCHDOG_PID'
   | 'ERR_FD_TAKEN'
-  | 'ERR_NOT_MOVABLE';
+  | 'ERR_NOT_MOVABLE'
+  | 'ERR_ADDON_NOT_LOADED';
 
 /**
  * Every error this package raises itself. `code` is stable; the message says what was

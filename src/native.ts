@@ -1,5 +1,5 @@
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
+import { SocketActivationError } from './errors.js';
+import { loadAddon } from './load-addon.cjs';
 
 /** The private binding (native/*.cc). Every call returns a result or `-errno`; never throws for a syscall failure. */
 export interface Native {
@@ -71,9 +71,18 @@ let binding: Native | undefined;
  */
 export function native(): Native {
   if (!binding) {
-    const require = createRequire(import.meta.url);
-    const load = require('node-gyp-build') as (dir: string) => Native;
-    binding = load(fileURLToPath(new URL('..', import.meta.url)));
+    try {
+      binding = loadAddon() as Native;
+    } catch (err) {
+      const found = String((err as Error).message ?? err).split('\n')[0];
+      throw new SocketActivationError(
+        'ERR_ADDON_NOT_LOADED',
+        `The native addon of socket-activation could not be loaded (${found}). Prebuilt binaries cover Linux x64 and arm64 with glibc 2.28 or newer; ` +
+          'anywhere else build it from source: install python3, make and a C++ compiler (Debian/Ubuntu: apt-get install python3 make g++; Alpine: apk add python3 make g++), ' +
+          'then run `npm rebuild socket-activation`.',
+        { platform: `${process.platform}-${process.arch}`, cause: err },
+      );
+    }
   }
   return binding;
 }

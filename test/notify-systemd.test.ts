@@ -191,7 +191,7 @@ describe('Type=notify under a real systemd user manager', () => {
     await m.systemctl('stop', 'conn.service');
   });
 
-  it('examples/systemd/echo.mjs under its socket unit: restarts keep the client connected, a half-sent line is not moved', async () => {
+  it('examples/echo/server.mjs under its socket unit: restarts keep the client connected, a half-sent line is not moved', async () => {
     const port = await freePort();
     m.writeUnit(
       'echo.socket',
@@ -205,7 +205,7 @@ describe('Type=notify under a real systemd user manager', () => {
       StartLimitIntervalSec=0
       [Service]
       Type=notify
-      ExecStart=${command(node, `${root}examples/systemd/echo.mjs`)}
+      ExecStart=${command(node, `${root}examples/echo/server.mjs`)}
       WorkingDirectory=${root}
       FileDescriptorStoreMax=16
       WatchdogSec=10

@@ -1,5 +1,5 @@
 // Restarts and hot upgrades that lose nothing, under a real systemd user manager, with
-// examples/systemd/web.mjs as the service: drain + fd-store hand-off on restart, hot upgrade on
+// examples/zero-downtime/server.mjs as the service: drain + fd-store hand-off on restart, hot upgrade on
 // reload (ExecReload= waits for the outcome), rollback of a broken successor.
 import { once } from 'node:events';
 import { rmSync, writeFileSync } from 'node:fs';

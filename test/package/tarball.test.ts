@@ -1,0 +1,180 @@
+// The package as npm delivers it: what the tarball holds, the prebuilt binaries (machine,
+// stripped, glibc floor), an install on a PATH without any compiler that serves real clients
+// through the package's own launcher with ESM and CommonJS consumers, types for both, and the
+// build from source (with a compiler it works; without one it fails with a clear message).
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { root } from '../helpers/activated.js';
+import { get, udpRequest } from '../helpers/clients.js';
+import { bareBin, cleanEnvironment, installProject, type Project } from '../helpers/package.js';
+import { killAll, start } from '../helpers/watch.js';
+
+const tarball = inject('tarball');
+const projects: Project[] = [];
+afterEach(killAll);
+afterAll(() => {
+  for (const p of projects) rmSync(p.dir, { recursive: true, force: true });
+});
+
+function project(options: Parameters<typeof installProject>[1] = {}): Project {
+  const p = installProject(tarball, options);
+  projects.push(p);
+  return p;
+}
+
+/** The greatest GLIBC_x.y symbol version a shared object needs. */
+function glibcFloor(file: string): string {
+  const versions = [...execFileSync('objdump', ['-T', file], { encoding: 'utf8' }).matchAll(/\bGLIBC_(\d+)\.(\d+)(?:\.(\d+))?/g)].map((m) => [Number(m[1]), Number(m[2]), Number(m[3] ?? 0)]);
+  versions.sort((a, b) => a[0]! - b[0]! || a[1]! - b[1]! || a[2]! - b[2]!);
+  return versions.at(-1)!.slice(0, 2).join('.');
+}
+
+/** ELF e_machine of a file: 62 x86-64, 183 AArch64. */
+const elfMachine = (file: string) => readFileSync(file).readUInt16LE(18);
+
+describe('the tarball', () => {
+  const files = () => execFileSync('tar', ['tzf', tarball], { encoding: 'utf8' }).trim().split('\n').map((f) => f.replace(/^package\//, ''));
+
+  it('holds both builds, both prebuilds, the addon sources and the install script; nothing else', () => {
+    const list = files();
+    for (const f of [
+      'package.json',
+      'README.md',
+      'binding.gyp',
+      'dist/index.js',
+      'dist/index.d.ts',
+      'dist/cli/main.js',
+      'dist/cjs/index.js',
+      'dist/cjs/index.d.ts',
+      'dist/cjs/package.json',
+      'dist/load-addon.cjs',
+      'native/init.cc',
+      'native/glibc-compat.c',
+      'scripts/install.cjs',
+      'prebuilds/linux-x64/socket-activation.glibc.node',
+      'prebuilds/linux-arm64/socket-activation.glibc.node',
+    ]) {
+      expect(list).toContain(f);
+    }
+    expect(list.filter((f) => /^(src|test|build|bench|examples|docs|node_modules)\/|\.map$|\.tgz$/.test(f))).toEqual([]);
+    expect(list.filter((f) => f.startsWith('dist/cjs/launcher') || f.startsWith('dist/cjs/cli'))).toEqual([]);
+  });
+
+  it('prebuilds: stripped ELF for x86-64 and AArch64 that need no glibc newer than 2.28', () => {
+    const x64 = join(root, 'prebuilds/linux-x64/socket-activation.glibc.node');
+    const arm64 = join(root, 'prebuilds/linux-arm64/socket-activation.glibc.node');
+    expect([elfMachine(x64), elfMachine(arm64)]).toEqual([62, 183]);
+    for (const file of [x64, arm64]) {
+      expect(glibcFloor(file)).toBe('2.28');
+      // stripped: no static symbol table left
+      expect(execFileSync('objdump', ['-t', file], { encoding: 'utf8' })).toMatch(/no symbols/);
+    }
+  });
+
+  it('prebuilds/ is generated, never committed', () => {
+    expect(execFileSync('git', ['ls-files', 'prebuilds', 'build', 'dist'], { cwd: root, encoding: 'utf8' })).toBe('');
+    expect(spawnSync('git', ['check-ignore', '-q', 'prebuilds/linux-x64/socket-activation.glibc.node'], { cwd: root }).status).toBe(0);
+  });
+});
+
+describe('installed on a PATH without a compiler', () => {
+  const bin = mkdtempSync(join(tmpdir(), 'sa-bare-'));
+  const env = cleanEnvironment({ PATH: bareBin(bin) });
+  let p: Project;
+  beforeAll(() => {
+    p = project({ env, allowScripts: true });
+  });
+  afterAll(() => rmSync(bin, { recursive: true, force: true }));
+
+  it('installs (its install script allowed to run) without compiling anything', () => {
+    const none = spawnSync('/bin/sh', ['-c', 'for p in cc gcc c++ g++ clang make python3 python; do command -v $p && exit 1; done; exit 0'], { env, encoding: 'utf8' });
+    expect(none.stdout).toBe('');
+    expect(none.status).toBe(0);
+    expect(p.install.status, p.install.stderr).toBe(0);
+    expect(p.install.stdout).toMatch(/> node scripts\/install\.cjs/);
+    expect(existsSync(join(p.packageDir, 'build'))).toBe(false);
+  });
+
+  it('ES module consumer under the package launcher: HTTP, UDP and a unix socket answer real clients', async () => {
+    const api = join(p.dir, 'api.sock');
+    const bin = join(p.dir, 'node_modules', '.bin', 'socket-activation');
+    const launcher = start(bin, ['-l', 'web=127.0.0.1:0', '-d', 'dns=127.0.0.1:0', '-l', `api=${api}`, '--', 'node', 'app.mjs'], { cwd: p.dir, env });
+    const ready = await launcher.json('READY');
+    expect(ready.format).toBe('esm');
+    expect(ready.addon).toBe(join(p.packageDir, 'prebuilds/linux-x64/socket-activation.glibc.node'));
+    const local = (name: string) => ready.descriptors.find((d: { name: string }) => d.name === name).local;
+    const web = await get({ host: '127.0.0.1', port: local('web').port });
+    expect(web).toMatchObject({ status: 200, body: `hello from esm on x64 node ${process.version}\n` });
+    const dns = await udpRequest('udp4', '127.0.0.1', local('dns').port, Buffer.from('ping'));
+    expect(dns.reply.toString()).toBe('echo:ping');
+    expect(await get({ path: api })).toMatchObject({ status: 200 });
+    process.kill(launcher.pid, 'SIGTERM');
+    expect(await launcher.finish()).toEqual({ code: 0, signal: null });
+  });
+
+  it('CommonJS consumer (require) gets the CommonJS build and serves a real client', async () => {
+    const launcher = start(join(p.dir, 'node_modules', '.bin', 'socket-activation'), ['-l', 'web=127.0.0.1:0', '--', 'node', 'app.cjs'], { cwd: p.dir, env });
+    const ready = await launcher.json('READY');
+    expect(ready).toMatchObject({ format: 'cjs', entry: join(p.packageDir, 'dist/cjs/index.js') });
+    const web = await get({ host: '127.0.0.1', port: ready.descriptors[0].local.port });
+    expect(web).toMatchObject({ status: 200, body: `hello from cjs on x64 node ${process.version}\n` });
+    expect(await launcher.json('LOOKUP')).toEqual({ isClass: true, code: 'ERR_LISTENER_NOT_FOUND' });
+    process.kill(launcher.pid, 'SIGTERM');
+    expect(await launcher.finish()).toEqual({ code: 0, signal: null });
+  });
+
+  it('building from source without a compiler fails, saying what to install', () => {
+    const failed = project({ env: { ...env, npm_config_build_from_source: 'true' }, allowScripts: true });
+    expect(failed.install.status).not.toBe(0);
+    const said = failed.install.stdout + failed.install.stderr;
+    expect(said).toMatch(/socket-activation: building from source was asked for \(npm_config_build_from_source\), and building from source failed\./);
+    expect(said).toMatch(/python3, make and a C\+\+ compiler \(Debian\/Ubuntu: apt-get install python3 make g\+\+/);
+    expect(said).toMatch(/npm rebuild socket-activation/);
+  });
+});
+
+describe('built from source', () => {
+  it('with a compiler: npm_config_build_from_source builds the addon, which then serves a real client', async () => {
+    const p = project({ env: cleanEnvironment({ npm_config_build_from_source: 'true' }), allowScripts: true });
+    expect(p.install.status, p.install.stdout + p.install.stderr).toBe(0);
+    expect(existsSync(join(p.packageDir, 'build/Release/socket_activation.node'))).toBe(true);
+    const launcher = start(process.execPath, [join(p.packageDir, 'dist/cli/main.js'), '-l', 'web=127.0.0.1:0', '--', process.execPath, 'app.cjs'], { cwd: p.dir, env: cleanEnvironment() });
+    const ready = await launcher.json('READY');
+    expect(ready.addon).toBe(join(p.packageDir, 'build/Release/socket_activation.node'));
+    expect(await get({ host: '127.0.0.1', port: ready.descriptors[0].local.port })).toMatchObject({ status: 200 });
+    process.kill(launcher.pid, 'SIGTERM');
+    expect(await launcher.finish()).toEqual({ code: 0, signal: null });
+  });
+
+  it('the addon missing altogether: a clear error with its code when the package is used', () => {
+    const p = project();
+    rmSync(join(p.packageDir, 'prebuilds'), { recursive: true });
+    const script = "import('socket-activation').then((sa) => sa.inspect(0)).catch((err) => console.log(JSON.stringify({ code: err.code, message: err.message })))";
+    const r = spawnSync(process.execPath, ['-e', script], { cwd: p.dir, encoding: 'utf8', env: cleanEnvironment() });
+    const out = JSON.parse(r.stdout);
+    expect(out.code).toBe('ERR_ADDON_NOT_LOADED');
+    expect(out.message).toMatch(/No native build was found for platform=linux arch=x64/);
+    expect(out.message).toMatch(/npm rebuild socket-activation/);
+  });
+});
+
+describe('types', () => {
+  it('import (.mts) and require (.cts) consumers type-check against their own declaration files', () => {
+    const p = project();
+    writeFileSync(
+      join(p.dir, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: { module: 'nodenext', moduleResolution: 'nodenext', strict: true, noEmit: true, skipLibCheck: false, types: ['node'], typeRoots: [join(root, 'node_modules', '@types')] },
+        files: ['types.mts', 'types.cts'],
+      }),
+    );
+    const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+    const r = spawnSync(process.execPath, [tsc, '-p', '.', '--explainFiles'], { cwd: p.dir, encoding: 'utf8' });
+    expect(r.status, r.stdout).toBe(0);
+    expect(r.stdout).toMatch(/node_modules\/socket-activation\/dist\/index\.d\.ts\n\s+Imported via 'socket-activation' from file 'types\.mts'/);
+    expect(r.stdout).toMatch(/node_modules\/socket-activation\/dist\/cjs\/index\.d\.ts\n\s+Imported via 'socket-activation' from file 'types\.cts'/);
+  });
+});
