@@ -3,7 +3,7 @@
 // them back, so `systemctl restart echo` drops no connection and loses no byte.
 // A connection is moved only between lines (this protocol's message boundary).
 import net from 'node:net';
-import { barrier, keepConnection, keptConnections, listen, ready, startWatchdog, stopping } from 'socket-activation';
+import { barrier, formatAddress, keepConnection, keptConnections, listen, ready, startWatchdog, stopping } from 'socket-activation';
 
 /** Each open connection and the part of a line it has sent so far. */
 const partial = new Map();
@@ -18,7 +18,8 @@ const server = net.createServer((socket) => {
   });
 });
 
-const { addresses } = await listen(server, 'echo', { fallback: 7777 });
+const { activated, addresses } = await listen(server, 'echo', { fallback: 7777 });
+console.log(`${activated ? 'socket-activated' : 'fallback'} on ${addresses.map(formatAddress).join(', ')}`);
 for (const socket of await keptConnections()) server.emit('connection', socket);
 startWatchdog();
 await ready(`echoing on ${addresses.length} listener(s), ${partial.size} connections kept from the previous run`);

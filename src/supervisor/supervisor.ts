@@ -247,9 +247,10 @@ export class Supervisor {
   }
 
   // Like NotifyAccess=all within our own children: a message counts for the generation whose
-  // child (or declared main process) sent it; anyone else is ignored.
+  // child (or declared main process) sent it; anyone else is ignored. Without SCM_CREDENTIALS
+  // (pid 0: systems other than Linux) a message can only be taken as the current child's.
   private onNotify(m: NotifyMessage): void {
-    const g = [...this.generations].find((x) => x.pid === m.pid || x.mainPid === m.pid);
+    const g = m.pid === 0 ? this.current : [...this.generations].find((x) => x.pid === m.pid || x.mainPid === m.pid);
     const keep = new Set<number>();
     try {
       if (!g) {

@@ -2,6 +2,7 @@
 // (lines printed before the wait are found too), and every child still running is killed
 // by killAll() (its whole process group when started detached).
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 
 export interface Exit {
   code: number | null;
@@ -117,9 +118,48 @@ export function start(command: string, args: readonly string[], options: SpawnOp
   return watch(child, true);
 }
 
-/** Kills every watched child still running and waits for them. */
+/** Every descendant of `pid` (by /proc parent links), deepest last. */
+function descendants(pid: number): number[] {
+  const parent = new Map<number, number>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      parent.set(Number(entry), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      // gone
+    }
+  }
+  const out: number[] = [];
+  const walk = (p: number): void => {
+    for (const [child, ppid] of parent) {
+      if (ppid === p) {
+        out.push(child);
+        walk(child);
+      }
+    }
+  };
+  walk(pid);
+  return out;
+}
+
+/**
+ * Kills every watched child still running, and everything they started (a supervisor runs
+ * its command in a session of its own, which killing the supervisor's group does not reach),
+ * and waits for them.
+ */
 export async function killAll(): Promise<void> {
   const all = [...live];
-  for (const w of all) w.kill('SIGKILL');
+  for (const w of all) {
+    const below = w.exit ? [] : descendants(w.pid);
+    w.kill('SIGKILL');
+    for (const pid of below) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+  }
   await Promise.all(all.map((w) => w.exited));
 }
