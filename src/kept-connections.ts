@@ -40,11 +40,23 @@ function refuse(why: string, fd?: number): SocketActivationError {
   return new SocketActivationError('ERR_NOT_MOVABLE', `This connection cannot be kept: ${why}`, { fd, expected: 'an idle plain TCP or unix stream connection', found: why });
 }
 
-function resumeReading(handle: NonNullable<Internals['_handle']>): void {
-  if (!handle.reading) {
-    handle.reading = true;
-    handle.readStart();
-  }
+/**
+ * Stops Node reading from a connection that is about to leave this process, so that bytes
+ * arriving meanwhile stay in the kernel for the next owner of the fd; returns what starts
+ * reading again if the connection stays here after all. @internal
+ */
+export function stopReading(socket: net.Socket): () => void {
+  const handle = (socket as Internals)._handle;
+  if (!handle) return () => undefined;
+  handle.readStop();
+  handle.reading = false;
+  return () => {
+    // Node's IPC send takes the handle away from the socket: then there is nothing to resume.
+    if ((socket as Internals)._handle === handle && !handle.reading) {
+      handle.reading = true;
+      handle.readStart();
+    }
+  };
 }
 
 /**
@@ -73,7 +85,6 @@ export async function keepConnection(socket: net.Socket, options: KeepOptions = 
   const fd = fdOf(socket);
   const d = inspect(fd);
   if (!isConnection(d)) throw refuse('it is not a connected stream socket', fd);
-  const handle = (socket as Internals)._handle!;
   if (socket.writableLength > 0) {
     await new Promise<void>((resolve, reject) => {
       const onError = (err: Error): void => reject(err);
@@ -85,25 +96,24 @@ export async function keepConnection(socket: net.Socket, options: KeepOptions = 
     });
   }
   // From here on no byte may enter Node: the next process must read it from the kernel.
-  handle.readStop();
-  handle.reading = false;
+  const resumeReading = stopReading(socket);
   if (socket.readableLength > 0) {
-    resumeReading(handle);
+    resumeReading();
     throw refuse(`${socket.readableLength} bytes were read from it but not consumed; they would be lost`, fd);
   }
   if (options.idle && !options.idle()) {
-    resumeReading(handle);
+    resumeReading();
     throw refuse('the idle() check said the protocol is in the middle of a message', fd);
   }
   let told: boolean;
   try {
     told = await store(name, socket, options);
   } catch (err) {
-    resumeReading(handle);
+    resumeReading();
     throw err;
   }
   if (!told) {
-    resumeReading(handle);
+    resumeReading();
     return false;
   }
   // Closes our fd only: the manager holds the connection now, so nothing goes on the wire.

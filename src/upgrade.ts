@@ -11,6 +11,7 @@ import { spawnActivated } from './spawn.js';
 import { serverNames } from './served.js';
 import { SUCCESSOR_VARIABLE, type UpgradeMessage } from './successor.js';
 import { isConnection } from './listen.js';
+import { stopReading } from './kept-connections.js';
 
 type Server = Parameters<typeof drain>[0];
 
@@ -163,7 +164,14 @@ export function hotUpgrade(servers: Server | readonly Server[], options: HotUpgr
           handOff: (socket) =>
             new Promise<boolean>((resolve) => {
               if (!child.connected) return resolve(false);
-              child.send({ sa: 'connection', listener: serverNames(server)[0] ?? '' } satisfies UpgradeMessage, socket, {}, (err) => resolve(!err));
+              // Node's send() leaves the handle reading until the successor acknowledges it (or
+              // this process exits) and throws away what it reads meanwhile: a request sent in
+              // that moment would never be answered. Unread, it waits in the kernel for the successor.
+              const resumeReading = stopReading(socket);
+              child.send({ sa: 'connection', listener: serverNames(server)[0] ?? '' } satisfies UpgradeMessage, socket, {}, (err) => {
+                if (err) resumeReading();
+                resolve(!err);
+              });
             }),
         }),
       ),

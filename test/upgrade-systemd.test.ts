@@ -4,6 +4,7 @@
 import { once } from 'node:events';
 import { rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cli, fixtures } from './helpers/activated.js';
@@ -13,11 +14,13 @@ import { command, freePort, startManager, type Manager } from './helpers/systemd
 let m: Manager;
 let port: number;
 let failMarker: string;
+let stallMarker: string;
 
 beforeAll(async () => {
   m = await startManager();
   port = await freePort();
   failMarker = m.path('out', 'broken-release');
+  stallMarker = m.path('out', 'slow-successor');
   m.writeUnit(
     'web.socket',
     `[Socket]
@@ -30,7 +33,7 @@ beforeAll(async () => {
     StartLimitIntervalSec=0
     [Service]
     Type=notify
-    ExecStart=${command(process.execPath, `${fixtures}systemd-web.mjs`, '--fail-if', failMarker)}
+    ExecStart=${command(process.execPath, `${fixtures}systemd-web.mjs`, '--fail-if', failMarker, '--stall-if', stallMarker)}
     ExecReload=${command(process.execPath, cli, 'reload')} $MAINPID
     FileDescriptorStoreMax=64
     TimeoutStopSec=30
@@ -54,6 +57,38 @@ async function ask(agent: http.Agent, path: string): Promise<{ pid: number; loca
   for await (const chunk of res) text += chunk;
   return { pid: (JSON.parse(text) as { pid: number }).pid, localPort, reused: req.reusedSocket };
 }
+
+/** A raw HTTP/1.1 connection: write requests yourself, read whole responses (Content-Length framed). */
+async function connect(): Promise<{ socket: net.Socket; response(timeoutMs?: number): Promise<string> }> {
+  const socket = net.connect(port, '127.0.0.1');
+  await once(socket, 'connect');
+  socket.setEncoding('utf8');
+  let buffer = '';
+  let wake: (() => void) | undefined;
+  socket.on('data', (d: string) => {
+    buffer += d;
+    wake?.();
+  });
+  socket.on('close', () => wake?.());
+  const response = async (timeoutMs = 8000): Promise<string> => {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const end = buffer.indexOf('\r\n\r\n');
+      const length = end < 0 ? 0 : Number(/content-length: *(\d+)/i.exec(buffer.slice(0, end))?.[1] ?? 0);
+      if (end >= 0 && buffer.length >= end + 4 + length) {
+        const whole = buffer.slice(0, end + 4 + length);
+        buffer = buffer.slice(end + 4 + length);
+        return whole;
+      }
+      if (socket.destroyed || Date.now() > deadline) throw new Error(`no whole response (connection ${socket.destroyed ? 'closed' : 'open'}), got ${JSON.stringify(buffer)}`);
+      await Promise.race([new Promise<void>((resolve) => (wake = resolve)), sleep(100)]);
+    }
+  };
+  return { socket, response };
+}
+
+const request = (path: string): string => `GET ${path} HTTP/1.1\r\nHost: test\r\n\r\n`;
+const pidIn = (response: string): number => (JSON.parse(response.slice(response.indexOf('\r\n\r\n') + 4)) as { pid: number }).pid;
 
 async function mainPid(): Promise<number> {
   return Number((await m.show('web.service', 'MainPID')).MainPID);
@@ -110,6 +145,36 @@ describe('zero-downtime restarts and upgrades (real systemd)', () => {
     expect(second.pid).toBe(await mainPid());
     expect(second).toMatchObject({ localPort: first.localPort, reused: true });
     agent.destroy();
+  });
+
+  it('reload: a request sent while its idle connection is on its way to a slow successor is answered there', async () => {
+    const a = await connect();
+    a.socket.write(request('/a1'));
+    const before = pidIn(await a.response());
+    // Half a request on a second connection keeps the old process draining (alive) meanwhile.
+    const b = await connect();
+    b.socket.write(request('/b1'));
+    await b.response();
+    b.socket.write('GET /b2 HTTP/1.1\r\nHost: test\r\n');
+    writeFileSync(stallMarker, '');
+    try {
+      const reload = m.systemctlRun('reload', 'web.service');
+      await m.waitForUnit('web.service', { MainPID: (v) => v !== String(before) && v !== '0' });
+      // The successor is now blocked for 3 s, A sent to it and not yet acknowledged.
+      await sleep(500);
+      a.socket.write(request('/a2'));
+      const answer = await a.response();
+      expect(pidIn(answer)).toBe(await mainPid());
+      b.socket.write('\r\n');
+      const last = await b.response();
+      expect(pidIn(last)).toBe(before);
+      expect(last).toMatch(/connection: close/i);
+      expect((await reload).code).toBe(0);
+    } finally {
+      rmSync(stallMarker);
+      a.socket.destroy();
+      b.socket.destroy();
+    }
   });
 
   it('a successor that fails: systemctl reload fails, the old process keeps serving', async () => {
