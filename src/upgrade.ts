@@ -17,7 +17,13 @@ type Server = Parameters<typeof drain>[0];
 
 /** How an upgrade ended. */
 export type UpgradeOutcome =
-  | { readonly ok: true; /** The successor, now the main process. */ readonly pid: number; readonly reports: readonly DrainReport[] }
+  | {
+      readonly ok: true;
+      /** The successor, now the main process. */
+      readonly pid: number;
+      /** Settles when this process has drained (after the outcome is known and reported). */
+      readonly drained: Promise<readonly DrainReport[]>;
+    }
   | { readonly ok: false; /** Why the successor was given up; this process keeps serving. */ readonly reason: string };
 
 /** Options for {@link hotUpgrade}. */
@@ -156,7 +162,8 @@ export function hotUpgrade(servers: Server | readonly Server[], options: HotUpgr
     await notify({ MAINPID: pid, READY: true }).catch(() => undefined);
     await barrier().catch(() => undefined);
     child.send({ sa: 'main' } satisfies UpgradeMessage);
-    const reports = await Promise.all(
+    // The outcome is known now: the reload command returns while this process drains.
+    const drained = Promise.all(
       list.map((server) =>
         drain(server, {
           timeout: options.drainTimeout ?? 10_000,
@@ -175,18 +182,17 @@ export function hotUpgrade(servers: Server | readonly Server[], options: HotUpgr
             }),
         }),
       ),
-    );
-    child.disconnect();
-    return { ok: true, pid, reports };
+    ).finally(() => child.disconnect());
+    return { ok: true, pid, drained };
   };
 
   const upgrade = (): Promise<UpgradeOutcome> => {
     current ??= run().then((outcome) => {
       current = undefined;
       report(outcome);
-      if (outcome.ok && options.exit !== false) {
+      if (outcome.ok) {
         closeControl();
-        setImmediate(() => process.exit(0));
+        if (options.exit !== false) void outcome.drained.then(() => process.exit(0));
       }
       return outcome;
     });
