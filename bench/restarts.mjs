@@ -16,23 +16,13 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import { LOADS, STATS_HEADER, latencyStats, names, now, option, percentile, printTable, startLoad, statsCells, waitForServer } from './lib/report.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
 
-function option(name, fallback) {
-  const at = process.argv.indexOf(`--${name}`);
-  return at > 0 ? process.argv[at + 1] : fallback;
-}
 const restarts = Number(option('restarts', '20'));
 if (!Number.isInteger(restarts) || restarts < 1) throw new Error(`--restarts: expected a positive integer, found ${option('restarts')}`);
-
-const LOADS = {
-  fresh: { clients: 4, label: 'fresh connection per request (4 loops)' },
-  saturating: { clients: 32, label: 'keep-alive, saturating (32 connections)' },
-  paused: { clients: 32, label: 'keep-alive, 0–200 ms pauses (32 connections)' },
-};
 
 // test/helpers/systemd.ts is TypeScript: compile it (alone, it imports only node:*) instead of
 // keeping a second copy of the manager here.
@@ -55,13 +45,6 @@ try {
   terminatorAvailable = false;
 }
 
-const now = () => performance.timeOrigin + performance.now();
-
-function percentile(sorted, p) {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
-}
-
 async function main() {
   const { command, freePort, startManager } = await loadManagerHelper();
   const node = process.execPath;
@@ -76,10 +59,8 @@ async function main() {
     drain: { action: 'restart', label: 'socket unit + drain (fd store) + restart', socket: true, notify: true, exec: () => command(node, web) },
     upgrade: { action: 'reload', label: 'hot upgrade (systemctl reload)', socket: true, notify: true, exec: () => command(node, web) },
   };
-  const scenarioNames = option('scenarios', Object.keys(SCENARIOS).join(',')).split(',');
-  const loadNames = option('loads', Object.keys(LOADS).join(',')).split(',');
-  for (const s of scenarioNames) if (!SCENARIOS[s]) throw new Error(`--scenarios: unknown ${s}; expected some of ${Object.keys(SCENARIOS)}`);
-  for (const l of loadNames) if (!LOADS[l]) throw new Error(`--loads: unknown ${l}; expected some of ${Object.keys(LOADS)}`);
+  const scenarioNames = names('scenarios', SCENARIOS);
+  const loadNames = names('loads', LOADS);
 
   const m = await startManager();
   const started = Date.now();
@@ -117,16 +98,9 @@ StandardError=inherit`,
         await m.systemctl('start', s.socket ? `${name}.socket` : `${name}.service`);
         if (s.socket) await m.systemctl('start', `${name}.service`);
         await m.waitForUnit(`${name}.service`, { ActiveState: 'active' });
-        for (let i = 0; i < 50; i++) {
-          try {
-            await fetch(`http://127.0.0.1:${port}/warm`).then((r) => r.text());
-            break;
-          } catch {
-            await sleep(100);
-          }
-        }
+        await waitForServer(port);
 
-        const worker = new Worker(new URL('./lib/load.mjs', import.meta.url), { workerData: { port, kind: loadName, clients: LOADS[loadName].clients } });
+        const load = startLoad(port, loadName);
         const loadStart = now();
         await sleep(3000);
         const actions = [];
@@ -140,35 +114,11 @@ StandardError=inherit`,
           actions.push({ t0, ms: t1 - t0, ok: r.code === 0, newPid: after !== before && after !== '0', err: r.stderr.trim() });
         }
         await sleep(1000);
-        worker.postMessage('stop');
-        const [{ starts, latencies, errors }] = await new Promise((resolve, reject) => {
-          worker.once('message', (msg) => resolve([msg]));
-          worker.once('error', reject);
-        });
-        await worker.terminate();
+        const result = await load.stop();
         await m.systemctlRun('stop', `${name}.service`);
         if (s.socket) await m.systemctlRun('stop', `${name}.socket`);
 
-        const steadyFrom = loadStart + 500;
-        const steadyTo = actions[0].t0;
-        const okAll = [];
-        const steady = [];
-        const windowed = [];
-        const failed = new Map();
-        for (let i = 0; i < starts.length; i++) {
-          if (errors[i] !== '') {
-            failed.set(errors[i], (failed.get(errors[i]) ?? 0) + 1);
-            continue;
-          }
-          const start = starts[i];
-          const end = start + latencies[i];
-          okAll.push(latencies[i]);
-          if (start >= steadyFrom && end < steadyTo) steady.push(latencies[i]);
-          if (actions.some((a) => end >= a.t0 && start < a.t0 + 1000)) windowed.push(latencies[i]);
-        }
-        for (const a of [okAll, steady, windowed]) a.sort((x, y) => x - y);
-        const steadyP99 = percentile(steady, 99);
-        const windowP99 = percentile(windowed, 99);
+        const stats = latencyStats(result, { steadyFrom: loadStart + 500, steadyTo: actions[0].t0, actionTimes: actions.map((a) => a.t0) });
         const actionMs = actions.map((a) => a.ms).sort((x, y) => x - y);
         const badActions = actions.filter((a) => !a.ok || !a.newPid);
         for (const a of badActions) notes.push(`${name}/${loadName}: ${s.action} ${a.ok ? 'kept the same main pid' : `failed: ${a.err}`}`);
@@ -177,14 +127,7 @@ StandardError=inherit`,
           LOADS[loadName].label,
           `${actions.length - badActions.length}/${actions.length}`,
           percentile(actionMs, 50).toFixed(0),
-          okAll.length,
-          failed.size === 0 ? '0' : [...failed].sort((x, y) => y[1] - x[1]).map(([code, n]) => `${n} ${code}`).join(', '),
-          percentile(okAll, 50).toFixed(2),
-          percentile(okAll, 99).toFixed(2),
-          okAll.length ? okAll[okAll.length - 1].toFixed(1) : 'NaN',
-          steadyP99.toFixed(2),
-          windowP99.toFixed(2),
-          `${(windowP99 / steadyP99).toFixed(2)}×`,
+          ...statsCells(stats),
         ]);
         process.stderr.write(`${name} / ${loadName}: done\n`);
       }
@@ -204,10 +147,7 @@ StandardError=inherit`,
   );
   if (!terminatorAvailable) console.log('http-terminator is not installed: its scenario was not run (`npm install --no-save http-terminator`).');
   console.log('');
-  const header = ['scenario', 'load', 'new pid', 'systemctl median ms', 'requests ok', 'failed (by error)', 'p50', 'p99', 'max', 'steady p99', 'window p99', 'window / steady'];
-  console.log(`| ${header.join(' | ')} |`);
-  console.log(`| ${header.map((_, i) => (i < 2 || i === 5 ? '---' : '---:')).join(' | ')} |`);
-  for (const r of rows) console.log(`| ${r.join(' | ')} |`);
+  printTable(['scenario', 'load', 'new pid', 'systemctl median ms', ...STATS_HEADER], rows, ['scenario', 'load', 'failed (by error)']);
   for (const n of notes) console.log(`\n${n}`);
 }
 

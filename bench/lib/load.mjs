@@ -1,6 +1,7 @@
-// The load generator of bench/restarts.mjs, run in a worker thread so that driving systemctl
-// does not delay the clients. Every request is kept: start time (performance.timeOrigin-based,
-// comparable across threads), latency, and the error code when it failed. No retries.
+// The load generator of bench/restarts.mjs and bench/supervisor.mjs, run in a worker thread so
+// that driving systemctl or the supervisor does not delay the clients. Every request is kept:
+// start time (performance.timeOrigin-based, comparable across threads), latency, the error code
+// when it failed, and whether it went on a reused keep-alive connection. No retries.
 import http from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parentPort, workerData } from 'node:worker_threads';
@@ -10,9 +11,10 @@ const now = () => performance.timeOrigin + performance.now();
 const starts = [];
 const latencies = [];
 const errors = []; // parallel to starts: '' when the request succeeded
+const reused = []; // parallel to starts: sent on a connection an earlier request used
 let running = true;
 
-function request(agent, path) {
+function request(agent, path, info) {
   return new Promise((resolve, reject) => {
     const req = http.get({ host: '127.0.0.1', port, path, agent, timeout: 15_000 }, (res) => {
       let text = '';
@@ -25,6 +27,8 @@ function request(agent, path) {
       });
       res.on('error', reject);
     });
+    // Known once the agent has assigned a socket, before anything can fail on it.
+    req.once('socket', () => (info.reused = req.reusedSocket));
     req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })));
     req.on('error', reject);
   });
@@ -34,14 +38,16 @@ async function client(agent, id, maxPauseMs) {
   for (let n = 0; running; n++) {
     const t0 = now();
     let code = '';
+    const info = { reused: false };
     try {
-      await request(agent, `/${id}/${n}`);
+      await request(agent, `/${id}/${n}`, info);
     } catch (err) {
       code = err.code ?? err.message;
     }
     starts.push(t0);
     latencies.push(now() - t0);
     errors.push(code);
+    reused.push(info.reused);
     if (maxPauseMs > 0) await sleep(Math.random() * maxPauseMs);
   }
 }
@@ -62,5 +68,5 @@ parentPort.once('message', async () => {
   running = false;
   await Promise.all(loops);
   for (const a of agents) a.destroy();
-  parentPort.postMessage({ starts, latencies, errors });
+  parentPort.postMessage({ starts, latencies, errors, reused });
 });
