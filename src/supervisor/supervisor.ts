@@ -69,6 +69,8 @@ export class Supervisor {
   private reloading: Promise<boolean> | undefined;
   private readonly log: (line: string) => void;
   private readonly recentFailures: number[] = [];
+  /** Failures in a row of children that never became healthy (READY=1 or 5 s up): the backoff exponent. */
+  private unhealthyInARow = 0;
   private finish!: (exit: SupervisorExit) => void;
   private readonly handlers = new Map<NodeJS.Signals, () => void>();
   private stopReaper: (() => void) | undefined;
@@ -198,7 +200,11 @@ export class Supervisor {
       this.log(`pid ${g.pid} ${how}; ${this.recentFailures.length} restarts in 10 s, giving up`);
       return this.finish(exit);
     }
-    const delay = Math.min(100 * 2 ** (this.recentFailures.length - 1), 5_000);
+    // A child that had been healthy is restarted at once (100 ms, systemd's RestartSec=
+    // default); one that never got going waits longer each time.
+    const healthy = g.ready || now - g.startedAt >= 5_000;
+    this.unhealthyInARow = healthy ? 0 : this.unhealthyInARow + 1;
+    const delay = Math.min(100 * 2 ** this.unhealthyInARow, 5_000);
     this.log(`pid ${g.pid} ${how}; restarting in ${delay} ms (the sockets stay open)`);
     this.current = undefined;
     setTimeout(() => {
