@@ -212,6 +212,20 @@ describe('usage errors exit 2 and name the bad argument', () => {
   });
 });
 
+describe('socket-activation reload PID', () => {
+  it('without a pid: usage error, exit 2', async () => {
+    const r = launch(['reload']);
+    expect(await r.finish()).toEqual({ code: 2, signal: null });
+    expect(r.stderr).toMatch(/reload needs the pid/);
+  });
+
+  it('a process that takes no upgrade requests: exit 1, saying where it looked', async () => {
+    const r = launch(['reload', String(process.pid)]);
+    expect(await r.finish()).toEqual({ code: 1, signal: null });
+    expect(r.stderr).toMatch(new RegExp(`pid ${process.pid} takes no upgrade requests \\(ENOENT on .*socket-activation-${process.pid}\\.ctl\\)`));
+  });
+});
+
 describe('npm start', () => {
   it("package.json's start script serves examples/http-server.mjs (on a free port) and stops on SIGTERM", async () => {
     const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: { start: string } };
