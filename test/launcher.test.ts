@@ -227,7 +227,7 @@ describe('socket-activation reload PID', () => {
 });
 
 describe('npm start', () => {
-  it("package.json's start script serves examples/http-server.mjs (on a free port) and stops on SIGTERM", async () => {
+  it("package.json's start script serves examples/http-server.mjs (on a free port), reloads on SIGHUP and stops on SIGTERM", async () => {
     const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: { start: string } };
     expect(pkg.scripts.start).toMatch(/-l web=127\.0\.0\.1:8080 /);
     const port = await freePort();
@@ -238,6 +238,13 @@ describe('npm start', () => {
     const answer = await get({ host: '127.0.0.1', port });
     expect(answer.status).toBe(200);
     expect(answer.body).toMatch(/^hello from pid \d+\n$/);
+    process.kill(launcher.pid, 'SIGHUP');
+    await launcher.waitFor(/reloaded: pid \d+ serves/, { stream: 'stderr' });
+    // The old child may still accept for a moment while it gets its SIGTERM.
+    let after = await get({ host: '127.0.0.1', port });
+    for (let i = 0; i < 50 && after.body === answer.body; i++) after = await get({ host: '127.0.0.1', port });
+    expect(after.body).toMatch(/^hello from pid \d+\n$/);
+    expect(after.body).not.toBe(answer.body);
     process.kill(launcher.pid, 'SIGTERM');
     expect(await launcher.finish()).toEqual({ code: 0, signal: null });
   });
