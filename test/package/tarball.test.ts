@@ -60,7 +60,7 @@ describe('the tarball', () => {
       expect(list).toContain(f);
     }
     expect(list.filter((f) => /^(src|test|build|bench|examples|docs|node_modules)\/|\.map$|\.tgz$/.test(f))).toEqual([]);
-    expect(list.filter((f) => f.startsWith('dist/cjs/launcher') || f.startsWith('dist/cjs/cli'))).toEqual([]);
+    expect(list.filter((f) => /^dist\/cjs\/(launcher|cli|supervisor)\//.test(f))).toEqual([]);
   });
 
   it('prebuilds: stripped ELF for x86-64 and AArch64 that need no glibc newer than 2.28', () => {
