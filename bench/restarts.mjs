@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { LOADS, STATS_HEADER, latencyStats, names, now, option, percentile, printTable, startLoad, statsCells, waitForServer } from './lib/report.mjs';
+import { AB_HEADER, abB, abCells, abFile, LOADS, STATS_HEADER, delayBeforeNextEvent, latencyStats, names, now, option, percentile, printTable, startLoad, statsCells, waitForServer } from './lib/report.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
@@ -82,6 +82,7 @@ Type=${s.notify ? 'notify' : 'simple'}
 ExecStart=${s.exec(port)}
 ${s.action === 'reload' ? `ExecReload=${command(node, cli, 'reload')} $MAINPID` : ''}
 ${s.notify ? 'FileDescriptorStoreMax=4096' : ''}
+${abFile ? `Environment=SOCKET_ACTIVATION_AB_FILE=${abFile}` : ''}
 WorkingDirectory=${root}
 TimeoutStopSec=30
 StandardOutput=append:${m.path('logs', `${name}.log`)}
@@ -105,7 +106,8 @@ StandardError=inherit`,
         await sleep(3000);
         const actions = [];
         for (let i = 0; i < restarts; i++) {
-          await sleep(300 + Math.random() * 200);
+          await sleep(delayBeforeNextEvent(actions.at(-1)?.t0));
+          if (abFile) writeFileSync(abFile, i % 2 === 0 ? 'plain' : abB);
           const before = (await m.show(`${name}.service`, 'MainPID')).MainPID;
           const t0 = now();
           const r = await m.systemctlRun(s.action, `${name}.service`);
@@ -113,12 +115,12 @@ StandardError=inherit`,
           const after = (await m.show(`${name}.service`, 'MainPID')).MainPID;
           actions.push({ t0, ms: t1 - t0, ok: r.code === 0, newPid: after !== before && after !== '0', err: r.stderr.trim() });
         }
-        await sleep(1000);
+        await sleep(1500);
         const result = await load.stop();
         await m.systemctlRun('stop', `${name}.service`);
         if (s.socket) await m.systemctlRun('stop', `${name}.socket`);
 
-        const stats = latencyStats(result, { steadyFrom: loadStart + 500, steadyTo: actions[0].t0, actionTimes: actions.map((a) => a.t0) });
+        const stats = latencyStats(result, { from: loadStart + 500, to: Infinity, actionTimes: actions.map((a) => a.t0) });
         const actionMs = actions.map((a) => a.ms).sort((x, y) => x - y);
         const badActions = actions.filter((a) => !a.ok || !a.newPid);
         for (const a of badActions) notes.push(`${name}/${loadName}: ${s.action} ${a.ok ? 'kept the same main pid' : `failed: ${a.err}`}`);
@@ -128,6 +130,7 @@ StandardError=inherit`,
           `${actions.length - badActions.length}/${actions.length}`,
           percentile(actionMs, 50).toFixed(0),
           ...statsCells(stats),
+          ...(abFile ? abCells(result, actions) : []),
         ]);
         process.stderr.write(`${name} / ${loadName}: done\n`);
       }
@@ -141,13 +144,13 @@ StandardError=inherit`,
 
   const seconds = Math.round((Date.now() - started) / 1000);
   console.log(
-    `Restarts and upgrades: ${restarts} per scenario and load, 300–500 ms apart, after 3 s of steady load; ` +
+    `Restarts and upgrades: ${restarts} per scenario and load, each 2–2.5 s after the previous one started (and ≥ 300 ms after it completed), after 3 s of load; ` +
       `latencies of successful requests in ms; window = requests overlapping [t, t + 1 s) for each systemctl call at t; ` +
-      `steady = the 3 s before the first call (first 0.5 s dropped); ${seconds} s.`,
+      `steady = the requests of the same run overlapping no window (the load's first 0.5 s dropped); (n) = requests counted; ${seconds} s.`,
   );
   if (!terminatorAvailable) console.log('http-terminator is not installed: its scenario was not run (`npm install --no-save http-terminator`).');
   console.log('');
-  printTable(['scenario', 'load', 'new pid', 'systemctl median ms', ...STATS_HEADER], rows, ['scenario', 'load', 'failed (by error)']);
+  printTable(['scenario', 'load', 'new pid', 'systemctl median ms', ...STATS_HEADER, ...(abFile ? AB_HEADER : [])], rows, ['scenario', 'load', 'failed (by error)']);
   for (const n of notes) console.log(`\n${n}`);
 }
 

@@ -80,11 +80,25 @@ export async function waitForServer(port) {
   throw new Error(`nothing answers on 127.0.0.1:${port}`);
 }
 
+/** Events (restarts, reloads, kills) start at least this far apart, so that each one-second window is followed by undisturbed load. */
+export const EVENT_SPACING_MS = 2000;
+
+/** Milliseconds to wait before the next event: ≥ 300–500 ms after the previous one completed and ≥ 2–2.5 s after it started. */
+export function delayBeforeNextEvent(previousStart) {
+  const afterCompletion = 300 + Math.random() * 200;
+  if (previousStart === undefined) return afterCompletion;
+  return Math.max(afterCompletion, previousStart + EVENT_SPACING_MS + Math.random() * 500 - now());
+}
+
 /**
- * Latencies of successful requests; steady = requests within [steadyFrom, steadyTo); window =
- * requests overlapping [t, t + windowMs) for an action at t; failures counted by error code.
+ * Latencies of successful requests, failures counted by error code, and two p99s from the same
+ * run: window = requests overlapping [t, t + windowMs) for an event at t; steady = requests
+ * within [from, to) overlapping no window. With events ≥ 2 s apart the steady requests are
+ * interleaved with the windowed ones (same load, same background noise), not one stretch
+ * before the first event.
  */
-export function latencyStats({ starts, latencies, errors }, { steadyFrom, steadyTo, actionTimes, windowMs = 1000 }) {
+export function latencyStats(result, { from, to, actionTimes, windowMs = 1000 }) {
+  const { starts, latencies, errors } = result;
   const ok = [];
   const steady = [];
   const windowed = [];
@@ -94,14 +108,29 @@ export function latencyStats({ starts, latencies, errors }, { steadyFrom, steady
       failed.set(errors[i], (failed.get(errors[i]) ?? 0) + 1);
       continue;
     }
-    const start = starts[i];
-    const end = start + latencies[i];
     ok.push(latencies[i]);
-    if (start >= steadyFrom && end < steadyTo) steady.push(latencies[i]);
-    if (actionTimes.some((t) => end >= t && start < t + windowMs)) windowed.push(latencies[i]);
+    if (inWindow(starts[i], latencies[i], actionTimes, windowMs)) windowed.push(latencies[i]);
+    else if (starts[i] >= from && starts[i] + latencies[i] < to) steady.push(latencies[i]);
   }
   for (const a of [ok, steady, windowed]) a.sort((x, y) => x - y);
-  return { ok, failed, steadyP99: percentile(steady, 99), windowP99: percentile(windowed, 99) };
+  return { ok, failed, steady: steady.length, windowed: windowed.length, steadyP99: percentile(steady, 99), windowP99: percentile(windowed, 99) };
+}
+
+function inWindow(start, latency, actionTimes, windowMs) {
+  const end = start + latency;
+  return actionTimes.some((t) => end >= t && start < t + windowMs);
+}
+
+/** p99 of the successful requests overlapping any of `intervals` ([from, to) pairs): for A/B comparisons within one run. */
+export function intervalP99(result, intervals) {
+  const windowed = [];
+  for (let i = 0; i < result.starts.length; i++) {
+    const start = result.starts[i];
+    const end = start + result.latencies[i];
+    if (result.errors[i] === '' && intervals.some(([from, to]) => end >= from && start < to)) windowed.push(result.latencies[i]);
+  }
+  windowed.sort((x, y) => x - y);
+  return { n: windowed.length, p99: percentile(windowed, 99) };
 }
 
 /** `0`, or `N CODE, M CODE` (most frequent first). */
@@ -110,24 +139,56 @@ export function formatFailed(failed) {
 }
 
 /** The cells from "requests ok" to "window / steady" of the section 3 and 4 tables. */
-export function statsCells({ ok, failed, steadyP99, windowP99 }) {
+export function statsCells({ ok, failed, steady, windowed, steadyP99, windowP99 }) {
   return [
     ok.length,
     formatFailed(failed),
     percentile(ok, 50).toFixed(2),
     percentile(ok, 99).toFixed(2),
     ok.length ? ok[ok.length - 1].toFixed(1) : 'NaN',
-    steadyP99.toFixed(2),
-    windowP99.toFixed(2),
+    `${steadyP99.toFixed(2)} (${steady})`,
+    `${windowP99.toFixed(2)} (${windowed})`,
     `${(windowP99 / steadyP99).toFixed(2)}×`,
   ];
 }
 
-export const STATS_HEADER = ['requests ok', 'failed (by error)', 'p50', 'p99', 'max', 'steady p99', 'window p99', 'window / steady'];
+export const STATS_HEADER = ['requests ok', 'failed (by error)', 'p50', 'p99', 'max', 'steady p99 (n)', 'window p99 (n)', 'window / steady'];
 
 /** A markdown table; columns named in `textColumns` are left-aligned, the rest right-aligned. */
 export function printTable(header, rows, textColumns) {
   console.log(`| ${header.join(' | ')} |`);
   console.log(`| ${header.map((h) => (textColumns.includes(h) ? '---' : '---:')).join(' | ')} |`);
   for (const r of rows) console.log(`| ${r.join(' | ')} |`);
+}
+
+/**
+ * `--ab FILE`: an A/B comparison within one run. Before event i the bench writes `plain` (A, even
+ * i) or `nice`/`nice N` (B, odd i) to FILE, which the service under test reads (SOCKET_ACTIVATION_AB_FILE).
+ */
+export const abFile = option('ab', undefined);
+/** What B writes: `nice` (+10) or `nice N` (`--ab-nice N`). */
+export const abB = option('ab-nice', undefined) === undefined ? 'nice' : `nice ${option('ab-nice')}`;
+
+export const AB_HEADER = ['A: 1 s window p99 (n)', 'B: 1 s window p99 (n)', 'B / A', 'A: [t, done + 1 s) p99', 'B: [t, done + 1 s) p99', 'B / A ', 'A: median ms', 'B: median ms'];
+
+/**
+ * The A/B cells for events `actions` ({ t0, ms }), A = even, B = odd: p99 in the 1 s windows,
+ * and in windows from the event to 1 s after it completed (the hand-over of a slower start can
+ * fall after t + 1 s), and the median duration.
+ */
+export function abCells(result, actions) {
+  const [a, b] = [0, 1].map((parity) => actions.filter((_, i) => i % 2 === parity));
+  const [wa, wb] = [a, b].map((list) => intervalP99(result, list.map((x) => [x.t0, x.t0 + 1000])));
+  const [la, lb] = [a, b].map((list) => intervalP99(result, list.map((x) => [x.t0, x.t0 + x.ms + 1000])));
+  const median = (list) => percentile(list.map((x) => x.ms).sort((x, y) => x - y), 50).toFixed(0);
+  return [
+    `${wa.p99.toFixed(2)} (${wa.n})`,
+    `${wb.p99.toFixed(2)} (${wb.n})`,
+    `${(wb.p99 / wa.p99).toFixed(2)}×`,
+    la.p99.toFixed(2),
+    lb.p99.toFixed(2),
+    `${(lb.p99 / la.p99).toFixed(2)}×`,
+    median(a),
+    median(b),
+  ];
 }
