@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { AB_HEADER, abB, abCells, abFile, LOADS, STATS_HEADER, delayBeforeNextEvent, latencyStats, names, now, option, percentile, printTable, startLoad, statsCells, waitForServer } from './lib/report.mjs';
+import { LOADS, STATS_HEADER, delayBeforeNextEvent, latencyStats, names, now, option, percentile, printTable, startLoad, statsCells, waitForServer } from './lib/report.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
@@ -82,7 +82,6 @@ Type=${s.notify ? 'notify' : 'simple'}
 ExecStart=${s.exec(port)}
 ${s.action === 'reload' ? `ExecReload=${command(node, cli, 'reload')} $MAINPID` : ''}
 ${s.notify ? 'FileDescriptorStoreMax=4096' : ''}
-${abFile ? `Environment=SOCKET_ACTIVATION_AB_FILE=${abFile}` : ''}
 WorkingDirectory=${root}
 TimeoutStopSec=30
 StandardOutput=append:${m.path('logs', `${name}.log`)}
@@ -107,7 +106,6 @@ StandardError=inherit`,
         const actions = [];
         for (let i = 0; i < restarts; i++) {
           await sleep(delayBeforeNextEvent(actions.at(-1)?.t0));
-          if (abFile) writeFileSync(abFile, i % 2 === 0 ? 'plain' : abB);
           const before = (await m.show(`${name}.service`, 'MainPID')).MainPID;
           const t0 = now();
           const r = await m.systemctlRun(s.action, `${name}.service`);
@@ -130,7 +128,6 @@ StandardError=inherit`,
           `${actions.length - badActions.length}/${actions.length}`,
           percentile(actionMs, 50).toFixed(0),
           ...statsCells(stats),
-          ...(abFile ? abCells(result, actions) : []),
         ]);
         process.stderr.write(`${name} / ${loadName}: done\n`);
       }
@@ -150,7 +147,7 @@ StandardError=inherit`,
   );
   if (!terminatorAvailable) console.log('http-terminator is not installed: its scenario was not run (`npm install --no-save http-terminator`).');
   console.log('');
-  printTable(['scenario', 'load', 'new pid', 'systemctl median ms', ...STATS_HEADER, ...(abFile ? AB_HEADER : [])], rows, ['scenario', 'load', 'failed (by error)']);
+  printTable(['scenario', 'load', 'new pid', 'systemctl median ms', ...STATS_HEADER], rows, ['scenario', 'load', 'failed (by error)']);
   for (const n of notes) console.log(`\n${n}`);
 }
 

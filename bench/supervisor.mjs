@@ -15,8 +15,7 @@ import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { writeFileSync } from 'node:fs';
-import { AB_HEADER, abB, abCells, abFile, LOADS, STATS_HEADER, delayBeforeNextEvent, latencyStats, names, now, option, percentile, printTable, servingPid, startLoad, statsCells, waitForServer } from './lib/report.mjs';
+import { LOADS, STATS_HEADER, delayBeforeNextEvent, latencyStats, names, now, option, percentile, printTable, servingPid, startLoad, statsCells, waitForServer } from './lib/report.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -55,7 +54,6 @@ async function startLauncher(server) {
   const launcher = spawn(process.execPath, [join(root, 'dist', 'cli', 'main.js'), '-l', `web=127.0.0.1:${port}`, '--', process.execPath, ...server], {
     cwd: root,
     stdio: ['ignore', 'ignore', 'pipe'],
-    env: abFile ? { ...process.env, SOCKET_ACTIVATION_AB_FILE: abFile } : process.env,
   });
   const log = [];
   const waiting = [];
@@ -102,7 +100,6 @@ for (const loadName of loadNames) {
     const actions = [];
     for (let i = 0; i < reloads; i++) {
       await sleep(delayBeforeNextEvent(actions.at(-1)?.t0));
-      if (abFile) writeFileSync(abFile, i % 2 === 0 ? 'plain' : abB);
       const done = sup.next(/reloaded: pid (\d+) serves|reload failed/);
       const t0 = now();
       sup.launcher.kill('SIGHUP');
@@ -121,7 +118,6 @@ for (const loadName of loadNames) {
       `${actions.length - failedReloads}/${actions.length}`,
       percentile(actions.map((a) => a.ms).sort((x, y) => x - y), 50).toFixed(0),
       ...statsCells(stats),
-      ...(abFile ? abCells(result, actions) : []),
     ]);
     process.stderr.write(`${name} / ${loadName}: done\n`);
   }
@@ -194,7 +190,7 @@ if (reloadRows.length > 0) {
       `steady = the requests of the same run overlapping no window (the load's first 0.5 s dropped); (n) = requests counted; ${seconds} s in all.`,
   );
   console.log('');
-  printTable(['scenario', 'load', 'reloaded', 'SIGHUP → reloaded median ms', ...STATS_HEADER, ...(abFile ? AB_HEADER : [])], reloadRows, ['scenario', 'load', 'failed (by error)']);
+  printTable(['scenario', 'load', 'reloaded', 'SIGHUP → reloaded median ms', ...STATS_HEADER], reloadRows, ['scenario', 'load', 'failed (by error)']);
 }
 if (crashRows.length > 0) {
   console.log('');

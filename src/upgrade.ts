@@ -12,7 +12,6 @@ import { serverNames } from './served.js';
 import { SUCCESSOR_VARIABLE, type UpgradeMessage } from './successor.js';
 import { isConnection } from './listen.js';
 import { stopReading } from './kept-connections.js';
-import { lowerWhileStarting } from './start-priority.js';
 
 type Server = Parameters<typeof drain>[0];
 
@@ -105,7 +104,6 @@ function startSuccessor(options: HotUpgradeOptions): Promise<ChildProcess> {
   const fds = a.descriptors.filter((d) => !isConnection(d)).map((d) => ({ fd: d.fd, name: d.name }));
   const command = (options.command ?? defaultCommand)();
   const child = spawnActivated(command, fds, { ipc: true, cwd: (options.cwd ?? defaultCwd)(), env: { [SUCCESSOR_VARIABLE]: '1' } });
-  const restorePriority = lowerWhileStarting(child.pid);
   const timeout = options.readyTimeout ?? 30_000;
   return new Promise((resolve, reject) => {
     const fail = (reason: string): void => {
@@ -122,7 +120,6 @@ function startSuccessor(options: HotUpgradeOptions): Promise<ChildProcess> {
       const others = lines.filter((l) => l !== 'READY=1' && !l.startsWith('MAINPID='));
       if (others.length > 0) void notify(others.join('\n')).catch(() => undefined);
       if (lines.includes('READY=1')) {
-        restorePriority();
         clearTimeout(timer);
         child.off('exit', onExit);
         resolve(child);

@@ -121,18 +121,6 @@ function inWindow(start, latency, actionTimes, windowMs) {
   return actionTimes.some((t) => end >= t && start < t + windowMs);
 }
 
-/** p99 of the successful requests overlapping any of `intervals` ([from, to) pairs): for A/B comparisons within one run. */
-export function intervalP99(result, intervals) {
-  const windowed = [];
-  for (let i = 0; i < result.starts.length; i++) {
-    const start = result.starts[i];
-    const end = start + result.latencies[i];
-    if (result.errors[i] === '' && intervals.some(([from, to]) => end >= from && start < to)) windowed.push(result.latencies[i]);
-  }
-  windowed.sort((x, y) => x - y);
-  return { n: windowed.length, p99: percentile(windowed, 99) };
-}
-
 /** `0`, or `N CODE, M CODE` (most frequent first). */
 export function formatFailed(failed) {
   return failed.size === 0 ? '0' : [...failed].sort((x, y) => y[1] - x[1]).map(([code, n]) => `${n} ${code}`).join(', ');
@@ -161,34 +149,3 @@ export function printTable(header, rows, textColumns) {
   for (const r of rows) console.log(`| ${r.join(' | ')} |`);
 }
 
-/**
- * `--ab FILE`: an A/B comparison within one run. Before event i the bench writes `plain` (A, even
- * i) or `nice`/`nice N` (B, odd i) to FILE, which the service under test reads (SOCKET_ACTIVATION_AB_FILE).
- */
-export const abFile = option('ab', undefined);
-/** What B writes: `nice` (+10) or `nice N` (`--ab-nice N`). */
-export const abB = option('ab-nice', undefined) === undefined ? 'nice' : `nice ${option('ab-nice')}`;
-
-export const AB_HEADER = ['A: 1 s window p99 (n)', 'B: 1 s window p99 (n)', 'B / A', 'A: [t, done + 1 s) p99', 'B: [t, done + 1 s) p99', 'B / A ', 'A: median ms', 'B: median ms'];
-
-/**
- * The A/B cells for events `actions` ({ t0, ms }), A = even, B = odd: p99 in the 1 s windows,
- * and in windows from the event to 1 s after it completed (the hand-over of a slower start can
- * fall after t + 1 s), and the median duration.
- */
-export function abCells(result, actions) {
-  const [a, b] = [0, 1].map((parity) => actions.filter((_, i) => i % 2 === parity));
-  const [wa, wb] = [a, b].map((list) => intervalP99(result, list.map((x) => [x.t0, x.t0 + 1000])));
-  const [la, lb] = [a, b].map((list) => intervalP99(result, list.map((x) => [x.t0, x.t0 + x.ms + 1000])));
-  const median = (list) => percentile(list.map((x) => x.ms).sort((x, y) => x - y), 50).toFixed(0);
-  return [
-    `${wa.p99.toFixed(2)} (${wa.n})`,
-    `${wb.p99.toFixed(2)} (${wb.n})`,
-    `${(wb.p99 / wa.p99).toFixed(2)}×`,
-    la.p99.toFixed(2),
-    lb.p99.toFixed(2),
-    `${(lb.p99 / la.p99).toFixed(2)}×`,
-    median(a),
-    median(b),
-  ];
-}

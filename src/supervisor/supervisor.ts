@@ -11,7 +11,6 @@ import type { BoundSocket } from '../launcher/bind.js';
 import { FdStore } from './fd-store.js';
 import { NotifyServer, type NotifyMessage } from './notify-server.js';
 import { startReaper } from './reaper.js';
-import { lowerWhileStarting } from '../start-priority.js';
 
 /** How the supervised command ended for good. */
 export type SupervisorExit = { readonly code: number; readonly signal?: undefined } | { readonly code?: undefined; readonly signal: NodeJS.Signals };
@@ -46,7 +45,6 @@ interface Generation {
   watchdogUsec: number;
   watchdogTimer?: NodeJS.Timeout;
   onReady?: () => void;
-  restorePriority?: () => void;
   exit?: SupervisorExit;
   readonly exited: Promise<SupervisorExit>;
 }
@@ -157,7 +155,6 @@ export class Supervisor {
     if (pair) env[HANDOFF_FD_VARIABLE] = String(3 + fds.length);
     const child = spawnActivated(this.options.command, pair ? [...fds, { fd: pair[1], name: '' }] : fds, { env, detached: true, listenFdCount: fds.length });
     if (pair) native().close(pair[1]);
-    const restorePriority = forReload ? lowerWhileStarting(child.pid) : () => undefined;
     let resolveExit!: (e: SupervisorExit) => void;
     const g: Generation = {
       child,
@@ -168,7 +165,6 @@ export class Supervisor {
       startedAt: Date.now(),
       handoffFd: pair?.[0],
       watchdogUsec,
-      restorePriority,
       exited: new Promise((resolve) => (resolveExit = resolve)),
     };
     this.generations.add(g);
@@ -283,7 +279,6 @@ export class Supervisor {
       if (f.get('FDSTORE') === '1') this.storeFds(g, f.get('FDNAME') ?? 'stored', m.fds, keep);
       if (f.get('READY') === '1' && !g.ready) {
         g.ready = true;
-        g.restorePriority?.();
         g.onReady?.();
       }
     } finally {
