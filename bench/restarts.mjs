@@ -118,7 +118,7 @@ StandardError=inherit`,
         await m.systemctlRun('stop', `${name}.service`);
         if (s.socket) await m.systemctlRun('stop', `${name}.socket`);
 
-        const stats = latencyStats(result, { from: loadStart + 500, to: Infinity, actionTimes: actions.map((a) => a.t0) });
+        const stats = latencyStats(result, { from: loadStart + 500, actionTimes: actions.map((a) => a.t0) });
         const actionMs = actions.map((a) => a.ms).sort((x, y) => x - y);
         const badActions = actions.filter((a) => !a.ok || !a.newPid);
         for (const a of badActions) notes.push(`${name}/${loadName}: ${s.action} ${a.ok ? 'kept the same main pid' : `failed: ${a.err}`}`);

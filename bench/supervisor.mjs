@@ -109,7 +109,7 @@ for (const loadName of loadNames) {
     await sleep(1500);
     const result = await load.stop();
     await sup.stop();
-    const stats = latencyStats(result, { from: loadStart + 500, to: Infinity, actionTimes: actions.map((a) => a.t0) });
+    const stats = latencyStats(result, { from: loadStart + 500, actionTimes: actions.map((a) => a.t0) });
     const failedReloads = actions.filter((a) => !a.ok).length;
     if (failedReloads > 0) notes.push(`${name}/${loadName}: ${failedReloads} reloads failed:\n${sup.log.filter((l) => l.includes('reload failed')).join('\n')}`);
     reloadRows.push([
@@ -166,7 +166,7 @@ if (scenarioNames.includes('crash')) {
       else if (result.reused[i]) byKind.reusedAfter++;
       else byKind.newAfter++;
     }
-    const stats = latencyStats(result, { from: loadStart + 500, to: Infinity, actionTimes: killTimes });
+    const stats = latencyStats(result, { from: loadStart + 500, actionTimes: killTimes });
     crashRows.push([
       LOADS[loadName].label,
       `${restartMs.length}/${kills}`,
