@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { LOADS, STATS_HEADER, latencyStats, names, now, option, percentile, printTable, startLoad, statsCells, waitForServer } from './lib/report.mjs';
+import { LOADS, STATS_HEADER, delayBeforeNextEvent, latencyStats, names, now, option, percentile, printTable, startLoad, statsCells, waitForServer } from './lib/report.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
@@ -105,7 +105,7 @@ StandardError=inherit`,
         await sleep(3000);
         const actions = [];
         for (let i = 0; i < restarts; i++) {
-          await sleep(300 + Math.random() * 200);
+          await sleep(delayBeforeNextEvent(actions.at(-1)?.t0));
           const before = (await m.show(`${name}.service`, 'MainPID')).MainPID;
           const t0 = now();
           const r = await m.systemctlRun(s.action, `${name}.service`);
@@ -113,12 +113,12 @@ StandardError=inherit`,
           const after = (await m.show(`${name}.service`, 'MainPID')).MainPID;
           actions.push({ t0, ms: t1 - t0, ok: r.code === 0, newPid: after !== before && after !== '0', err: r.stderr.trim() });
         }
-        await sleep(1000);
+        await sleep(1500);
         const result = await load.stop();
         await m.systemctlRun('stop', `${name}.service`);
         if (s.socket) await m.systemctlRun('stop', `${name}.socket`);
 
-        const stats = latencyStats(result, { steadyFrom: loadStart + 500, steadyTo: actions[0].t0, actionTimes: actions.map((a) => a.t0) });
+        const stats = latencyStats(result, { from: loadStart + 500, actionTimes: actions.map((a) => a.t0) });
         const actionMs = actions.map((a) => a.ms).sort((x, y) => x - y);
         const badActions = actions.filter((a) => !a.ok || !a.newPid);
         for (const a of badActions) notes.push(`${name}/${loadName}: ${s.action} ${a.ok ? 'kept the same main pid' : `failed: ${a.err}`}`);
@@ -141,9 +141,9 @@ StandardError=inherit`,
 
   const seconds = Math.round((Date.now() - started) / 1000);
   console.log(
-    `Restarts and upgrades: ${restarts} per scenario and load, 300–500 ms apart, after 3 s of steady load; ` +
+    `Restarts and upgrades: ${restarts} per scenario and load, each 2–2.5 s after the previous one started (and ≥ 300 ms after it completed), after 3 s of load; ` +
       `latencies of successful requests in ms; window = requests overlapping [t, t + 1 s) for each systemctl call at t; ` +
-      `steady = the 3 s before the first call (first 0.5 s dropped); ${seconds} s.`,
+      `steady = the requests of the same run overlapping no window (the load's first 0.5 s dropped); (n) = requests counted; ${seconds} s.`,
   );
   if (!terminatorAvailable) console.log('http-terminator is not installed: its scenario was not run (`npm install --no-save http-terminator`).');
   console.log('');

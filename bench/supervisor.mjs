@@ -15,7 +15,7 @@ import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { LOADS, STATS_HEADER, latencyStats, names, now, option, percentile, printTable, servingPid, startLoad, statsCells, waitForServer } from './lib/report.mjs';
+import { LOADS, STATS_HEADER, delayBeforeNextEvent, latencyStats, names, now, option, percentile, printTable, servingPid, startLoad, statsCells, waitForServer } from './lib/report.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -99,17 +99,17 @@ for (const loadName of loadNames) {
     await sleep(3000);
     const actions = [];
     for (let i = 0; i < reloads; i++) {
-      await sleep(300 + Math.random() * 200);
+      await sleep(delayBeforeNextEvent(actions.at(-1)?.t0));
       const done = sup.next(/reloaded: pid (\d+) serves|reload failed/);
       const t0 = now();
       sup.launcher.kill('SIGHUP');
       const m = await done;
       actions.push({ t0, ms: now() - t0, ok: m[1] !== undefined });
     }
-    await sleep(1000);
+    await sleep(1500);
     const result = await load.stop();
     await sup.stop();
-    const stats = latencyStats(result, { steadyFrom: loadStart + 500, steadyTo: actions[0].t0, actionTimes: actions.map((a) => a.t0) });
+    const stats = latencyStats(result, { from: loadStart + 500, actionTimes: actions.map((a) => a.t0) });
     const failedReloads = actions.filter((a) => !a.ok).length;
     if (failedReloads > 0) notes.push(`${name}/${loadName}: ${failedReloads} reloads failed:\n${sup.log.filter((l) => l.includes('reload failed')).join('\n')}`);
     reloadRows.push([
@@ -147,7 +147,7 @@ if (scenarioNames.includes('crash')) {
       serving = pid;
       restartMs.push(now() - t);
     }
-    await sleep(1000);
+    await sleep(1500);
     const result = await load.stop();
     await sup.stop();
     // Each failure belongs to the last kill before it ended: a request started before that kill
@@ -166,7 +166,7 @@ if (scenarioNames.includes('crash')) {
       else if (result.reused[i]) byKind.reusedAfter++;
       else byKind.newAfter++;
     }
-    const stats = latencyStats(result, { steadyFrom: loadStart + 500, steadyTo: killTimes[0], actionTimes: killTimes });
+    const stats = latencyStats(result, { from: loadStart + 500, actionTimes: killTimes });
     crashRows.push([
       LOADS[loadName].label,
       `${restartMs.length}/${kills}`,
@@ -185,9 +185,9 @@ if (scenarioNames.includes('crash')) {
 const seconds = Math.round((Date.now() - started) / 1000);
 if (reloadRows.length > 0) {
   console.log(
-    `Supervisor reloads: ${reloads} SIGHUP per scenario and load, 300–500 ms apart, each after the previous one completed, after 3 s of steady load; ` +
+    `Supervisor reloads: ${reloads} SIGHUP per scenario and load, each 2–2.5 s after the previous one (and ≥ 300 ms after it completed), after 3 s of load; ` +
       `latencies of successful requests in ms; window = requests overlapping [t, t + 1 s) for each SIGHUP at t; ` +
-      `steady = the 3 s before the first SIGHUP (first 0.5 s dropped); ${seconds} s in all.`,
+      `steady = the requests of the same run overlapping no window (the load's first 0.5 s dropped); (n) = requests counted; ${seconds} s in all.`,
   );
   console.log('');
   printTable(['scenario', 'load', 'reloaded', 'SIGHUP → reloaded median ms', ...STATS_HEADER], reloadRows, ['scenario', 'load', 'failed (by error)']);
@@ -198,11 +198,11 @@ if (crashRows.length > 0) {
     `Supervisor crashes: ${kills} SIGKILL to the serving child of examples/zero-downtime/server.mjs per load, at least 2.1 s apart; ` +
       `restart = SIGKILL → a new request answered by the new child; failures by the last kill before they ended: ` +
       `in flight (started before it), after it on a keep-alive connection of the killed child, after it on a new connection, before any kill; ` +
-      `window = requests overlapping [t, t + 1 s) for each kill at t.`,
+      `window = requests overlapping [t, t + 1 s) for each kill at t; steady = the requests overlapping no window.`,
   );
   console.log('');
   printTable(
-    ['load', 'restarted', 'restart median ms', 'requests ok', 'failed (by error)', 'in flight', 'after, kept conn.', 'after, new conn.', 'before any kill', 'p50', 'p99', 'max', 'steady p99', 'window p99', 'window / steady'],
+    ['load', 'restarted', 'restart median ms', 'requests ok', 'failed (by error)', 'in flight', 'after, kept conn.', 'after, new conn.', 'before any kill', 'p50', 'p99', 'max', 'steady p99 (n)', 'window p99 (n)', 'window / steady'],
     crashRows,
     ['load', 'failed (by error)'],
   );

@@ -80,11 +80,24 @@ export async function waitForServer(port) {
   throw new Error(`nothing answers on 127.0.0.1:${port}`);
 }
 
+/** Events (restarts, reloads, kills) start at least this far apart, so that ≥ 1 s of load outside any window follows each one-second window. */
+export const EVENT_SPACING_MS = 2000;
+
+/** Milliseconds to wait before the next event: ≥ 300–500 ms after the previous one completed and ≥ 2–2.5 s after it started. */
+export function delayBeforeNextEvent(previousStart) {
+  const afterCompletion = 300 + Math.random() * 200;
+  if (previousStart === undefined) return afterCompletion;
+  return Math.max(afterCompletion, previousStart + EVENT_SPACING_MS + Math.random() * 500 - now());
+}
+
 /**
- * Latencies of successful requests; steady = requests within [steadyFrom, steadyTo); window =
- * requests overlapping [t, t + windowMs) for an action at t; failures counted by error code.
+ * Latencies of successful requests, failures counted by error code, and two p99s from the same
+ * run: window = requests overlapping [t, t + windowMs) for an event at t; steady = requests
+ * that started at or after `from` and overlap no window. With events ≥ 2 s apart the steady requests are
+ * interleaved with the windowed ones (same load, same background noise), not one stretch
+ * before the first event.
  */
-export function latencyStats({ starts, latencies, errors }, { steadyFrom, steadyTo, actionTimes, windowMs = 1000 }) {
+export function latencyStats({ starts, latencies, errors }, { from, actionTimes, windowMs = 1000 }) {
   const ok = [];
   const steady = [];
   const windowed = [];
@@ -94,14 +107,17 @@ export function latencyStats({ starts, latencies, errors }, { steadyFrom, steady
       failed.set(errors[i], (failed.get(errors[i]) ?? 0) + 1);
       continue;
     }
-    const start = starts[i];
-    const end = start + latencies[i];
     ok.push(latencies[i]);
-    if (start >= steadyFrom && end < steadyTo) steady.push(latencies[i]);
-    if (actionTimes.some((t) => end >= t && start < t + windowMs)) windowed.push(latencies[i]);
+    if (inWindow(starts[i], latencies[i], actionTimes, windowMs)) windowed.push(latencies[i]);
+    else if (starts[i] >= from) steady.push(latencies[i]);
   }
   for (const a of [ok, steady, windowed]) a.sort((x, y) => x - y);
-  return { ok, failed, steadyP99: percentile(steady, 99), windowP99: percentile(windowed, 99) };
+  return { ok, failed, steady: steady.length, windowed: windowed.length, steadyP99: percentile(steady, 99), windowP99: percentile(windowed, 99) };
+}
+
+function inWindow(start, latency, actionTimes, windowMs) {
+  const end = start + latency;
+  return actionTimes.some((t) => end >= t && start < t + windowMs);
 }
 
 /** `0`, or `N CODE, M CODE` (most frequent first). */
@@ -110,20 +126,20 @@ export function formatFailed(failed) {
 }
 
 /** The cells from "requests ok" to "window / steady" of the section 3 and 4 tables. */
-export function statsCells({ ok, failed, steadyP99, windowP99 }) {
+export function statsCells({ ok, failed, steady, windowed, steadyP99, windowP99 }) {
   return [
     ok.length,
     formatFailed(failed),
     percentile(ok, 50).toFixed(2),
     percentile(ok, 99).toFixed(2),
     ok.length ? ok[ok.length - 1].toFixed(1) : 'NaN',
-    steadyP99.toFixed(2),
-    windowP99.toFixed(2),
+    `${steadyP99.toFixed(2)} (${steady})`,
+    `${windowP99.toFixed(2)} (${windowed})`,
     `${(windowP99 / steadyP99).toFixed(2)}×`,
   ];
 }
 
-export const STATS_HEADER = ['requests ok', 'failed (by error)', 'p50', 'p99', 'max', 'steady p99', 'window p99', 'window / steady'];
+export const STATS_HEADER = ['requests ok', 'failed (by error)', 'p50', 'p99', 'max', 'steady p99 (n)', 'window p99 (n)', 'window / steady'];
 
 /** A markdown table; columns named in `textColumns` are left-aligned, the rest right-aligned. */
 export function printTable(header, rows, textColumns) {
