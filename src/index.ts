@@ -70,5 +70,6 @@ export {
   type DrainReport,
   type HandOff,
 } from './drain.js';
-export { controlPath, hotUpgrade, type HotUpgradeOptions, type Upgrader, type UpgradeOutcome } from './upgrade.js';
+export { controlPath } from './control-path.js';
+export { hotUpgrade, type HotUpgradeOptions, type Upgrader, type UpgradeOutcome } from './upgrade.js';
 import './handoff-channel.js';

@@ -1,8 +1,7 @@
 import { type ChildProcess } from 'node:child_process';
 import { chmodSync, realpathSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { controlPath } from './control-path.js';
 import { drain, type DrainReport } from './drain.js';
 import { SocketActivationError } from './errors.js';
 import { notify, reloading, barrier } from './notify.js';
@@ -58,11 +57,6 @@ export interface Upgrader {
   stop(): void;
 }
 
-/** Where the control socket of process `pid` lives (the reload command computes the same). */
-export function controlPath(pid: number, env: NodeJS.ProcessEnv = process.env): string {
-  const dir = env.RUNTIME_DIRECTORY?.split(':')[0] || env.XDG_RUNTIME_DIR || tmpdir();
-  return join(dir, `socket-activation-${pid}.ctl`);
-}
 
 function defaultCwd(): string {
   const pwd = process.env.PWD;

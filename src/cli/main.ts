@@ -2,9 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { SocketActivationError } from '../errors.js';
 import { parseLaunchAddress, type LaunchAddress } from '../launcher/address.js';
-import { bindLaunchSocket, releaseLaunchSockets, type BoundSocket } from '../launcher/bind.js';
-import { Supervisor } from '../supervisor/supervisor.js';
-import { reload } from './reload.js';
+import type { BoundSocket } from '../launcher/bind.js';
 
 const HELP = `Usage: socket-activation [options] -- COMMAND [ARGS...]
 
@@ -138,7 +136,9 @@ function parseArguments(argv: readonly string[]): Options | 'help' | 'version' {
 }
 
 async function main(argv: readonly string[]): Promise<number> {
-  if (argv[0] === 'reload') return reload(argv.slice(1));
+  // ExecReload= runs this on every reload, beside a starting successor: load nothing more.
+  if (argv[0] === 'reload') return (await import('./reload.js')).reload(argv.slice(1));
+  const [{ bindLaunchSocket, releaseLaunchSockets }, { Supervisor }] = await Promise.all([import('../launcher/bind.js'), import('../supervisor/supervisor.js')]);
   const parsed = parseArguments(argv);
   if (parsed === 'help') {
     console.log(HELP);

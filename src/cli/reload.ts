@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { SocketActivationError } from '../errors.js';
-import { controlPath } from '../upgrade.js';
+import { controlPath } from '../control-path.js';
 
 export const RELOAD_HELP = `Usage: socket-activation reload PID [--timeout SECONDS]
 
