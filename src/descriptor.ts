@@ -119,7 +119,7 @@ export function completeDescriptor(d: Mutable<Descriptor>, name: string | undefi
 /** The Descriptor of `fd` now (without a name), or -errno when it is not open. */
 export function describeFd(fd: number): Descriptor | number {
   const json = native().inspect(fd);
-  return typeof json === 'number' ? json : completeDescriptor(JSON.parse(json) as Mutable<Descriptor>, undefined);
+  return typeof json === 'number' ? json : completeDescriptor((JSON.parse(json) as Mutable<Descriptor>[])[0]!, undefined);
 }
 
 /**

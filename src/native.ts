@@ -3,15 +3,16 @@ import { fileURLToPath } from 'node:url';
 
 /** The private binding (native/*.cc). Every call returns a result or `-errno`; never throws for a syscall failure. */
 export interface Native {
-  /** One Descriptor as JSON (`name` null, abstract `raw` bytes in hex), or -errno when fstat failed. */
+  /** A JSON array of one Descriptor (`name` null, abstract `raw` bytes in hex), or -errno when fstat failed. */
   inspect(fd: number): string | number;
   /**
-   * The descriptors of fds `start`.. (at most `count`) as comma-separated JSON objects (as
-   * inspect() writes them), each fd made close-on-exec, stopping before the first fd that
-   * is not open or not a socket, file, directory or device (unless `acceptFirst`): `next`
-   * is the first fd not passed, `error` a -errno from setting FD_CLOEXEC on it (else 0).
+   * The descriptors of fds `start`.. (at most `count`) as a JSON array (written as by
+   * inspect(), after those of `previous`), each fd made close-on-exec, stopping before the
+   * first fd that is not open or not a socket, file, directory or device (unless
+   * `acceptFirst`): `next` is the first fd not passed, `error` a -errno from setting
+   * FD_CLOEXEC on it (else 0).
    */
-  inspectRange(start: number, count: number, acceptFirst: boolean): { json: string; next: number; error: number };
+  inspectRange(start: number, count: number, acceptFirst: boolean, previous?: string): { json: string; next: number; error: number };
   setCloexec(fd: number, on: boolean): number;
   dup(fd: number): number;
   close(fd: number): number;

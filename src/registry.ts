@@ -64,7 +64,7 @@ interface Verdict {
 
 interface Judgement {
   readonly verdict: Verdict;
-  /** When activated: the descriptors' JSON objects, comma-separated. */
+  /** When activated: the descriptors, a JSON array as the native inspectRange() wrote it. */
   readonly descriptors?: string;
 }
 
@@ -155,18 +155,18 @@ function notInherited(fd: number, count: number): SocketActivationError {
   );
 }
 
-// The descriptors of fds 3..3+count-1 (JSON), each made close-on-exec as sd_listen_fds()
+// The descriptors of fds 3..3+count-1 (a JSON array), each made close-on-exec as sd_listen_fds()
 // does; or the first fd that is not open or is one of Node's own, with the descriptors
 // before it (which are close-on-exec too). One native call covers every socket, file and
 // device; it stops before a pipe or an anon inode, told apart from Node's own here first.
 function inspectInherited(count: number): { json: string; problem?: Error } {
   const end = LISTEN_FDS_START + count;
-  let json = '';
+  let json: string | undefined;
   let fd = LISTEN_FDS_START;
   let acceptFirst = false;
   for (;;) {
-    const r = native().inspectRange(fd, end - fd, acceptFirst);
-    json = json === '' ? r.json : r.json === '' ? json : `${json},${r.json}`;
+    const r = native().inspectRange(fd, end - fd, acceptFirst, json);
+    json = r.json;
     if (r.error < 0) return { json, problem: errnoException(r.error, 'fcntl', r.next, 'setting FD_CLOEXEC on an inherited fd') };
     if (r.next >= end) return { json };
     const d = describeFd(r.next);
@@ -267,7 +267,7 @@ function load(): NonNullable<typeof cached> {
 function inherited(verdict: Verdict, json: string | undefined): readonly InheritedDescriptor[] | undefined {
   if (!verdict.activated) return undefined;
   const names = verdict.names!;
-  const descriptors = JSON.parse(`[${json}]`) as InheritedDescriptor[];
+  const descriptors = JSON.parse(json!) as InheritedDescriptor[];
   for (let i = 0; i < descriptors.length; i++) Object.freeze(completeDescriptor(descriptors[i]!, names[i]));
   return Object.freeze(descriptors);
 }

@@ -1,7 +1,7 @@
 // LISTEN_* handling inside real activated processes: every rule and bad value, the
 // not-activated reasons, CLOEXEC as the kernel reports it, and one registry per process.
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -177,6 +177,31 @@ describe('CLOEXEC and the process-wide registry', () => {
     expect(r.after).toEqual([true, true, true]);
     expect(r.result.value).toEqual([3, 4, 5].map((fd) => ({ fd, cloexec: true })));
     expect(r.childFds.filter((fd: number) => fd >= 3 && fd <= 5)).toEqual([]);
+  });
+  it('a FIFO between sockets: every fd in order, named, close-on-exec (cleared first)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sa-fifo-'));
+    try {
+      const path = join(dir, 'log');
+      execFileSync('mkfifo', [path]);
+      const fifo = openSync(path, 'r+');
+      try {
+        const fds = [inetSocket().fd, fifo, inetSocket({ type: 'dgram' }).fd];
+        const r = await reportOf('probe.mjs', { args: ['cloexec'], fds });
+        expect(r.before).toEqual([false, false, false]);
+        expect(r.after).toEqual([true, true, true]);
+        expect(r.result.value).toEqual([3, 4, 5].map((fd) => ({ fd, cloexec: true })));
+        const named = await reportOf('report.mjs', { fds, env: { LISTEN_FDNAMES: 'web:log:dns' } });
+        expect(named.result.descriptors.map((d: { fd: number; name: string; kind: string }) => [d.fd, d.name, d.kind])).toEqual([
+          [3, 'web', 'socket'],
+          [4, 'log', 'fifo'],
+          [5, 'dns', 'socket'],
+        ]);
+      } finally {
+        closeSync(fifo);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
   it('a second call, after unsetEnvironment, returns the very same listeners', async () => {
     const r = await reportOf('probe.mjs', { args: ['twice'], fds: [inetSocket().fd], env: { LISTEN_FDNAMES: 'web' } });
