@@ -17,8 +17,6 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 
-#include <memory>
-#include <string>
 
 #include "addon.h"
 #include "facts.h"
@@ -135,15 +133,16 @@ class Json {
   static constexpr size_t kTypical = 320;
 
   // Starts an array, or goes on with `previous` (an array this class wrote).
-  Json(size_t expected, const std::string& previous) {
-    Reserve(previous.size() + expected * kTypical);
-    if (previous.size() < 2) {
+  Json(size_t expected, const JsonText* previous) {
+    size_t kept = previous != nullptr && previous->length >= 2 ? previous->length - 1 : 0;
+    Reserve(kept + expected * kTypical);
+    if (kept == 0) {
       *p_++ = '[';
     } else {
-      memcpy(p_, previous.data(), previous.size() - 1);
-      p_ += previous.size() - 1;
-      items_ = previous.size() > 2;
-      for (unsigned char c : previous) ascii_ = ascii_ && c < 0x80;
+      memcpy(p_, previous->bytes.get(), kept);
+      p_ += kept;
+      items_ = kept > 1;
+      ascii_ = previous->ascii;
     }
     length_ = p_ - buffer_.get();
   }
@@ -201,19 +200,15 @@ class Json {
     length_ = p_ - buffer_.get();
   }
 
-  // Closes the array. All-ASCII text (the usual case) is copied as it is; anything else
-  // is decoded as UTF-8.
-  Napi::String Finish(Napi::Env env) {
+  // Closes the array and hands over the text.
+  JsonText Finish() {
     Reserve(1);
     *p_++ = ']';
-    length_ = p_ - buffer_.get();
-    napi_value s;
-    if (ascii_) {
-      napi_create_string_latin1(env, buffer_.get(), length_, &s);
-    } else {
-      napi_create_string_utf8(env, buffer_.get(), length_, &s);
-    }
-    return Napi::String(env, s);
+    JsonText text;
+    text.length = p_ - buffer_.get();
+    text.bytes = std::move(buffer_);
+    text.ascii = ascii_;
+    return text;
   }
 
  private:
@@ -371,6 +366,10 @@ class Json {
   bool ascii_ = true;
 };
 
+// Tells the Externals of inspectRange() from any other (the binding is private, but a
+// wrong argument must not become a wild pointer).
+const napi_type_tag kJsonTextTag = {0x736f636b65746163ULL, 0x4a736f6e54657874ULL};
+
 Napi::Value Inspect(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = IntArg(info, 0);
@@ -378,24 +377,25 @@ Napi::Value Inspect(const Napi::CallbackInfo& info) {
   Facts f;
   int r = ReadFacts(fd, &f);
   if (r < 0) return Napi::Number::New(env, r);
-  Json json(1, std::string());
+  Json json(1, nullptr);
   json.Descriptor(f);
-  return json.Finish(env);
+  return JsonString(env, json.Finish());
 }
 
 // Inspects fds start.. (at most `count`) and makes each close-on-exec as sd_listen_fds()
 // does, stopping before the first fd that fstat cannot read or that is not a plain file:
 // a pipe or an anon inode may be one of Node's own, which src/registry.ts must recognize
-// before anything else touches it (it then passes acceptFirst, and `previous` = the json
-// so far, to go on). `json` is the array of the passed fds' descriptors; `next` is the
-// first fd not passed; `error` is -errno when setting FD_CLOEXEC on `next` failed, else 0.
+// before anything else touches it (it then passes acceptFirst, and `previous` = the text
+// so far, to go on). `json` is the array of the passed fds' descriptors, and `text` the
+// same bytes for the registry; `next` is the first fd not passed; `error` is -errno when
+// setting FD_CLOEXEC on `next` failed, else 0.
 Napi::Value InspectRange(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int start = IntArg(info, 0);
   int count = IntArg(info, 1);
   if (env.IsExceptionPending()) return env.Undefined();
   bool accept_first = info.Length() > 2 && info[2].ToBoolean().Value();
-  std::string previous = info.Length() > 3 && info[3].IsString() ? info[3].As<Napi::String>().Utf8Value() : std::string();
+  const JsonText* previous = info.Length() > 3 ? JsonTextOf(info[3]) : nullptr;
   Json json(count < 0 ? 0 : count < 1024 ? count : 1024, previous);
   int error = 0;
   int fd = start;
@@ -412,14 +412,37 @@ Napi::Value InspectRange(const Napi::CallbackInfo& info) {
     }
     json.Descriptor(f);
   }
+  auto* text = new JsonText(json.Finish());
+  auto external = Napi::External<JsonText>::New(env, text, [](Napi::Env, JsonText* t) { delete t; });
+  napi_type_tag_object(env, external, &kJsonTextTag);
   Napi::Object result = Napi::Object::New(env);
-  result["json"] = json.Finish(env);
+  result["json"] = JsonString(env, *text);
+  result["text"] = external;
   result["next"] = Napi::Number::New(env, fd);
   result["error"] = Napi::Number::New(env, error);
   return result;
 }
 
 }  // namespace
+
+Napi::String JsonString(Napi::Env env, const JsonText& text) {
+  if (text.length == 0) return Napi::String::New(env, "");
+  napi_value s;
+  if (text.ascii) {
+    napi_create_string_latin1(env, text.bytes.get(), text.length, &s);
+  } else {
+    napi_create_string_utf8(env, text.bytes.get(), text.length, &s);
+  }
+  return Napi::String(env, s);
+}
+
+JsonText* JsonTextOf(const Napi::Value& value) {
+  bool tagged = false;
+  if (value.Type() != napi_external || napi_check_object_type_tag(value.Env(), value, &kJsonTextTag, &tagged) != napi_ok || !tagged) {
+    return nullptr;
+  }
+  return value.As<Napi::External<JsonText>>().Data();
+}
 
 void RegisterInspect(Napi::Env env, Napi::Object exports) {
   exports["inspect"] = Napi::Function::New(env, Inspect, "inspect");

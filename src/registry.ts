@@ -3,7 +3,7 @@ import { explainPidMismatch, formatProcess, type PidMismatch } from './ancestry.
 import { completeDescriptor, describe, describeFd, type Descriptor } from './descriptor.js';
 import { judgeEnvironment, LISTEN_FDS_START, LISTEN_VARIABLES, splitNames, type EnvironmentVerdict, type Self } from './environment.js';
 import { errnoException, SocketActivationError } from './errors.js';
-import { native, nativeSupported } from './native.js';
+import { native, nativeSupported, type NativeText } from './native.js';
 
 /** Why {@link listeners} is empty. */
 export type NotActivatedReason =
@@ -65,7 +65,7 @@ interface Verdict {
 interface Judgement {
   readonly verdict: Verdict;
   /** When activated: the descriptors, a JSON array as the native inspectRange() wrote it. */
-  readonly descriptors?: string;
+  readonly descriptors?: { readonly json: string; readonly text: NativeText };
 }
 
 let cached: { verdict: Verdict; activation?: Activation; descriptors?: readonly InheritedDescriptor[] } | undefined;
@@ -159,18 +159,18 @@ function notInherited(fd: number, count: number): SocketActivationError {
 // does; or the first fd that is not open or is one of Node's own, with the descriptors
 // before it (which are close-on-exec too). One native call covers every socket, file and
 // device; it stops before a pipe or an anon inode, told apart from Node's own here first.
-function inspectInherited(count: number): { json: string; problem?: Error } {
+function inspectInherited(count: number): { json: string; text: NativeText; problem?: Error } {
   const end = LISTEN_FDS_START + count;
-  let json: string | undefined;
+  let text: NativeText | undefined;
   let fd = LISTEN_FDS_START;
   let acceptFirst = false;
   for (;;) {
-    const r = native().inspectRange(fd, end - fd, acceptFirst, json);
-    json = r.json;
-    if (r.error < 0) return { json, problem: errnoException(r.error, 'fcntl', r.next, 'setting FD_CLOEXEC on an inherited fd') };
-    if (r.next >= end) return { json };
+    const r = native().inspectRange(fd, end - fd, acceptFirst, text);
+    text = r.text;
+    if (r.error < 0) return { ...r, problem: errnoException(r.error, 'fcntl', r.next, 'setting FD_CLOEXEC on an inherited fd') };
+    if (r.next >= end) return r;
     const d = describeFd(r.next);
-    if (typeof d === 'number' || runtimeOwned(d)) return { json, problem: notInherited(r.next, count) };
+    if (typeof d === 'number' || runtimeOwned(d)) return { ...r, problem: notInherited(r.next, count) };
     fd = r.next;
     acceptFirst = true;
   }
@@ -229,10 +229,10 @@ function judge(): Judgement {
     namesError = err;
   }
   // Like sd_listen_fds(): every inherited fd becomes close-on-exec, also when we then fail.
-  const { json, problem } = inspectInherited(verdict.count);
+  const { json, text, problem } = inspectInherited(verdict.count);
   if (problem) throw problem;
   if (namesError) throw namesError;
-  return { verdict: { activated: true, names }, descriptors: json };
+  return { verdict: { activated: true, names }, descriptors: { json, text } };
 }
 
 function judgeOrError(): Judgement {
@@ -256,8 +256,8 @@ function load(): NonNullable<typeof cached> {
   let stored = native().registry();
   if (stored === undefined) {
     const mine = judgeOrError();
-    const kept = native().registry(JSON.stringify(mine.verdict), mine.descriptors ?? '');
-    if (kept === true) return (cached = { verdict: mine.verdict, descriptors: inherited(mine.verdict, mine.descriptors) });
+    const kept = native().registry(JSON.stringify(mine.verdict), mine.descriptors?.text);
+    if (kept === true) return (cached = { verdict: mine.verdict, descriptors: inherited(mine.verdict, mine.descriptors?.json) });
     stored = kept;
   }
   const verdict = JSON.parse(stored[0]) as Verdict;
