@@ -5,6 +5,7 @@
 #include <napi.h>
 
 #include <memory>
+#include <vector>
 
 namespace socket_activation {
 
@@ -18,14 +19,17 @@ void RegisterProcess(Napi::Env env, Napi::Object exports);
 // keep a wrong call from reading garbage.
 int32_t IntArg(const Napi::CallbackInfo& info, size_t index);
 
-// Descriptors as a JSON array, written by inspect.cc and kept by registry.cc as they are.
+// Descriptors as JSON arrays one after the other, written by inspect.cc and kept by
+// registry.cc as they are.
 struct JsonText {
   std::unique_ptr<char[]> bytes;
-  size_t length = 0;
+  // Where each array ends: each is short enough to be an ordinary JavaScript string.
+  std::vector<size_t> ends;
   // All ASCII (the usual case): copied into JavaScript as it is, else decoded as UTF-8.
   bool ascii = true;
 };
-Napi::String JsonString(Napi::Env env, const JsonText& text);
+// One JavaScript string per array.
+Napi::Array JsonStrings(Napi::Env env, const JsonText& text);
 // The JsonText in the `text` that inspectRange() returned, or nullptr for anything else.
 JsonText* JsonTextOf(const Napi::Value& value);
 

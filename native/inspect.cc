@@ -1,5 +1,5 @@
 // inspect(fd) -> JSON array of one Descriptor | -errno
-// inspectRange(start, count, acceptFirst, previous?) -> { json, next, error }
+// inspectRange(start, count, acceptFirst, previous?) -> { json: JSON arrays, text, next, error }
 //
 // Writes the facts of facts.cc as the Descriptor objects of src/descriptor.ts, in JSON:
 // the same properties in the same order with the same names, `name` null (TypeScript sets
@@ -123,7 +123,9 @@ const char* Protocol(int number, int domain, int type) {
 }
 
 // Writes into one growing buffer without a check per byte: each descriptor first makes
-// room for the longest it can be.
+// room for the longest it can be. Every 64 KiB or so it starts a new array: V8 puts a
+// string over 128 KiB in its large-object space, and making the first one there cost more
+// than writing all the JSON (BENCHMARKS.md, section 1).
 class Json {
  public:
   // Keys, numbers and inet addresses take under 512 bytes; a unix name at most 8 per byte
@@ -131,17 +133,20 @@ class Json {
   static constexpr size_t kLongest = 512 + 2 * (32 + 8 * sizeof(AddressFacts::bytes)) + 6 * sizeof(Facts::anon_link);
   // An inet socket takes about 270 bytes.
   static constexpr size_t kTypical = 320;
+  static constexpr size_t kChunk = 64 * 1024;
 
-  // Starts an array, or goes on with `previous` (an array this class wrote).
+  // Starts an array, or goes on with `previous` (what this class wrote before).
   Json(size_t expected, const JsonText* previous) {
-    size_t kept = previous != nullptr && previous->length >= 2 ? previous->length - 1 : 0;
+    size_t kept = previous != nullptr && !previous->ends.empty() ? previous->ends.back() - 1 : 0;
     Reserve(kept + expected * kTypical);
     if (kept == 0) {
       *p_++ = '[';
     } else {
       memcpy(p_, previous->bytes.get(), kept);
       p_ += kept;
-      items_ = kept > 1;
+      ends_.assign(previous->ends.begin(), previous->ends.end() - 1);
+      start_ = ends_.empty() ? 0 : ends_.back();
+      items_ = kept - start_ > 1;
       ascii_ = previous->ascii;
     }
     length_ = p_ - buffer_.get();
@@ -149,6 +154,13 @@ class Json {
 
   void Descriptor(const Facts& f) {
     Reserve(kLongest);
+    if (items_ && length_ - start_ >= kChunk) {
+      *p_++ = ']';
+      start_ = p_ - buffer_.get();
+      ends_.push_back(start_);
+      *p_++ = '[';
+      items_ = false;
+    }
     if (items_) *p_++ = ',';
     items_ = true;
     const char* kind = Kind(f);
@@ -204,9 +216,10 @@ class Json {
   JsonText Finish() {
     Reserve(1);
     *p_++ = ']';
+    ends_.push_back(p_ - buffer_.get());
     JsonText text;
-    text.length = p_ - buffer_.get();
     text.bytes = std::move(buffer_);
+    text.ends = std::move(ends_);
     text.ascii = ascii_;
     return text;
   }
@@ -362,6 +375,8 @@ class Json {
   size_t capacity_ = 0;
   size_t length_ = 0;
   char* p_ = nullptr;
+  std::vector<size_t> ends_;
+  size_t start_ = 0;  // of the array being written
   bool items_ = false;
   bool ascii_ = true;
 };
@@ -379,15 +394,16 @@ Napi::Value Inspect(const Napi::CallbackInfo& info) {
   if (r < 0) return Napi::Number::New(env, r);
   Json json(1, nullptr);
   json.Descriptor(f);
-  return JsonString(env, json.Finish());
+  JsonText text = json.Finish();
+  return Napi::String::New(env, text.bytes.get(), text.ends.back());
 }
 
 // Inspects fds start.. (at most `count`) and makes each close-on-exec as sd_listen_fds()
 // does, stopping before the first fd that fstat cannot read or that is not a plain file:
 // a pipe or an anon inode may be one of Node's own, which src/registry.ts must recognize
 // before anything else touches it (it then passes acceptFirst, and `previous` = the text
-// so far, to go on). `json` is the array of the passed fds' descriptors, and `text` the
-// same bytes for the registry; `next` is the first fd not passed; `error` is -errno when
+// so far, to go on). `json` holds the passed fds' descriptors, in JSON arrays to be
+// concatenated, and `text` the same bytes for the registry; `next` is the first fd not passed; `error` is -errno when
 // setting FD_CLOEXEC on `next` failed, else 0.
 Napi::Value InspectRange(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -416,7 +432,7 @@ Napi::Value InspectRange(const Napi::CallbackInfo& info) {
   auto external = Napi::External<JsonText>::New(env, text, [](Napi::Env, JsonText* t) { delete t; });
   napi_type_tag_object(env, external, &kJsonTextTag);
   Napi::Object result = Napi::Object::New(env);
-  result["json"] = JsonString(env, *text);
+  result["json"] = JsonStrings(env, *text);
   result["text"] = external;
   result["next"] = Napi::Number::New(env, fd);
   result["error"] = Napi::Number::New(env, error);
@@ -425,15 +441,22 @@ Napi::Value InspectRange(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
-Napi::String JsonString(Napi::Env env, const JsonText& text) {
-  if (text.length == 0) return Napi::String::New(env, "");
-  napi_value s;
-  if (text.ascii) {
-    napi_create_string_latin1(env, text.bytes.get(), text.length, &s);
-  } else {
-    napi_create_string_utf8(env, text.bytes.get(), text.length, &s);
+Napi::Array JsonStrings(Napi::Env env, const JsonText& text) {
+  Napi::Array strings = Napi::Array::New(env, text.ends.size());
+  size_t start = 0;
+  for (size_t i = 0; i < text.ends.size(); i++) {
+    napi_value s;
+    const char* bytes = text.bytes.get() + start;
+    size_t length = text.ends[i] - start;
+    if (text.ascii) {
+      napi_create_string_latin1(env, bytes, length, &s);
+    } else {
+      napi_create_string_utf8(env, bytes, length, &s);
+    }
+    strings.Set(static_cast<uint32_t>(i), s);
+    start = text.ends[i];
   }
-  return Napi::String(env, s);
+  return strings;
 }
 
 JsonText* JsonTextOf(const Napi::Value& value) {

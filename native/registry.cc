@@ -22,11 +22,11 @@ JsonText registry_descriptors;
 Napi::Value Stored(Napi::Env env) {
   Napi::Array stored = Napi::Array::New(env, 2);
   stored[0u] = Napi::String::New(env, registry_verdict);
-  stored[1u] = JsonString(env, registry_descriptors);
+  stored[1u] = JsonStrings(env, registry_descriptors);
   return stored;
 }
 
-// registry() -> [verdict, descriptors] | undefined: what an earlier call stored.
+// registry() -> [verdict, descriptors (JSON arrays)] | undefined: what an earlier call stored.
 // registry(verdict, text?) -> true when they were stored (`text` from inspectRange() is
 // then emptied), else what was stored before (the first one wins, so concurrent first
 // calls from two threads agree).

@@ -64,8 +64,8 @@ interface Verdict {
 
 interface Judgement {
   readonly verdict: Verdict;
-  /** When activated: the descriptors, a JSON array as the native inspectRange() wrote it. */
-  readonly descriptors?: { readonly json: string; readonly text: NativeText };
+  /** When activated: the descriptors, as the native inspectRange() wrote them. */
+  readonly descriptors?: { readonly json: readonly string[]; readonly text: NativeText };
 }
 
 let cached: { verdict: Verdict; activation?: Activation; descriptors?: readonly InheritedDescriptor[] } | undefined;
@@ -159,7 +159,7 @@ function notInherited(fd: number, count: number): SocketActivationError {
 // does; or the first fd that is not open or is one of Node's own, with the descriptors
 // before it (which are close-on-exec too). One native call covers every socket, file and
 // device; it stops before a pipe or an anon inode, told apart from Node's own here first.
-function inspectInherited(count: number): { json: string; text: NativeText; problem?: Error } {
+function inspectInherited(count: number): { json: readonly string[]; text: NativeText; problem?: Error } {
   const end = LISTEN_FDS_START + count;
   let text: NativeText | undefined;
   let fd = LISTEN_FDS_START;
@@ -264,11 +264,13 @@ function load(): NonNullable<typeof cached> {
   return (cached = { verdict, descriptors: inherited(verdict, stored[1]) });
 }
 
-function inherited(verdict: Verdict, json: string | undefined): readonly InheritedDescriptor[] | undefined {
+function inherited(verdict: Verdict, json: readonly string[] | undefined): readonly InheritedDescriptor[] | undefined {
   if (!verdict.activated) return undefined;
   const names = verdict.names!;
-  const descriptors = JSON.parse(json!) as InheritedDescriptor[];
-  for (let i = 0; i < descriptors.length; i++) Object.freeze(completeDescriptor(descriptors[i]!, names[i]));
+  const descriptors: InheritedDescriptor[] = [];
+  for (const array of json!) {
+    for (const d of JSON.parse(array) as InheritedDescriptor[]) descriptors.push(Object.freeze(completeDescriptor(d, names[descriptors.length])) as InheritedDescriptor);
+  }
   return Object.freeze(descriptors);
 }
 
