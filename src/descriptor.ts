@@ -2,6 +2,9 @@ import { formatAddress, type AbstractAddress, type SocketAddress } from './addre
 import { errnoException } from './errors.js';
 import { native } from './native.js';
 
+// native/inspect.cc writes these objects, as JSON: their fields, in this order, and
+// every name below.
+
 /** What kind of file an fd refers to (fstat, plus the file system for mqueue and anon inodes). */
 export type DescriptorKind = 'socket' | 'fifo' | 'file' | 'directory' | 'char' | 'block' | 'mqueue' | 'anon' | 'other';
 /** SO_TYPE. */

@@ -155,7 +155,7 @@ function notInherited(fd: number, count: number): SocketActivationError {
   );
 }
 
-// The descriptors of fds 3..3+count-1 (a JSON array), each made close-on-exec as sd_listen_fds()
+// The descriptors of fds 3..3+count-1 (JSON), each made close-on-exec as sd_listen_fds()
 // does; or the first fd that is not open or is one of Node's own, with the descriptors
 // before it (which are close-on-exec too). One native call covers every socket, file and
 // device; it stops before a pipe or an anon inode, told apart from Node's own here first.
@@ -269,7 +269,9 @@ function inherited(verdict: Verdict, json: readonly string[] | undefined): reado
   const names = verdict.names!;
   const descriptors: InheritedDescriptor[] = [];
   for (const array of json!) {
-    for (const d of JSON.parse(array) as InheritedDescriptor[]) descriptors.push(Object.freeze(completeDescriptor(d, names[descriptors.length])) as InheritedDescriptor);
+    for (const d of JSON.parse(array) as InheritedDescriptor[]) {
+      descriptors.push(Object.freeze(completeDescriptor(d, names[descriptors.length])) as InheritedDescriptor);
+    }
   }
   return Object.freeze(descriptors);
 }
