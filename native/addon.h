@@ -19,12 +19,14 @@ void RegisterProcess(Napi::Env env, Napi::Object exports);
 // keep a wrong call from reading garbage.
 int32_t IntArg(const Napi::CallbackInfo& info, size_t index);
 
-// Descriptors as JSON arrays one after the other, written by inspect.cc and kept by
-// registry.cc as they are.
+// Descriptors as JSON arrays, written by inspect.cc and kept by registry.cc as they are.
 struct JsonText {
-  std::unique_ptr<char[]> bytes;
-  // Where each array ends: each is short enough to be an ordinary JavaScript string.
-  std::vector<size_t> ends;
+  struct Array {
+    std::unique_ptr<char[]> bytes;
+    size_t length;
+  };
+  // Each short enough to be an ordinary JavaScript string; concatenated, they list the fds.
+  std::vector<Array> arrays;
   // All ASCII (the usual case): copied into JavaScript as it is, else decoded as UTF-8.
   bool ascii = true;
 };

@@ -122,10 +122,12 @@ const char* Protocol(int number, int domain, int type) {
   }
 }
 
-// Writes into one growing buffer without a check per byte: each descriptor first makes
-// room for the longest it can be. Every 64 KiB or so it starts a new array: V8 puts a
-// string over 128 KiB in its large-object space, and making the first one there cost more
-// than writing all the JSON (BENCHMARKS.md, section 1).
+// Writes arrays of at most about 64 KiB, each into a buffer that has room for it, so
+// nothing is checked per byte: a descriptor starts a new array when the current one could
+// not take the longest a descriptor can be. V8 puts a string over 128 KiB in its
+// large-object space, and making the first one there cost more than writing all the JSON;
+// buffers under 128 KiB come from malloc's heap instead of fresh pages of their own
+// (BENCHMARKS.md, section 1).
 class Json {
  public:
   // Keys, numbers and inet addresses take under 512 bytes; a unix name at most 8 per byte
@@ -135,34 +137,28 @@ class Json {
   static constexpr size_t kTypical = 320;
   static constexpr size_t kChunk = 64 * 1024;
 
-  // Starts an array, or goes on with `previous` (what this class wrote before).
-  Json(size_t expected, const JsonText* previous) {
-    size_t kept = previous != nullptr && !previous->ends.empty() ? previous->ends.back() - 1 : 0;
-    Reserve(kept + expected * kTypical);
-    if (kept == 0) {
-      *p_++ = '[';
-    } else {
-      memcpy(p_, previous->bytes.get(), kept);
-      p_ += kept;
-      ends_.assign(previous->ends.begin(), previous->ends.end() - 1);
-      start_ = ends_.empty() ? 0 : ends_.back();
-      items_ = kept - start_ > 1;
-      ascii_ = previous->ascii;
+  // After the arrays of `previous` (what this class wrote before), if any.
+  Json(size_t expected, const JsonText* previous) : expected_(expected) {
+    if (previous == nullptr) return;
+    for (const JsonText::Array& array : previous->arrays) {
+      std::unique_ptr<char[]> bytes(new char[array.length]);
+      memcpy(bytes.get(), array.bytes.get(), array.length);
+      text_.arrays.push_back({std::move(bytes), array.length});
     }
-    length_ = p_ - buffer_.get();
+    text_.ascii = previous->ascii;
   }
 
   void Descriptor(const Facts& f) {
-    Reserve(kLongest);
-    if (items_ && length_ - start_ >= kChunk) {
-      *p_++ = ']';
-      start_ = p_ - buffer_.get();
-      ends_.push_back(start_);
+    if (!current_ || end_ - p_ < static_cast<ptrdiff_t>(kLongest + 2)) {
+      Close();
+      size_t capacity = (expected_ * kTypical < kChunk ? expected_ * kTypical : kChunk) + kLongest + 2;
+      current_.reset(new char[capacity]);
+      p_ = current_.get();
+      end_ = p_ + capacity;
       *p_++ = '[';
-      items_ = false;
+    } else {
+      *p_++ = ',';
     }
-    if (items_) *p_++ = ',';
-    items_ = true;
     const char* kind = Kind(f);
     Raw("{\"fd\":");
     Number(f.fd);
@@ -209,29 +205,21 @@ class Json {
       Number(f.rdev);
     }
     *p_++ = '}';
-    length_ = p_ - buffer_.get();
   }
 
-  // Closes the array and hands over the text.
+  // Hands over the text (an empty array when no descriptor was written).
   JsonText Finish() {
-    Reserve(1);
-    *p_++ = ']';
-    ends_.push_back(p_ - buffer_.get());
-    JsonText text;
-    text.bytes = std::move(buffer_);
-    text.ends = std::move(ends_);
-    text.ascii = ascii_;
-    return text;
+    Close();
+    if (text_.arrays.empty()) text_.arrays.push_back({std::unique_ptr<char[]>(new char[2]{'[', ']'}), 2});
+    return std::move(text_);
   }
 
  private:
-  void Reserve(size_t more) {
-    if (capacity_ - length_ >= more) return;
-    capacity_ = (length_ + more) * 2;
-    std::unique_ptr<char[]> bigger(new char[capacity_]);
-    if (length_ > 0) memcpy(bigger.get(), buffer_.get(), length_);
-    buffer_ = std::move(bigger);
-    p_ = buffer_.get() + length_;
+  void Close() {
+    if (!current_) return;
+    *p_++ = ']';
+    size_t length = p_ - current_.get();
+    text_.arrays.push_back({std::move(current_), length});
   }
 
   static bool Known(const AddressFacts& a) { return a.family == AF_INET || a.family == AF_INET6 || a.family == AF_UNIX; }
@@ -364,21 +352,18 @@ class Json {
         *p_++ = kHex[c >> 4];
         *p_++ = kHex[c & 15];
       } else {
-        if (c >= 0x80) ascii_ = false;
+        if (c >= 0x80) text_.ascii = false;
         *p_++ = static_cast<char>(c);
       }
     }
     *p_++ = '"';
   }
 
-  std::unique_ptr<char[]> buffer_;
-  size_t capacity_ = 0;
-  size_t length_ = 0;
+  size_t expected_;
+  JsonText text_;
+  std::unique_ptr<char[]> current_;  // the array being written
   char* p_ = nullptr;
-  std::vector<size_t> ends_;
-  size_t start_ = 0;  // of the array being written
-  bool items_ = false;
-  bool ascii_ = true;
+  char* end_ = nullptr;
 };
 
 // Tells the Externals of inspectRange() from any other (the binding is private, but a
@@ -395,7 +380,7 @@ Napi::Value Inspect(const Napi::CallbackInfo& info) {
   Json json(1, nullptr);
   json.Descriptor(f);
   JsonText text = json.Finish();
-  return Napi::String::New(env, text.bytes.get(), text.ends.back());
+  return Napi::String::New(env, text.arrays[0].bytes.get(), text.arrays[0].length);
 }
 
 // Inspects fds start.. (at most `count`) and makes each close-on-exec as sd_listen_fds()
@@ -442,19 +427,16 @@ Napi::Value InspectRange(const Napi::CallbackInfo& info) {
 }  // namespace
 
 Napi::Array JsonStrings(Napi::Env env, const JsonText& text) {
-  Napi::Array strings = Napi::Array::New(env, text.ends.size());
-  size_t start = 0;
-  for (size_t i = 0; i < text.ends.size(); i++) {
+  Napi::Array strings = Napi::Array::New(env, text.arrays.size());
+  for (size_t i = 0; i < text.arrays.size(); i++) {
     napi_value s;
-    const char* bytes = text.bytes.get() + start;
-    size_t length = text.ends[i] - start;
+    const JsonText::Array& array = text.arrays[i];
     if (text.ascii) {
-      napi_create_string_latin1(env, bytes, length, &s);
+      napi_create_string_latin1(env, array.bytes.get(), array.length, &s);
     } else {
-      napi_create_string_utf8(env, bytes, length, &s);
+      napi_create_string_utf8(env, array.bytes.get(), array.length, &s);
     }
     strings.Set(static_cast<uint32_t>(i), s);
-    start = text.ends[i];
   }
   return strings;
 }

@@ -100,29 +100,33 @@ export type DatagramDescriptor = SocketDescriptor & { readonly type: 'dgram' };
 /** A connected stream socket, as systemd passes with Accept=yes. */
 export type ConnectionDescriptor = SocketDescriptor & { readonly type: 'stream'; readonly listening: false };
 
-type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+/** A descriptor as parsed from the native JSON, before it is completed. */
+export type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
-// The native side writes `name` as null, to keep its place among the properties, and an
-// abstract name's raw bytes in hex.
-function completeAddress(address: SocketAddress | undefined): void {
+function rawBytes(address: SocketAddress | undefined): void {
   const abstract = address as Mutable<AbstractAddress> | undefined;
   if (abstract?.raw !== undefined) abstract.raw = Buffer.from(abstract.raw as unknown as string, 'hex');
 }
 
-/** Completes a descriptor parsed from the native JSON. */
-export function completeDescriptor(d: Mutable<Descriptor>, name: string | undefined): Descriptor {
-  d.name = name;
+/**
+ * The native JSON holds an abstract unix name's raw bytes in hex (and `name` as null, to
+ * keep its place among the properties, for the caller to set): this makes them a Buffer.
+ */
+export function completeUnixAddresses(d: Mutable<Descriptor>): void {
   if (d.kind === 'socket' && d.family === 'unix') {
-    completeAddress(d.local);
-    completeAddress(d.remote);
+    rawBytes(d.local);
+    rawBytes(d.remote);
   }
-  return d;
 }
 
 /** The Descriptor of `fd` now (without a name), or -errno when it is not open. */
 export function describeFd(fd: number): Descriptor | number {
   const json = native().inspect(fd);
-  return typeof json === 'number' ? json : completeDescriptor((JSON.parse(json) as Mutable<Descriptor>[])[0]!, undefined);
+  if (typeof json === 'number') return json;
+  const d = (JSON.parse(json) as Mutable<Descriptor>[])[0]!;
+  d.name = undefined;
+  completeUnixAddresses(d);
+  return d;
 }
 
 /**
