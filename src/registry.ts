@@ -206,8 +206,9 @@ const self: Self = {
   },
 };
 
-// The rare branches live in functions of their own: V8 compiles each function when it
-// first runs, and this one runs once per process, on the clock of listeners().
+// V8 compiles each function when it first runs, for some 40 µs here however small it is,
+// and this path runs once per process, on the clock of listeners(): the rare branches live
+// in functions of their own, the one-line steps do not.
 function judge(): Judgement {
   if (!nativeSupported) {
     return {
@@ -235,19 +236,6 @@ function judge(): Judgement {
   return { verdict: { activated: true, names }, descriptors: { json, text } };
 }
 
-function judgeOrError(): Judgement {
-  try {
-    return judge();
-  } catch (err) {
-    if (err instanceof Error) {
-      const fields: Record<string, unknown> = {};
-      for (const [k, v] of Object.entries(err)) fields[k] = v;
-      return { verdict: { activated: false, error: { message: err.message, fields } } };
-    }
-    throw err;
-  }
-}
-
 // The verdict of this process: judged here, unless an earlier call (any copy of the
 // package, any thread) stored one. The first to store wins, so all of them agree.
 function load(): NonNullable<typeof cached> {
@@ -255,7 +243,15 @@ function load(): NonNullable<typeof cached> {
   if (!nativeSupported) return (cached = { verdict: judge().verdict });
   let stored = native().registry();
   if (stored === undefined) {
-    const mine = judgeOrError();
+    let mine: Judgement;
+    try {
+      mine = judge();
+    } catch (err) {
+      if (!(err instanceof Error)) throw err;
+      const fields: Record<string, unknown> = {};
+      for (const [k, v] of Object.entries(err)) fields[k] = v;
+      mine = { verdict: { activated: false, error: { message: err.message, fields } } };
+    }
     const kept = native().registry(JSON.stringify(mine.verdict), mine.descriptors?.text);
     if (kept === true) return (cached = { verdict: mine.verdict, descriptors: inherited(mine.verdict, mine.descriptors?.json) });
     stored = kept;
@@ -278,10 +274,6 @@ function inherited(verdict: Verdict, json: readonly string[] | undefined): reado
     Object.freeze(d);
   }
   return Object.freeze(descriptors);
-}
-
-function unsetIfAsked(options: ActivationOptions | undefined): void {
-  if (options?.unsetEnvironment) for (const v of LISTEN_VARIABLES) delete process.env[v];
 }
 
 function rethrow(error: NonNullable<Verdict['error']>): never {
@@ -307,7 +299,7 @@ export function activation(options?: ActivationOptions): Activation {
       : Object.freeze({ activated: false, reason: v.reason!, message: v.message!, ...(v.listenPid !== undefined ? { listenPid: v.listenPid } : {}) });
     return c.activation;
   } finally {
-    unsetIfAsked(options);
+    if (options?.unsetEnvironment) for (const v of LISTEN_VARIABLES) delete process.env[v];
   }
 }
 
