@@ -4,6 +4,7 @@
       "target_name": "socket_activation",
       "sources": [
         "native/init.cc",
+        "native/facts.cc",
         "native/inspect.cc",
         "native/descriptors.cc",
         "native/registry.cc",

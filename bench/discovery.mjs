@@ -150,11 +150,14 @@ async function checkSyscalls() {
   const count = Math.min(8, maxN);
   const ours = await tracedCalls(variants[0].command, count, 'ours');
   const floor = await tracedCalls([floorBin], count, 'floor');
-  const same = ours.length === floor.length && ours.every((call, i) => call === floor[i]);
+  // The first index where they differ, counting the end of the shorter one as a difference.
+  let at = 0;
+  while (at < Math.max(ours.length, floor.length) && ours[at] === floor[at]) at++;
+  const same = at === ours.length && at === floor.length;
   let note = `Syscalls on the ${count} inherited fds (strace, whole child): ours ${ours.length}, floor ${floor.length}, same sequence: ${same ? 'yes' : 'NO'}.`;
   if (!same) {
-    const at = ours.findIndex((call, i) => call !== floor[i]);
-    note += ` First difference at #${at}: ours \`${ours[at]}\`, floor \`${floor[at]}\`.`;
+    const show = (list) => (at < list.length ? `\`${list[at]}\`` : '(no more calls)');
+    note += ` First difference at #${at}: ours ${show(ours)}, floor ${show(floor)}.`;
   }
   return note;
 }

@@ -3,19 +3,19 @@
  * with nothing around them. bench/discovery.mjs compiles this with `cc -O2` into a temp
  * dir and runs it activated, like the Node child, over the same fds.
  *
- * Per fd, in the order of native/inspect.cc (Inspect + InspectSocket) and then
- * src/registry.ts (native setCloexec, native/descriptors.cc):
+ * Per fd, in the order of native/facts.cc (ReadFacts) and native/inspect.cc (InspectRange):
  *   fstat; fcntl F_GETFD; fcntl F_GETFL;
  *   sockets: getsockopt SO_TYPE, SO_ACCEPTCONN, SO_DOMAIN, SO_PROTOCOL; getsockname;
  *            getpeername; IPV6_V6ONLY if AF_INET6; TCP_INFO if a TCP listener;
  *   regular files / anon inodes: fstatfs (none in this benchmark);
- * then a second pass over all fds: fcntl F_GETFD, and F_SETFD if FD_CLOEXEC is not yet set.
- * (registry.ts reads /proc/self/fd links only for anon inodes and pipes: never for sockets.)
+ *   then F_SETFD if the F_GETFD above found FD_CLOEXEC clear.
+ * (The addon reads /proc/self/fd links only for anon inodes, registry.ts only for anon
+ * inodes and pipes: never for sockets.)
  *
  * Node's start-up (libuv's uv_disable_stdio_inheritance) sets FD_CLOEXEC on every inherited
- * fd before any JS runs, so in the Node child the second pass finds it set and makes no
- * F_SETFD. To make exactly the same syscalls over fds in the same state, this program does
- * that start-up step too, before the clock starts.
+ * fd before any JS runs, so in the Node child no F_SETFD is left to make. To make exactly
+ * the same syscalls over fds in the same state, this program does that start-up step too,
+ * before the clock starts.
  *
  * Prints one line: `floor <n> <nanoseconds> <syscalls>`.
  */
@@ -51,7 +51,8 @@ static void inspect(int fd, long *calls) {
     exit(1);
   }
   double acc = (double)st.st_ino;
-  acc += fcntl(fd, F_GETFD);
+  int fd_flags = fcntl(fd, F_GETFD);
+  acc += fd_flags;
   acc += fcntl(fd, F_GETFL);
   *calls += 2;
   if (S_ISSOCK(st.st_mode)) {
@@ -84,16 +85,14 @@ static void inspect(int fd, long *calls) {
     ++*calls;
     if (fstatfs(fd, &sfs) == 0) acc += (double)sfs.f_type;
   }
+  if (!(fd_flags & FD_CLOEXEC)) {
+    ++*calls;
+    if (fcntl(fd, F_SETFD, fd_flags | FD_CLOEXEC) != 0) {
+      fprintf(stderr, "floor: FD_CLOEXEC on %d: %s\n", fd, strerror(errno));
+      exit(1);
+    }
+  }
   sink += acc;
-}
-
-static int set_cloexec(int fd, long *calls) {
-  ++*calls;
-  int flags = fcntl(fd, F_GETFD);
-  if (flags < 0) return -1;
-  if (flags & FD_CLOEXEC) return 0;
-  ++*calls;
-  return fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
 }
 
 int main(void) {
@@ -110,12 +109,6 @@ int main(void) {
   struct timespec a, b;
   clock_gettime(CLOCK_MONOTONIC, &a);
   for (int fd = 3; fd < 3 + n; fd++) inspect(fd, &calls);
-  for (int fd = 3; fd < 3 + n; fd++) {
-    if (set_cloexec(fd, &calls) != 0) {
-      fprintf(stderr, "floor: FD_CLOEXEC on %d: %s\n", fd, strerror(errno));
-      return 1;
-    }
-  }
   clock_gettime(CLOCK_MONOTONIC, &b);
   long long ns = (long long)(b.tv_sec - a.tv_sec) * 1000000000LL + (b.tv_nsec - a.tv_nsec);
   printf("floor %d %lld %ld\n", n, ns, calls);

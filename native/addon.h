@@ -4,6 +4,9 @@
 
 #include <napi.h>
 
+#include <memory>
+#include <vector>
+
 namespace socket_activation {
 
 void RegisterInspect(Napi::Env env, Napi::Object exports);
@@ -19,5 +22,21 @@ void RegisterReceive(Napi::Env env, Napi::Object exports);
 // Arguments are validated in TypeScript (the binding is private); these helpers only
 // keep a wrong call from reading garbage.
 int32_t IntArg(const Napi::CallbackInfo& info, size_t index);
+
+// Descriptors as JSON arrays, written by inspect.cc and kept by registry.cc as they are.
+struct JsonText {
+  struct Array {
+    std::unique_ptr<char[]> bytes;
+    size_t length;
+  };
+  // Each short enough to be an ordinary JavaScript string; concatenated, they list the fds.
+  std::vector<Array> arrays;
+  // All ASCII (the usual case): copied into JavaScript as it is, else decoded as UTF-8.
+  bool ascii = true;
+};
+// One JavaScript string per array.
+Napi::Array JsonStrings(Napi::Env env, const JsonText& text);
+// The JsonText in the `text` that inspectRange() returned, or nullptr for anything else.
+JsonText* JsonTextOf(const Napi::Value& value);
 
 }  // namespace socket_activation

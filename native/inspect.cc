@@ -1,183 +1,459 @@
-// inspect(fd, info: Float64Array, bytes: Uint8Array) -> 0 | -errno
+// inspect(fd) -> JSON array of one Descriptor | -errno
+// inspectRange(start, count, acceptFirst, previous?) -> { json: JSON arrays, text, next, error }
 //
-// Reads everything the kernel will tell about an fd without changing it: fstat kind and
-// identity, fd and file-status flags, and for sockets type, family, protocol, listening
-// state, IPV6_V6ONLY, TCP listener backlog, and both addresses. Numbers go into `info`
-// at the indices of src/native-layout.ts; address bytes go into `bytes` (local at 0,
-// peer at kAddressBytes). Typed arrays instead of an object keep discovery of a thousand
-// fds close to the cost of the syscalls themselves.
+// Writes the facts of facts.cc as the Descriptor objects of src/descriptor.ts, in JSON:
+// the same properties in the same order with the same names, `name` null (TypeScript sets
+// it) and an abstract unix name's raw bytes in hex (TypeScript makes them a Buffer).
+// JSON.parse builds a thousand descriptors faster than JavaScript decoding numbers, or
+// arrays of values without the keys, can on the cold VM of a starting process (nothing to
+// compile, nothing to warm up), and about twice as fast as N-API setting one property at a
+// time (BENCHMARKS.md, section 1). The registry (registry.cc) keeps the same text for every
+// copy of the package and thread.
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
-#include <unistd.h>
 
-#ifdef __linux__
-#include <sys/vfs.h>
-#endif
+#include <cstddef>
 
 #include "addon.h"
+#include "facts.h"
 
 namespace socket_activation {
 namespace {
 
-// Must match src/native-layout.ts.
-enum Field {
-  kMode = 0,
-  kDev,
-  kIno,
-  kFdFlags,
-  kStatusFlags,
-  kSocketType,
-  kDomain,
-  kProtocol,
-  kAcceptConn,
-  kV6Only,
-  kBacklog,
-  kRdev,
-  kLocal = 12,  // family, port, flowinfo, scope id, byte length
-  kPeer = 17,
-  kFsType = 22,
-  kFieldCount = 23,
-};
-constexpr size_t kAddressBytes = 128;
+constexpr int64_t kMqueueMagic = 0x19800202;
+#ifdef __linux__
+constexpr int64_t kPidfsMagic = 0x50494446;
+#endif
 
-int GetIntOption(int fd, int level, int name) {
-  int value = 0;
-  socklen_t len = sizeof(value);
-  if (getsockopt(fd, level, name, &value, &len) != 0 || len != sizeof(value)) return -1;
-  return value;
-}
-
-// Writes family, port, flowinfo, scope id and the raw address (4/16 bytes) or unix path
-// (including the leading NUL of an abstract name) at `slot`. Family -1 means none.
-void StoreAddress(const sockaddr_storage& ss, socklen_t len, double* out, uint8_t* bytes) {
-  out[0] = -1;
-  out[1] = out[2] = out[3] = out[4] = 0;
-  if (len < sizeof(sa_family_t)) return;
-  out[0] = ss.ss_family;
-  switch (ss.ss_family) {
-    case AF_INET: {
-      const auto* sin = reinterpret_cast<const sockaddr_in*>(&ss);
-      out[1] = ntohs(sin->sin_port);
-      memcpy(bytes, &sin->sin_addr, 4);
-      out[4] = 4;
-      break;
-    }
-    case AF_INET6: {
-      const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(&ss);
-      out[1] = ntohs(sin6->sin6_port);
-      out[2] = ntohl(sin6->sin6_flowinfo);
-      out[3] = sin6->sin6_scope_id;
-      memcpy(bytes, &sin6->sin6_addr, 16);
-      out[4] = 16;
-      break;
-    }
-    case AF_UNIX: {
-      const auto* sun = reinterpret_cast<const sockaddr_un*>(&ss);
-      size_t offset = offsetof(sockaddr_un, sun_path);
-      size_t n = len > offset ? len - offset : 0;
-      if (n > sizeof(sun->sun_path)) n = sizeof(sun->sun_path);
-      // A path name may carry its terminating NUL inside addrlen; an abstract name
-      // (first byte NUL) is exactly addrlen long and may hold any bytes.
-      if (n > 0 && sun->sun_path[0] != '\0') n = strnlen(sun->sun_path, n);
-      memcpy(bytes, sun->sun_path, n);
-      out[4] = static_cast<double>(n);
-      break;
-    }
+const char* Kind(const Facts& f) {
+  switch (f.mode) {
+    case S_IFSOCK:
+      return "socket";
+    case S_IFIFO:
+      return "fifo";
+    case S_IFREG:
+      return f.fs_type == kMqueueMagic ? "mqueue" : "file";
+    case S_IFDIR:
+      return "directory";
+    case S_IFCHR:
+      return "char";
+    case S_IFBLK:
+      return "block";
+    case 0:
+      // An anon inode has no file type; only its file system (Linux) tells it from garbage.
+      return f.fs_type >= 0 ? "anon" : "other";
     default:
-      break;
+      return "other";
   }
 }
 
-void InspectSocket(int fd, double* info, uint8_t* bytes) {
-  info[kSocketType] = GetIntOption(fd, SOL_SOCKET, SO_TYPE);
-  info[kAcceptConn] = GetIntOption(fd, SOL_SOCKET, SO_ACCEPTCONN);
-#ifdef SO_DOMAIN
-  info[kDomain] = GetIntOption(fd, SOL_SOCKET, SO_DOMAIN);
+const char* Family(int domain) {
+  switch (domain) {
+    case AF_INET:
+      return "inet";
+    case AF_INET6:
+      return "inet6";
+    case AF_UNIX:
+      return "unix";
+#ifdef __linux__
+    case AF_NETLINK:
+      return "netlink";
+    case AF_PACKET:
+      return "packet";
+    case AF_CAN:
+      return "can";
+    case AF_TIPC:
+      return "tipc";
+    case AF_BLUETOOTH:
+      return "bluetooth";
+    case AF_VSOCK:
+      return "vsock";
 #endif
-#ifdef SO_PROTOCOL
-  info[kProtocol] = GetIntOption(fd, SOL_SOCKET, SO_PROTOCOL);
+    default:
+      return "other";
+  }
+}
+
+const char* Type(int type) {
+  switch (type) {
+    case SOCK_STREAM:
+      return "stream";
+    case SOCK_DGRAM:
+      return "dgram";
+    case SOCK_SEQPACKET:
+      return "seqpacket";
+    case SOCK_RAW:
+      return "raw";
+    default:
+      return "other";
+  }
+}
+
+// Where the platform has no SO_PROTOCOL (macOS), an inet stream is TCP and an inet
+// datagram UDP, as src/descriptor.ts documents.
+const char* Protocol(int number, int domain, int type) {
+  if (number < 0) {
+    if (domain == AF_INET || domain == AF_INET6) return type == SOCK_STREAM ? "tcp" : type == SOCK_DGRAM ? "udp" : "other";
+    return domain == AF_UNIX ? "default" : "other";
+  }
+  switch (number) {
+    case 0:
+      return "default";
+    case 1:
+      return "icmp";
+    case 6:
+      return "tcp";
+    case 17:
+      return "udp";
+    case 58:
+      return "icmpv6";
+    case 132:
+      return "sctp";
+    case 136:
+      return "udplite";
+    case 262:
+      return "mptcp";
+    default:
+      return "other";
+  }
+}
+
+// Writes arrays of at most about 64 KiB, each into a buffer that has room for it, so
+// nothing is checked per byte: a descriptor starts a new array when the current one could
+// not take the longest a descriptor can be. V8 puts a string over 128 KiB in its
+// large-object space, and making the first one there cost more than writing all the JSON
+// (BENCHMARKS.md, section 1); and buffers under 128 KiB come from malloc's heap, where a
+// thousand fds took 21 fresh pages (each a page fault) instead of 66.
+class Json {
+ public:
+  // Keys, numbers and inet addresses take under 512 bytes; a unix name at most 8 per byte
+  // (as \u00XX, then again in hex for an abstract name's `raw`); an anon link 6 per byte.
+  static constexpr size_t kLongest = 512 + 2 * (32 + 8 * sizeof(AddressFacts::bytes)) + 6 * sizeof(Facts::anon_link);
+  // An inet socket takes about 270 bytes.
+  static constexpr size_t kTypical = 320;
+  static constexpr size_t kChunk = 64 * 1024;
+
+  // After the arrays of `previous` (what this class wrote before), if any.
+  Json(size_t expected, const JsonText* previous) : expected_(expected) {
+    if (previous == nullptr) return;
+    for (const JsonText::Array& array : previous->arrays) {
+      std::unique_ptr<char[]> bytes(new char[array.length]);
+      memcpy(bytes.get(), array.bytes.get(), array.length);
+      text_.arrays.push_back({std::move(bytes), array.length});
+    }
+    text_.ascii = previous->ascii;
+  }
+
+  void Descriptor(const Facts& f) {
+    if (!current_ || end_ - p_ < static_cast<ptrdiff_t>(kLongest + 2)) {
+      Close();
+      size_t capacity = (expected_ * kTypical < kChunk ? expected_ * kTypical : kChunk) + kLongest + 2;
+      current_.reset(new char[capacity]);
+      p_ = current_.get();
+      end_ = p_ + capacity;
+      *p_++ = '[';
+    } else {
+      *p_++ = ',';
+    }
+    const char* kind = Kind(f);
+    Raw("{\"fd\":");
+    Number(f.fd);
+    Raw(",\"name\":null,\"kind\":");
+    Word(kind);
+    Raw(",\"cloexec\":");
+    Bool((f.fd_flags & FD_CLOEXEC) != 0);
+    Raw(",\"nonblocking\":");
+    Bool((f.status_flags & O_NONBLOCK) != 0);
+    Raw(",\"dev\":");
+    Number(f.dev);
+    Raw(",\"ino\":");
+    Number(f.ino);
+    if (f.mode == S_IFSOCK) {
+      Raw(",\"type\":");
+      Word(Type(f.socket_type));
+      Raw(",\"family\":");
+      Word(Family(f.domain));
+      Raw(",\"protocolNumber\":");
+      Number(f.protocol);
+      Raw(",\"protocol\":");
+      Word(Protocol(f.protocol, f.domain, f.socket_type));
+      Raw(",\"listening\":");
+      Bool(f.accept_conn == 1);
+      Raw(",\"local\":");
+      if (!Address(f.local)) Raw("{\"unnamed\":true}");
+      if (Known(f.peer)) {
+        Raw(",\"remote\":");
+        Address(f.peer);
+      }
+      if (f.domain == AF_INET6 && f.v6only >= 0) {
+        Raw(",\"v6only\":");
+        Bool(f.v6only == 1);
+      }
+      if (f.backlog >= 0) {
+        Raw(",\"backlog\":");
+        Number(f.backlog);
+      }
+    } else if (strcmp(kind, "anon") == 0) {
+      Raw(",\"anonType\":");
+      AnonType(f);
+    } else if (f.mode == S_IFCHR) {
+      Raw(",\"rdev\":");
+      Number(f.rdev);
+    }
+    *p_++ = '}';
+  }
+
+  // Hands over the text (an empty array when no descriptor was written).
+  JsonText Finish() {
+    Close();
+    if (text_.arrays.empty()) text_.arrays.push_back({std::unique_ptr<char[]>(new char[2]{'[', ']'}), 2});
+    return std::move(text_);
+  }
+
+ private:
+  void Close() {
+    if (!current_) return;
+    *p_++ = ']';
+    size_t length = p_ - current_.get();
+    text_.arrays.push_back({std::move(current_), length});
+  }
+
+  static bool Known(const AddressFacts& a) { return a.family == AF_INET || a.family == AF_INET6 || a.family == AF_UNIX; }
+
+  // false when there is no address of a known family.
+  bool Address(const AddressFacts& a) {
+    size_t length = a.length > sizeof(a.bytes) ? sizeof(a.bytes) : a.length;
+    if (a.family == AF_INET || a.family == AF_INET6) {
+      Raw("{\"address\":\"");
+      if (a.family == AF_INET) {
+        // inet_ntop formats through sprintf: this is the common case, and a tenth of it.
+        for (int i = 0; i < 4; i++) {
+          if (i > 0) *p_++ = '.';
+          Number(static_cast<uint32_t>(a.bytes[i]));
+        }
+      } else {
+        char text[INET6_ADDRSTRLEN];
+        if (inet_ntop(AF_INET6, a.bytes, text, sizeof(text)) == nullptr) text[0] = '\0';
+        size_t n = strlen(text);
+        memcpy(p_, text, n);
+        p_ += n;
+      }
+      Raw("\",\"port\":");
+      Number(a.port);
+      if (a.family == AF_INET) {
+        Raw(",\"family\":\"IPv4\"}");
+      } else {
+        Raw(",\"family\":\"IPv6\",\"flowinfo\":");
+        Number(a.flowinfo);
+        Raw(",\"scopeId\":");
+        Number(a.scope_id);
+        *p_++ = '}';
+      }
+      return true;
+    }
+    if (a.family != AF_UNIX) return false;
+    const char* bytes = reinterpret_cast<const char*>(a.bytes);
+    if (length == 0) {
+      Raw("{\"unnamed\":true}");
+    } else if (bytes[0] == '\0') {
+      // Abstract names may hold any bytes: `raw` keeps them, `abstract` is for display.
+      Raw("{\"abstract\":");
+      Text(bytes + 1, length - 1);
+      Raw(",\"raw\":\"");
+      static const char kHex[] = "0123456789abcdef";
+      for (size_t i = 1; i < length; i++) {
+        *p_++ = kHex[a.bytes[i] >> 4];
+        *p_++ = kHex[a.bytes[i] & 15];
+      }
+      Raw("\"}");
+    } else {
+      Raw("{\"path\":");
+      Text(bytes, length);
+      *p_++ = '}';
+    }
+    return true;
+  }
+
+  // "anon_inode:[eventpoll]" -> "eventpoll", "anon_inode:inotify" -> "inotify".
+  void AnonType(const Facts& f) {
+#ifdef __linux__
+    if (f.fs_type == kPidfsMagic) return Word("pidfd");
 #endif
-
-  sockaddr_storage ss;
-  socklen_t len = sizeof(ss);
-  memset(&ss, 0, sizeof(ss));
-  if (getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
-    StoreAddress(ss, len, info + kLocal, bytes);
-    if (info[kDomain] < 0) info[kDomain] = ss.ss_family;
+    const char* name = f.anon_link;
+    size_t length = f.anon_link_length > sizeof(f.anon_link) ? sizeof(f.anon_link) : f.anon_link_length;
+    if (length == 0) return Word("unknown");
+    static const char kPrefix[] = "anon_inode:";
+    if (length >= sizeof(kPrefix) - 1 && memcmp(name, kPrefix, sizeof(kPrefix) - 1) == 0) {
+      name += sizeof(kPrefix) - 1;
+      length -= sizeof(kPrefix) - 1;
+    }
+    if (length >= 2 && name[0] == '[' && name[length - 1] == ']') {
+      name += 1;
+      length -= 2;
+    }
+    Text(name, length);
   }
-  len = sizeof(ss);
-  memset(&ss, 0, sizeof(ss));
-  if (getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
-    StoreAddress(ss, len, info + kPeer, bytes + kAddressBytes);
+
+  template <size_t N>
+  void Raw(const char (&s)[N]) {
+    memcpy(p_, s, N - 1);
+    p_ += N - 1;
   }
-
-  if (info[kDomain] == AF_INET6) info[kV6Only] = GetIntOption(fd, IPPROTO_IPV6, IPV6_V6ONLY);
-
-#if defined(__linux__) && defined(TCP_INFO)
-  // For a listening TCP socket Linux reports the accept queue limit in tcpi_sacked.
-  bool tcp = info[kProtocol] == IPPROTO_TCP ||
-             (info[kProtocol] < 0 && info[kSocketType] == SOCK_STREAM &&
-              (info[kDomain] == AF_INET || info[kDomain] == AF_INET6));
-  if (tcp && info[kAcceptConn] == 1) {
-    struct tcp_info ti;
-    socklen_t tlen = sizeof(ti);
-    memset(&ti, 0, sizeof(ti));
-    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &tlen) == 0 &&
-        tlen >= offsetof(struct tcp_info, tcpi_sacked) + sizeof(ti.tcpi_sacked)) {
-      info[kBacklog] = ti.tcpi_sacked;
+  void Bool(bool b) {
+    if (b) {
+      Raw("true");
+    } else {
+      Raw("false");
     }
   }
-#endif
-}
+  void Number(int64_t n) {
+    if (n < 0) {
+      *p_++ = '-';
+      Number(static_cast<uint64_t>(-(n + 1)) + 1);
+    } else {
+      Number(static_cast<uint64_t>(n));
+    }
+  }
+  void Number(uint64_t n) {
+    char digits[20];
+    size_t count = 0;
+    do {
+      digits[count++] = static_cast<char>('0' + n % 10);
+      n /= 10;
+    } while (n != 0);
+    while (count > 0) *p_++ = digits[--count];
+  }
+  void Number(int32_t n) { Number(static_cast<int64_t>(n)); }
+  void Number(uint32_t n) { Number(static_cast<uint64_t>(n)); }
+  // One of this file's own names: nothing to escape.
+  void Word(const char* s) {
+    size_t n = strlen(s);
+    *p_++ = '"';
+    memcpy(p_, s, n);
+    p_ += n;
+    *p_++ = '"';
+  }
+  // A JSON string of raw bytes. Bytes above 0x7f pass through: the whole text is read as
+  // UTF-8, so invalid sequences become U+FFFD, as Buffer#toString('utf8') makes them.
+  void Text(const char* s, size_t length) {
+    static const char kHex[] = "0123456789abcdef";
+    *p_++ = '"';
+    for (size_t i = 0; i < length; i++) {
+      unsigned char c = static_cast<unsigned char>(s[i]);
+      if (c == '"' || c == '\\') {
+        *p_++ = '\\';
+        *p_++ = static_cast<char>(c);
+      } else if (c < 0x20) {
+        Raw("\\u00");
+        *p_++ = kHex[c >> 4];
+        *p_++ = kHex[c & 15];
+      } else {
+        if (c >= 0x80) text_.ascii = false;
+        *p_++ = static_cast<char>(c);
+      }
+    }
+    *p_++ = '"';
+  }
+
+  size_t expected_;
+  JsonText text_;
+  std::unique_ptr<char[]> current_;  // the array being written
+  char* p_ = nullptr;
+  char* end_ = nullptr;
+};
+
+// Tells the Externals of inspectRange() from any other (the binding is private, but a
+// wrong argument must not become a wild pointer).
+const napi_type_tag kJsonTextTag = {0x736f636b65746163ULL, 0x4a736f6e54657874ULL};
 
 Napi::Value Inspect(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = IntArg(info, 0);
   if (env.IsExceptionPending()) return env.Undefined();
-  if (info.Length() < 3 || !info[1].IsTypedArray() || !info[2].IsTypedArray()) {
-    Napi::TypeError::New(env, "inspect(fd, Float64Array, Uint8Array)").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-  auto numbers = info[1].As<Napi::Float64Array>();
-  auto bytes = info[2].As<Napi::Uint8Array>();
-  if (numbers.ElementLength() < kFieldCount || bytes.ByteLength() < 2 * kAddressBytes) {
-    Napi::RangeError::New(env, "inspect: output arrays too small").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-  double* out = numbers.Data();
-  for (size_t i = 0; i < kFieldCount; i++) out[i] = -1;
+  Facts f;
+  int r = ReadFacts(fd, &f);
+  if (r < 0) return Napi::Number::New(env, r);
+  Json json(1, nullptr);
+  json.Descriptor(f);
+  JsonText text = json.Finish();
+  return Napi::String::New(env, text.arrays[0].bytes.get(), text.arrays[0].length);
+}
 
-  struct stat st;
-  if (fd < 0) return Napi::Number::New(env, -EBADF);
-  if (fstat(fd, &st) != 0) return Napi::Number::New(env, -errno);
-  out[kMode] = st.st_mode & S_IFMT;
-  out[kDev] = static_cast<double>(st.st_dev);
-  out[kIno] = static_cast<double>(st.st_ino);
-  out[kRdev] = static_cast<double>(st.st_rdev);
-  out[kFdFlags] = fcntl(fd, F_GETFD);
-  out[kStatusFlags] = fcntl(fd, F_GETFL);
-  if (S_ISSOCK(st.st_mode)) InspectSocket(fd, out, bytes.Data());
-#ifdef __linux__
-  // Message queues look like regular files and anon inodes have no type: the file
-  // system tells them apart (mqueue, anon_inodefs, pidfs).
-  if (S_ISREG(st.st_mode) || (st.st_mode & S_IFMT) == 0) {
-    struct statfs sfs;
-    if (fstatfs(fd, &sfs) == 0) out[kFsType] = static_cast<double>(static_cast<unsigned long>(sfs.f_type));
+// Inspects fds start.. (at most `count`) and makes each close-on-exec as sd_listen_fds()
+// does, stopping before the first fd that fstat cannot read or that is not a plain file:
+// a pipe or an anon inode may be one of Node's own, which src/registry.ts must recognize
+// before anything else touches it (it then passes acceptFirst, and `previous` = the text
+// so far, to go on). `json` holds the passed fds' descriptors, in JSON arrays to be
+// concatenated, and `text` the same bytes for the registry; `next` is the first fd not passed; `error` is -errno when
+// setting FD_CLOEXEC on `next` failed, else 0.
+Napi::Value InspectRange(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int start = IntArg(info, 0);
+  int count = IntArg(info, 1);
+  if (env.IsExceptionPending()) return env.Undefined();
+  bool accept_first = info.Length() > 2 && info[2].ToBoolean().Value();
+  const JsonText* previous = info.Length() > 3 ? JsonTextOf(info[3]) : nullptr;
+  Json json(count < 0 ? 0 : count < 1024 ? count : 1024, previous);
+  int error = 0;
+  int fd = start;
+  for (; fd - start < count; fd++) {
+    Facts f;
+    if (ReadFacts(fd, &f) < 0) break;
+    if (!PlainFile(f) && !(fd == start && accept_first)) break;
+    if ((f.fd_flags & FD_CLOEXEC) == 0) {
+      if (fcntl(fd, F_SETFD, f.fd_flags | FD_CLOEXEC) != 0) {
+        error = -errno;
+        break;
+      }
+      f.fd_flags |= FD_CLOEXEC;
+    }
+    json.Descriptor(f);
   }
-#endif
-  return Napi::Number::New(env, 0);
+  auto* text = new JsonText(json.Finish());
+  auto external = Napi::External<JsonText>::New(env, text, [](Napi::Env, JsonText* t) { delete t; });
+  napi_type_tag_object(env, external, &kJsonTextTag);
+  Napi::Object result = Napi::Object::New(env);
+  result["json"] = JsonStrings(env, *text);
+  result["text"] = external;
+  result["next"] = Napi::Number::New(env, fd);
+  result["error"] = Napi::Number::New(env, error);
+  return result;
 }
 
 }  // namespace
 
+Napi::Array JsonStrings(Napi::Env env, const JsonText& text) {
+  Napi::Array strings = Napi::Array::New(env, text.arrays.size());
+  for (size_t i = 0; i < text.arrays.size(); i++) {
+    napi_value s;
+    const JsonText::Array& array = text.arrays[i];
+    if (text.ascii) {
+      napi_create_string_latin1(env, array.bytes.get(), array.length, &s);
+    } else {
+      napi_create_string_utf8(env, array.bytes.get(), array.length, &s);
+    }
+    strings.Set(static_cast<uint32_t>(i), s);
+  }
+  return strings;
+}
+
+JsonText* JsonTextOf(const Napi::Value& value) {
+  bool tagged = false;
+  if (value.Type() != napi_external || napi_check_object_type_tag(value.Env(), value, &kJsonTextTag, &tagged) != napi_ok || !tagged) {
+    return nullptr;
+  }
+  return value.As<Napi::External<JsonText>>().Data();
+}
+
 void RegisterInspect(Napi::Env env, Napi::Object exports) {
   exports["inspect"] = Napi::Function::New(env, Inspect, "inspect");
+  exports["inspectRange"] = Napi::Function::New(env, InspectRange, "inspectRange");
 }
 
 }  // namespace socket_activation

@@ -33,39 +33,6 @@ export interface UnnamedAddress {
 /** Every address a socket descriptor may report. */
 export type SocketAddress = InetAddress | UnixPathAddress | AbstractAddress | UnnamedAddress;
 
-/** Formats 4 bytes (from `offset`) as dotted decimal. */
-export function formatIPv4(bytes: Uint8Array, offset = 0): string {
-  return `${bytes[offset]}.${bytes[offset + 1]}.${bytes[offset + 2]}.${bytes[offset + 3]}`;
-}
-
-/** Formats 16 bytes (from `offset`) the RFC 5952 way, as inet_ntop does: lower case, longest zero run as `::`. */
-export function formatIPv6(bytes: Uint8Array, offset = 0): string {
-  const groups: number[] = [];
-  for (let i = offset; i < offset + 16; i += 2) groups.push(((bytes[i] ?? 0) << 8) | (bytes[i + 1] ?? 0));
-  let bestStart = -1;
-  let bestLength = 0;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLength) {
-      bestStart = i;
-      bestLength = j - i;
-    }
-    i = j;
-  }
-  const hex = (list: number[]) => list.map((g) => g.toString(16)).join(':');
-  // IPv4-compatible (::a.b.c.d) and IPv4-mapped (::ffff:a.b.c.d) keep a dotted tail, as glibc prints them.
-  if (bestStart === 0 && (bestLength === 6 || (bestLength === 5 && groups[5] === 0xffff))) {
-    return `::${bestLength === 5 ? 'ffff:' : ''}${formatIPv4(bytes, offset + 12)}`;
-  }
-  if (bestLength < 2) return hex(groups);
-  return `${hex(groups.slice(0, bestStart))}::${hex(groups.slice(bestStart + bestLength))}`;
-}
-
 /**
  * Decodes the bytes of a unix socket name as getsockname returned them (leading NUL for
  * an abstract name, nothing at all for an unnamed socket).

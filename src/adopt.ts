@@ -1,4 +1,4 @@
-import { lastIdentity, readFacts, type Descriptor } from './descriptor.js';
+import { describeFd, type Descriptor } from './descriptor.js';
 import { errnoException, SocketActivationError } from './errors.js';
 import { native } from './native.js';
 
@@ -38,12 +38,11 @@ export function takeOver(d: Descriptor): number {
 }
 
 function checkUnchanged(d: Descriptor): void {
-  const r = readFacts(d.fd);
-  const now = r < 0 ? undefined : lastIdentity();
-  if (!now || now.dev !== d.dev || now.ino !== d.ino) {
+  const now = describeFd(d.fd);
+  if (typeof now === 'number' || now.dev !== d.dev || now.ino !== d.ino) {
     throw new SocketActivationError(
       'ERR_FD_CHANGED',
-      `fd ${d.fd}${d.name !== undefined ? ` (${JSON.stringify(d.name)})` : ''} ${now ? 'now refers to a different file' : 'is no longer open'} than when it was inspected; ` +
+      `fd ${d.fd}${d.name !== undefined ? ` (${JSON.stringify(d.name)})` : ''} ${typeof now === 'number' ? 'is no longer open' : 'now refers to a different file'} than when it was inspected; ` +
         'something in this process closed it (and the number may have been reused). Do not close inherited fds yourself: close the server instead.',
       { fd: d.fd, listenerName: d.name },
     );

@@ -1,14 +1,28 @@
 import { SocketActivationError } from './errors.js';
 import { loadAddon } from './load-addon.cjs';
 
+/** JSON text held by the addon (an External): passed back to it without a copy. */
+export type NativeText = { readonly __nativeText: unique symbol };
+
 /** The private binding (native/*.cc). Every call returns a result or `-errno`; never throws for a syscall failure. */
 export interface Native {
-  inspect(fd: number, info: Float64Array, bytes: Uint8Array): number;
+  /** A JSON array of one Descriptor (`name` null, abstract `raw` bytes in hex), or -errno when fstat failed. */
+  inspect(fd: number): string | number;
+  /**
+   * The descriptors of fds `start`.. (at most `count`) as JSON arrays to concatenate
+   * (written as by inspect(), after those of `previous`), each fd made close-on-exec,
+   * stopping before the first fd that is not open or not a socket, file, directory or
+   * device (unless `acceptFirst`): `next` is the first fd not passed, `error` a -errno from
+   * setting FD_CLOEXEC on it (else 0). `text` holds the same JSON for registry() and
+   * `previous`.
+   */
+  inspectRange(start: number, count: number, acceptFirst: boolean, previous?: NativeText): { json: string[]; text: NativeText; next: number; error: number };
   setCloexec(fd: number, on: boolean): number;
   dup(fd: number): number;
   close(fd: number): number;
-  registry(): string | undefined;
-  registry(value: string): true | string;
+  /** What the first judge of this process stored: the verdict and the inherited fds' descriptors (JSON). */
+  registry(): [verdict: string, descriptors: string[]] | undefined;
+  registry(verdict: string, descriptors?: NativeText): true | [verdict: string, descriptors: string[]];
   socket(domain: number, type: number, protocol?: number): number;
   bindInet(fd: number, domain: number, host: string, port: number): number;
   bindUnix(fd: number, path: Uint8Array): number;

@@ -1,9 +1,9 @@
 import { readdirSync, readlinkSync } from 'node:fs';
 import { explainPidMismatch, formatProcess, type PidMismatch } from './ancestry.js';
-import { decodeFacts, describe, readFacts, type Descriptor } from './descriptor.js';
-import { judgeEnvironment, LISTEN_FDS_START, LISTEN_VARIABLES, splitNames } from './environment.js';
+import { completeUnixAddresses, describe, describeFd, type Descriptor, type Mutable } from './descriptor.js';
+import { judgeEnvironment, LISTEN_FDS_START, LISTEN_VARIABLES, splitNames, type EnvironmentVerdict, type Self } from './environment.js';
 import { errnoException, SocketActivationError } from './errors.js';
-import { native, nativeSupported } from './native.js';
+import { native, nativeSupported, type NativeText } from './native.js';
 
 /** Why {@link listeners} is empty. */
 export type NotActivatedReason =
@@ -50,16 +50,25 @@ export interface ActivationOptions {
   readonly unsetEnvironment?: boolean;
 }
 
-interface Snapshot {
+// What the first judge in the process decided, as the registry keeps it (JSON), beside
+// the inherited fds' descriptors (kept as the native inspectRange() wrote them).
+interface Verdict {
   readonly activated: boolean;
-  readonly descriptors?: InheritedDescriptor[];
+  /** When activated: one name per inherited fd. */
+  readonly names?: string[];
   readonly reason?: NotActivatedReason;
   readonly message?: string;
   readonly listenPid?: number;
   readonly error?: { readonly message: string; readonly fields: Record<string, unknown> };
 }
 
-let cached: { snapshot: Snapshot; activation?: Activation } | undefined;
+interface Judgement {
+  readonly verdict: Verdict;
+  /** When activated: the descriptors, as the native inspectRange() wrote them. */
+  readonly descriptors?: { readonly json: readonly string[]; readonly text: NativeText };
+}
+
+let cached: { verdict: Verdict; activation?: Activation; descriptors?: readonly InheritedDescriptor[] } | undefined;
 
 const FIX_EXEC =
   'Start node directly from ExecStart= (or the launcher), or use `exec node …` in a shell wrapper, so the process that systemd named in LISTEN_PID is node itself.';
@@ -127,79 +136,91 @@ function runtimeOwned(d: Descriptor): string | undefined {
   return undefined;
 }
 
-function inspectInherited(count: number, names: readonly string[] | undefined): { good: InheritedDescriptor[]; problem?: SocketActivationError } {
-  const good: InheritedDescriptor[] = [];
-  for (let i = 0; i < count; i++) {
-    const fd = LISTEN_FDS_START + i;
-    const r = readFacts(fd);
-    const d = r < 0 ? undefined : decodeFacts(fd, names?.[i] ?? 'unknown');
-    const owned = d && runtimeOwned(d);
-    if (d && !owned) {
-      good.push(d as InheritedDescriptor);
-      continue;
-    }
-    // Describe the rest of the claimed range (a few of them) for the message; never touch them.
-    const last = LISTEN_FDS_START + count - 1;
-    const notes: string[] = [];
-    for (let other = fd; other <= last && notes.length < 6; other++) {
-      const rr = other === fd ? r : readFacts(other);
-      if (rr < 0) {
-        notes.push(`fd ${other} is not open`);
-        continue;
-      }
-      const od = other === fd && d ? d : decodeFacts(other, undefined);
-      notes.push(`fd ${other} is ${runtimeOwned(od) ?? describe(od)}`);
-    }
-    if (last - fd + 1 > notes.length) notes.push('…');
-    const passed = fd - LISTEN_FDS_START;
-    return {
-      good,
-      problem: new SocketActivationError(
-        'ERR_LISTEN_FDS_NOT_INHERITED',
-        `LISTEN_FDS=${count} claims fds ${LISTEN_FDS_START}..${last}, but only ${passed} of them ${passed === 1 ? 'was' : 'were'} inherited: ${notes.join('; ')}. ` +
-          'These numbers belong to this process, so they were left untouched. The variables do not match the fds passed: fix the launcher or unit that set LISTEN_FDS.',
-        { fd, variable: 'LISTEN_FDS', expected: count, found: passed },
-      ),
-    };
+// Describes the claimed fds from the first one that was not inherited, for the message:
+// a few of them, read-only.
+function notInherited(fd: number, count: number): SocketActivationError {
+  const last = LISTEN_FDS_START + count - 1;
+  const notes: string[] = [];
+  for (let other = fd; other <= last && notes.length < 6; other++) {
+    const d = describeFd(other);
+    notes.push(typeof d === 'number' ? `fd ${other} is not open` : `fd ${other} is ${runtimeOwned(d) ?? describe(d)}`);
   }
-  return { good };
+  if (last - fd + 1 > notes.length) notes.push('…');
+  const passed = fd - LISTEN_FDS_START;
+  return new SocketActivationError(
+    'ERR_LISTEN_FDS_NOT_INHERITED',
+    `LISTEN_FDS=${count} claims fds ${LISTEN_FDS_START}..${last}, but only ${passed} of them ${passed === 1 ? 'was' : 'were'} inherited: ${notes.join('; ')}. ` +
+      'These numbers belong to this process, so they were left untouched. The variables do not match the fds passed: fix the launcher or unit that set LISTEN_FDS.',
+    { fd, variable: 'LISTEN_FDS', expected: count, found: passed },
+  );
 }
 
-function judge(): Snapshot {
-  if (!nativeSupported) {
+// The descriptors of fds 3..3+count-1 (JSON), each made close-on-exec as sd_listen_fds()
+// does; or the first fd that is not open or is one of Node's own, with the descriptors
+// before it (which are close-on-exec too). One native call covers every socket, file and
+// device; it stops before a pipe or an anon inode, told apart from Node's own here first.
+function inspectInherited(count: number): { json: readonly string[]; text: NativeText; problem?: Error } {
+  const end = LISTEN_FDS_START + count;
+  let text: NativeText | undefined;
+  let fd = LISTEN_FDS_START;
+  let acceptFirst = false;
+  for (;;) {
+    const r = native().inspectRange(fd, end - fd, acceptFirst, text);
+    text = r.text;
+    if (r.error < 0) return { ...r, problem: errnoException(r.error, 'fcntl', r.next, 'setting FD_CLOEXEC on an inherited fd') };
+    if (r.next >= end) return r;
+    const d = describeFd(r.next);
+    if (typeof d === 'number' || runtimeOwned(d)) return { ...r, problem: notInherited(r.next, count) };
+    fd = r.next;
+    acceptFirst = true;
+  }
+}
+
+// Why an environment that does not name this process means "not activated".
+function notActivated(verdict: Exclude<EnvironmentVerdict, { activated: true }>): Verdict {
+  if (verdict.why === 'absent') {
     return {
       activated: false,
-      reason: 'unsupported-platform',
-      message: `Socket activation is not available on ${process.platform}: no fds are inherited this way there.`,
+      reason: 'absent',
+      message:
+        `${verdict.missing} is not set: this process was not started by socket activation. ` +
+        'Start it from a .socket unit, with systemd-socket-activate, or with `socket-activation -l ADDRESS -- node app.js`; or give a fallback address for development.',
     };
   }
-  const verdict = judgeEnvironment(process.env, {
-    pid: process.pid,
-    pidfdId() {
-      const id = native().pidfdId();
-      return typeof id === 'bigint' ? id : undefined;
-    },
-  });
-  if (!verdict.activated) {
-    if (verdict.why === 'absent') {
-      return {
-        activated: false,
-        reason: 'absent',
-        message:
-          `${verdict.missing} is not set: this process was not started by socket activation. ` +
-          'Start it from a .socket unit, with systemd-socket-activate, or with `socket-activation -l ADDRESS -- node app.js`; or give a fallback address for development.',
-      };
-    }
-    if (verdict.why === 'pidfd-mismatch') {
-      return {
-        activated: false,
-        reason: 'pidfd-mismatch',
-        listenPid: verdict.listenPid,
-        message: `LISTEN_PID=${verdict.listenPid} matches this process but LISTEN_PIDFDID=${verdict.pidfdId} does not match its pidfd: the variables were meant for an earlier process that had the same pid.`,
-      };
-    }
-    return { activated: false, listenPid: verdict.listenPid, ...notActivatedMessage(explainPidMismatch(verdict.listenPid), verdict.listenPid) };
+  if (verdict.why === 'pidfd-mismatch') {
+    return {
+      activated: false,
+      reason: 'pidfd-mismatch',
+      listenPid: verdict.listenPid,
+      message: `LISTEN_PID=${verdict.listenPid} matches this process but LISTEN_PIDFDID=${verdict.pidfdId} does not match its pidfd: the variables were meant for an earlier process that had the same pid.`,
+    };
   }
+  return { activated: false, listenPid: verdict.listenPid, ...notActivatedMessage(explainPidMismatch(verdict.listenPid), verdict.listenPid) };
+}
+
+const self: Self = {
+  pid: process.pid,
+  pidfdId() {
+    const id = native().pidfdId();
+    return typeof id === 'bigint' ? id : undefined;
+  },
+};
+
+// V8 compiles each function when it first runs, for some 40 µs here however small it is,
+// and this path runs once per process, on the clock of listeners(): the rare branches live
+// in functions of their own, the one-line steps do not.
+function judge(): Judgement {
+  if (!nativeSupported) {
+    return {
+      verdict: {
+        activated: false,
+        reason: 'unsupported-platform',
+        message: `Socket activation is not available on ${process.platform}: no fds are inherited this way there.`,
+      },
+    };
+  }
+  const verdict = judgeEnvironment(process.env, self);
+  if (!verdict.activated) return { verdict: notActivated(verdict) };
 
   let names: string[] | undefined;
   let namesError: unknown;
@@ -208,82 +229,54 @@ function judge(): Snapshot {
   } catch (err) {
     namesError = err;
   }
-  const { good, problem } = inspectInherited(verdict.count, names);
   // Like sd_listen_fds(): every inherited fd becomes close-on-exec, also when we then fail.
-  const descriptors: InheritedDescriptor[] = [];
-  for (const d of good) {
-    // Node marks its low fds close-on-exec at start-up already; only the rest need a call.
-    if (!d.cloexec) {
-      const r = native().setCloexec(d.fd, true);
-      if (r < 0) throw errnoException(r, 'fcntl', d.fd, 'setting FD_CLOEXEC on an inherited fd');
-      (d as { cloexec: boolean }).cloexec = true;
-    }
-    descriptors.push(d);
-  }
+  const { json, text, problem } = inspectInherited(verdict.count);
   if (problem) throw problem;
   if (namesError) throw namesError;
-  return { activated: true, descriptors };
+  return { verdict: { activated: true, names }, descriptors: { json, text } };
 }
 
-function toSnapshot(): Snapshot {
-  try {
-    return judge();
-  } catch (err) {
-    if (err instanceof Error) {
+// The verdict of this process: judged here, unless an earlier call (any copy of the
+// package, any thread) stored one. The first to store wins, so all of them agree.
+function load(): NonNullable<typeof cached> {
+  if (cached) return cached;
+  if (!nativeSupported) return (cached = { verdict: judge().verdict });
+  let stored = native().registry();
+  if (stored === undefined) {
+    let mine: Judgement;
+    try {
+      mine = judge();
+    } catch (err) {
+      if (!(err instanceof Error)) throw err;
       const fields: Record<string, unknown> = {};
       for (const [k, v] of Object.entries(err)) fields[k] = v;
-      return { activated: false, error: { message: err.message, fields } };
+      mine = { verdict: { activated: false, error: { message: err.message, fields } } };
     }
-    throw err;
+    const kept = native().registry(JSON.stringify(mine.verdict), mine.descriptors?.text);
+    if (kept === true) return (cached = { verdict: mine.verdict, descriptors: inherited(mine.verdict, mine.descriptors?.json) });
+    stored = kept;
   }
+  const verdict = JSON.parse(stored[0]) as Verdict;
+  return (cached = { verdict, descriptors: inherited(verdict, stored[1]) });
 }
 
-// The snapshot holds plain data except the raw bytes of abstract unix names, which
-// JSON writes as { type: 'Buffer', data } (Buffer#toJSON) and deserialize() turns back.
-function serialize(s: Snapshot): string {
-  return JSON.stringify(s);
-}
-
-function reviveAddress(a: unknown): void {
-  const abstract = a as { raw?: unknown } | undefined;
-  if (abstract && abstract.raw && !Buffer.isBuffer(abstract.raw)) abstract.raw = Buffer.from((abstract.raw as { data: number[] }).data);
-}
-
-function deserialize(text: string): Snapshot {
-  const s = JSON.parse(text) as Snapshot;
-  for (const d of s.descriptors ?? []) {
-    if (d.kind === 'socket' && d.family === 'unix') {
-      reviveAddress(d.local);
-      reviveAddress(d.remote);
-    }
+// One plain loop, nothing called for most fds: on the cold VM of a starting process a
+// function call per descriptor cost half as much again as the loop.
+function inherited(verdict: Verdict, json: readonly string[] | undefined): readonly InheritedDescriptor[] | undefined {
+  if (!verdict.activated) return undefined;
+  const names = verdict.names!;
+  let descriptors: Mutable<InheritedDescriptor>[] = [];
+  for (const array of json!) descriptors = descriptors.concat(JSON.parse(array) as Mutable<InheritedDescriptor>[]);
+  for (let i = 0; i < descriptors.length; i++) {
+    const d = descriptors[i]!;
+    d.name = names[i]!;
+    if (d.kind === 'socket' && d.family === 'unix') completeUnixAddresses(d);
+    Object.freeze(d);
   }
-  return s;
+  return Object.freeze(descriptors);
 }
 
-function snapshot(): Snapshot {
-  if (cached) return cached.snapshot;
-  let s: Snapshot;
-  if (!nativeSupported) {
-    s = judge();
-  } else {
-    const earlier = native().registry();
-    if (earlier !== undefined) {
-      s = deserialize(earlier);
-    } else {
-      const mine = toSnapshot();
-      const stored = native().registry(serialize(mine));
-      s = stored === true ? mine : deserialize(stored);
-    }
-  }
-  cached = { snapshot: s };
-  return s;
-}
-
-function unsetIfAsked(options: ActivationOptions | undefined): void {
-  if (options?.unsetEnvironment) for (const v of LISTEN_VARIABLES) delete process.env[v];
-}
-
-function rethrow(error: NonNullable<Snapshot['error']>): never {
+function rethrow(error: NonNullable<Verdict['error']>): never {
   const code = error.fields.code as string;
   const err = new SocketActivationError(code as never, error.message, error.fields);
   Error.captureStackTrace(err, rethrow);
@@ -298,16 +291,15 @@ function rethrow(error: NonNullable<Snapshot['error']>): never {
  */
 export function activation(options?: ActivationOptions): Activation {
   try {
-    const s = snapshot();
-    if (s.error) rethrow(s.error);
-    if (!cached!.activation) {
-      cached!.activation = s.activated
-        ? { activated: true, descriptors: Object.freeze(s.descriptors!.map((d) => Object.freeze(d))) }
-        : Object.freeze({ activated: false, reason: s.reason!, message: s.message!, ...(s.listenPid !== undefined ? { listenPid: s.listenPid } : {}) });
-    }
-    return cached!.activation;
+    const c = load();
+    const v = c.verdict;
+    if (v.error) rethrow(v.error);
+    c.activation ??= v.activated
+      ? { activated: true, descriptors: c.descriptors! }
+      : Object.freeze({ activated: false, reason: v.reason!, message: v.message!, ...(v.listenPid !== undefined ? { listenPid: v.listenPid } : {}) });
+    return c.activation;
   } finally {
-    unsetIfAsked(options);
+    if (options?.unsetEnvironment) for (const v of LISTEN_VARIABLES) delete process.env[v];
   }
 }
 

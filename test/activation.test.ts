@@ -1,12 +1,12 @@
 // LISTEN_* handling inside real activated processes: every rule and bad value, the
 // not-activated reasons, CLOEXEC as the kernel reports it, and one registry per process.
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { finish, fixtures, reportOf, root, runActivated } from './helpers/activated.js';
-import { closeAll, inetSocket, unixSocket } from './helpers/sockets.js';
+import { bareSocket, closeAll, closeSocket, inetSocket, unixSocket } from './helpers/sockets.js';
 
 afterAll(closeAll);
 
@@ -178,12 +178,64 @@ describe('CLOEXEC and the process-wide registry', () => {
     expect(r.result.value).toEqual([3, 4, 5].map((fd) => ({ fd, cloexec: true })));
     expect(r.childFds.filter((fd: number) => fd >= 3 && fd <= 5)).toEqual([]);
   });
+  it('a FIFO between sockets: every fd in order, named, close-on-exec (cleared first)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sa-fifo-'));
+    try {
+      const path = join(dir, 'log');
+      execFileSync('mkfifo', [path]);
+      const fifo = openSync(path, 'r+');
+      try {
+        const fds = [inetSocket().fd, fifo, inetSocket({ type: 'dgram' }).fd];
+        const r = await reportOf('probe.mjs', { args: ['cloexec'], fds });
+        expect(r.before).toEqual([false, false, false]);
+        expect(r.after).toEqual([true, true, true]);
+        expect(r.result.value).toEqual([3, 4, 5].map((fd) => ({ fd, cloexec: true })));
+        const named = await reportOf('report.mjs', { fds, env: { LISTEN_FDNAMES: 'web:log:dns' } });
+        expect(named.result.descriptors.map((d: { fd: number; name: string; kind: string }) => [d.fd, d.name, d.kind])).toEqual([
+          [3, 'web', 'socket'],
+          [4, 'log', 'fifo'],
+          [5, 'dns', 'socket'],
+        ]);
+      } finally {
+        closeSync(fifo);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
   it('a second call, after unsetEnvironment, returns the very same listeners', async () => {
     const r = await reportOf('probe.mjs', { args: ['twice'], fds: [inetSocket().fd], env: { LISTEN_FDNAMES: 'web' } });
     expect(r.first.ok).toBe(true);
     expect(r.envAfter).toEqual([]);
     expect(r.second.value).toEqual(r.first.value);
     expect(r.same).toBe(true);
+  });
+  it('six hundred fds with a FIFO among them: in order, named, the same in a copy, require() and a worker', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sa-many-'));
+    const sockets = Array.from({ length: 600 }, () => bareSocket('inet', 'dgram'));
+    try {
+      const path = join(dir, 'log');
+      execFileSync('mkfifo', [path]);
+      const fifo = openSync(path, 'r+');
+      try {
+        // Far more JSON than one of the addon's arrays holds, and the FIFO makes it go on from the first part.
+        const fds = [...sockets.slice(0, 400), fifo, ...sockets.slice(400)];
+        const env = { LISTEN_FDNAMES: fds.map((_, i) => `n${i}`).join(':') };
+        const r = await reportOf('report.mjs', { fds, env });
+        const seen = r.result.descriptors.map((d: { fd: number; name: string; kind: string }) => `${d.fd}:${d.name}:${d.kind}`);
+        expect(seen).toEqual(fds.map((_, i) => `${i + 3}:n${i}:${i === 400 ? 'fifo' : 'socket'}`));
+        const copies = await reportOf('probe.mjs', { args: ['copies'], fds, env });
+        expect(copies.first).toEqual(fds.map((_, i) => `${i + 3}:n${i}`));
+        expect(copies.viaCopy).toEqual(copies.first);
+        expect(copies.viaRequire).toEqual(copies.first);
+        expect(copies.viaWorker).toEqual(copies.first);
+      } finally {
+        closeSync(fifo);
+      }
+    } finally {
+      for (const fd of sockets) closeSocket(fd);
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
   it('another module copy, the CommonJS build (require) and a worker thread agree after the env is gone', async () => {
     const abstract = unixSocket(Buffer.from([0, 0x73, 0x61, 0x00, 0xff]));

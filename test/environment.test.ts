@@ -36,7 +36,7 @@ describe('LISTEN_FDS', () => {
   it('absent means not activated', () => {
     expect(judge({ LISTEN_PID: '4242' })).toEqual({ activated: false, why: 'absent', missing: 'LISTEN_FDS' });
   });
-  it.each(['abc', '-1', '0', '1.5', ' 2', '2 ', '+2', '0x2', '02', '', '99999999999', '2147483645'])('%j is ERR_LISTEN_FDS', (value) => {
+  it.each(['abc', '-1', '0', '1.5', ' 2', '2 ', '+2', '0x2', '02', '1e1', '3.0', '', '99999999999', '2147483645'])('%j is ERR_LISTEN_FDS', (value) => {
     const err = codeOf(() => judge({ LISTEN_PID: '4242', LISTEN_FDS: value }));
     expect(err.code).toBe('ERR_LISTEN_FDS');
     expect(err.found).toBe(value);

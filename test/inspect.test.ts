@@ -62,6 +62,15 @@ describe('sockets', () => {
     expect(abstract.local).toMatchObject({ abstract: 'sa\u0000\ufffd\n' });
     expect(socketOf(bareSocket('unix', 'stream')).local).toEqual({ unnamed: true });
   });
+  it('unix names with quotes, backslashes, control characters and bytes that are not UTF-8', () => {
+    const path = Buffer.concat([Buffer.from(join(dir, 'q"\\\t')), Buffer.from([0xc3, 0x28, 0xe2, 0x82])]);
+    expect(socketOf(unixSocket(path)).local).toEqual({ path: path.toString('utf8') });
+    const raw = Buffer.from([0x00, 0x22, 0x5c, 0x01, 0x7f, 0xe2, 0x82, 0xac, 0xff]);
+    const abstract = socketOf(unixSocket(raw)).local as { abstract: string; raw: Buffer };
+    expect(abstract.raw).toEqual(raw.subarray(1));
+    expect(abstract.abstract).toBe(raw.subarray(1).toString('utf8'));
+    expect(abstract.abstract).toBe('"\\\u0001\u007f€\ufffd');
+  });
   it('a connected TCP socket has a remote address and is not listening', async () => {
     const server = net.createServer();
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -72,6 +81,18 @@ describe('sockets', () => {
     expect(d).toMatchObject({ type: 'stream', listening: false, nonblocking: true, remote: { address: '127.0.0.1', port: (server.address() as net.AddressInfo).port } });
     expect(d.backlog).toBeUndefined();
     client.destroy();
+    server.close();
+  });
+  it('an IPv4 client of a dual-stack [::] listener: IPv4-mapped addresses, written as inet_ntop does', async () => {
+    const server = net.createServer();
+    await new Promise<void>((r) => server.listen({ port: 0, host: '::', ipv6Only: false }, r));
+    const accepted = new Promise<net.Socket>((r) => server.once('connection', r));
+    const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+    const socket = await accepted;
+    const d = socketOf((socket as unknown as { _handle: { fd: number } })._handle.fd);
+    expect(d).toMatchObject({ family: 'inet6', local: { address: '::ffff:127.0.0.1', family: 'IPv6' }, remote: { address: '::ffff:127.0.0.1', port: client.localPort } });
+    client.destroy();
+    socket.destroy();
     server.close();
   });
 });
