@@ -222,10 +222,12 @@ function judge(): Judgement {
   const verdict = judgeEnvironment(process.env, self);
   if (!verdict.activated) return { verdict: notActivated(verdict) };
 
+  // Absent names stay absent ('unknown' below): an array of LISTEN_FDS entries would, for a
+  // count near INT_MAX, exhaust the heap before any fd is looked at.
   let names: string[] | undefined;
   let namesError: unknown;
   try {
-    names = splitNames(verdict.rawNames, verdict.count);
+    if (verdict.rawNames !== undefined) names = splitNames(verdict.rawNames, verdict.count);
   } catch (err) {
     namesError = err;
   }
@@ -264,12 +266,12 @@ function load(): NonNullable<typeof cached> {
 // function call per descriptor cost half as much again as the loop.
 function inherited(verdict: Verdict, json: readonly string[] | undefined): readonly InheritedDescriptor[] | undefined {
   if (!verdict.activated) return undefined;
-  const names = verdict.names!;
+  const names = verdict.names;
   let descriptors: Mutable<InheritedDescriptor>[] = [];
   for (const array of json!) descriptors = descriptors.concat(JSON.parse(array) as Mutable<InheritedDescriptor>[]);
   for (let i = 0; i < descriptors.length; i++) {
     const d = descriptors[i]!;
-    d.name = names[i]!;
+    d.name = names?.[i] ?? 'unknown';
     if (d.kind === 'socket' && d.family === 'unix') completeUnixAddresses(d);
     Object.freeze(d);
   }

@@ -95,6 +95,11 @@ describe('bad environments give a clear error, never a crash', () => {
     // the one fd that was passed is still made close-on-exec, as sd_listen_fds does
     expect(out.cloexec3).toBe(true);
   });
+  it('LISTEN_FDS=2147483644 (the largest libsystemd takes) without LISTEN_FDNAMES: an error at the first fd not passed, no out-of-memory abort', async () => {
+    const r = await runActivated('probe.mjs', { args: ['afterError'], fds: [inetSocket().fd], env: { LISTEN_FDS: '2147483644' } });
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout).first).toMatchObject({ ok: false, code: 'ERR_LISTEN_FDS_NOT_INHERITED', fields: { fd: 4, found: 1 } });
+  });
   it('LISTEN_FDS=2 with no fd passed at all (Node\'s epoll at fd 3): error, no abort', async () => {
     const r = await runActivated('probe.mjs', { args: ['afterError'], env: { LISTEN_FDS: '2' } });
     expect(r.code).toBe(0);
