@@ -9,6 +9,13 @@ export type NotifyFields = Readonly<Record<string, NotifyValue>>;
 // systemd reads a message as newline-separated KEY=VALUE lines; its keys are upper-case
 // environment-style names.
 const KEY = /^[A-Z_][A-Z0-9_]*$/;
+// What the manager's parser (strv_split_newlines, measured on systemd 252) does not take
+// literally: it splits at \r as well as \n, a backslash escapes the next character (a\b
+// arrives as ab, an escaped newline joins two lines, a trailing backslash makes it drop the
+// whole message), and a NUL byte makes it ignore the message.
+const SPECIAL = /[\n\r\0\\]/;
+// NOTIFY_BUFFER_MAX: the manager ignores a longer datagram entirely.
+const MESSAGE_MAX = 4096;
 // fdname_is_valid(): ASCII without control characters and without ':', the LISTEN_FDNAMES separator.
 const FDNAME_MAX = 255;
 
@@ -31,16 +38,34 @@ function valueText(key: string, value: NotifyValue): string {
     text = String(value);
   } else if (typeof value === 'string') text = value;
   else throw messageError(`${key}: expected a string, a number, a bigint or true, found ${typeof value}.`, { key, expected: 'string | number | bigint | true', found: typeof value });
-  const at = text.search(/[\n\0]/);
+  const at = text.search(SPECIAL);
   if (at >= 0) {
-    const what = text[at] === '\n' ? 'a newline' : 'a NUL byte';
-    throw messageError(
-      `${key}=${JSON.stringify(text)} contains ${what} at index ${at}: the manager would read what follows as another assignment (or stop reading). ` +
-        'Remove it; for STATUS= text, replace line breaks with spaces.',
-      { key, expected: 'one line without NUL', found: text },
-    );
+    throw messageError(`${key}=${JSON.stringify(text)} contains ${special(text[at]!)} at index ${at}. Remove it; for STATUS= text, replace line breaks with spaces.`, {
+      key,
+      expected: 'one line without \\n, \\r, \\ or NUL',
+      found: text,
+    });
   }
   return text;
+}
+
+// What the manager would make of a character it does not take literally.
+function special(c: string): string {
+  if (c === '\n') return 'a newline: the manager would read what follows as another assignment';
+  if (c === '\r') return 'a carriage return: the manager splits lines at \\r too, so it would read what follows as another assignment';
+  if (c === '\\') return 'a backslash: the manager reads backslash escapes (a\\b arrives as ab, and a backslash before a line break or at the end loses assignments)';
+  return 'a NUL byte: the manager ignores a message that holds one';
+}
+
+function checkLength(message: string): string {
+  const bytes = Buffer.byteLength(message, 'utf8');
+  if (bytes > MESSAGE_MAX) {
+    throw messageError(`The notify message is ${bytes} bytes long: the manager ignores a message over ${MESSAGE_MAX} bytes entirely. Shorten it (usually the STATUS= text).`, {
+      expected: `at most ${MESSAGE_MAX} bytes`,
+      found: bytes,
+    });
+  }
+  return message;
 }
 
 function checkKey(key: string): void {
@@ -54,35 +79,41 @@ function checkKey(key: string): void {
 }
 
 /**
- * Encodes assignments as one notify message (`KEY=VALUE` lines). A value can never add an
- * assignment of its own: newlines and NUL bytes are refused.
+ * Encodes assignments as one notify message (`KEY=VALUE` lines). A value can never add,
+ * change or lose an assignment: newlines, carriage returns, backslashes and NUL bytes are
+ * refused, and so is a message the manager would ignore for its size (over 4096 bytes).
  *
- * @throws ERR_NOTIFY_MESSAGE for an invalid key or value, or no assignment at all.
+ * @throws ERR_NOTIFY_MESSAGE for an invalid key or value, no assignment at all, or too long a
+ * message; ERR_FDNAME for an FDNAME= systemd would not take.
  */
 export function encodeFields(fields: NotifyFields): string {
   const lines: string[] = [];
   for (const key of Object.keys(fields)) {
     checkKey(key);
-    lines.push(`${key}=${valueText(key, fields[key]!)}`);
+    const text = valueText(key, fields[key]!);
+    if (key === 'FDNAME') checkFdName(text);
+    lines.push(`${key}=${text}`);
   }
   if (lines.length === 0) throw messageError('A notify message needs at least one assignment, such as READY=1.', { expected: 'KEY=VALUE', found: '' });
-  return lines.join('\n');
+  return checkLength(lines.join('\n'));
 }
 
 /**
  * Checks a message written by hand (`'READY=1\nSTATUS=up'`): every line must be one
- * `KEY=VALUE` assignment and there must be no NUL byte. A trailing newline is allowed.
+ * `KEY=VALUE` assignment, with no carriage return, backslash or NUL byte (the manager does not
+ * take them literally), and the message at most 4096 bytes. A trailing newline is allowed.
  *
- * @throws ERR_NOTIFY_MESSAGE naming the first bad line.
+ * @throws ERR_NOTIFY_MESSAGE naming the first bad line or character; ERR_FDNAME as {@link encodeFields}.
  */
 export function checkRawMessage(message: string): string {
   if (typeof message !== 'string') {
     throw messageError(`A notify message must be a string, found ${typeof message}.`, { expected: 'string', found: typeof message });
   }
-  const nul = message.indexOf('\0');
-  if (nul >= 0) {
-    throw messageError(`The notify message has a NUL byte at index ${nul}; the manager stops reading there. Remove it.`, { expected: 'no NUL', found: message });
+  const at = message.search(/[\r\0\\]/);
+  if (at >= 0) {
+    throw messageError(`The notify message contains ${special(message[at]!)} (index ${at}). Remove it.`, { expected: 'no \\r, \\ or NUL', found: message });
   }
+  checkLength(message);
   const lines = message.endsWith('\n') ? message.slice(0, -1).split('\n') : message.split('\n');
   lines.forEach((line, i) => {
     const eq = line.indexOf('=');
@@ -93,14 +124,16 @@ export function checkRawMessage(message: string): string {
         found: line,
       });
     }
+    if (line.slice(0, eq) === 'FDNAME') checkFdName(line.slice(eq + 1));
   });
   return message;
 }
 
 /**
  * Checks an fd store name by systemd's rule (`fdname_is_valid`): 1 to 255 ASCII characters,
- * no control characters, no `:`. systemd silently ignores a bad FDNAME (the fd is then stored
- * under a default name); this package refuses it instead.
+ * no control characters, no `:`; and no backslash, which the manager's message parser would
+ * take as an escape (`a\b` would be stored as `ab`). systemd silently ignores a bad FDNAME
+ * (the fd is then stored under a default name); this package refuses it instead.
  *
  * @throws ERR_FDNAME
  */
@@ -115,15 +148,16 @@ export function checkFdName(name: string): string {
       if (c === 0x3a) problem = `it contains ':' at index ${i} (the LISTEN_FDNAMES separator)`;
       else if (c < 0x20 || c === 0x7f) problem = `it contains the control character 0x${c.toString(16).padStart(2, '0')} at index ${i}`;
       else if (c > 0x7f) problem = `it contains the non-ASCII character ${JSON.stringify(name[i])} at index ${i}`;
+      else if (c === 0x5c) problem = `it contains a backslash at index ${i} (the manager would read it as an escape and store another name)`;
       if (problem) break;
     }
   }
   if (problem) {
     throw new SocketActivationError(
       'ERR_FDNAME',
-      `The fd name ${JSON.stringify(name)} is not valid: ${problem}. Expected 1 to ${FDNAME_MAX} ASCII characters without control characters or ':' ` +
+      `The fd name ${JSON.stringify(name)} is not valid: ${problem}. Expected 1 to ${FDNAME_MAX} ASCII characters without control characters, ':' or '\\' ` +
         '(systemd would silently store the fd under another name).',
-      { expected: `1..${FDNAME_MAX} ASCII characters, no control characters, no ':'`, found: name },
+      { expected: `1..${FDNAME_MAX} ASCII characters, no control characters, no ':', no '\\'`, found: name },
     );
   }
   return name;

@@ -105,6 +105,10 @@ describe('messages', () => {
     ['a raw line without =', () => notify('READY=1\nMAINPID')],
     ['a raw NUL', () => notify('READY=1\0MAINPID=1')],
     ['a fractional number', () => notify({ MAINPID: 1.5 })],
+    // systemd 252 splits lines at \r too, reads backslash escapes and ignores messages over 4096 bytes.
+    ['a carriage return in STATUS', () => status('x\rREADY=1')],
+    ['a backslash in STATUS', () => status('C:\\')],
+    ['a message over 4096 bytes', () => status('x'.repeat(5000))],
   ])('%s is refused (ERR_NOTIFY_MESSAGE) and nothing reaches the socket', async (_, call) => {
     const r = await receiver();
     await expect(call()).rejects.toMatchObject({ code: 'ERR_NOTIFY_MESSAGE' });
