@@ -46,8 +46,9 @@ function uint32(text: string): number | undefined {
  * `vsock-stream:`, `vsock-dgram:`, `vsock-seqpacket:` forms). Unset or empty means there is no
  * manager to tell.
  *
- * @throws ERR_NOTIFY_SOCKET for anything else (a relative path, a name too long for
- * sun_path, an empty abstract name, a vsock address without a CID or with a bad number).
+ * @throws ERR_NOTIFY_SOCKET for anything else (a relative path, `/` alone, a name too long for
+ * sun_path with its terminator, an empty abstract name, a vsock address without a CID or with a
+ * bad number).
  */
 export function parseNotifyAddress(value: string | undefined): NotifyAddress | undefined {
   if (value === undefined || value === '') return undefined;
@@ -55,9 +56,11 @@ export function parseNotifyAddress(value: string | undefined): NotifyAddress | u
     const abstract = value.startsWith('@');
     const body = Buffer.from(abstract ? value.slice(1) : value, 'utf8');
     if (abstract && body.length === 0) throw bad(value, 'the abstract name is empty');
+    if (value === '/') throw bad(value, 'it names the root directory, not a socket');
     if (body.includes(0)) throw bad(value, 'it contains a NUL byte');
-    // A path needs its terminator inside sun_path; an abstract name takes the place of it.
-    const room = SUN_PATH - 1;
+    // libsystemd's sockaddr_un_set_path() keeps a terminating NUL inside sun_path for both forms
+    // (the manager binds its own socket with it too): 107 bytes of path, 106 of abstract name.
+    const room = SUN_PATH - 1 - (abstract ? 1 : 0);
     if (body.length > room) throw bad(value, `it is ${body.length} bytes long, more than the ${room} that fit in sun_path`);
     return { kind: 'unix', text: value, bytes: abstract ? Buffer.concat([Buffer.alloc(1), body]) : body };
   }

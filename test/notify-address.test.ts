@@ -22,11 +22,11 @@ describe('parseNotifyAddress', () => {
     expect(a!.kind === 'unix' && a!.bytes).toEqual(Buffer.concat([Buffer.from([0]), Buffer.from('sd/notify é')]));
   });
 
-  it('sun_path limits: 107 bytes fit, 108 do not (path and abstract)', () => {
+  it('sun_path limits, with a terminator as libsystemd keeps one: a path of 107 bytes, an abstract name of 106', () => {
     expect(parseNotifyAddress(`/${'a'.repeat(106)}`)).toMatchObject({ kind: 'unix' });
     expect(() => parseNotifyAddress(`/${'a'.repeat(107)}`)).toThrow(expect.objectContaining({ code: 'ERR_NOTIFY_SOCKET' }));
-    expect(parseNotifyAddress(`@${'a'.repeat(107)}`)).toMatchObject({ kind: 'unix' });
-    expect(() => parseNotifyAddress(`@${'a'.repeat(108)}`)).toThrow(/more than the 107/);
+    expect(parseNotifyAddress(`@${'a'.repeat(106)}`)).toMatchObject({ kind: 'unix' });
+    expect(() => parseNotifyAddress(`@${'a'.repeat(107)}`)).toThrow(/more than the 106/);
   });
 
   it.each([
@@ -43,6 +43,7 @@ describe('parseNotifyAddress', () => {
     ['relative', /relative path/],
     ['./notify', /relative path/],
     ['@', /abstract name is empty/],
+    ['/', /root directory/],
     ['/with\0nul', /NUL/],
     ['vsock:1234', /CID/],
     ['vsock::1234', /CID is empty/],
