@@ -11,14 +11,15 @@ export type WatchdogVerdict =
       readonly watchdogPid?: number;
     };
 
-const DIGITS = /^[0-9]+$/;
+// Plain decimal, as for LISTEN_*: libsystemd would read a leading 0 as octal (WATCHDOG_PID=0100 is pid 64).
+const DIGITS = /^(0|[1-9][0-9]*)$/;
 // systemd's USEC_INFINITY: "no watchdog" written as a number.
 const USEC_INFINITY = 18446744073709551615n;
 
 /**
  * The rules of sd_watchdog_enabled() on an environment, as a pure function: WATCHDOG_USEC
  * absent → disabled; WATCHDOG_PID present and not `pid` → disabled (a child inherited it).
- * Stricter than libsystemd: only plain decimal digits are accepted (no sign, no spaces).
+ * Stricter than libsystemd: only plain decimal is accepted (no sign, no spaces, no leading 0).
  *
  * @throws ERR_WATCHDOG_USEC when it is not a number, 0 or infinity; ERR_WATCHDOG_PID when
  * it is not a pid.

@@ -23,11 +23,12 @@ describe('judgeWatchdog', () => {
     expect(judgeWatchdog({ WATCHDOG_USEC: '5000000', WATCHDOG_PID: '11' }, 10)).toEqual({ enabled: false, reason: 'other-process', watchdogPid: 11 });
   });
 
-  it.each(['0', 'abc', '-1', ' 5', '5 ', '1.5', '0x10', '18446744073709551615', '99999999999999999999999'])('WATCHDOG_USEC=%j: ERR_WATCHDOG_USEC', (v) => {
+  it.each(['0', 'abc', '-1', ' 5', '5 ', '1.5', '0x10', '010', '18446744073709551615', '99999999999999999999999'])('WATCHDOG_USEC=%j: ERR_WATCHDOG_USEC', (v) => {
     expect(() => judgeWatchdog({ WATCHDOG_USEC: v }, 10)).toThrow(expect.objectContaining({ code: 'ERR_WATCHDOG_USEC', variable: 'WATCHDOG_USEC', found: v }));
   });
 
-  it.each(['', '0', 'x', '-5', '12a', '4294967296'])('WATCHDOG_PID=%j: ERR_WATCHDOG_PID', (v) => {
+  // A leading 0 too: libsystemd reads 012 as octal (pid 10), so it is refused rather than read as 12.
+  it.each(['', '0', 'x', '-5', '12a', '4294967296', '012'])('WATCHDOG_PID=%j: ERR_WATCHDOG_PID', (v) => {
     expect(() => judgeWatchdog({ WATCHDOG_USEC: '1000', WATCHDOG_PID: v }, 10)).toThrow(expect.objectContaining({ code: 'ERR_WATCHDOG_PID', variable: 'WATCHDOG_PID', found: v }));
   });
 
