@@ -15,6 +15,8 @@ export type WatchdogVerdict =
 const DIGITS = /^(0|[1-9][0-9]*)$/;
 // systemd's USEC_INFINITY: "no watchdog" written as a number.
 const USEC_INFINITY = 18446744073709551615n;
+// The longest delay setInterval() takes (a signed 32-bit number of milliseconds).
+const MAX_TIMER_MS = 0x7fff_ffff;
 
 /**
  * The rules of sd_watchdog_enabled() on an environment, as a pure function: WATCHDOG_USEC
@@ -135,7 +137,9 @@ export function startWatchdog(options: WatchdogOptions = {}): Watchdog | undefin
     restart(usec: number) {
       if (timer) clearInterval(timer);
       this.intervalMs = usec / 1000;
-      this.pingEveryMs = Math.max(1, Math.floor(this.intervalMs * fraction));
+      // Node runs a longer timer after 1 ms instead (TimeoutOverflowWarning): a WatchdogSec= over
+      // ~50 days would flood the manager with pings. Pinging sooner than needed is harmless.
+      this.pingEveryMs = Math.min(MAX_TIMER_MS, Math.max(1, Math.floor(this.intervalMs * fraction)));
       timer = setInterval(ping, this.pingEveryMs).unref();
     },
     stop() {

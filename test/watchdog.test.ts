@@ -59,6 +59,19 @@ describe('startWatchdog', () => {
     expect(JSON.parse(done.stdout)).toEqual({ intervalMs: 60_000, pingEveryMs: 30_000 });
   });
 
+  it('an interval longer than a Node timer (WatchdogSec=116d): pings every 2^31-1 ms, not every 1 ms', async () => {
+    const r = await startReceiver();
+    const child = startActivated('watchdog.mjs', { listenPid: 'none', args: ['--hold', '300'], env: { NOTIFY_SOCKET: r.address, WATCHDOG_USEC: '10000000000000' } });
+    const done = await finish(child, 10_000);
+    expect(done).toMatchObject({ code: 0, signal: null });
+    expect(JSON.parse(done.stdout)).toEqual({ intervalMs: 10_000_000_000, pingEveryMs: 2 ** 31 - 1 });
+    expect(done.stderr).not.toMatch(/TimeoutOverflowWarning/);
+    // The ping at start only: with the overflow Node ran the timer every millisecond.
+    await r.waitFor(1);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(r.messages().map((m) => m.text)).toEqual(['WATCHDOG=1']);
+  });
+
   it('WATCHDOG_PID of another process: not started (undefined), nothing sent', async () => {
     const r = await startReceiver();
     const done = await finish(startActivated('watchdog.mjs', { listenPid: 'none', env: { NOTIFY_SOCKET: r.address, WATCHDOG_USEC: '200000', WATCHDOG_PID: '1' } }));
