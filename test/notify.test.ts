@@ -230,7 +230,24 @@ describe('fd store messages', () => {
     server.close();
   });
 
-  it.each(['', 'a:b', 'tab\there', 'x'.repeat(256), 'caf\u00e9', 'del\u007f'])('store(%j) is ERR_FDNAME and nothing is sent', async (name) => {
+  it.each([
+    ['notify({ FDNAME })', () => notify({ FDSTORE: 1, FDNAME: 'a:b' })],
+    ['a raw FDNAME= line', () => notify('FDSTORE=1\nFDNAME=tab\there')],
+  ])('an FDNAME systemd would not take, through %s, is ERR_FDNAME and nothing is sent', async (_, call) => {
+    const r = await receiver();
+    await expect(call()).rejects.toMatchObject({ code: 'ERR_FDNAME' });
+    await status('after');
+    expect((await r.waitFor(1)).map((m) => m.text)).toEqual(['STATUS=after']);
+  });
+
+  it('a message of exactly 4096 bytes is sent whole', async () => {
+    const r = await receiver();
+    const text = 'a'.repeat(4096 - 'READY=1\nSTATUS='.length);
+    await expect(ready(text)).resolves.toBe(true);
+    expect((await r.waitFor(1)).map((m) => m.text)).toEqual([`READY=1\nSTATUS=${text}`]);
+  });
+
+  it.each(['', 'a:b', 'tab\there', 'x'.repeat(256), 'caf\u00e9', 'del\u007f', 'back\\slash'])('store(%j) is ERR_FDNAME and nothing is sent', async (name) => {
     const r = await receiver();
     await expect(store(name, 0)).rejects.toMatchObject({ code: 'ERR_FDNAME', found: name });
     await expect(storeRemove(name)).rejects.toMatchObject({ code: 'ERR_FDNAME' });
