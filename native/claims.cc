@@ -20,10 +20,18 @@ Napi::Value Claim(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), claimed.insert(fd).second);
 }
 
+// claimed(fd) -> whether an earlier claim(fd) took it (its socket may have closed it since).
+Napi::Value Claimed(const Napi::CallbackInfo& info) {
+  int fd = IntArg(info, 0);
+  std::lock_guard<std::mutex> lock(claims_mutex);
+  return Napi::Boolean::New(info.Env(), claimed.count(fd) > 0);
+}
+
 }  // namespace
 
 void RegisterClaims(Napi::Env env, Napi::Object exports) {
   exports["claim"] = Napi::Function::New(env, Claim, "claim");
+  exports["claimed"] = Napi::Function::New(env, Claimed, "claimed");
 }
 
 }  // namespace socket_activation

@@ -25,7 +25,8 @@ export function duplicateForNode(d: Descriptor): number {
  * @throws ERR_FD_TAKEN when an earlier call took it; ERR_FD_CHANGED as {@link duplicateForNode}.
  */
 export function takeOver(d: Descriptor): number {
-  checkUnchanged(d);
+  // Taken first: the socket it went to may have closed it since, which is not a change.
+  if (!native().claimed(d.fd)) checkUnchanged(d);
   if (!native().claim(d.fd)) {
     throw new SocketActivationError(
       'ERR_FD_TAKEN',

@@ -31,6 +31,7 @@ export interface Native {
   pidfdId(): bigint | number;
   pipe(): [number, number] | number;
   claim(fd: number): boolean;
+  claimed(fd: number): boolean;
   notifyUnix(path: Uint8Array, message: Uint8Array, fds: Int32Array): number;
   /** Linux only. `type` 0 tries datagram, then seqpacket, then stream. */
   notifyVsock?(cid: number, port: number, type: number, message: string, timeoutMs: number, done: (result: number, syscall: string) => void): void;

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { inspect } from '../src/descriptor.js';
 import { fixtures, startActivated } from './helpers/activated.js';
+import { runInline } from './helpers/inline.js';
 import { closeAllSockets, makeSocket } from './helpers/raw-sockets.js';
 import { killAll, watch } from './helpers/watch.js';
 
@@ -91,6 +92,23 @@ describe('Accept=yes: a connected socket at fd 3', () => {
     const answer = await request(client, '/via-listen');
     expect(answer.body).toEqual({ pid: ready.pid, url: '/via-listen', remotePort: client.localPort, localPort: client.remotePort });
     expect(await child.finish()).toEqual({ code: 0, signal: null });
+  });
+
+  it('once taken and closed with its socket: connection() is ERR_FD_TAKEN and connections() is empty, not ERR_FD_CHANGED', async () => {
+    const { fd, release } = await accepted({ host: '127.0.0.1' });
+    const r = await runInline(
+      `import { once } from 'node:events';
+      import { connection, connections } from 'socket-activation';
+      const socket = connection('conn');
+      socket.destroy();
+      await once(socket, 'close');
+      const again = (() => { try { connection('conn'); return 'ok'; } catch (err) { return err.code; } })();
+      const all = (() => { try { return connections().length; } catch (err) { return err.code; } })();
+      console.log(JSON.stringify({ again, all }));`,
+      { fds: [fd], env: { LISTEN_FDNAMES: 'conn' } },
+    );
+    release();
+    expect(r).toEqual({ again: 'ERR_FD_TAKEN', all: 0 });
   });
 
   it('connection(name) on a listening socket is ERR_LISTENER_MISMATCH', async () => {
