@@ -1,7 +1,7 @@
 import { lstatSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import { unixAddress, type SocketAddress } from './address.js';
-import { type Descriptor, type StreamListenerDescriptor, type ConnectionDescriptor } from './descriptor.js';
+import { lastIdentity, readFacts, type Descriptor, type StreamListenerDescriptor, type ConnectionDescriptor } from './descriptor.js';
 import { SocketActivationError } from './errors.js';
 import { closeDuplicate, duplicateForNode, takeOver } from './adopt.js';
 import { trackConnections } from './drain.js';
@@ -93,13 +93,26 @@ export function connectionSocket(d: ConnectionDescriptor, allowHalfOpen = false)
 
 async function listenOnFd(server: net.Server, d: StreamListenerDescriptor, backlog: number): Promise<void> {
   const fd = duplicateForNode(d);
+  let handedOver = false;
   try {
     // Positional backlog: Node ignores `{ backlog }` when given an fd and would use 511.
-    await whenListening(server, (done) => server.listen({ fd }, backlog, done));
+    await whenListening(server, (done) => {
+      server.listen({ fd }, backlog, done);
+      handedOver = true;
+    });
   } catch (err) {
-    if (!server.listening) closeDuplicate(fd);
+    // Refused before Node looked at the fd (e.g. a server already listening elsewhere): the
+    // duplicate is ours to close. Failed after: Node closed it if it had adopted it, so close
+    // it only if it is still open as the same socket and not the server's.
+    if (!handedOver || stillOurs(server, fd, d)) closeDuplicate(fd);
     throw err;
   }
+}
+
+function stillOurs(server: net.Server, fd: number, d: Descriptor): boolean {
+  if ((server as { _handle?: { fd?: number } | null })._handle?.fd === fd || readFacts(fd) < 0) return false;
+  const now = lastIdentity();
+  return now.dev === d.dev && now.ino === d.ino;
 }
 
 interface CountedServer {

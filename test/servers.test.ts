@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startActivated } from './helpers/activated.js';
+import { OPEN_FDS, runInline } from './helpers/inline.js';
 import { echo, get, get2, tryConnect, type Target } from './helpers/clients.js';
 import { closeAllSockets, makeSocket, type RawSocket, type SocketSpec } from './helpers/raw-sockets.js';
 import { killAll, watch, type Watched } from './helpers/watch.js';
@@ -272,6 +273,24 @@ describe('adoption', () => {
     expect(closed.originals[0].now.ino).toBe(ready.descriptors[0].ino);
     // The kernel still queues connections on the inherited socket (as under systemd during a restart).
     expect(await tryConnect({ host: '127.0.0.1', port: socket.port })).toBe('connected');
+  });
+
+  it('a server already listening elsewhere: Node refuses the fd, and the duplicate made for it is closed', async () => {
+    const socket = makeSocket({ family: 'inet', host: '127.0.0.1' });
+    const r = await runInline(
+      `${OPEN_FDS}
+      import net from 'node:net';
+      import { listen } from 'socket-activation';
+      const server = net.createServer();
+      await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const before = openFds();
+      const code = await listen(server, 'web').then(() => 'ok', (err) => err.code);
+      console.log(JSON.stringify({ code, listening: server.listening, before, after: openFds() }));
+      server.close();`,
+      { fds: [socket.fd], env: { LISTEN_FDNAMES: 'web' } },
+    );
+    expect(r).toMatchObject({ code: 'ERR_SERVER_ALREADY_LISTEN', listening: true });
+    expect(r.after).toEqual(r.before);
   });
 
   it('on a unix path: server.close() leaves the socket file (it belongs to the service manager)', async () => {
