@@ -1,5 +1,5 @@
-import type dgram from 'node:dgram';
-import type net from 'node:net';
+import dgram from 'node:dgram';
+import net from 'node:net';
 import { bindDatagram, type DatagramFallback } from './datagram.js';
 import { listen, type Listening, type StreamFallback, type StreamServer } from './listen.js';
 import { activation, type ActivationOptions } from './registry.js';
@@ -48,13 +48,12 @@ export type Activated<T extends Record<string, ListenerSpec>> = {
           : never;
 };
 
+// A net.Socket has a `server` property too (null for a FIFO stream): test the classes first.
 function closeAll(done: unknown[]): void {
   for (const item of done) {
-    if (item && typeof item === 'object') {
-      if ('server' in item) (item as Listening<StreamServer>).server.close();
-      else if ('close' in item) (item as dgram.Socket).close();
-      else if ('destroy' in item) (item as net.Socket).destroy();
-    }
+    if (item instanceof net.Socket) item.destroy();
+    else if (item instanceof dgram.Socket) item.close();
+    else if (item && typeof item === 'object' && 'server' in item) (item as Listening<StreamServer>).server.close();
   }
 }
 

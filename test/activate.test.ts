@@ -6,6 +6,8 @@ import type net from 'node:net';
 import { afterAll, describe, expect, expectTypeOf, it } from 'vitest';
 import type { activate, Listening, StreamListenerDescriptor } from '../src/index.js';
 import { finish, reportOf, startActivated, waitForLine } from './helpers/activated.js';
+import { native } from '../src/native.js';
+import { OPEN_FDS, runInline } from './helpers/inline.js';
 import { closeAll, inetSocket } from './helpers/sockets.js';
 
 afterAll(closeAll);
@@ -53,6 +55,32 @@ describe('activate()', () => {
   it('a missing name fails the whole call with its code', async () => {
     const r = await reportOf('declarative.mjs', { fds: [inetSocket().fd, inetSocket({ type: 'dgram' }).fd], env: { LISTEN_FDNAMES: 'web:dns' } });
     expect(r).toEqual({ ok: false, code: 'ERR_LISTENER_NOT_FOUND', listenerName: 'admin' });
+  });
+
+  it('when an entry fails, what was set up before it is closed again, a FIFO stream included', async () => {
+    const [readEnd, writeEnd] = native().pipe() as [number, number];
+    try {
+      const r = await runInline(
+        `${OPEN_FDS}
+        import net from 'node:net';
+        import { activate } from 'socket-activation';
+        const before = openFds();
+        let code;
+        try {
+          await activate({ log: { fifo: true }, web: { server: net.createServer() }, missing: { server: net.createServer() } });
+        } catch (err) {
+          code = err.code ?? String(err);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        console.log(JSON.stringify({ code, before, after: openFds() }));`,
+        { fds: [readEnd, inetSocket().fd], env: { LISTEN_FDNAMES: 'log:web' } },
+      );
+      expect(r.code).toBe('ERR_LISTENER_NOT_FOUND');
+      expect(r.after).toEqual(r.before);
+    } finally {
+      native().close(readEnd);
+      native().close(writeEnd);
+    }
   });
 
   it('not activated: the fallbacks are used, a spec without one says why', async () => {
