@@ -355,8 +355,11 @@ static int exec_argc;
 static void exec_case(const struct test_case *c) {
   place_fds(c->kinds);
   unsigned long long pidfd_id = own_pidfd_id();
-  const char *path = getenv("PATH");
-  char *saved_path = strdup(path ? path : "/usr/bin:/bin");
+  // The package's process gets PATH, and the sanitizer runtime settings when the sanitizer run
+  // (scripts/sanitize.sh) set them: its addon cannot load without them.
+  static const char *kept[] = {"PATH", "LD_PRELOAD", "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"};
+  char *saved[sizeof kept / sizeof *kept];
+  for (size_t i = 0; i < sizeof kept / sizeof *kept; i++) saved[i] = getenv(kept[i]) ? strdup(getenv(kept[i])) : NULL;
   // libsystemd first, in this very process (same pid, pidfd, fds and environment); then undo
   // what it changed (FD_CLOEXEC, the unset variables), so the package starts from the same state.
   clearenv();
@@ -364,7 +367,9 @@ static void exec_case(const struct test_case *c) {
   libsystemd_listen(c, pidfd_id);
   for (size_t i = 0; i < strlen(c->kinds); i++) fcntl(3 + (int)i, F_SETFD, 0);
   clearenv();
-  setenv("PATH", saved_path, 1);
+  for (size_t i = 0; i < sizeof kept / sizeof *kept; i++) {
+    if (saved[i]) setenv(kept[i], saved[i], 1);
+  }
   apply_environment(c, pidfd_id);
   char id[32], unset[2] = {c->unset ? '1' : '0', 0};
   snprintf(id, sizeof id, "%ld", c->id);

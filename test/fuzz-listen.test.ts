@@ -11,14 +11,15 @@
 import { availableParallelism } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { judgeEnvironment, splitNames } from '../src/environment.js';
-import { fixtures } from './helpers/activated.js';
-import { compareListen, isRuntimeKind, type OurListen, type Verdict } from './helpers/divergences.js';
+import { fixtures, testWrap } from './helpers/activated.js';
+import { compareListen, isRuntimeKind, namesEndInEscape, ourCloexec, type OurListen, type Verdict } from './helpers/divergences.js';
 import { Tally } from './helpers/figures.js';
 import { fuzzSettings, listenCase, sampleCases } from './helpers/fuzz-env.js';
 import { asEnvString, instantiate, runHarness, type HarnessCase } from './helpers/harness.js';
 
 const { runs, seed } = fuzzSettings(150);
 const EBADF = -9;
+const EINVAL = -22;
 const VARIABLES = ['LISTEN_PID', 'LISTEN_FDS', 'LISTEN_FDNAMES', 'LISTEN_PIDFDID'] as const;
 
 interface Theirs {
@@ -44,28 +45,27 @@ function theirsOf(lines: Record<string, unknown>[] | undefined): Theirs | undefi
 const timeout = (perCase: number, count: number) => 120_000 + perCase * count;
 
 /**
- * FD_CLOEXEC as libsystemd sets it, or where we stopped earlier by an allowed rule: before any fd
- * (a number that is not plain decimal, LISTEN_PIDFDID) or before the fd of Node's own kind we refused.
+ * FD_CLOEXEC as libsystemd sets it, or, where an allowed rule made us decide otherwise, as our
+ * own rule sets it: nothing when we stopped before the fds (a number that is not plain decimal,
+ * LISTEN_PIDFDID), the fds before the one we refused (one of Node's own kinds), every inherited
+ * claimed fd where libsystemd gave up on the names first (a trailing backslash).
  */
-function compareCloexec(c: HarnessCase, bytes: Record<string, Buffer | undefined>, ours: OurListen & { cloexecSet: number[] }, theirs: number[], decision: Verdict): Verdict {
+function compareCloexec(c: HarnessCase, bytes: Record<string, Buffer | undefined>, ours: OurListen & { cloexecSet: number[] }, theirs: { r: number; cloexec: number[] }): Verdict {
   const text = (v: string) => (bytes[v] === undefined ? undefined : asEnvString(bytes[v]!));
   const set = JSON.stringify(ours.cloexecSet);
-  if (set === JSON.stringify(theirs)) return { same: true };
-  if (!decision.same && decision.rule === 'fdnames-backslash') {
-    // libsystemd gave up on the names before the fds; we went on: every claimed fd.
-    const all = Array.from({ length: Number(text('LISTEN_FDS')) }, (_, i) => 3 + i);
-    if (set === JSON.stringify(all)) return decision;
-  }
+  if (set === JSON.stringify(theirs.cloexec)) return { same: true };
   if (ours.outcome === 'error' && set === '[]') {
     const variable = ours.code === 'ERR_LISTEN_PID' ? 'LISTEN_PID' : ours.code === 'ERR_LISTEN_FDS' ? 'LISTEN_FDS' : undefined;
     if (variable && !/^(0|[1-9][0-9]*)$/.test(text(variable) ?? '')) return { same: false, rule: 'strict-decimal' };
     if (ours.code === 'ERR_LISTEN_PIDFDID') return { same: false, rule: 'pidfdid' };
   }
   if (ours.outcome === 'not-activated' && ours.reason === 'pidfd-mismatch' && set === '[]') return { same: false, rule: 'pidfdid' };
+  const ownRule = JSON.stringify(ourCloexec(c.kinds, Number(text('LISTEN_FDS'))));
+  if (theirs.r === EINVAL && namesEndInEscape(text('LISTEN_FDNAMES')) && set === ownRule) return { same: false, rule: 'fdnames-backslash' };
   if (ours.outcome === 'error' && ours.code === 'ERR_LISTEN_FDS_NOT_INHERITED' && ours.fd !== undefined && isRuntimeKind(c.kinds, ours.fd)) {
-    if (set === JSON.stringify(theirs.filter((fd) => fd < ours.fd!))) return { same: false, rule: 'runtime-fd' };
+    if (set === JSON.stringify(theirs.cloexec.filter((fd) => fd < ours.fd!)) && set === ownRule) return { same: false, rule: 'runtime-fd' };
   }
-  return { same: false, why: `FD_CLOEXEC set on [${ours.cloexecSet}], libsystemd on [${theirs}]` };
+  return { same: false, why: `FD_CLOEXEC set on [${ours.cloexecSet}], libsystemd on [${theirs.cloexec}]` };
 }
 
 describe('LISTEN_* against sd_listen_fds_with_names (libsystemd 252)', () => {
@@ -107,11 +107,13 @@ describe('LISTEN_* against sd_listen_fds_with_names (libsystemd 252)', () => {
     const tally = new Tally('fuzz-listen-processes', seed + 1);
     tally.count('fds touched outside 3..3+n-1', 0);
     tally.count('fd changes other than FD_CLOEXEC', 0);
-    const cases = sampleCases(listenCase, runs, seed + 1);
+    // FUZZ_CASES=12,345 re-runs only these cases of the same seed (to reproduce a report).
+    const only = process.env.FUZZ_CASES?.split(',').map(Number);
+    const cases = sampleCases(listenCase, runs, seed + 1).filter((c) => !only || only.includes(c.id));
     const results = await runHarness('exec', cases, {
-      command: [process.execPath, `${fixtures}fuzz-activation.mjs`],
+      command: [...testWrap, process.execPath, `${fixtures}fuzz-activation.mjs`],
       parallel: availableParallelism(),
-      timeoutMs: 60_000,
+      timeoutMs: testWrap.length > 0 ? 600_000 : 60_000,
     });
     for (const c of cases) {
       const lines = results.get(c.id) ?? [];
@@ -134,7 +136,7 @@ describe('LISTEN_* against sd_listen_fds_with_names (libsystemd 252)', () => {
       const claimed = Number(asEnvString(bytes.LISTEN_FDS ?? Buffer.alloc(0)));
       const outside = ours.cloexecSet.filter((fd) => !(fd >= 3 && fd < 3 + claimed));
       if (outside.length > 0) tally.count('fds touched outside 3..3+n-1', outside.length);
-      const fdVerdict = compareCloexec(c, bytes, ours, theirCloexec, verdict);
+      const fdVerdict = compareCloexec(c, bytes, ours, { r: theirs.r, cloexec: theirCloexec });
       if (claimed > c.kinds.length) tally.count('LISTEN_FDS reaching into Node\'s own fds');
       tally.count('fd changes other than FD_CLOEXEC', ours.other.length);
       if (ours.other.length > 0) verdict = { same: false, why: `other fd changes: ${JSON.stringify(ours.other)}` };

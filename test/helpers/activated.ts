@@ -9,6 +9,13 @@ export const root = fileURLToPath(new URL('../..', import.meta.url));
 export const fixtures = fileURLToPath(new URL('../fixtures/', import.meta.url));
 export const cli = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 
+/**
+ * SA_TEST_WRAP (a JSON array, set by scripts/valgrind.sh): a program every fixture process runs
+ * under, e.g. valgrind. Timeouts of fixture processes grow with it.
+ */
+export const testWrap: readonly string[] = process.env.SA_TEST_WRAP ? (JSON.parse(process.env.SA_TEST_WRAP) as string[]) : [];
+const slowdown = testWrap.length > 0 ? 30 : 1;
+
 export interface ActivatedOptions {
   /** fds of this process to place at 3, 4, … in the child. */
   fds?: number[];
@@ -46,7 +53,7 @@ export function startActivated(fixture: string, options: ActivatedOptions = {}):
   const listenPid = options.listenPid ?? 'self';
   const script =
     listenPid === 'self' ? 'LISTEN_PID=$$; export LISTEN_PID; exec "$@"' : listenPid === 'none' ? 'exec "$@"' : `LISTEN_PID=${listenPid}; export LISTEN_PID; exec "$@"`;
-  const command = options.command ?? [process.execPath, fixtures + fixture, ...(options.args ?? [])];
+  const command = [...testWrap, ...(options.command ?? [process.execPath, fixtures + fixture, ...(options.args ?? [])])];
   return spawn('/bin/sh', ['-c', script, 'sh', ...command], {
     stdio: ['ignore', 'pipe', 'pipe', ...(options.fds ?? [])],
     env: environment(options),
@@ -60,7 +67,7 @@ export async function finish(child: ChildProcess, timeoutMs = 20_000): Promise<F
   let stderr = '';
   child.stdout?.setEncoding('utf8').on('data', (d: string) => (stdout += d));
   child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs * slowdown);
   const [code, signal] = (await once(child, 'close')) as [number | null, NodeJS.Signals | null];
   clearTimeout(timer);
   return { code, signal, stdout, stderr };
@@ -84,6 +91,7 @@ export async function reportOf<T = any>(fixture: string, options: ActivatedOptio
 
 /** Waits until a child prints a line matching `pattern` on stdout; returns the match. */
 export function waitForLine(child: ChildProcess, pattern: RegExp, timeoutMs = 15_000): Promise<RegExpMatchArray> {
+  timeoutMs *= slowdown;
   return new Promise((resolve, reject) => {
     let buffer = '';
     let errors = '';

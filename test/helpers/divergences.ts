@@ -95,11 +95,32 @@ const errnosOf: Record<string, readonly number[]> = {
 
 const RUNTIME_KINDS = new Set(['e', 'E']);
 
-/** Whether fd `fd` of the case is one our rule refuses as the runtime's own. */
+/**
+ * Whether fd `fd` of the case is one our rule refuses as the runtime's own: an eventfd, an
+ * epoll fd, or a pipe another fd of the process also refers to (its other end, or a copy).
+ */
 export function isRuntimeKind(kinds: string, fd: number): boolean {
   const kind = kinds[fd - 3];
   if (kind === undefined) return false;
-  return RUNTIME_KINDS.has(kind) || ((kind === 'r' || kind === 'w') && kinds.includes('r') && kinds.includes('w'));
+  return RUNTIME_KINDS.has(kind) || ((kind === 'r' || kind === 'w') && kinds.replace(/[^rw]/g, '').length > 1);
+}
+
+/**
+ * FD_CLOEXEC as our own rule sets it once LISTEN_FDS=n is accepted: on every claimed fd before
+ * the first one that was not inherited (a hole, past the fds passed, or one of Node's own kinds).
+ */
+export function ourCloexec(kinds: string, n: number): number[] {
+  const fds: number[] = [];
+  for (let fd = 3; fd < 3 + n; fd++) {
+    if (fd - 3 >= kinds.length || kinds[fd - 3] === 'h' || isRuntimeKind(kinds, fd)) break;
+    fds.push(fd);
+  }
+  return fds;
+}
+
+/** libsystemd refuses LISTEN_FDNAMES ending in an unpaired backslash before it looks at anything else. */
+export function namesEndInEscape(rawNames: string | undefined): boolean {
+  return rawNames !== undefined && /(^|[^\\])(\\\\)*\\$/.test(rawNames);
 }
 
 /** Compares the decisions (activated with names / not activated / error) of both sides. */
@@ -141,7 +162,7 @@ export function compareListen(input: ListenInput, ours: OurListen, theirs: Their
 
   const rawNames = text('LISTEN_FDNAMES');
   // libsystemd splits LISTEN_FDNAMES before anything else: an unpaired trailing backslash is -EINVAL even unactivated.
-  if (rawNames !== undefined && /(^|[^\\])(\\\\)*\\$/.test(rawNames) && theirs.r === EINVAL) return allowed('fdnames-backslash');
+  if (namesEndInEscape(rawNames) && theirs.r === EINVAL) return allowed('fdnames-backslash');
   if (rawNames?.includes('\\')) {
     if (ours.outcome === 'activated' && ours.names.join(':') === rawNames) return allowed('fdnames-backslash');
     if (ours.outcome === 'error' && ours.code === 'ERR_LISTEN_FDNAMES') return allowed('fdnames-backslash');
