@@ -1,0 +1,184 @@
+// Faults under load against a real systemd user manager (test/helpers/systemd.ts): a socket
+// unit holds the listening socket, the plain service test/fixtures/faults-service.mjs serves it
+// with listen(server, 'web'), and a bounded load (test/helpers/fault-load.ts: one new connection per
+// request) runs through every fault.
+//   - FAULT_KILLS (default 2) SIGKILLs mid-load: only requests in flight at a kill fail
+//     (reset), none is refused, and everything sent after it is answered by the next process;
+//   - EMFILE during start-up: a clear error naming fd 3, the socket kept, the waiting client
+//     served by the next start;
+//   - FAULT_RESTARTS (default 50) consecutive `systemctl restart` under load: no request fails.
+// Not here yet: a successor that crashes during a hot upgrade (issue 4's upgrade is not merged),
+// and a full disk (the package writes nothing to disk; a service's own writes are its own).
+import { mkdirSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fixtures, root } from './helpers/activated.js';
+import { startLoad, type Sent } from './helpers/fault-load.js';
+import { command, freePort, startManager, type Manager } from './helpers/systemd.js';
+
+const restarts = Number(process.env.FAULT_RESTARTS ?? 50);
+const kills = Number(process.env.FAULT_KILLS ?? 2);
+const node = process.execPath;
+const figures: Record<string, unknown> = {};
+let m: Manager;
+
+beforeAll(async () => {
+  m = await startManager();
+});
+
+afterAll(async () => {
+  await m?.stop();
+  mkdirSync(join(root, 'build', 'reliability'), { recursive: true });
+  writeFileSync(join(root, 'build', 'reliability', 'faults.json'), `${JSON.stringify(figures, null, 2)}\n`);
+  console.log(`faults: ${JSON.stringify(figures)}`);
+});
+
+/** A socket unit on 127.0.0.1:port named `web`, and its service running the fixture. */
+async function units(name: string, port: number, args: string[], service = ''): Promise<void> {
+  m.writeUnit(
+    `${name}.socket`,
+    `[Socket]
+    ListenStream=127.0.0.1:${port}
+    FileDescriptorName=web
+    Backlog=1024`,
+  );
+  m.writeUnit(
+    `${name}.service`,
+    `[Unit]
+    StartLimitIntervalSec=0
+    [Service]
+    ExecStart=${command(node, `${fixtures}faults-service.mjs`, ...args)}
+    StandardOutput=append:${m.path('logs', `${name}.log`)}
+    StandardError=inherit
+    ${service}`,
+  );
+  await m.daemonReload();
+  await m.systemctl('start', `${name}.socket`);
+}
+
+async function mainPid(unit: string): Promise<number> {
+  return Number((await m.show(unit, 'MainPID')).MainPID);
+}
+
+/** Waits until the load has a successful answer from `pid`. */
+async function servedBy(sent: Sent[], pid: number, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!sent.some((s) => s.pid === pid)) {
+    if (Date.now() > deadline) throw new Error(`no request answered by pid ${pid} within ${timeoutMs} ms\n${m.logs()}`);
+    await sleep(10);
+  }
+}
+
+function get(port: number, path: string): Promise<{ status: number; pid: number }> {
+  return new Promise((resolve, reject) => {
+    http
+      .get({ host: '127.0.0.1', port, path, agent: false, timeout: 30_000 }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (body += d));
+        res.on('end', () => resolve({ status: res.statusCode!, pid: (JSON.parse(body) as { pid: number }).pid }));
+      })
+      .on('error', reject);
+  });
+}
+
+describe('faults under load, real systemd', () => {
+  it(`SIGKILL of the service mid-load (${kills}×): only the requests in flight fail, none is refused, the next process serves the rest`, async () => {
+    const port = await freePort();
+    const concurrency = 8;
+    await units('kill', port, ['--delay', '50'], 'Restart=always\nRestartSec=100ms');
+    expect((await get(port, '/first')).status).toBe(200);
+    const windows: { issued: number; done: number }[] = [];
+    const load = startLoad('127.0.0.1', port, concurrency);
+    try {
+      let pid = await mainPid('kill.service');
+      for (let k = 0; k < kills; k++) {
+        await servedBy(load.sent, pid);
+        await sleep(200);
+        const issued = Date.now();
+        await m.systemctl('kill', '--signal=SIGKILL', 'kill.service');
+        windows.push({ issued, done: Date.now() });
+        const killed = pid;
+        for (const deadline = Date.now() + 20_000; Date.now() < deadline && (pid === killed || pid === 0); await sleep(20)) pid = await mainPid('kill.service');
+        expect(pid).not.toBe(killed);
+      }
+      await servedBy(load.sent, pid);
+      await sleep(200);
+    } finally {
+      await load.stop();
+    }
+    const sent = load.sent;
+    const failed = sent.filter((s) => s.error);
+    // In flight at a kill: sent before the signal was surely delivered, ended after it was sent.
+    const inFlight = (s: Sent) => windows.some((w) => s.startedAt <= w.done && s.endedAt >= w.issued);
+    figures.sigkill = {
+      kills,
+      requests: sent.length,
+      failed: failed.length,
+      failedInFlight: failed.filter(inFlight).length,
+      refused: failed.filter((s) => s.error === 'ECONNREFUSED').length,
+      concurrency,
+      errors: [...new Set(failed.map((s) => s.error))],
+    };
+    expect(failed.filter((s) => s.error === 'ECONNREFUSED')).toEqual([]);
+    // A failure is a request the killed process had taken: reset, at most one per client per kill.
+    expect(failed.filter((s) => s.error !== 'ECONNRESET' || !inFlight(s))).toEqual([]);
+    expect(failed.length).toBeLessThanOrEqual(concurrency * kills);
+    expect(sent.filter((s) => s.pid !== undefined).length).toBeGreaterThan(failed.length);
+  }, 60_000 + 20_000 * kills);
+
+  it('EMFILE during start-up: a clear error naming fd 3, the socket kept, the waiting request served by the next start', async () => {
+    const port = await freePort();
+    const out = m.path('out', 'emfile.json');
+    await units('emfile', port, ['--emfile-once', m.path('emfile.marker'), '--out', out], 'Restart=on-failure\nRestartSec=100ms');
+    // The first request starts the service; the first start fails, the request waits in the queue.
+    const answer = await get(port, '/waiting');
+    const report = await m.waitForJson(out);
+    figures.emfile = { fdsHeldBeforeListen: report.held, error: report.error, answeredBy: answer.pid === report.pid ? 'the failed process' : 'the next start' };
+    expect(report.error).toMatchObject({ code: 'EMFILE', syscall: 'fcntl', fd: 3 });
+    expect(report.error.message).toMatch(/^EMFILE: too many open files, fcntl fd 3/);
+    expect(report.listening).toBe(false);
+    expect(answer.status).toBe(200);
+    expect(answer.pid).not.toBe(report.pid);
+    expect(await m.show('emfile.socket', 'ActiveState')).toEqual({ ActiveState: 'active' });
+    expect(Number((await m.show('emfile.service', 'NRestarts')).NRestarts)).toBe(1);
+  }, 60_000);
+
+  it(`${restarts} consecutive restarts under load: no request fails, every process serves`, async () => {
+    const port = await freePort();
+    const concurrency = 4;
+    await units('restart', port, ['--delay', '20']);
+    expect((await get(port, '/first')).status).toBe(200);
+    const pids = [await mainPid('restart.service')];
+    const load = startLoad('127.0.0.1', port, concurrency);
+    const started = Date.now();
+    try {
+      await servedBy(load.sent, pids[0]!);
+      for (let i = 0; i < restarts; i++) {
+        await m.systemctl('restart', 'restart.service');
+        const pid = await mainPid('restart.service');
+        expect(pids).not.toContain(pid);
+        pids.push(pid);
+        // The new process must have served some of the load before it is restarted in turn.
+        await servedBy(load.sent, pid);
+      }
+    } finally {
+      await load.stop();
+    }
+    const sent = load.sent;
+    const failed = sent.filter((s) => s.error);
+    figures.restarts = {
+      restarts,
+      requests: sent.length,
+      failed: failed.length,
+      processes: pids.length,
+      processesThatServed: new Set(sent.map((s) => s.pid).filter((p) => p !== undefined)).size,
+      concurrency,
+      seconds: Math.round((Date.now() - started) / 100) / 10,
+    };
+    expect(failed).toEqual([]);
+    expect(new Set(pids).size).toBe(restarts + 1);
+  }, 600_000);
+});
