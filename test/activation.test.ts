@@ -53,7 +53,9 @@ describe('activated', () => {
     const v6only = inetSocket({ host: '::', v6only: true });
     const dir = mkdtempSync(join(tmpdir(), 'sa-expect-'));
     const path = join(dir, 's.sock');
-    const fds = [tcp.fd, dual.fd, v6only.fd, unixSocket(path), unixSocket(Buffer.from('\0sa-expect-abstract'))];
+    // Abstract names are shared by every process on the host (other test runs too): one of our own.
+    const abstract = `sa-expect-abstract-${process.pid}`;
+    const fds = [tcp.fd, dual.fd, v6only.fd, unixSocket(path), unixSocket(Buffer.from(`\0${abstract}`))];
     const env = { LISTEN_FDNAMES: 'tcp:dual:v6only:path:abstract' };
     const check = (name: string, expect: object) => reportOf('report.mjs', { fds, env, args: ['listener', name, JSON.stringify(expect)] });
     try {
@@ -64,7 +66,7 @@ describe('activated', () => {
       expect((await check('v6only', { family: 'inet6' })).result).toMatchObject({ v6only: true });
       expect((await check('path', { path, family: 'unix' })).ok).toBe(true);
       expect((await check('path', { path: `${path}.other` })).error.code).toBe('ERR_LISTENER_MISMATCH');
-      expect((await check('abstract', { abstract: 'sa-expect-abstract' })).result.local).toMatchObject({ abstract: 'sa-expect-abstract' });
+      expect((await check('abstract', { abstract })).result.local).toMatchObject({ abstract });
       expect((await check('abstract', { kind: 'fifo' })).error.code).toBe('ERR_LISTENER_MISMATCH');
     } finally {
       rmSync(dir, { recursive: true, force: true });

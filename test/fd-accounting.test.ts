@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { native } from '../src/native.js';
-import { cli, fixtures, runActivated } from './helpers/activated.js';
+import { cli, fixtures, runActivated, slowdown } from './helpers/activated.js';
 import { startByteReceiver } from './helpers/harness.js';
 import { startReceiver } from './helpers/notify-receiver.js';
 import { closeAllSockets, makeSocket } from './helpers/raw-sockets.js';
@@ -83,7 +83,7 @@ describe('fd accounting', () => {
       native().close(ends[0]);
       native().close(ends[1]);
     }
-  }, 60_000);
+  }, 60_000 * slowdown);
 
   it("the launcher's command gets 0, 1, 2 and its sockets at 3.., nothing of the launcher's own", () => {
     // fds this test process holds without FD_CLOEXEC pass to any child; they are not the launcher's.

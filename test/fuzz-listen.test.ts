@@ -11,7 +11,7 @@
 import { availableParallelism } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { judgeEnvironment, splitNames } from '../src/environment.js';
-import { fixtures, testWrap } from './helpers/activated.js';
+import { fixtures, slowdown, testWrap } from './helpers/activated.js';
 import { compareListen, isRuntimeKind, namesEndInEscape, ourCloexec, type OurListen, type Verdict } from './helpers/divergences.js';
 import { Tally } from './helpers/figures.js';
 import { fuzzSettings, listenCase, sampleCases } from './helpers/fuzz-env.js';
@@ -42,7 +42,7 @@ function theirsOf(lines: Record<string, unknown>[] | undefined): Theirs | undefi
   return lines?.find((l) => l.side === 'libsystemd') as Theirs | undefined;
 }
 
-const timeout = (perCase: number, count: number) => 120_000 + perCase * count;
+const timeout = (perCase: number, count: number) => (120_000 + perCase * count) * slowdown;
 
 /**
  * FD_CLOEXEC as libsystemd sets it, or, where an allowed rule made us decide otherwise, as our

@@ -14,7 +14,8 @@ export const cli = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.u
  * under, e.g. valgrind. Timeouts of fixture processes grow with it.
  */
 export const testWrap: readonly string[] = process.env.SA_TEST_WRAP ? (JSON.parse(process.env.SA_TEST_WRAP) as string[]) : [];
-const slowdown = testWrap.length > 0 ? 30 : 1;
+/** How much longer things take under the wrapper: timeouts are multiplied by it. */
+export const slowdown = testWrap.length > 0 ? 30 : 1;
 
 export interface ActivatedOptions {
   /** fds of this process to place at 3, 4, … in the child. */

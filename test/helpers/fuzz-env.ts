@@ -135,11 +135,13 @@ export const listenCase: fc.Arbitrary<Omit<HarnessCase, 'id'>> = kinds.chain((k)
   }),
 );
 
+/** A case that is only variables (no fds, nothing unset). */
+const variablesOnly = (env: fc.Arbitrary<Record<string, Uint8Array | undefined>>): fc.Arbitrary<Omit<HarnessCase, 'id'>> =>
+  env.map((e) => ({ kinds: '', unset: false, env: e }));
+
 /** WATCHDOG_USEC and WATCHDOG_PID. */
-export const watchdogCase: fc.Arbitrary<Omit<HarnessCase, 'id'>> = fc.record({
-  kinds: fc.constant(''),
-  unset: fc.constant(false),
-  env: fc.record({
+export const watchdogCase = variablesOnly(
+  fc.record({
     WATCHDOG_USEC: fc.oneof(
       { weight: 1, arbitrary: fc.constant(undefined) },
       { weight: 1, arbitrary: fc.constant(bytes('')) },
@@ -154,15 +156,13 @@ export const watchdogCase: fc.Arbitrary<Omit<HarnessCase, 'id'>> = fc.record({
       { weight: 1, arbitrary: anyBytes },
     ),
   }),
-});
+);
 
 const pathChars = fc.string({ unit: fc.constantFrom('a', 'b', '/', '.', '-', ' ', ':', '@', 'é', '\t', '\n', '\\'), maxLength: 10 });
 
 /** NOTIFY_SOCKET: paths and abstract names of every length around sun_path, vsock forms, junk. */
-export const notifyCase: fc.Arbitrary<Omit<HarnessCase, 'id'>> = fc.record({
-  kinds: fc.constant(''),
-  unset: fc.constant(false),
-  env: fc.record({
+export const notifyCase = variablesOnly(
+  fc.record({
     NOTIFY_SOCKET: fc.oneof(
       { weight: 1, arbitrary: fc.constant(undefined) },
       { weight: 1, arbitrary: text(fc.constantFrom('', '/', '@', '/run/systemd/notify', '@notify', 'relative', './x', 'vsock:2:1', 'unix:/x')) },
@@ -185,7 +185,7 @@ export const notifyCase: fc.Arbitrary<Omit<HarnessCase, 'id'>> = fc.record({
       { weight: 1, arbitrary: anyBytes },
     ),
   }),
-});
+);
 
 /** `count` cases from `arbitrary`, reproducible from `seed`, numbered from 1. */
 export function sampleCases(arbitrary: fc.Arbitrary<Omit<HarnessCase, 'id'>>, count: number, seed: number): HarnessCase[] {
