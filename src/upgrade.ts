@@ -100,11 +100,19 @@ function startSuccessor(options: HotUpgradeOptions): Promise<ChildProcess> {
   const child = spawnActivated(command, fds, { ipc: true, cwd: (options.cwd ?? defaultCwd)(), env: { [SUCCESSOR_VARIABLE]: '1' } });
   const timeout = options.readyTimeout ?? 30_000;
   return new Promise((resolve, reject) => {
+    let failed = false;
     const fail = (reason: string): void => {
+      if (failed) return;
+      failed = true;
       clearTimeout(timer);
       child.off('message', onMessage);
+      if (child.connected) child.disconnect();
       killQuietly(child);
-      reject(new Error(reason));
+      // The outcome waits until the successor is gone, so that a next upgrade never overlaps it
+      // and its IPC channel is closed by the time the reload command hears of the failure.
+      const gone = child.exitCode !== null || child.signalCode !== null || child.pid === undefined;
+      if (gone) reject(new Error(reason));
+      else child.once('exit', () => reject(new Error(reason)));
     };
     const timer = setTimeout(() => fail(`the successor did not send READY=1 within ${timeout} ms`), timeout);
     const onExit = (code: number | null, signal: NodeJS.Signals | null): void => fail(`the successor exited (${signal ?? `status ${code}`}) before READY=1`);
@@ -153,6 +161,11 @@ export function hotUpgrade(servers: Server | readonly Server[], options: HotUpgr
       return { ok: false, reason };
     }
     const pid = child.pid!;
+    const exited = new Promise<false>((resolve) => child.once('exit', () => resolve(false)));
+    // A successor that dies before acknowledging a connection sent to it leaves that connection
+    // with Node in this process for good (Node 20 closes it only on the acknowledgement): its
+    // client would wait on an open connection nobody serves. Close it as the ACK would.
+    void exited.then(() => closeUnacknowledged(child));
     await notify({ MAINPID: pid, READY: true }).catch(() => undefined);
     await barrier().catch(() => undefined);
     child.send({ sa: 'main' } satisfies UpgradeMessage);
@@ -162,18 +175,21 @@ export function hotUpgrade(servers: Server | readonly Server[], options: HotUpgr
         drain(server, {
           timeout: options.drainTimeout ?? 10_000,
           notify: false,
-          handOff: (socket) =>
-            new Promise<boolean>((resolve) => {
-              if (!child.connected) return resolve(false);
-              // Node's send() leaves the handle reading until the successor acknowledges it (or
-              // this process exits) and throws away what it reads meanwhile: a request sent in
-              // that moment would never be answered. Unread, it waits in the kernel for the successor.
-              const resumeReading = stopReading(socket);
-              child.send({ sa: 'connection', listener: serverNames(server)[0] ?? '' } satisfies UpgradeMessage, socket, {}, (err) => {
-                if (err) resumeReading();
-                resolve(!err);
-              });
-            }),
+          handOff: (socket) => {
+            if (!child.connected) return Promise.resolve(false);
+            // Node's send() leaves the handle reading until the successor acknowledges it (or
+            // this process exits) and throws away what it reads meanwhile: a request sent in
+            // that moment would never be answered. Unread, it waits in the kernel for the successor.
+            const resumeReading = stopReading(socket);
+            const sent = new Promise<boolean>((resolve) => {
+              child.send({ sa: 'connection', listener: serverNames(server)[0] ?? '' } satisfies UpgradeMessage, socket, {}, (err) => resolve(!err));
+            });
+            // A successor that dies first never calls back for the connections still queued.
+            return Promise.race([sent, exited]).then((handedOff) => {
+              if (!handedOff) resumeReading();
+              return handedOff;
+            });
+          },
         }),
       ),
     ).finally(() => child.disconnect());
@@ -234,6 +250,12 @@ export function hotUpgrade(servers: Server | readonly Server[], options: HotUpgr
       closeControl();
     },
   };
+}
+
+function closeUnacknowledged(child: ChildProcess): void {
+  const internals = child as unknown as { _pendingMessage?: { handle?: { close(): void } | null } | null };
+  internals._pendingMessage?.handle?.close();
+  if (internals._pendingMessage) internals._pendingMessage = null;
 }
 
 function unlinkQuietly(path: string): void {

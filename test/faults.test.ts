@@ -6,15 +6,17 @@
 //     (reset), none is refused, and everything sent after it is answered by the next process;
 //   - EMFILE during start-up: a clear error naming fd 3, the socket kept, the waiting client
 //     served by the next start;
-//   - FAULT_RESTARTS (default 50) consecutive `systemctl restart` under load: no request fails.
-// Not here yet: a successor that crashes during a hot upgrade (issue 4's upgrade is not merged),
-// and a full disk (the package writes nothing to disk; a service's own writes are its own).
-import { mkdirSync, writeFileSync } from 'node:fs';
+//   - FAULT_RESTARTS (default 50) consecutive `systemctl restart` under load: no request fails;
+//   - a successor that crashes during a hot upgrade (`systemctl reload`): before READY=1 the old
+//     process keeps serving and no request fails; killed in the middle of the hand-over, only
+//     requests in flight fail (reset), none is refused, and the restarted service serves the rest.
+// Not here: a full disk (the package writes nothing to disk; a service's own writes are its own).
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fixtures, root } from './helpers/activated.js';
+import { cli, fixtures, root } from './helpers/activated.js';
 import { startLoad, type Sent } from './helpers/fault-load.js';
 import { command, freePort, startManager, type Manager } from './helpers/systemd.js';
 
@@ -181,4 +183,96 @@ describe('faults under load, real systemd', () => {
     expect(failed).toEqual([]);
     expect(new Set(pids).size).toBe(restarts + 1);
   }, 600_000);
+
+  it('a successor that crashes during a hot upgrade under load: before READY nothing fails; in the hand-over only requests in flight fail, none is refused', async () => {
+    const port = await freePort();
+    const concurrency = 8;
+    const broken = m.path('out', 'upgrade-broken');
+    const crashing = m.path('out', 'upgrade-crashing');
+    m.writeUnit(
+      'upgrade.socket',
+      `[Socket]
+      ListenStream=127.0.0.1:${port}
+      FileDescriptorName=web
+      Backlog=1024`,
+    );
+    m.writeUnit(
+      'upgrade.service',
+      `[Unit]
+      StartLimitIntervalSec=0
+      [Service]
+      Type=notify
+      ExecStart=${command(node, `${fixtures}systemd-web.mjs`, '--fail-if', broken, '--crash-if', crashing)}
+      ExecReload=${command(node, cli, 'reload')} $MAINPID
+      Restart=always
+      RestartSec=100ms
+      FileDescriptorStoreMax=64
+      StandardOutput=append:${m.path('logs', 'upgrade.log')}
+      StandardError=inherit`,
+    );
+    await m.daemonReload();
+    await m.systemctl('start', 'upgrade.socket');
+    expect((await get(port, '/first')).status).toBe(200);
+    const first = await mainPid('upgrade.service');
+    const load = startLoad('127.0.0.1', port, concurrency);
+    let brokenReload: { code: number; window: { issued: number; done: number } };
+    let crash: { issued: number; done: number };
+    let restarted = 0;
+    let crashReloadCode: number | undefined;
+    try {
+      await servedBy(load.sent, first);
+      await sleep(200);
+
+      // A successor that exits before READY=1: the reload fails, the old process goes on serving.
+      writeFileSync(broken, '');
+      let issued = Date.now();
+      const r = await m.systemctlRun('reload', 'upgrade.service');
+      brokenReload = { code: r.code, window: { issued, done: Date.now() } };
+      rmSync(broken);
+      expect(await mainPid('upgrade.service')).toBe(first);
+      await sleep(300);
+
+      // A successor killed the moment it becomes the main process, while the old one drains
+      // and hands over: systemd sees the main process die and restarts the service.
+      writeFileSync(crashing, '');
+      issued = Date.now();
+      crashReloadCode = (await m.systemctlRun('reload', 'upgrade.service')).code;
+      const unit = await m.waitForUnit(
+        'upgrade.service',
+        { NRestarts: '1', ActiveState: 'active', MainPID: (v) => v !== '0' && v !== String(first) },
+        20_000,
+      );
+      rmSync(crashing);
+      restarted = Number(unit.MainPID);
+      await servedBy(load.sent, restarted);
+      crash = { issued, done: Date.now() };
+      await sleep(300);
+    } finally {
+      rmSync(broken, { force: true });
+      rmSync(crashing, { force: true });
+      await load.stop();
+    }
+    const sent = load.sent;
+    const failed = sent.filter((s) => s.error);
+    const during = (w: { issued: number; done: number }) => (s: Sent) => s.startedAt <= w.done && s.endedAt >= w.issued;
+    figures.successorCrash = {
+      requests: sent.length,
+      failed: failed.length,
+      failedBeforeReady: failed.filter(during(brokenReload.window)).length,
+      reloadExitBeforeReady: brokenReload.code,
+      reloadExitInHandOver: crashReloadCode,
+      refused: failed.filter((s) => s.error === 'ECONNREFUSED').length,
+      errors: [...new Set(failed.map((s) => s.error))],
+      restarts: Number((await m.show('upgrade.service', 'NRestarts')).NRestarts),
+      concurrency,
+    };
+    expect(brokenReload.code).not.toBe(0);
+    expect(failed.filter(during(brokenReload.window))).toEqual([]);
+    expect(failed.filter((s) => s.error === 'ECONNREFUSED')).toEqual([]);
+    // Only requests the dying successor had taken: reset, at most one per client.
+    expect(failed.filter((s) => s.error !== 'ECONNRESET' || !during(crash)(s))).toEqual([]);
+    expect(failed.length).toBeLessThanOrEqual(concurrency);
+    expect(restarted).not.toBe(first);
+    expect(Number((await m.show('upgrade.service', 'NRestarts')).NRestarts)).toBe(1);
+  }, 120_000);
 });
