@@ -29,6 +29,7 @@ import { native } from '../dist/native.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const floorSource = fileURLToPath(new URL('./floor.c', import.meta.url));
+const glibcCompat = fileURLToPath(new URL('../native/glibc-compat.c', import.meta.url));
 const importReference = fileURLToPath(new URL('./fixtures/import-reference.mjs', import.meta.url));
 
 const { values: opts } = parseArgs({
@@ -50,7 +51,9 @@ const maxN = Math.max(...sizes);
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'sa-bench-'));
 const floorBin = path.join(tmp, 'floor');
 const cc = process.env.CC || 'cc';
-execFileSync(cc, ['-O2', '-o', floorBin, floorSource], { stdio: 'inherit' });
+// With native/glibc-compat.c and the addon's 64-bit file offsets, its fstat is the addon's:
+// glibc 2.33 and later would make it newfstatat(fd, "", AT_EMPTY_PATH) instead.
+execFileSync(cc, ['-O2', '-D_FILE_OFFSET_BITS=64', '-o', floorBin, floorSource, glibcCompat], { stdio: 'inherit' });
 
 const variants = [root, ...opts.also.split(',').filter(Boolean).map((d) => path.resolve(d))].map((dir, i) => ({
   label: i === 0 ? 'ours' : `also ${i}`,

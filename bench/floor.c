@@ -1,7 +1,9 @@
 /*
  * The floor for discovery: the same syscalls per inherited fd that listeners() makes,
  * with nothing around them. bench/discovery.mjs compiles this with `cc -O2` into a temp
- * dir and runs it activated, like the Node child, over the same fds.
+ * dir and runs it activated, like the Node child, over the same fds. It links
+ * native/glibc-compat.c, as the addon does, so that fstat is the same system call (glibc 2.33
+ * and later would otherwise make it newfstatat(fd, "", AT_EMPTY_PATH)).
  *
  * Per fd, in the order of native/facts.cc (ReadFacts) and native/inspect.cc (InspectRange):
  *   fstat; fcntl F_GETFD; fcntl F_GETFL;

@@ -26,15 +26,17 @@ int32_t IntArg(const Napi::CallbackInfo& info, size_t index);
 // Descriptors as JSON arrays, written by inspect.cc and kept by registry.cc as they are.
 struct JsonText {
   struct Array {
-    std::unique_ptr<char[]> bytes;
+    // Shared: the JavaScript strings made from it (external where Node can) hold it too.
+    std::shared_ptr<const char[]> bytes;
     size_t length;
   };
   // Each short enough to be an ordinary JavaScript string; concatenated, they list the fds.
   std::vector<Array> arrays;
-  // All ASCII (the usual case): copied into JavaScript as it is, else decoded as UTF-8.
+  // All ASCII (the usual case): given to JavaScript as it is, else decoded as UTF-8.
   bool ascii = true;
 };
-// One JavaScript string per array.
+// One JavaScript string per array: external (not copied) when the text is ASCII and Node
+// has external strings, else a copy.
 Napi::Array JsonStrings(Napi::Env env, const JsonText& text);
 // The JsonText in the `text` that inspectRange() returned, or nullptr for anything else.
 JsonText* JsonTextOf(const Napi::Value& value);

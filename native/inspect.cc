@@ -141,13 +141,7 @@ class Json {
 
   // After the arrays of `previous` (what this class wrote before), if any.
   Json(size_t expected, const JsonText* previous) : expected_(expected) {
-    if (previous == nullptr) return;
-    for (const JsonText::Array& array : previous->arrays) {
-      std::unique_ptr<char[]> bytes(new char[array.length]);
-      memcpy(bytes.get(), array.bytes.get(), array.length);
-      text_.arrays.push_back({std::move(bytes), array.length});
-    }
-    text_.ascii = previous->ascii;
+    if (previous != nullptr) text_ = *previous;
   }
 
   void Descriptor(const Facts& f) {
@@ -212,7 +206,7 @@ class Json {
   // Hands over the text (an empty array when no descriptor was written).
   JsonText Finish() {
     Close();
-    if (text_.arrays.empty()) text_.arrays.push_back({std::unique_ptr<char[]>(new char[2]{'[', ']'}), 2});
+    if (text_.arrays.empty()) text_.arrays.push_back({std::shared_ptr<const char[]>(new char[2]{'[', ']'}), 2});
     return std::move(text_);
   }
 
@@ -221,7 +215,7 @@ class Json {
     if (!current_) return;
     *p_++ = ']';
     size_t length = p_ - current_.get();
-    text_.arrays.push_back({std::move(current_), length});
+    text_.arrays.push_back({std::shared_ptr<const char[]>(std::move(current_)), length});
   }
 
   static bool Known(const AddressFacts& a) { return a.family == AF_INET || a.family == AF_INET6 || a.family == AF_UNIX; }
@@ -368,6 +362,41 @@ class Json {
   char* end_ = nullptr;
 };
 
+#ifdef __linux__
+// Node's external strings (where the running Node has them: 18.18 and 20.4 on) read the
+// JSON where the addon wrote it. Copying the 266 KB of a thousand fds into V8's young
+// generation took about 1.2 ms, mostly first touches of its pages, and filled it enough to
+// bring a scavenge into JSON.parse (BENCHMARKS.md, section 1). Declared weak, as the
+// headers declare it only for NAPI_EXPERIMENTAL: on an older Node it is null and the text
+// is copied as before.
+extern "C" __attribute__((weak)) napi_status node_api_create_external_string_latin1(napi_env env, char* str, size_t length,
+                                                                                       napi_finalize finalize_callback,
+                                                                                       void* finalize_hint, napi_value* result,
+                                                                                       bool* copied);
+
+// The string keeps the bytes alive, whoever else (the registry, a later inspectRange())
+// lets go of them first. Null when Node cannot make it.
+napi_value ExternalLatin1(napi_env env, const JsonText::Array& array) {
+  if (node_api_create_external_string_latin1 == nullptr) return nullptr;
+  auto* hold = new std::shared_ptr<const char[]>(array.bytes);
+  napi_value s = nullptr;
+  bool copied = false;
+  // V8 never writes to an external string's bytes.
+  char* bytes = const_cast<char*>(array.bytes.get());
+  napi_status status = node_api_create_external_string_latin1(
+      env, bytes, array.length, [](napi_env, void*, void* hint) { delete static_cast<std::shared_ptr<const char[]>*>(hint); }, hold, &s,
+      &copied);
+  // When it failed nothing holds `hold`; when it copied, Node has already called the finalizer.
+  if (status != napi_ok) {
+    delete hold;
+    return nullptr;
+  }
+  return s;
+}
+#else
+napi_value ExternalLatin1(napi_env, const JsonText::Array&) { return nullptr; }
+#endif
+
 // Tells the Externals of inspectRange() from any other (the binding is private, but a
 // wrong argument must not become a wild pointer).
 const napi_type_tag kJsonTextTag = {0x736f636b65746163ULL, 0x4a736f6e54657874ULL};
@@ -431,12 +460,14 @@ Napi::Value InspectRange(const Napi::CallbackInfo& info) {
 Napi::Array JsonStrings(Napi::Env env, const JsonText& text) {
   Napi::Array strings = Napi::Array::New(env, text.arrays.size());
   for (size_t i = 0; i < text.arrays.size(); i++) {
-    napi_value s;
     const JsonText::Array& array = text.arrays[i];
-    if (text.ascii) {
-      napi_create_string_latin1(env, array.bytes.get(), array.length, &s);
-    } else {
-      napi_create_string_utf8(env, array.bytes.get(), array.length, &s);
+    napi_value s = text.ascii ? ExternalLatin1(env, array) : nullptr;
+    if (s == nullptr) {
+      if (text.ascii) {
+        napi_create_string_latin1(env, array.bytes.get(), array.length, &s);
+      } else {
+        napi_create_string_utf8(env, array.bytes.get(), array.length, &s);
+      }
     }
     strings.Set(static_cast<uint32_t>(i), s);
   }

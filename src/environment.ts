@@ -30,8 +30,9 @@ const decimal = /^(0|[1-9][0-9]*)$/;
 // is a broken environment and is reported instead of being guessed at. A safe integer
 // that prints back as the very same text is plain decimal (no sign, space, prefix, leading
 // zero, exponent or fraction); unlike `decimal`, this needs no regular expression compiled
-// on the clock of every activated start.
-function parseDecimal(variable: string, value: string, what: string, max: number): number {
+// on the clock of every activated start. Like every function that listeners() always
+// calls, it is compiled with the module (parenthesized: see judge() in registry.ts).
+const parseDecimal = (function parseDecimal(variable: string, value: string, what: string, max: number): number {
   const n = Number(value);
   if (!Number.isSafeInteger(n) || String(n) !== value || n < 1 || n > max) {
     const fix =
@@ -45,7 +46,7 @@ function parseDecimal(variable: string, value: string, what: string, max: number
     );
   }
   return n;
-}
+});
 
 /**
  * Applies sd_listen_fds()'s rules to an environment, in libsystemd's order:
@@ -54,7 +55,7 @@ function parseDecimal(variable: string, value: string, what: string, max: number
  * pidfd id is known, match; LISTEN_FDS absent → not activated; unparsable, ≤ 0 or over
  * INT_MAX−3 → ERR_LISTEN_FDS.
  */
-export function judgeEnvironment(env: NodeJS.ProcessEnv, self: Self): EnvironmentVerdict {
+export const judgeEnvironment = (function judgeEnvironment(env: NodeJS.ProcessEnv, self: Self): EnvironmentVerdict {
   const pidText = env.LISTEN_PID;
   if (pidText === undefined) return { activated: false, why: 'absent', missing: 'LISTEN_PID' };
   const listenPid = parseDecimal('LISTEN_PID', pidText, 'a process id', 0x7fffffff);
@@ -79,7 +80,7 @@ export function judgeEnvironment(env: NodeJS.ProcessEnv, self: Self): Environmen
   if (fdsText === undefined) return { activated: false, why: 'absent', missing: 'LISTEN_FDS' };
   const count = parseDecimal('LISTEN_FDS', fdsText, 'the number of inherited fds', MAX_LISTEN_FDS);
   return { activated: true, listenPid, count, rawNames: env.LISTEN_FDNAMES };
-}
+});
 
 /**
  * Splits LISTEN_FDNAMES as libsystemd does: on `:`, empty fields kept (`a::b` is three
@@ -87,7 +88,7 @@ export function judgeEnvironment(env: NodeJS.ProcessEnv, self: Self): Environmen
  *
  * @throws ERR_LISTEN_FDNAMES when the number of names differs from LISTEN_FDS.
  */
-export function splitNames(rawNames: string | undefined, count: number): string[] {
+export const splitNames = (function splitNames(rawNames: string | undefined, count: number): string[] {
   if (rawNames === undefined) return new Array<string>(count).fill('unknown');
   const names = rawNames.split(':');
   if (names.length !== count) {
@@ -99,4 +100,4 @@ export function splitNames(rawNames: string | undefined, count: number): string[
     );
   }
   return names;
-}
+});

@@ -159,7 +159,7 @@ function notInherited(fd: number, count: number): SocketActivationError {
 // does; or the first fd that is not open or is one of Node's own, with the descriptors
 // before it (which are close-on-exec too). One native call covers every socket, file and
 // device; it stops before a pipe or an anon inode, told apart from Node's own here first.
-function inspectInherited(count: number): { json: readonly string[]; text: NativeText; problem?: Error } {
+const inspectInherited = (function inspectInherited(count: number): { json: readonly string[]; text: NativeText; problem?: Error } {
   const end = LISTEN_FDS_START + count;
   let text: NativeText | undefined;
   let fd = LISTEN_FDS_START;
@@ -174,7 +174,7 @@ function inspectInherited(count: number): { json: readonly string[]; text: Nativ
     fd = r.next;
     acceptFirst = true;
   }
-}
+});
 
 // Why an environment that does not name this process means "not activated".
 function notActivated(verdict: Exclude<EnvironmentVerdict, { activated: true }>): Verdict {
@@ -207,9 +207,11 @@ const self: Self = {
 };
 
 // V8 compiles each function when it first runs, for some 40 µs here however small it is,
-// and this path runs once per process, on the clock of listeners(): the rare branches live
-// in functions of their own, the one-line steps do not.
-function judge(): Judgement {
+// and this path runs once per process, on the clock of listeners(). The functions it always
+// takes are parenthesized function expressions, which V8 compiles with the module instead
+// (its heuristic for functions called soon), where it costs less (no second parse; BENCHMARKS.md,
+// section 1); the rare branches live in functions of their own, compiled only when taken.
+const judge = (function judge(): Judgement {
   if (!nativeSupported) {
     return {
       verdict: {
@@ -236,11 +238,11 @@ function judge(): Judgement {
   if (problem) throw problem;
   if (namesError) throw namesError;
   return { verdict: { activated: true, names }, descriptors: { json, text } };
-}
+});
 
 // The verdict of this process: judged here, unless an earlier call (any copy of the
 // package, any thread) stored one. The first to store wins, so all of them agree.
-function load(): NonNullable<typeof cached> {
+const load = (function load(): NonNullable<typeof cached> {
   if (cached) return cached;
   if (!nativeSupported) return (cached = { verdict: judge().verdict });
   let stored = native().registry();
@@ -260,11 +262,11 @@ function load(): NonNullable<typeof cached> {
   }
   const verdict = JSON.parse(stored[0]) as Verdict;
   return (cached = { verdict, descriptors: inherited(verdict, stored[1]) });
-}
+});
 
 // One plain loop, nothing called for most fds: on the cold VM of a starting process a
 // function call per descriptor cost half as much again as the loop.
-function inherited(verdict: Verdict, json: readonly string[] | undefined): readonly InheritedDescriptor[] | undefined {
+const inherited = (function inherited(verdict: Verdict, json: readonly string[] | undefined): readonly InheritedDescriptor[] | undefined {
   if (!verdict.activated) return undefined;
   const names = verdict.names;
   let descriptors: Mutable<InheritedDescriptor>[] = [];
@@ -276,7 +278,7 @@ function inherited(verdict: Verdict, json: readonly string[] | undefined): reado
     Object.freeze(d);
   }
   return Object.freeze(descriptors);
-}
+});
 
 function rethrow(error: NonNullable<Verdict['error']>): never {
   const code = error.fields.code as string;
@@ -285,13 +287,9 @@ function rethrow(error: NonNullable<Verdict['error']>): never {
   throw err;
 }
 
-/**
- * What this process was given: the inherited descriptors, or why there are none.
- * Judged once per process (shared by ESM and CJS copies and worker threads).
- *
- * @throws The same error as {@link listeners} when the environment is broken.
- */
-export function activation(options?: ActivationOptions): Activation {
+// activation(), compiled with the module: the exported functions stay declarations (their
+// types and docs) of one line each.
+const settle = (function settle(options?: ActivationOptions): Activation {
   try {
     const c = load();
     const v = c.verdict;
@@ -303,6 +301,16 @@ export function activation(options?: ActivationOptions): Activation {
   } finally {
     if (options?.unsetEnvironment) for (const v of LISTEN_VARIABLES) delete process.env[v];
   }
+});
+
+/**
+ * What this process was given: the inherited descriptors, or why there are none.
+ * Judged once per process (shared by ESM and CJS copies and worker threads).
+ *
+ * @throws The same error as {@link listeners} when the environment is broken.
+ */
+export function activation(options?: ActivationOptions): Activation {
+  return settle(options);
 }
 
 /**
@@ -315,6 +323,6 @@ export function activation(options?: ActivationOptions): Activation {
  * the same).
  */
 export function listeners(options?: ActivationOptions): readonly InheritedDescriptor[] {
-  const a = activation(options);
+  const a = settle(options);
   return a.activated ? a.descriptors : [];
 }
