@@ -17,9 +17,16 @@ trap 'rm -rf "$work"' EXIT
 tests=${SANITIZE_TESTS:-"test/inspect.test.ts test/activation.test.ts test/environment.test.ts test/address.test.ts \
 test/servers.test.ts test/datagram.test.ts test/connections.test.ts test/fallback.test.ts test/activate.test.ts \
 test/launcher.test.ts test/notify.test.ts test/notify-address.test.ts test/watchdog.test.ts \
-test/kept-connections.test.ts test/fd-accounting.test.ts test/fuzz-listen.test.ts test/fuzz-notify-message.test.ts"}
+test/kept-connections.test.ts test/drain.test.ts test/supervisor.test.ts test/fd-accounting.test.ts test/fuzz-listen.test.ts \
+test/fuzz-notify-message.test.ts"}
 
-cp -r "$root"/binding.gyp "$root"/package.json "$root"/native "$root"/src "$root"/test "$root"/fuzz "$root"/examples \
+# Two supervisor tests cannot pass under the preloaded runtime, for reasons that are not the
+# addon's: unshare(1) cannot start a pid namespace with it preloaded, and a command that fails
+# at once takes over 2 s to start under ASan, so 5 failures never fit in the 10 s the give-up
+# rule counts. SANITIZE_SKIP="" runs them anyway.
+skip=${SANITIZE_SKIP-"as PID 1|keeps failing is given up"}
+
+cp -r "$root"/binding.gyp "$root"/package.json "$root"/native "$root"/src "$root"/test "$root"/fuzz "$root"/examples "$root"/scripts \
   "$root"/tsconfig*.json "$root"/vitest.config.ts "$work"/
 ln -s "$root/node_modules" "$work/node_modules"
 mkdir -p "$work/build/fuzz"
@@ -31,7 +38,7 @@ CFLAGS="$flags" CXXFLAGS="$flags" LDFLAGS="-fsanitize=address,undefined" npx nod
   cat "$work/build.log"
   exit 1
 }
-npx tsc -p tsconfig.build.json
+node scripts/build-ts.mjs
 addon=build/Debug/socket_activation.node
 ldd "$addon" | grep libasan >/dev/null || { echo "sanitize: $addon is not linked with libasan" >&2; exit 1; }
 
@@ -52,7 +59,7 @@ LD_PRELOAD="$asan" \
 ASAN_OPTIONS="log_path=$logs/asan:detect_leaks=1:exitcode=0:halt_on_error=1:abort_on_error=1:allocator_may_return_null=1" \
 LSAN_OPTIONS="exitcode=0" \
 UBSAN_OPTIONS="log_path=$logs/ubsan:print_stacktrace=1:halt_on_error=1" \
-  npx vitest run --testTimeout=120000 $tests
+  npx vitest run --testTimeout=120000 ${skip:+--testNamePattern "^(?!.*($skip))"} $tests
 status=$?
 set -e
 seconds=$(( $(date +%s) - started ))

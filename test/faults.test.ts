@@ -1,7 +1,7 @@
 // Faults under load against a real systemd user manager (test/helpers/systemd.ts): a socket
 // unit holds the listening socket, the plain service test/fixtures/faults-service.mjs serves it
-// with listen(server, 'web'), and a bounded load (test/helpers/fault-load.ts: one new connection per
-// request) runs through every fault.
+// with listen(server, 'web'), and a bounded load (test/helpers/load.ts: clients opening one new connection
+// per request, no pause) runs through every fault.
 //   - FAULT_KILLS (default 2) SIGKILLs mid-load: only requests in flight at a kill fail
 //     (reset), none is refused, and everything sent after it is answered by the next process;
 //   - EMFILE during start-up: a clear error naming fd 3, the socket kept, the waiting client
@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cli, fixtures, root } from './helpers/activated.js';
-import { startLoad, type Sent } from './helpers/fault-load.js';
+import { startLoad, type Sent } from './helpers/load.js';
 import { command, freePort, startManager, type Manager } from './helpers/systemd.js';
 
 const restarts = Number(process.env.FAULT_RESTARTS ?? 50);
@@ -93,7 +93,7 @@ describe('faults under load, real systemd', () => {
     await units('kill', port, ['--delay', '50'], 'Restart=always\nRestartSec=100ms');
     expect((await get(port, '/first')).status).toBe(200);
     const windows: { issued: number; done: number }[] = [];
-    const load = startLoad('127.0.0.1', port, concurrency);
+    const load = startLoad(port, { keepAlive: 0, fresh: concurrency, maxPauseMs: 0 });
     try {
       let pid = await mainPid('kill.service');
       for (let k = 0; k < kills; k++) {
@@ -154,7 +154,7 @@ describe('faults under load, real systemd', () => {
     await units('restart', port, ['--delay', '20']);
     expect((await get(port, '/first')).status).toBe(200);
     const pids = [await mainPid('restart.service')];
-    const load = startLoad('127.0.0.1', port, concurrency);
+    const load = startLoad(port, { keepAlive: 0, fresh: concurrency, maxPauseMs: 0 });
     const started = Date.now();
     try {
       await servedBy(load.sent, pids[0]!);
@@ -214,7 +214,7 @@ describe('faults under load, real systemd', () => {
     await m.systemctl('start', 'upgrade.socket');
     expect((await get(port, '/first')).status).toBe(200);
     const first = await mainPid('upgrade.service');
-    const load = startLoad('127.0.0.1', port, concurrency);
+    const load = startLoad(port, { keepAlive: 0, fresh: concurrency, maxPauseMs: 0 });
     let brokenReload: { code: number; window: { issued: number; done: number } };
     let crash: { issued: number; done: number };
     let restarted = 0;
