@@ -7,10 +7,10 @@ import { SocketActivationError } from './errors.js';
 import { notify, reloading, barrier } from './notify.js';
 import { activation } from './registry.js';
 import { spawnActivated } from './spawn.js';
-import { serverNames } from './served.js';
 import { SUCCESSOR_VARIABLE, type UpgradeMessage } from './successor.js';
 import { isConnection } from './listen.js';
-import { stopReading } from './kept-connections.js';
+import { channelHandOff, HANDOFF_FD_VARIABLE } from './handoff-channel.js';
+import { native } from './native.js';
 
 type Server = Parameters<typeof drain>[0];
 
@@ -83,9 +83,19 @@ function killQuietly(child: ChildProcess): void {
   }
 }
 
+interface Successor {
+  readonly child: ChildProcess;
+  /** Our end of the channel its HANDOFF_FD_VARIABLE names (idle connections go there); undefined when none could be made. */
+  readonly channel: number | undefined;
+}
+
+function closeChannel(channel: number | undefined): void {
+  if (channel !== undefined) native().close(channel);
+}
+
 // Starts the successor and waits for its READY=1 (passed to us over IPC). Everything else it
 // tells the manager meanwhile is passed on.
-function startSuccessor(options: HotUpgradeOptions): Promise<ChildProcess> {
+function startSuccessor(options: HotUpgradeOptions): Promise<Successor> {
   const a = activation();
   if (!a.activated) {
     return Promise.reject(
@@ -97,13 +107,28 @@ function startSuccessor(options: HotUpgradeOptions): Promise<ChildProcess> {
   // Listeners only: connections (Accept=yes, kept ones) belong to this process.
   const fds = a.descriptors.filter((d) => !isConnection(d)).map((d) => ({ fd: d.fd, name: d.name }));
   const command = (options.command ?? defaultCommand)();
-  const child = spawnActivated(command, fds, { ipc: true, cwd: (options.cwd ?? defaultCwd)(), env: { [SUCCESSOR_VARIABLE]: '1' } });
+  // Idle connections go over a datagram pair in one message (see channelHandOff), not one by
+  // one over Node's IPC, which waits for the successor's acknowledgement of each before the next.
+  const pair = native().socketPair(native().constants.SOCK_DGRAM);
+  const channel = typeof pair === 'number' ? undefined : pair;
+  const env = { [SUCCESSOR_VARIABLE]: '1', [HANDOFF_FD_VARIABLE]: channel ? String(3 + fds.length) : undefined };
+  let child: ChildProcess;
+  try {
+    // The channel sits right after the LISTEN_FDS range, outside of it.
+    child = spawnActivated(command, channel ? [...fds, { fd: channel[1], name: '' }] : fds, { ipc: true, cwd: (options.cwd ?? defaultCwd)(), env, listenFdCount: fds.length });
+  } catch (err) {
+    closeChannel(channel?.[0]);
+    return Promise.reject(err);
+  } finally {
+    closeChannel(channel?.[1]);
+  }
   const timeout = options.readyTimeout ?? 30_000;
   return new Promise((resolve, reject) => {
     const fail = (reason: string): void => {
       clearTimeout(timer);
       child.off('message', onMessage);
       killQuietly(child);
+      closeChannel(channel?.[0]);
       reject(new Error(reason));
     };
     const timer = setTimeout(() => fail(`the successor did not send READY=1 within ${timeout} ms`), timeout);
@@ -116,7 +141,7 @@ function startSuccessor(options: HotUpgradeOptions): Promise<ChildProcess> {
       if (lines.includes('READY=1')) {
         clearTimeout(timer);
         child.off('exit', onExit);
-        resolve(child);
+        resolve({ child, channel: channel?.[0] });
       }
     };
     child.on('message', onMessage);
@@ -145,8 +170,9 @@ export function hotUpgrade(servers: Server | readonly Server[], options: HotUpgr
   const run = async (): Promise<UpgradeOutcome> => {
     await reloading().catch(() => undefined);
     let child: ChildProcess;
+    let channel: number | undefined;
     try {
-      child = await startSuccessor(options);
+      ({ child, channel } = await startSuccessor(options));
     } catch (err) {
       const reason = (err as Error).message;
       await notify({ READY: true, STATUS: `upgrade failed: ${reason}` }).catch(() => undefined);
@@ -157,26 +183,11 @@ export function hotUpgrade(servers: Server | readonly Server[], options: HotUpgr
     await barrier().catch(() => undefined);
     child.send({ sa: 'main' } satisfies UpgradeMessage);
     // The outcome is known now: the reload command returns while this process drains.
-    const drained = Promise.all(
-      list.map((server) =>
-        drain(server, {
-          timeout: options.drainTimeout ?? 10_000,
-          notify: false,
-          handOff: (socket) =>
-            new Promise<boolean>((resolve) => {
-              if (!child.connected) return resolve(false);
-              // Node's send() leaves the handle reading until the successor acknowledges it (or
-              // this process exits) and throws away what it reads meanwhile: a request sent in
-              // that moment would never be answered. Unread, it waits in the kernel for the successor.
-              const resumeReading = stopReading(socket);
-              child.send({ sa: 'connection', listener: serverNames(server)[0] ?? '' } satisfies UpgradeMessage, socket, {}, (err) => {
-                if (err) resumeReading();
-                resolve(!err);
-              });
-            }),
-        }),
-      ),
-    ).finally(() => child.disconnect());
+    const handOff = channel === undefined ? 'none' : channelHandOff(channel);
+    const drained = Promise.all(list.map((server) => drain(server, { timeout: options.drainTimeout ?? 10_000, notify: false, handOff }))).finally(() => {
+      closeChannel(channel);
+      child.disconnect();
+    });
     return { ok: true, pid, drained };
   };
 
