@@ -5,6 +5,7 @@ import { stopReading } from './kept-connections.js';
 import { isConnection } from './listen.js';
 import { native, nativeSupported } from './native.js';
 import { serverFor } from './served.js';
+import { startWarmUp } from './warm-up.js';
 
 /**
  * Set on a process started to take over from another one — by the supervisor (`socket-activation`
@@ -105,5 +106,8 @@ const text = process.env[HANDOFF_FD_VARIABLE];
 if (text !== undefined && nativeSupported) {
   delete process.env[HANDOFF_FD_VARIABLE];
   const fd = /^[0-9]+$/.test(text) ? Number(text) : -1;
-  if (fd >= 3) listen(fd);
+  if (fd >= 3) {
+    listen(fd);
+    startWarmUp();
+  }
 }

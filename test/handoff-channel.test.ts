@@ -1,5 +1,6 @@
 // channelHandOff(): drain() passing idle keep-alive connections over a datagram channel (the
-// hot upgrade's way to its successor), checked at the receiving end of the channel in this process.
+// hot upgrade's way to its successor), checked at the receiving end of the channel in this process;
+// and the warm-up a process taking over connections does before it listens.
 import http from 'node:http';
 import net from 'node:net';
 import { constants } from 'node:os';
@@ -82,5 +83,26 @@ describe('channelHandOff', () => {
     const report = await drain(server, { timeout: 5000, notify: false, handOff: channelHandOff(sender) });
     expect(report).toMatchObject({ handedOff: 0, closed: 1, cut: 0 });
     expect(client.ended()).toBe(true);
+  });
+});
+
+describe('warm-up of a process taking over connections', () => {
+  it('serves a few requests on a private server over a socket pair, never on the application’s servers, and leaves nothing open', async () => {
+    const { startWarmUp, warmedUp } = await import('../src/warm-up.js');
+    const appServer = http.createServer(() => expect.fail('the application’s handler was called'));
+    const seen: number[] = [];
+    const emit = http.Server.prototype.emit;
+    http.Server.prototype.emit = function (this: http.Server, event: string | symbol, ...args: unknown[]): boolean {
+      if (event === 'request') seen.push(this === appServer ? 0 : 1);
+      return Reflect.apply(emit, this, [event, ...args]) as boolean;
+    } as typeof emit;
+    cleanup.push(() => (http.Server.prototype.emit = emit));
+    const handlesBefore = (process as unknown as { _getActiveHandles(): unknown[] })._getActiveHandles().length;
+    startWarmUp();
+    startWarmUp();
+    await warmedUp();
+    expect(seen).toEqual([1, 1, 1]);
+    await sleep(50);
+    expect((process as unknown as { _getActiveHandles(): unknown[] })._getActiveHandles().length).toBeLessThanOrEqual(handlesBefore);
   });
 });
