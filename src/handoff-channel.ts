@@ -1,18 +1,23 @@
 import net from 'node:net';
 import { constants } from 'node:os';
 import { inspect } from './descriptor.js';
+import { stopReading } from './kept-connections.js';
 import { isConnection } from './listen.js';
 import { native, nativeSupported } from './native.js';
 import { serverFor } from './served.js';
+import { startWarmUp } from './warm-up.js';
 
 /**
- * Set by the supervisor (`socket-activation` launcher) on a child started for a reload: the fd of
- * a datagram channel on which it passes the old child's idle keep-alive connections (which that
- * child put in the fd store while draining) to this one.
+ * Set on a process started to take over from another one — by the supervisor (`socket-activation`
+ * launcher) for a reload, or by `hotUpgrade()` for its successor: the fd of a datagram channel
+ * on which it receives the other process's idle keep-alive connections.
  */
 export const HANDOFF_FD_VARIABLE = 'SOCKET_ACTIVATION_HANDOFF_FD';
 
 const EAGAIN = -constants.errno.EAGAIN;
+// The kernel's limit on fds in one SCM_RIGHTS message (SCM_MAX_FD).
+const MAX_FDS = 253;
+const MESSAGE = Buffer.from('connections');
 
 function adopt(fd: number): void {
   let d;
@@ -35,7 +40,7 @@ function listen(fd: number): void {
     for (;;) {
       const got = n.receive(fd);
       if (typeof got === 'number') {
-        // EOF-like errors: the supervisor is gone; stop watching.
+        // EOF-like errors: the other end is gone; stop watching.
         if (got !== EAGAIN) watcher.close();
         return;
       }
@@ -49,9 +54,60 @@ function listen(fd: number): void {
   watcher.unref();
 }
 
+interface Pending {
+  readonly socket: net.Socket;
+  readonly fd: number;
+  readonly resumeReading: () => void;
+  readonly resolve: (sent: boolean) => void;
+}
+
+/**
+ * A hand-off target for `drain()` that passes idle connections to the process holding the
+ * other end of `channel` (which reads it as {@link HANDOFF_FD_VARIABLE}). The connections
+ * offered in one tick go in one datagram (up to the kernel's 253 fds each): during a drain
+ * every idle connection is offered at once, and each one moved separately would keep the
+ * requests arriving on the last ones waiting for all the others. A socket given away is
+ * destroyed here (our fd only: no FIN); one that cannot be sent stays here, reading again.
+ * @internal
+ */
+export function channelHandOff(channel: number): (socket: net.Socket) => Promise<boolean> {
+  let batch: Pending[] = [];
+  const flush = (): void => {
+    const taken = batch;
+    batch = [];
+    for (let i = 0; i < taken.length; i += MAX_FDS) {
+      const part = taken.slice(i, i + MAX_FDS);
+      const sent = native().sendOn(channel, MESSAGE, Int32Array.from(part, (p) => p.fd)) >= 0;
+      for (const p of part) {
+        // The message holds its own references: closing ours sends nothing to the client.
+        if (sent) p.socket.destroy();
+        else p.resumeReading();
+        p.resolve(sent);
+      }
+    }
+  };
+  return (socket) =>
+    new Promise((resolve) => {
+      const fd = (socket as { _handle?: { fd?: number } | null })._handle?.fd;
+      // TLS state stays in this process; unsent response bytes would be lost with our fd.
+      if ((socket as { encrypted?: boolean }).encrypted || typeof fd !== 'number' || fd < 0 || socket.writableLength > 0) return resolve(false);
+      // From here on no byte may enter Node: the other process reads them from the kernel.
+      const resumeReading = stopReading(socket);
+      if (socket.readableLength > 0) {
+        resumeReading();
+        return resolve(false);
+      }
+      batch.push({ socket, fd, resumeReading, resolve });
+      if (batch.length === 1) queueMicrotask(flush);
+    });
+}
+
 const text = process.env[HANDOFF_FD_VARIABLE];
 if (text !== undefined && nativeSupported) {
   delete process.env[HANDOFF_FD_VARIABLE];
   const fd = /^[0-9]+$/.test(text) ? Number(text) : -1;
-  if (fd >= 3) listen(fd);
+  if (fd >= 3) {
+    listen(fd);
+    startWarmUp();
+  }
 }

@@ -9,6 +9,7 @@ import { registerServer } from './served.js';
 import { activation } from './registry.js';
 import { check, listenersNamed } from './select.js';
 import { isStaleSocket } from './unix-path.js';
+import { warmedUp } from './warm-up.js';
 
 /** Where to listen when the process was not socket-activated (development). */
 export type StreamFallback =
@@ -228,6 +229,8 @@ export async function listen<S extends StreamServer>(
   const targets = resolveTargets(target);
   const { listeners, connections } = asStreamTargets(targets);
   registerServer(listeners, server);
+  // A process taking over from another accepts once its request path is warm (warm-up.ts).
+  await warmedUp();
   for (const l of listeners) {
     const backlog = options.backlog ?? l.backlog ?? NODE_DEFAULT_BACKLOG;
     if (l === listeners[0]) await listenOnFd(server, l, backlog);

@@ -1,10 +1,8 @@
-import type net from 'node:net';
-import { serverNamed } from './served.js';
-
 // The successor side of a hot upgrade (see upgrade.ts). A process started by hotUpgrade()
 // talks to the service manager through its predecessor until the predecessor has handed it
 // the main-process role (systemd accepts notifications only from the main pid under the default
-// NotifyAccess=main), and receives the predecessor's idle keep-alive connections over IPC.
+// NotifyAccess=main). The predecessor's idle keep-alive connections arrive on the channel named
+// by HANDOFF_FD_VARIABLE (handoff-channel.ts).
 
 /** Set in the successor's environment by the predecessor. */
 export const SUCCESSOR_VARIABLE = 'SOCKET_ACTIVATION_SUCCESSOR';
@@ -12,8 +10,7 @@ export const SUCCESSOR_VARIABLE = 'SOCKET_ACTIVATION_SUCCESSOR';
 /** IPC messages between predecessor and successor. */
 export type UpgradeMessage =
   | { readonly sa: 'notify'; readonly message: string }
-  | { readonly sa: 'main' }
-  | { readonly sa: 'connection'; readonly listener: string };
+  | { readonly sa: 'main' };
 
 
 let role: 'none' | 'successor' | 'main' = 'none';
@@ -22,14 +19,8 @@ if (process.env[SUCCESSOR_VARIABLE] === '1' && typeof process.send === 'function
   role = 'successor';
   // Our own children are not successors.
   delete process.env[SUCCESSOR_VARIABLE];
-  process.on('message', (m: UpgradeMessage, handle?: net.Socket) => {
+  process.on('message', (m: UpgradeMessage) => {
     if (m?.sa === 'main') role = 'main';
-    if (m?.sa === 'connection' && handle) {
-      const server = serverNamed(m.listener);
-      // A connection for a listener nobody serves here: close it properly rather than leak it.
-      if (server) server.emit('connection', handle);
-      else handle.end();
-    }
   });
   process.once('disconnect', () => {
     role = 'main';

@@ -7,10 +7,10 @@ import { SocketActivationError } from './errors.js';
 import { notify, reloading, barrier } from './notify.js';
 import { activation } from './registry.js';
 import { spawnActivated } from './spawn.js';
-import { serverNames } from './served.js';
 import { SUCCESSOR_VARIABLE, type UpgradeMessage } from './successor.js';
 import { isConnection } from './listen.js';
-import { stopReading } from './kept-connections.js';
+import { channelHandOff, HANDOFF_FD_VARIABLE } from './handoff-channel.js';
+import { native } from './native.js';
 
 type Server = Parameters<typeof drain>[0];
 
@@ -83,9 +83,19 @@ function killQuietly(child: ChildProcess): void {
   }
 }
 
+interface Successor {
+  readonly child: ChildProcess;
+  /** Our end of the channel its HANDOFF_FD_VARIABLE names (idle connections go there); undefined when none could be made. */
+  readonly channel: number | undefined;
+}
+
+function closeChannel(channel: number | undefined): void {
+  if (channel !== undefined) native().close(channel);
+}
+
 // Starts the successor and waits for its READY=1 (passed to us over IPC). Everything else it
 // tells the manager meanwhile is passed on.
-function startSuccessor(options: HotUpgradeOptions): Promise<ChildProcess> {
+function startSuccessor(options: HotUpgradeOptions): Promise<Successor> {
   const a = activation();
   if (!a.activated) {
     return Promise.reject(
@@ -97,7 +107,21 @@ function startSuccessor(options: HotUpgradeOptions): Promise<ChildProcess> {
   // Listeners only: connections (Accept=yes, kept ones) belong to this process.
   const fds = a.descriptors.filter((d) => !isConnection(d)).map((d) => ({ fd: d.fd, name: d.name }));
   const command = (options.command ?? defaultCommand)();
-  const child = spawnActivated(command, fds, { ipc: true, cwd: (options.cwd ?? defaultCwd)(), env: { [SUCCESSOR_VARIABLE]: '1' } });
+  // Idle connections go over a datagram pair in one message (see channelHandOff), not one by
+  // one over Node's IPC, which waits for the successor's acknowledgement of each before the next.
+  const pair = native().socketPair(native().constants.SOCK_DGRAM);
+  const channel = typeof pair === 'number' ? undefined : pair;
+  const env = { [SUCCESSOR_VARIABLE]: '1', [HANDOFF_FD_VARIABLE]: channel ? String(3 + fds.length) : undefined };
+  let child: ChildProcess;
+  try {
+    // The channel sits right after the LISTEN_FDS range, outside of it.
+    child = spawnActivated(command, channel ? [...fds, { fd: channel[1], name: '' }] : fds, { ipc: true, cwd: (options.cwd ?? defaultCwd)(), env, listenFdCount: fds.length });
+  } catch (err) {
+    closeChannel(channel?.[0]);
+    return Promise.reject(err);
+  } finally {
+    closeChannel(channel?.[1]);
+  }
   const timeout = options.readyTimeout ?? 30_000;
   return new Promise((resolve, reject) => {
     let failed = false;
@@ -108,6 +132,7 @@ function startSuccessor(options: HotUpgradeOptions): Promise<ChildProcess> {
       child.off('message', onMessage);
       if (child.connected) child.disconnect();
       killQuietly(child);
+      closeChannel(channel?.[0]);
       // The outcome waits until the successor is gone, so that a next upgrade never overlaps it
       // and its IPC channel is closed by the time the reload command hears of the failure.
       const gone = child.exitCode !== null || child.signalCode !== null || child.pid === undefined;
@@ -124,7 +149,7 @@ function startSuccessor(options: HotUpgradeOptions): Promise<ChildProcess> {
       if (lines.includes('READY=1')) {
         clearTimeout(timer);
         child.off('exit', onExit);
-        resolve(child);
+        resolve({ child, channel: channel?.[0] });
       }
     };
     child.on('message', onMessage);
@@ -153,46 +178,24 @@ export function hotUpgrade(servers: Server | readonly Server[], options: HotUpgr
   const run = async (): Promise<UpgradeOutcome> => {
     await reloading().catch(() => undefined);
     let child: ChildProcess;
+    let channel: number | undefined;
     try {
-      child = await startSuccessor(options);
+      ({ child, channel } = await startSuccessor(options));
     } catch (err) {
       const reason = (err as Error).message;
       await notify({ READY: true, STATUS: `upgrade failed: ${reason}` }).catch(() => undefined);
       return { ok: false, reason };
     }
     const pid = child.pid!;
-    const exited = new Promise<false>((resolve) => child.once('exit', () => resolve(false)));
-    // A successor that dies before acknowledging a connection sent to it leaves that connection
-    // with Node in this process for good (Node 20 closes it only on the acknowledgement): its
-    // client would wait on an open connection nobody serves. Close it as the ACK would.
-    void exited.then(() => closeUnacknowledged(child));
     await notify({ MAINPID: pid, READY: true }).catch(() => undefined);
     await barrier().catch(() => undefined);
     child.send({ sa: 'main' } satisfies UpgradeMessage);
     // The outcome is known now: the reload command returns while this process drains.
-    const drained = Promise.all(
-      list.map((server) =>
-        drain(server, {
-          timeout: options.drainTimeout ?? 10_000,
-          notify: false,
-          handOff: (socket) => {
-            if (!child.connected) return Promise.resolve(false);
-            // Node's send() leaves the handle reading until the successor acknowledges it (or
-            // this process exits) and throws away what it reads meanwhile: a request sent in
-            // that moment would never be answered. Unread, it waits in the kernel for the successor.
-            const resumeReading = stopReading(socket);
-            const sent = new Promise<boolean>((resolve) => {
-              child.send({ sa: 'connection', listener: serverNames(server)[0] ?? '' } satisfies UpgradeMessage, socket, {}, (err) => resolve(!err));
-            });
-            // A successor that dies first never calls back for the connections still queued.
-            return Promise.race([sent, exited]).then((handedOff) => {
-              if (!handedOff) resumeReading();
-              return handedOff;
-            });
-          },
-        }),
-      ),
-    ).finally(() => child.disconnect());
+    const handOff = channel === undefined ? 'none' : channelHandOff(channel);
+    const drained = Promise.all(list.map((server) => drain(server, { timeout: options.drainTimeout ?? 10_000, notify: false, handOff }))).finally(() => {
+      closeChannel(channel);
+      if (child.connected) child.disconnect();
+    });
     return { ok: true, pid, drained };
   };
 
@@ -250,12 +253,6 @@ export function hotUpgrade(servers: Server | readonly Server[], options: HotUpgr
       closeControl();
     },
   };
-}
-
-function closeUnacknowledged(child: ChildProcess): void {
-  const internals = child as unknown as { _pendingMessage?: { handle?: { close(): void } | null } | null };
-  internals._pendingMessage?.handle?.close();
-  if (internals._pendingMessage) internals._pendingMessage = null;
 }
 
 function unlinkQuietly(path: string): void {

@@ -1,0 +1,108 @@
+// channelHandOff(): drain() passing idle keep-alive connections over a datagram channel (the
+// hot upgrade's way to its successor), checked at the receiving end of the channel in this process;
+// and the warm-up a process taking over connections does before it listens.
+import http from 'node:http';
+import net from 'node:net';
+import { constants } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterEach, describe, expect, it } from 'vitest';
+import { channelHandOff } from '../src/handoff-channel.js';
+import { drain, trackConnections } from '../src/index.js';
+import { native } from '../src/native.js';
+
+const cleanup: (() => void)[] = [];
+afterEach(() => {
+  for (const c of cleanup.splice(0)) c();
+});
+
+/** A datagram pair; `close(end)` closes one end early (each is closed once). */
+function channel(): { sender: number; receiver: number; close: (fd: number) => void } {
+  const pair = native().socketPair(native().constants.SOCK_DGRAM);
+  if (typeof pair === 'number') throw new Error(`socketpair failed: ${pair}`);
+  const open = new Set(pair);
+  const close = (fd: number): void => {
+    if (open.delete(fd)) native().close(fd);
+  };
+  cleanup.push(() => pair.forEach(close));
+  return { sender: pair[0], receiver: pair[1], close };
+}
+
+/** One keep-alive request on a raw client connection; resolves the client once it is idle again. */
+async function idleClient(port: number): Promise<{ socket: net.Socket; received: () => string; ended: () => boolean }> {
+  const socket = net.connect(port, '127.0.0.1');
+  let text = '';
+  let ended = false;
+  socket.setEncoding('utf8').on('data', (d: string) => (text += d));
+  socket.on('end', () => (ended = true));
+  socket.write('GET /first HTTP/1.1\r\nHost: x\r\n\r\n');
+  while (!text.includes('/first')) await sleep(10);
+  cleanup.push(() => socket.destroy());
+  return { socket, received: () => text, ended: () => ended };
+}
+
+describe('channelHandOff', () => {
+  it('every idle connection of a drain goes in one datagram, without a FIN; a request sent meanwhile waits in the kernel for the receiver', async () => {
+    const server = http.createServer((req, res) => res.end(`${process.pid}${req.url}`));
+    trackConnections(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanup.push(() => server.closeAllConnections());
+    const port = (server.address() as net.AddressInfo).port;
+    const clients = await Promise.all(Array.from({ length: 5 }, () => idleClient(port)));
+    const { sender, receiver } = channel();
+
+    const report = await drain(server, { timeout: 5000, notify: false, handOff: channelHandOff(sender) });
+    expect(report).toMatchObject({ handedOff: 5, closed: 0, cut: 0 });
+    const got = native().receive(receiver);
+    if (typeof got === 'number') throw new Error(`receive failed: ${got}`);
+    expect(got.fds).toHaveLength(5);
+    expect(native().receive(receiver)).toBe(-constants.errno.EAGAIN);
+
+    // This process gave up its fds: a request now is not read here, and no client saw an end.
+    clients[0]!.socket.write('GET /second HTTP/1.1\r\nHost: x\r\n\r\n');
+    await sleep(200);
+    expect(clients.map((c) => c.ended())).toEqual([false, false, false, false, false]);
+    expect(clients[0]!.received()).not.toContain('/second');
+    const taken = got.fds.map((fd) => new net.Socket({ fd, readable: true, writable: true }));
+    cleanup.push(() => taken.forEach((s) => s.destroy()));
+    const local = clients[0]!.socket.localPort;
+    const mine = taken.find((s) => s.remotePort === local)!;
+    const [bytes] = (await new Promise((resolve) => mine.once('data', (d) => resolve([d])))) as [Buffer];
+    expect(bytes.toString()).toContain('GET /second');
+  });
+
+  it('a connection it cannot send stays with this process and ends by protocol', async () => {
+    const server = http.createServer((req, res) => res.end(req.url));
+    server.keepAliveTimeout = 500;
+    trackConnections(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanup.push(() => server.closeAllConnections());
+    const client = await idleClient((server.address() as net.AddressInfo).port);
+    const { sender, receiver, close } = channel();
+    // No one at the other end: the send fails (ECONNREFUSED), the connection is kept here.
+    close(receiver);
+    const report = await drain(server, { timeout: 5000, notify: false, handOff: channelHandOff(sender) });
+    expect(report).toMatchObject({ handedOff: 0, closed: 1, cut: 0 });
+    expect(client.ended()).toBe(true);
+  });
+});
+
+describe('warm-up of a process taking over connections', () => {
+  it('serves a few requests on a private server over a socket pair, never on the application’s servers, and leaves nothing open', async () => {
+    const { startWarmUp, warmedUp } = await import('../src/warm-up.js');
+    const appServer = http.createServer(() => expect.fail('the application’s handler was called'));
+    const seen: number[] = [];
+    const emit = http.Server.prototype.emit;
+    http.Server.prototype.emit = function (this: http.Server, event: string | symbol, ...args: unknown[]): boolean {
+      if (event === 'request') seen.push(this === appServer ? 0 : 1);
+      return Reflect.apply(emit, this, [event, ...args]) as boolean;
+    } as typeof emit;
+    cleanup.push(() => (http.Server.prototype.emit = emit));
+    const handlesBefore = (process as unknown as { _getActiveHandles(): unknown[] })._getActiveHandles().length;
+    startWarmUp();
+    startWarmUp();
+    await warmedUp();
+    expect(seen).toEqual([1, 1, 1]);
+    await sleep(50);
+    expect((process as unknown as { _getActiveHandles(): unknown[] })._getActiveHandles().length).toBeLessThanOrEqual(handlesBefore);
+  });
+});
