@@ -425,10 +425,10 @@ Napi::Value Inspect(const Napi::CallbackInfo& info) {
 // With `verdict` (or null), the registry (registry.cc) is part of the same call: when it
 // holds a verdict already, nothing is inspected and `registry` is what it holds; when
 // every fd passed and `verdict` is a string, it and the descriptors are stored there and
-// `registry` is true. Otherwise
-// `text` holds the descriptors for registry() and `previous`. The first call of each N-API
-// function in a process costs tens of microseconds here (BENCHMARKS.md, section 1):
-// discovery makes one.
+// `registry` is true. Otherwise `text` holds the descriptors for registry() and
+// `previous`. Discovery thus makes one call into the addon instead of three: each first
+// call of an addon function costs a process some ten microseconds or more (BENCHMARKS.md,
+// section 1).
 Napi::Value InspectRange(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int start = IntArg(info, 0);

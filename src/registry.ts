@@ -253,7 +253,7 @@ const judge = (function judge(): Judgement {
 // The verdict of this process: judged here, unless an earlier call (any copy of the
 // package, any thread) stored one. The first to store wins, so all of them agree. An
 // activated judge checks and stores within its one native call (inspectInherited), and
-// touches no fd when a verdict is stored already; the other verdicts touch no fd.
+// touches no fd when a verdict is stored already; the other verdicts touch no inherited fd.
 const load = (function load(): NonNullable<typeof cached> {
   if (cached) return cached;
   if (!nativeSupported) return (cached = { verdict: judge().verdict });
