@@ -5,6 +5,7 @@
 #include <napi.h>
 
 #include <memory>
+#include <string>
 #include <vector>
 
 namespace socket_activation {
@@ -40,5 +41,11 @@ struct JsonText {
 Napi::Array JsonStrings(Napi::Env env, const JsonText& text);
 // The JsonText in the `text` that inspectRange() returned, or nullptr for anything else.
 JsonText* JsonTextOf(const Napi::Value& value);
+
+// The process-wide registry (registry.cc). With `verdict`: stores it and `text` (moved
+// from, when not null) unless something is stored already, and returns true; without:
+// undefined when nothing is stored. Otherwise [verdict, descriptors (JSON arrays)], what
+// the first call stored.
+Napi::Value Registry(Napi::Env env, const std::string* verdict, JsonText* text);
 
 }  // namespace socket_activation

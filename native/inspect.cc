@@ -1,5 +1,5 @@
 // inspect(fd) -> JSON array of one Descriptor | -errno
-// inspectRange(start, count, acceptFirst, previous?) -> { json: JSON arrays, text, next, error }
+// inspectRange(start, count, acceptFirst, previous?, verdict?) -> { json: JSON arrays, text?, next, error, registry? }
 //
 // Writes the facts of facts.cc as the Descriptor objects of src/descriptor.ts, in JSON:
 // the same properties in the same order with the same names, `name` null (TypeScript sets
@@ -419,8 +419,16 @@ Napi::Value Inspect(const Napi::CallbackInfo& info) {
 // a pipe or an anon inode may be one of Node's own, which src/registry.ts must recognize
 // before anything else touches it (it then passes acceptFirst, and `previous` = the text
 // so far, to go on). `json` holds the passed fds' descriptors, in JSON arrays to be
-// concatenated, and `text` the same bytes for the registry; `next` is the first fd not passed; `error` is -errno when
-// setting FD_CLOEXEC on `next` failed, else 0.
+// concatenated; `next` is the first fd not passed; `error` is -errno when setting
+// FD_CLOEXEC on `next` failed, else 0.
+//
+// With `verdict` (or null), the registry (registry.cc) is part of the same call: when it
+// holds a verdict already, nothing is inspected and `registry` is what it holds; when
+// every fd passed and `verdict` is a string, it and the descriptors are stored there and
+// `registry` is true. Otherwise `text` holds the descriptors for registry() and
+// `previous`. Discovery thus makes one call into the addon instead of three: each first
+// call of an addon function costs a process some ten microseconds or more (BENCHMARKS.md,
+// section 1).
 Napi::Value InspectRange(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int start = IntArg(info, 0);
@@ -428,6 +436,15 @@ Napi::Value InspectRange(const Napi::CallbackInfo& info) {
   if (env.IsExceptionPending()) return env.Undefined();
   bool accept_first = info.Length() > 2 && info[2].ToBoolean().Value();
   const JsonText* previous = info.Length() > 3 ? JsonTextOf(info[3]) : nullptr;
+  bool registry = info.Length() > 4 && (info[4].IsString() || info[4].IsNull());
+  Napi::Object result = Napi::Object::New(env);
+  if (registry) {
+    Napi::Value stored = Registry(env, nullptr, nullptr);
+    if (!stored.IsUndefined()) {
+      result["registry"] = stored;
+      return result;
+    }
+  }
   Json json(count < 0 ? 0 : count < 1024 ? count : 1024, previous);
   int error = 0;
   int fd = start;
@@ -444,14 +461,20 @@ Napi::Value InspectRange(const Napi::CallbackInfo& info) {
     }
     json.Descriptor(f);
   }
-  auto* text = new JsonText(json.Finish());
-  auto external = Napi::External<JsonText>::New(env, text, [](Napi::Env, JsonText* t) { delete t; });
-  napi_type_tag_object(env, external, &kJsonTextTag);
-  Napi::Object result = Napi::Object::New(env);
-  result["json"] = JsonStrings(env, *text);
-  result["text"] = external;
+  JsonText text = json.Finish();
+  result["json"] = JsonStrings(env, text);
   result["next"] = Napi::Number::New(env, fd);
   result["error"] = Napi::Number::New(env, error);
+  if (registry && info[4].IsString() && error == 0 && fd - start >= count) {
+    std::string verdict = info[4].As<Napi::String>().Utf8Value();
+    // Another thread may have stored first: then `json` is ours and `registry` theirs.
+    result["registry"] = Registry(env, &verdict, &text);
+    return result;
+  }
+  auto* kept = new JsonText(std::move(text));
+  auto external = Napi::External<JsonText>::New(env, kept, [](Napi::Env, JsonText* t) { delete t; });
+  napi_type_tag_object(env, external, &kJsonTextTag);
+  result["text"] = external;
   return result;
 }
 

@@ -29,13 +29,20 @@ Napi::Value Stored(Napi::Env env) {
 // registry() -> [verdict, descriptors (JSON arrays)] | undefined: what an earlier call stored.
 // registry(verdict, text?) -> true when they were stored (`text` from inspectRange() is
 // then emptied), else what was stored before (the first one wins, so concurrent first
-// calls from two threads agree).
-Napi::Value Registry(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
+// calls from two threads agree). inspectRange() stores a complete activated verdict
+// itself (the same Registry below), so that discovery makes one call into the addon.
+Napi::Value RegistryCall(const Napi::CallbackInfo& info) {
+  if (info.Length() == 0 || !info[0].IsString()) return Registry(info.Env(), nullptr, nullptr);
+  std::string verdict = info[0].As<Napi::String>().Utf8Value();
+  return Registry(info.Env(), &verdict, info.Length() > 1 ? JsonTextOf(info[1]) : nullptr);
+}
+
+}  // namespace
+
+Napi::Value Registry(Napi::Env env, const std::string* verdict, JsonText* text) {
   std::lock_guard<std::mutex> lock(registry_mutex);
-  if (!registry_set && info.Length() > 0 && info[0].IsString()) {
-    registry_verdict = info[0].As<Napi::String>().Utf8Value();
-    JsonText* text = info.Length() > 1 ? JsonTextOf(info[1]) : nullptr;
+  if (!registry_set && verdict != nullptr) {
+    registry_verdict = *verdict;
     if (text != nullptr) registry_descriptors = std::move(*text);
     registry_set = true;
     return Napi::Boolean::New(env, true);
@@ -44,10 +51,8 @@ Napi::Value Registry(const Napi::CallbackInfo& info) {
   return Stored(env);
 }
 
-}  // namespace
-
 void RegisterRegistry(Napi::Env env, Napi::Object exports) {
-  exports["registry"] = Napi::Function::New(env, Registry, "registry");
+  exports["registry"] = Napi::Function::New(env, RegistryCall, "registry");
 }
 
 }  // namespace socket_activation

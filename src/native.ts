@@ -13,16 +13,19 @@ export interface Native {
    * (written as by inspect(), after those of `previous`), each fd made close-on-exec,
    * stopping before the first fd that is not open or not a socket, file, directory or
    * device (unless `acceptFirst`): `next` is the first fd not passed, `error` a -errno from
-   * setting FD_CLOEXEC on it (else 0). `text` holds the same JSON for registry() and
-   * `previous`.
+   * setting FD_CLOEXEC on it (else 0). With `verdict` (or null: check, do not store), the
+   * registry in the same call: `registry` is what registry() held before (then nothing
+   * else is returned: nothing was inspected), or true when every fd passed and `verdict`
+   * was stored with them, or what another thread stored meanwhile. `text`, when nothing was stored,
+   * holds the same JSON for registry() and `previous`.
    */
-  inspectRange(start: number, count: number, acceptFirst: boolean, previous?: NativeText): { json: string[]; text: NativeText; next: number; error: number };
+  inspectRange(start: number, count: number, acceptFirst: boolean, previous?: NativeText, verdict?: string | null): InspectedRange;
   setCloexec(fd: number, on: boolean): number;
   dup(fd: number): number;
   close(fd: number): number;
   /** What the first judge of this process stored: the verdict and the inherited fds' descriptors (JSON). */
-  registry(): [verdict: string, descriptors: string[]] | undefined;
-  registry(verdict: string, descriptors?: NativeText): true | [verdict: string, descriptors: string[]];
+  registry(): Stored | undefined;
+  registry(verdict: string, descriptors?: NativeText): true | Stored;
   socket(domain: number, type: number, protocol?: number): number;
   bindInet(fd: number, domain: number, host: string, port: number): number;
   bindUnix(fd: number, path: Uint8Array): number;
@@ -58,6 +61,14 @@ export interface Native {
     FD_CLOEXEC: number;
   };
 }
+
+/** What {@link Native.inspectRange} returns. */
+export type InspectedRange =
+  | { json: string[]; next: number; error: number; text?: NativeText; registry?: Stored | true }
+  | { registry: Stored; json?: undefined };
+
+/** What registry() holds: the verdict and the inherited fds' descriptors (JSON arrays). */
+export type Stored = [verdict: string, descriptors: string[]];
 
 /** A readiness watch on an fd (native/watch.cc). */
 export interface NativeWatcher {

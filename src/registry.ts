@@ -3,7 +3,7 @@ import { explainPidMismatch, formatProcess, type PidMismatch } from './ancestry.
 import { completeUnixAddresses, describe, describeFd, type Descriptor, type Mutable } from './descriptor.js';
 import { judgeEnvironment, LISTEN_FDS_START, LISTEN_VARIABLES, splitNames, type EnvironmentVerdict, type Self } from './environment.js';
 import { errnoException, SocketActivationError } from './errors.js';
-import { native, nativeSupported, type NativeText } from './native.js';
+import { native, nativeSupported, type NativeText, type Stored } from './native.js';
 
 /** Why {@link listeners} is empty. */
 export type NotActivatedReason =
@@ -65,7 +65,9 @@ interface Verdict {
 interface Judgement {
   readonly verdict: Verdict;
   /** When activated: the descriptors, as the native inspectRange() wrote them. */
-  readonly descriptors?: { readonly json: readonly string[]; readonly text: NativeText };
+  readonly descriptors?: { readonly json: readonly string[]; readonly text?: NativeText };
+  /** Set when inspectRange() dealt with the registry: true (this verdict stored) or what it held. */
+  readonly registry?: Stored | true;
 }
 
 let cached: { verdict: Verdict; activation?: Activation; descriptors?: readonly InheritedDescriptor[] } | undefined;
@@ -159,13 +161,19 @@ function notInherited(fd: number, count: number): SocketActivationError {
 // does; or the first fd that is not open or is one of Node's own, with the descriptors
 // before it (which are close-on-exec too). One native call covers every socket, file and
 // device; it stops before a pipe or an anon inode, told apart from Node's own here first.
-const inspectInherited = (function inspectInherited(count: number): { json: readonly string[]; text: NativeText; problem?: Error } {
+// The same call checks the registry first (nothing is inspected when a verdict is stored)
+// and stores `verdict` with the descriptors when every fd passed (null: store nothing).
+const inspectInherited = (function inspectInherited(
+  count: number,
+  verdict: string | null,
+): { json?: readonly string[]; text?: NativeText; registry?: Stored | true; problem?: Error } {
   const end = LISTEN_FDS_START + count;
   let text: NativeText | undefined;
   let fd = LISTEN_FDS_START;
   let acceptFirst = false;
   for (;;) {
-    const r = native().inspectRange(fd, end - fd, acceptFirst, text);
+    const r = native().inspectRange(fd, end - fd, acceptFirst, text, verdict);
+    if (r.json === undefined) return r;
     text = r.text;
     if (r.error < 0) return { ...r, problem: errnoException(r.error, 'fcntl', r.next, 'setting FD_CLOEXEC on an inherited fd') };
     if (r.next >= end) return r;
@@ -234,32 +242,32 @@ const judge = (function judge(): Judgement {
     namesError = err;
   }
   // Like sd_listen_fds(): every inherited fd becomes close-on-exec, also when we then fail.
-  const { json, text, problem } = inspectInherited(verdict.count);
+  const mine: Verdict = { activated: true, names };
+  const { json, text, registry, problem } = inspectInherited(verdict.count, namesError === undefined ? JSON.stringify(mine) : null);
+  if (json === undefined) return { verdict: mine, registry };
   if (problem) throw problem;
   if (namesError) throw namesError;
-  return { verdict: { activated: true, names }, descriptors: { json, text } };
+  return { verdict: mine, descriptors: { json, text }, registry };
 });
 
 // The verdict of this process: judged here, unless an earlier call (any copy of the
-// package, any thread) stored one. The first to store wins, so all of them agree.
+// package, any thread) stored one. The first to store wins, so all of them agree. An
+// activated judge checks and stores within its one native call (inspectInherited), and
+// touches no fd when a verdict is stored already; the other verdicts touch no inherited fd.
 const load = (function load(): NonNullable<typeof cached> {
   if (cached) return cached;
   if (!nativeSupported) return (cached = { verdict: judge().verdict });
-  let stored = native().registry();
-  if (stored === undefined) {
-    let mine: Judgement;
-    try {
-      mine = judge();
-    } catch (err) {
-      if (!(err instanceof Error)) throw err;
-      const fields: Record<string, unknown> = {};
-      for (const [k, v] of Object.entries(err)) fields[k] = v;
-      mine = { verdict: { activated: false, error: { message: err.message, fields } } };
-    }
-    const kept = native().registry(JSON.stringify(mine.verdict), mine.descriptors?.text);
-    if (kept === true) return (cached = { verdict: mine.verdict, descriptors: inherited(mine.verdict, mine.descriptors?.json) });
-    stored = kept;
+  let mine: Judgement;
+  try {
+    mine = judge();
+  } catch (err) {
+    if (!(err instanceof Error)) throw err;
+    const fields: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(err)) fields[k] = v;
+    mine = { verdict: { activated: false, error: { message: err.message, fields } } };
   }
+  const stored = mine.registry ?? native().registry(JSON.stringify(mine.verdict), mine.descriptors?.text);
+  if (stored === true) return (cached = { verdict: mine.verdict, descriptors: inherited(mine.verdict, mine.descriptors?.json) });
   const verdict = JSON.parse(stored[0]) as Verdict;
   return (cached = { verdict, descriptors: inherited(verdict, stored[1]) });
 });
