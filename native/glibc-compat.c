@@ -16,3 +16,11 @@ __attribute__((visibility("hidden"))) int fstat64(int fd, struct stat64* st) {
   return (int)syscall(SYS_fstat, fd, st);
 }
 #endif
+
+// libstdc++ (GCC 11 on) reads glibc 2.32's __libc_single_threaded to skip atomic operations in
+// std::shared_ptr's reference counts, which would make the prebuilds need glibc 2.32. This
+// hidden definition stays 0 ("threads may exist"), so the counts are always atomic: correct
+// in every process, and Node always runs threads anyway.
+#if defined(__linux__) && defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 32)
+__attribute__((visibility("hidden"))) char __libc_single_threaded = 0;
+#endif
