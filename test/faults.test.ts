@@ -37,8 +37,8 @@ afterAll(async () => {
   console.log(`faults: ${JSON.stringify(figures)}`);
 });
 
-/** A socket unit on 127.0.0.1:port named `web`, and its service running the fixture. */
-async function units(name: string, port: number, args: string[], service = ''): Promise<void> {
+/** A socket unit on 127.0.0.1:port named `web`, and its service running `execStart`. */
+async function units(name: string, port: number, execStart: string, service = ''): Promise<void> {
   m.writeUnit(
     `${name}.socket`,
     `[Socket]
@@ -51,13 +51,18 @@ async function units(name: string, port: number, args: string[], service = ''): 
     `[Unit]
     StartLimitIntervalSec=0
     [Service]
-    ExecStart=${command(node, `${fixtures}faults-service.mjs`, ...args)}
+    ExecStart=${execStart}
     StandardOutput=append:${m.path('logs', `${name}.log`)}
     StandardError=inherit
     ${service}`,
   );
   await m.daemonReload();
   await m.systemctl('start', `${name}.socket`);
+}
+
+/** The plain service of the fault tests with these arguments. */
+function faultsService(...args: string[]): string {
+  return command(node, `${fixtures}faults-service.mjs`, ...args);
 }
 
 async function mainPid(unit: string): Promise<number> {
@@ -90,7 +95,7 @@ describe('faults under load, real systemd', () => {
   it(`SIGKILL of the service mid-load (${kills}×): only the requests in flight fail, none is refused, the next process serves the rest`, async () => {
     const port = await freePort();
     const concurrency = 8;
-    await units('kill', port, ['--delay', '50'], 'Restart=always\nRestartSec=100ms');
+    await units('kill', port, faultsService('--delay', '50'), 'Restart=always\nRestartSec=100ms');
     expect((await get(port, '/first')).status).toBe(200);
     const windows: { issued: number; done: number }[] = [];
     const load = startLoad(port, { keepAlive: 0, fresh: concurrency, maxPauseMs: 0 });
@@ -134,7 +139,7 @@ describe('faults under load, real systemd', () => {
   it('EMFILE during start-up: a clear error naming fd 3, the socket kept, the waiting request served by the next start', async () => {
     const port = await freePort();
     const out = m.path('out', 'emfile.json');
-    await units('emfile', port, ['--emfile-once', m.path('emfile.marker'), '--out', out], 'Restart=on-failure\nRestartSec=100ms');
+    await units('emfile', port, faultsService('--emfile-once', m.path('emfile.marker'), '--out', out), 'Restart=on-failure\nRestartSec=100ms');
     // The first request starts the service; the first start fails, the request waits in the queue.
     const answer = await get(port, '/waiting');
     const report = await m.waitForJson(out);
@@ -151,7 +156,7 @@ describe('faults under load, real systemd', () => {
   it(`${restarts} consecutive restarts under load: no request fails, every process serves`, async () => {
     const port = await freePort();
     const concurrency = 4;
-    await units('restart', port, ['--delay', '20']);
+    await units('restart', port, faultsService('--delay', '20'));
     expect((await get(port, '/first')).status).toBe(200);
     const pids = [await mainPid('restart.service')];
     const load = startLoad(port, { keepAlive: 0, fresh: concurrency, maxPauseMs: 0 });
@@ -189,29 +194,16 @@ describe('faults under load, real systemd', () => {
     const concurrency = 8;
     const broken = m.path('out', 'upgrade-broken');
     const crashing = m.path('out', 'upgrade-crashing');
-    m.writeUnit(
-      'upgrade.socket',
-      `[Socket]
-      ListenStream=127.0.0.1:${port}
-      FileDescriptorName=web
-      Backlog=1024`,
-    );
-    m.writeUnit(
-      'upgrade.service',
-      `[Unit]
-      StartLimitIntervalSec=0
-      [Service]
-      Type=notify
-      ExecStart=${command(node, `${fixtures}systemd-web.mjs`, '--fail-if', broken, '--crash-if', crashing)}
+    await units(
+      'upgrade',
+      port,
+      command(node, `${fixtures}systemd-web.mjs`, '--fail-if', broken, '--crash-if', crashing),
+      `Type=notify
       ExecReload=${command(node, cli, 'reload')} $MAINPID
       Restart=always
       RestartSec=100ms
-      FileDescriptorStoreMax=64
-      StandardOutput=append:${m.path('logs', 'upgrade.log')}
-      StandardError=inherit`,
+      FileDescriptorStoreMax=64`,
     );
-    await m.daemonReload();
-    await m.systemctl('start', 'upgrade.socket');
     expect((await get(port, '/first')).status).toBe(200);
     const first = await mainPid('upgrade.service');
     const load = startLoad(port, { keepAlive: 0, fresh: concurrency, maxPauseMs: 0 });
