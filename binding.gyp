@@ -26,6 +26,12 @@
       "configurations": {
         "Debug": { "defines": ["NODE_ADDON_API_ENABLE_TYPE_CHECK_ON_AS"] }
       }
+    },
+    {
+      "target_name": "socket-activation-reload",
+      "type": "executable",
+      "sources": ["native/reload-command.c"],
+      "cflags": ["-Wall", "-Wextra", "-Werror"]
     }
   ]
 }

@@ -5,7 +5,10 @@
 //   bare-fd     a socket unit + bare server.listen({ fd: 3 }), restart (server.close on SIGTERM)
 //   terminator  the same with http-terminator's terminate() on SIGTERM (only when installed)
 //   drain       a socket unit + examples/zero-downtime/server.mjs (drain, fd-store hand-off), restart
-//   upgrade     the same service, `systemctl reload` (hot upgrade, ExecReload=… reload $MAINPID)
+//   upgrade     the same service, `systemctl reload` (hot upgrade, ExecReload=bin/socket-activation-reload
+//               $MAINPID, the native reload command)
+//   upgrade-node-reload  the same with ExecReload=node dist/cli/main.js reload $MAINPID (the Node
+//               command it replaces; both in one run show what the native one changes)
 // Loads (bench/lib/load.mjs, in a worker thread): a fresh connection per request; saturating
 // keep-alive; keep-alive clients pausing a random 0–200 ms between requests.
 // Usage: node bench/restarts.mjs [--restarts N] [--scenarios a,b] [--loads x,y]
@@ -51,13 +54,22 @@ async function main() {
   const plain = join(root, 'bench', 'fixtures', 'plain-server.mjs');
   const web = join(root, 'examples', 'zero-downtime', 'server.mjs');
   const cli = join(root, 'dist', 'cli', 'main.js');
+  const reloadCommand = join(root, 'bin', 'socket-activation-reload');
 
   const SCENARIOS = {
     'own-port': { action: 'restart', label: 'own port + restart', socket: false, exec: (port) => command(node, plain, '--port', String(port)) },
     'bare-fd': { action: 'restart', label: 'socket unit + bare listen({fd:3}) + restart', socket: true, exec: () => command(node, plain, '--fd') },
     terminator: { action: 'restart', label: 'socket unit + http-terminator + restart', socket: true, exec: () => command(node, plain, '--fd', '--terminator') },
     drain: { action: 'restart', label: 'socket unit + drain (fd store) + restart', socket: true, notify: true, exec: () => command(node, web) },
-    upgrade: { action: 'reload', label: 'hot upgrade (systemctl reload)', socket: true, notify: true, exec: () => command(node, web) },
+    upgrade: { action: 'reload', label: 'hot upgrade (systemctl reload)', socket: true, notify: true, exec: () => command(node, web), reload: () => command(reloadCommand) },
+    'upgrade-node-reload': {
+      action: 'reload',
+      label: 'hot upgrade, ExecReload= the Node command',
+      socket: true,
+      notify: true,
+      exec: () => command(node, web),
+      reload: () => command(node, cli, 'reload'),
+    },
   };
   const scenarioNames = names('scenarios', SCENARIOS);
   const loadNames = names('loads', LOADS);
@@ -80,7 +92,7 @@ StartLimitIntervalSec=0
 [Service]
 Type=${s.notify ? 'notify' : 'simple'}
 ExecStart=${s.exec(port)}
-${s.action === 'reload' ? `ExecReload=${command(node, cli, 'reload')} $MAINPID` : ''}
+${s.action === 'reload' ? `ExecReload=${s.reload()} $MAINPID` : ''}
 ${s.notify ? 'FileDescriptorStoreMax=4096' : ''}
 WorkingDirectory=${root}
 TimeoutStopSec=30

@@ -1,7 +1,11 @@
 // Builds the prebuilt binaries that ship in the package (prebuilds/, never in git):
 //   linux-x64/socket-activation.glibc.node    with this machine's compiler
 //   linux-arm64/socket-activation.glibc.node  cross-compiled with Debian's g++-aarch64-linux-gnu
-// Both are N-API builds (one binary for every Node version) and stripped. They are built in a
+//   linux-*/socket-activation-reload          the reload command (bin/socket-activation-reload)
+// The addons are N-API builds (one binary for every Node version) and stripped. The reload
+// command is linked statically: a program linked against this machine's glibc would need its
+// __libc_start_main (2.34), while the addon works with 2.28; static, it runs on any Linux of
+// its architecture, musl ones too. They are built in a
 // scratch copy of the sources, so the developer's own build/ (which node-gyp-build prefers
 // over prebuilds) is left as it was. Run it with `npm run prebuilds`.
 import { spawnSync } from 'node:child_process';
@@ -13,9 +17,10 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 const targets = [
-  { arch: 'x64', env: {} },
+  { arch: 'x64', env: {}, cc: 'cc' },
   {
     arch: 'arm64',
+    cc: 'aarch64-linux-gnu-gcc',
     env: { CC: 'aarch64-linux-gnu-gcc', CXX: 'aarch64-linux-gnu-g++', LINK: 'aarch64-linux-gnu-g++', PREBUILD_STRIP_BIN: 'aarch64-linux-gnu-strip' },
     tools: ['aarch64-linux-gnu-g++', 'aarch64-linux-gnu-strip'],
     install: 'apt-get install g++-aarch64-linux-gnu',
@@ -52,6 +57,15 @@ try {
     });
     if (r.status !== 0) {
       console.error(`prebuilds: linux-${t.arch} failed (prebuildify exit ${r.status ?? r.signal})`);
+      process.exit(1);
+    }
+    const reload = spawnSync(
+      t.cc,
+      ['-O2', '-static', '-s', '-Wall', '-Wextra', '-Werror', '-o', join(scratch, 'prebuilds', `linux-${t.arch}`, 'socket-activation-reload'), join(scratch, 'native', 'reload-command.c')],
+      { stdio: ['ignore', 'inherit', 'inherit'] },
+    );
+    if (reload.status !== 0) {
+      console.error(`prebuilds: the reload command for linux-${t.arch} failed (${t.cc} exit ${reload.status ?? reload.signal})`);
       process.exit(1);
     }
     console.log(`prebuilds: linux-${t.arch} built in ${((Date.now() - started) / 1000).toFixed(1)} s`);

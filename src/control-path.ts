@@ -1,12 +1,15 @@
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+
+// Kept apart so the Node reload command loads nothing else. native/reload-command.c computes
+// the same path, so it is plain text (no path.join() normalization to mirror in C).
 
 /**
- * Where the upgrade control socket of process `pid` lives (see hotUpgrade()): the service and
- * its reload command (`socket-activation reload PID`, run by ExecReload= with the same
- * environment) compute the same path. Kept apart so the reload command loads nothing else.
+ * Where the upgrade control socket of process `pid` lives (see hotUpgrade()): the first
+ * directory of `$RUNTIME_DIRECTORY`, else `$XDG_RUNTIME_DIR`, else the temp dir, without
+ * trailing slashes, then `/socket-activation-PID.ctl`. The service and its reload command
+ * (run by ExecReload= with the same environment) compute the same path.
  */
 export function controlPath(pid: number, env: NodeJS.ProcessEnv = process.env): string {
   const dir = env.RUNTIME_DIRECTORY?.split(':')[0] || env.XDG_RUNTIME_DIR || tmpdir();
-  return join(dir, `socket-activation-${pid}.ctl`);
+  return `${dir.replace(/\/+$/, '')}/socket-activation-${pid}.ctl`;
 }

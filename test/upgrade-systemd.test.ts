@@ -2,12 +2,13 @@
 // examples/zero-downtime/server.mjs as the service: drain + fd-store hand-off on restart, hot upgrade on
 // reload (ExecReload= waits for the outcome), rollback of a broken successor.
 import { once } from 'node:events';
-import { rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import http from 'node:http';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cli, fixtures } from './helpers/activated.js';
+import { fixtures, root } from './helpers/activated.js';
 import { startLoad } from './helpers/load.js';
 import { command, freePort, startManager, type Manager } from './helpers/systemd.js';
 
@@ -34,7 +35,7 @@ beforeAll(async () => {
     [Service]
     Type=notify
     ExecStart=${command(process.execPath, `${fixtures}systemd-web.mjs`, '--fail-if', failMarker, '--stall-if', stallMarker)}
-    ExecReload=${command(process.execPath, cli, 'reload')} $MAINPID
+    ExecReload=${command(join(root, 'bin/socket-activation-reload'))} $MAINPID
     FileDescriptorStoreMax=64
     TimeoutStopSec=30
     StandardOutput=append:${m.path('logs', 'web.log')}
@@ -187,6 +188,8 @@ describe('zero-downtime restarts and upgrades (real systemd)', () => {
       const answer = await ask(new http.Agent(), '/still');
       expect(answer.pid).toBe(before);
       expect((await m.show('web.service', 'StatusText')).StatusText).toMatch(/^upgrade failed: the successor exited \(status 3\)/);
+      // what the reload command (ExecReload=, its stderr in the unit's log) reported
+      expect(readFileSync(m.path('logs', 'web.log'), 'utf8')).toContain(`socket-activation: upgrade of pid ${before} failed: the successor exited (status 3)`);
     } finally {
       rmSync(failMarker);
     }

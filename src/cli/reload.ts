@@ -12,6 +12,8 @@ back (the old process keeps serving) or could not be requested. For ExecReload=:
 
 (kill -HUP returns at once, so systemctl reload could not report a failed upgrade.)`;
 
+const MAX_TIMEOUT_SECONDS = 2147483;
+
 function usage(message: string): never {
   throw new SocketActivationError('ERR_LAUNCHER_USAGE', `${message}\nRun socket-activation reload --help for usage.`);
 }
@@ -20,6 +22,7 @@ function usage(message: string): never {
 export async function reload(argv: readonly string[]): Promise<number> {
   let pid: number | undefined;
   let timeoutMs = 90_000;
+  let timeoutText = '90';
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === '-h' || arg === '--help') {
@@ -27,11 +30,12 @@ export async function reload(argv: readonly string[]): Promise<number> {
       return 0;
     }
     if (arg === '--timeout') {
-      const text = argv[++i] ?? '';
-      const seconds = /^[0-9]+(\.[0-9]+)?$/.test(text) ? Number(text) : Number.NaN;
-      if (!(seconds > 0)) usage(`--timeout needs seconds > 0; found ${JSON.stringify(text)}.`);
+      timeoutText = argv[++i] ?? '';
+      const seconds = /^[0-9]+(\.[0-9]+)?$/.test(timeoutText) ? Number(timeoutText) : Number.NaN;
+      // setTimeout() takes at most 2^31 - 1 ms (beyond, it fires at once).
+      if (!(seconds > 0 && seconds <= MAX_TIMEOUT_SECONDS)) usage(`--timeout needs seconds > 0 (at most ${MAX_TIMEOUT_SECONDS}); found ${JSON.stringify(timeoutText)}.`);
       timeoutMs = seconds * 1000;
-    } else if (/^[1-9][0-9]*$/.test(arg) && pid === undefined) pid = Number(arg);
+    } else if (/^[1-9][0-9]{0,9}$/.test(arg) && Number(arg) <= 0x7fffffff && pid === undefined) pid = Number(arg);
     else usage(`Unexpected argument ${JSON.stringify(arg)}: expected a pid (ExecReload=socket-activation reload $MAINPID).`);
   }
   if (pid === undefined) usage('reload needs the pid of the service process (ExecReload=socket-activation reload $MAINPID).');
@@ -41,7 +45,7 @@ export async function reload(argv: readonly string[]): Promise<number> {
     let text = '';
     const timer = setTimeout(() => {
       socket.destroy();
-      reject(new Error(`no outcome from pid ${pid} within ${timeoutMs / 1000} s; the upgrade may still be running`));
+      reject(new Error(`no outcome from pid ${pid} within ${timeoutText} s; the upgrade may still be running`));
     }, timeoutMs);
     socket.setEncoding('utf8');
     socket.on('connect', () => socket.write('upgrade\n'));

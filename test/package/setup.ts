@@ -15,7 +15,7 @@ declare module 'vitest' {
 }
 
 export default function setup(project: TestProject): () => void {
-  const expected = ['linux-arm64/socket-activation.glibc.node', 'linux-x64/socket-activation.glibc.node'];
+  const expected = ['linux-arm64/socket-activation.glibc.node', 'linux-x64/socket-activation.glibc.node', 'linux-arm64/socket-activation-reload', 'linux-x64/socket-activation-reload'];
   const found = prebuilds();
   if (expected.some((p) => !found.includes(p))) {
     throw new Error(`prebuilds/ holds [${found.join(', ')}], expected ${expected.join(' and ')}: run \`npm run prebuilds\` first (npm run test:package does)`);

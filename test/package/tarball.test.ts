@@ -2,8 +2,9 @@
 // stripped, glibc floor), an install on a PATH without any compiler that serves real clients
 // through the package's own launcher with ESM and CommonJS consumers, types for both, and the
 // build from source (with a compiler it works; without one it fails with a clear message).
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -54,8 +55,12 @@ describe('the tarball', () => {
       'native/init.cc',
       'native/glibc-compat.c',
       'scripts/install.cjs',
+      'bin/socket-activation-reload',
+      'native/reload-command.c',
       'prebuilds/linux-x64/socket-activation.glibc.node',
       'prebuilds/linux-arm64/socket-activation.glibc.node',
+      'prebuilds/linux-x64/socket-activation-reload',
+      'prebuilds/linux-arm64/socket-activation-reload',
     ]) {
       expect(list).toContain(f);
     }
@@ -70,6 +75,17 @@ describe('the tarball', () => {
     for (const file of [x64, arm64]) {
       expect(glibcFloor(file)).toBe('2.28');
       // stripped: no static symbol table left
+      expect(execFileSync('objdump', ['-t', file], { encoding: 'utf8' })).toMatch(/no symbols/);
+    }
+  });
+
+  it('prebuilt reload commands: stripped, statically linked ELF for x86-64 and AArch64 (no interpreter, so no glibc version)', () => {
+    const x64 = join(root, 'prebuilds/linux-x64/socket-activation-reload');
+    const arm64 = join(root, 'prebuilds/linux-arm64/socket-activation-reload');
+    expect([elfMachine(x64), elfMachine(arm64)]).toEqual([62, 183]);
+    for (const file of [x64, arm64]) {
+      const headers = execFileSync('readelf', ['-l', '-d', file], { encoding: 'utf8' });
+      expect(headers).not.toMatch(/INTERP|program interpreter|NEEDED/);
       expect(execFileSync('objdump', ['-t', file], { encoding: 'utf8' })).toMatch(/no symbols/);
     }
   });
@@ -124,6 +140,31 @@ describe('installed on a PATH without a compiler', () => {
     expect(await launcher.json('LOOKUP')).toEqual({ isClass: true, code: 'ERR_LISTENER_NOT_FOUND' });
     process.kill(launcher.pid, 'SIGTERM');
     expect(await launcher.finish()).toEqual({ code: 0, signal: null });
+  });
+
+  it('node_modules/.bin/socket-activation-reload runs the prebuilt program (no node on its PATH) and asks the control socket', async () => {
+    // Only what the wrapper script itself uses: a fallback to the Node command would fail here.
+    const tools = mkdtempSync(join(tmpdir(), 'sa-tools-'));
+    try {
+      for (const tool of ['sh', 'readlink', 'uname']) symlinkSync(execFileSync('/bin/sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).trim(), join(tools, tool));
+      const runtime = mkdtempSync(join(tmpdir(), 'sa-run-'));
+      const server = net.createServer((s) => s.once('data', () => s.end('ok 4321\n')));
+      await new Promise<void>((resolve) => server.listen(join(runtime, 'socket-activation-77.ctl'), resolve));
+      try {
+        const reload = join(p.dir, 'node_modules', '.bin', 'socket-activation-reload');
+        const r = await new Promise<{ code: number | null; out: string }>((resolve) => {
+          execFile(reload, ['77'], { env: { PATH: tools, RUNTIME_DIRECTORY: runtime } }, (err, stdout, stderr) =>
+            resolve({ code: err ? (err.code as number) : 0, out: stdout + stderr }),
+          );
+        });
+        expect(r).toEqual({ code: 0, out: 'socket-activation: upgraded; pid 4321 is the main process now\n' });
+      } finally {
+        server.close();
+        rmSync(runtime, { recursive: true, force: true });
+      }
+    } finally {
+      rmSync(tools, { recursive: true, force: true });
+    }
   });
 
   it('building from source without a compiler fails, saying what to install', () => {

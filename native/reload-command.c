@@ -1,0 +1,224 @@
+// socket-activation-reload PID [--timeout SECONDS]: the reload command for ExecReload= of a
+// service that called hotUpgrade(). It does what `socket-activation reload` (src/cli/reload.ts)
+// does, with the same arguments, messages and exit statuses, but without starting Node: a
+// reload runs beside the starting successor and the serving process, and Node's own start-up
+// (some 120 ms of CPU here) was the largest part of the reload's cost to them
+// (BENCHMARKS.md, section 3). bin/socket-activation-reload runs this program when it was
+// built or prebuilt for the machine, and the Node command otherwise; test/reload-command.test.ts
+// checks that both answer alike.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char kHelp[] =
+    "Usage: socket-activation reload PID [--timeout SECONDS]\n"
+    "\n"
+    "Asks the service process PID (which called hotUpgrade()) to upgrade itself and waits for the\n"
+    "outcome: exit status 0 once the successor is the main process, 1 when the upgrade was rolled\n"
+    "back (the old process keeps serving) or could not be requested. For ExecReload=:\n"
+    "\n"
+    "  ExecReload=socket-activation reload $MAINPID\n"
+    "\n"
+    "(kill -HUP returns at once, so systemctl reload could not report a failed upgrade.)\n";
+
+// Writes `text` as JSON.stringify() would (the Node command quotes arguments that way).
+static void PrintJson(FILE* out, const char* text) {
+  fputc('"', out);
+  for (const unsigned char* c = (const unsigned char*)text; *c; c++) {
+    switch (*c) {
+      case '"': fputs("\\\"", out); break;
+      case '\\': fputs("\\\\", out); break;
+      case '\b': fputs("\\b", out); break;
+      case '\f': fputs("\\f", out); break;
+      case '\n': fputs("\\n", out); break;
+      case '\r': fputs("\\r", out); break;
+      case '\t': fputs("\\t", out); break;
+      default:
+        if (*c < 0x20) fprintf(out, "\\u%04x", *c);
+        else fputc(*c, out);
+    }
+  }
+  fputc('"', out);
+}
+
+// A usage error, as the Node command reports ERR_LAUNCHER_USAGE: exit status 2.
+static int Usage(const char* before, const char* quoted, const char* after) {
+  fprintf(stderr, "socket-activation: %s", before);
+  if (quoted) PrintJson(stderr, quoted);
+  fprintf(stderr, "%s\nRun socket-activation reload --help for usage. [ERR_LAUNCHER_USAGE]\n", after);
+  return 2;
+}
+
+static int IsDigits(const char* s, int allowLeadingZero) {
+  if (!*s || (!allowLeadingZero && *s == '0')) return 0;
+  for (; *s; s++)
+    if (*s < '0' || *s > '9') return 0;
+  return 1;
+}
+
+// setTimeout()'s limit (2^31 - 1 ms), which the Node command shares.
+static const double kMaxTimeoutSeconds = 2147483;
+
+// SECONDS as the Node command accepts it: digits, optionally a fraction, more than 0.
+static int ParseSeconds(const char* s, double* seconds) {
+  const char* dot = strchr(s, '.');
+  if (dot) {
+    char whole[32];
+    if ((size_t)(dot - s) >= sizeof whole) return 0;
+    memcpy(whole, s, dot - s);
+    whole[dot - s] = 0;
+    if (!IsDigits(whole, 1) || !IsDigits(dot + 1, 1)) return 0;
+  } else if (!IsDigits(s, 1)) {
+    return 0;
+  }
+  *seconds = strtod(s, NULL);
+  return *seconds > 0 && *seconds <= kMaxTimeoutSeconds;
+}
+
+// controlPath() in src/control-path.ts: the first directory of $RUNTIME_DIRECTORY, else
+// $XDG_RUNTIME_DIR, else os.tmpdir() ($TMPDIR, $TMP, $TEMP, /tmp); trailing slashes dropped.
+static int ControlPath(const char* pid, char* path, size_t size) {
+  const char* dir = NULL;
+  size_t length = 0;
+  const char* runtime = getenv("RUNTIME_DIRECTORY");
+  if (runtime && *runtime && *runtime != ':') {
+    dir = runtime;
+    length = strcspn(runtime, ":");
+  } else {
+    const char* names[] = {"XDG_RUNTIME_DIR", "TMPDIR", "TMP", "TEMP"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0] && !dir; i++) {
+      const char* value = getenv(names[i]);
+      if (value && *value) dir = value;
+    }
+    if (!dir) dir = "/tmp";
+    length = strlen(dir);
+  }
+  while (length > 0 && dir[length - 1] == '/') length--;
+  int n = snprintf(path, size, "%.*s/socket-activation-%s.ctl", (int)length, dir, pid);
+  return n >= 0 && (size_t)n < size;
+}
+
+static double Now(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec + t.tv_nsec / 1e9;
+}
+
+static const char* ErrorCode(int error) {
+  switch (error) {
+    case EACCES: return "EACCES";
+    case EPERM: return "EPERM";
+    case ENOTDIR: return "ENOTDIR";
+    case ELOOP: return "ELOOP";
+    case ENAMETOOLONG: return "ENAMETOOLONG";
+    case EPROTOTYPE: return "EPROTOTYPE";
+    case ENOTSOCK: return "ENOTSOCK";
+    case ECONNRESET: return "ECONNRESET";
+    case EPIPE: return "EPIPE";
+    case EAGAIN: return "EAGAIN";
+    case EMFILE: return "EMFILE";
+    default: return "error";
+  }
+}
+
+int main(int argc, char** argv) {
+  const char* pid = NULL;
+  const char* timeoutText = "90";
+  double timeout = 90;
+  for (int i = 1; i < argc; i++) {
+    const char* arg = argv[i];
+    if (!strcmp(arg, "-h") || !strcmp(arg, "--help")) {
+      fputs(kHelp, stdout);
+      return 0;
+    }
+    if (!strcmp(arg, "--timeout")) {
+      timeoutText = i + 1 < argc ? argv[++i] : "";
+      if (!ParseSeconds(timeoutText, &timeout)) return Usage("--timeout needs seconds > 0 (at most 2147483); found ", timeoutText, ".");
+    } else if (IsDigits(arg, 0) && strlen(arg) <= 10 && strtol(arg, NULL, 10) <= 0x7fffffff && !pid) {
+      pid = arg;
+    } else {
+      return Usage("Unexpected argument ", arg, ": expected a pid (ExecReload=socket-activation reload $MAINPID).");
+    }
+  }
+  if (!pid) return Usage("reload needs the pid of the service process (ExecReload=socket-activation reload $MAINPID).", NULL, "");
+
+  struct sockaddr_un address = {.sun_family = AF_UNIX};
+  char path[4096];
+  int error = 0;
+  const char* syscall = "connect";
+  if (!ControlPath(pid, path, sizeof path) || strlen(path) >= sizeof address.sun_path) {
+    error = ENAMETOOLONG;
+  } else {
+    strcpy(address.sun_path, path);
+  }
+  const double deadline = Now() + timeout;
+  int fd = error ? -1 : socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (!error && fd < 0) error = errno, syscall = "socket";
+  if (!error) {
+    // connect() waits only while the service's accept queue is full (then EAGAIN, as Node's
+    // non-blocking connect says at once); bound that wait by the timeout too.
+    struct timeval limit = {.tv_sec = (time_t)timeout, .tv_usec = (suseconds_t)((timeout - (time_t)timeout) * 1e6)};
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof limit);
+    if (connect(fd, (struct sockaddr*)&address, sizeof address) < 0) error = errno;
+  }
+  if (!error && send(fd, "upgrade\n", 8, MSG_NOSIGNAL) != 8) error = errno, syscall = "write";
+
+  char answer[4096];
+  size_t length = 0;
+  while (!error) {
+    int left = (int)((deadline - Now()) * 1000);
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    int ready = left > 0 ? poll(&p, 1, left) : 0;
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready < 0) {
+      error = errno, syscall = "poll";
+      break;
+    }
+    if (ready == 0) error = ETIMEDOUT;
+    if (error) break;
+    ssize_t n = read(fd, answer + length, sizeof answer - 1 - length);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) error = errno, syscall = "read";
+    if (n <= 0) break;
+    length += (size_t)n;
+    if (length == sizeof answer - 1) break;
+  }
+  if (error == ETIMEDOUT) {
+    fprintf(stderr, "socket-activation: no outcome from pid %s within %s s; the upgrade may still be running\n", pid, timeoutText);
+    return 1;
+  }
+  if (error == ENOENT || error == ECONNREFUSED) {
+    fprintf(stderr,
+            "socket-activation: pid %s takes no upgrade requests (%s on %s): is it running, and did it call hotUpgrade()? "
+            "The control socket lives in $RUNTIME_DIRECTORY, else $XDG_RUNTIME_DIR, else the temp dir: run the reload with the "
+            "service's environment.\n",
+            pid, error == ENOENT ? "ENOENT" : "ECONNREFUSED", path);
+    return 1;
+  }
+  if (error) {
+    // As Node words a system error: the syscall, the code and, for connect, the address.
+    fprintf(stderr, "socket-activation: %s talking to %s: %s %s%s%s\n", ErrorCode(error), path, syscall, ErrorCode(error),
+            strcmp(syscall, "connect") ? "" : " ", strcmp(syscall, "connect") ? "" : path);
+    return 1;
+  }
+
+  // The answer trimmed of white space, as the Node command's trim().
+  answer[length] = 0;
+  char* text = answer;
+  while (*text == ' ' || *text == '\n' || *text == '\t' || *text == '\r') text++;
+  for (char* end = text + strlen(text); end > text && (end[-1] == ' ' || end[-1] == '\n' || end[-1] == '\t' || end[-1] == '\r');) *--end = 0;
+  if (!strncmp(text, "ok ", 3)) {
+    printf("socket-activation: upgraded; pid %s is the main process now\n", text + 3);
+    return 0;
+  }
+  if (!strncmp(text, "failed ", 7)) text += 7;
+  fprintf(stderr, "socket-activation: upgrade of pid %s failed: %s\n", pid, *text ? text : "no answer");
+  return 1;
+}

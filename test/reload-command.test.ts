@@ -1,0 +1,298 @@
+// The reload command of ExecReload= in its three forms: the Node command
+// (`socket-activation reload`), the native program (native/reload-command.c, built into
+// build/Release by `npm run build`) and bin/socket-activation-reload, which picks one of the
+// two. Each case runs all three against a real control socket served here, with the
+// protocol of hotUpgrade() (`upgrade\n`, then `ok PID` or `failed …`), and expects the same
+// exit status, output and request from each. The systemd side (a real reload, a rollback) is
+// in upgrade-systemd.test.ts.
+import { spawn } from 'node:child_process';
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { controlPath } from '../src/control-path.js';
+import { native as native_ } from '../src/native.js';
+import { cli, root } from './helpers/activated.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'sa-reload-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const native = join(root, 'build/Release/socket-activation-reload');
+const wrapper = join(root, 'bin/socket-activation-reload');
+const commands = {
+  node: [process.execPath, cli, 'reload'],
+  native: [native],
+  wrapper: [wrapper],
+} as const;
+
+interface Result {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function run(command: readonly string[], args: readonly string[], env: NodeJS.ProcessEnv): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command[0]!, [...command.slice(1), ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** An environment with only what the case sets for the control path (and PATH, HOME). */
+function environment(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return { PATH: process.env.PATH, HOME: process.env.HOME, ...extra };
+}
+
+let unique = 0;
+/** A runtime directory of its own and the pid whose control socket it would hold. */
+function place(): { runtime: string; pid: number; path: string } {
+  const runtime = join(dir, `run-${++unique}`);
+  mkdirSync(runtime);
+  const pid = 40_000 + unique;
+  return { runtime, pid, path: join(runtime, `socket-activation-${pid}.ctl`) };
+}
+
+/** A control socket that answers each request with `answer` (null: close without one; 'never': stay silent). */
+async function controlSocket(path: string, answer: string | null | 'never'): Promise<{ requests: string[]; close(): Promise<void> }> {
+  const requests: string[] = [];
+  const open = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    open.add(socket);
+    let text = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (d: string) => {
+      text += d;
+      if (!text.endsWith('\n')) return;
+      requests.push(text);
+      if (answer === 'never') return;
+      if (answer === null) socket.end();
+      else socket.end(answer);
+    });
+    socket.on('error', () => undefined);
+  });
+  await new Promise<void>((resolve) => server.listen(path, resolve));
+  return {
+    requests,
+    close: () => {
+      for (const s of open) s.destroy();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** Runs the three forms with the same arguments and environment; expects them to agree. */
+async function allThree(args: readonly string[], env: NodeJS.ProcessEnv): Promise<Result> {
+  const results = [];
+  for (const command of Object.values(commands)) results.push(await run(command, args, env));
+  expect(results[1], 'native program').toEqual(results[0]);
+  expect(results[2], 'bin/socket-activation-reload').toEqual(results[0]);
+  return results[0]!;
+}
+
+it('npm run build made the native program (the form ExecReload= should run)', () => {
+  expect(existsSync(native)).toBe(true);
+});
+
+describe('the outcome of an upgrade', () => {
+  it('ok PID: exit 0, says which pid is the main process; the request is exactly "upgrade\\n"', async () => {
+    const { runtime, pid, path } = place();
+    const control = await controlSocket(path, 'ok 5151\n');
+    try {
+      const r = await allThree([String(pid)], environment({ RUNTIME_DIRECTORY: runtime }));
+      expect(r).toEqual({ code: 0, stdout: 'socket-activation: upgraded; pid 5151 is the main process now\n', stderr: '' });
+      expect(control.requests).toEqual(['upgrade\n', 'upgrade\n', 'upgrade\n']);
+    } finally {
+      await control.close();
+    }
+  });
+
+  it('failed …: exit 1 with the reason the service gave', async () => {
+    const { runtime, pid, path } = place();
+    const control = await controlSocket(path, 'failed the successor exited (status 3) before READY=1\n');
+    try {
+      const r = await allThree([String(pid)], environment({ RUNTIME_DIRECTORY: runtime }));
+      expect(r).toEqual({ code: 1, stdout: '', stderr: `socket-activation: upgrade of pid ${pid} failed: the successor exited (status 3) before READY=1\n` });
+    } finally {
+      await control.close();
+    }
+  });
+
+  it('closed without an answer: exit 1, "no answer"', async () => {
+    const { runtime, pid, path } = place();
+    const control = await controlSocket(path, null);
+    try {
+      const r = await allThree([String(pid)], environment({ RUNTIME_DIRECTORY: runtime }));
+      expect(r).toEqual({ code: 1, stdout: '', stderr: `socket-activation: upgrade of pid ${pid} failed: no answer\n` });
+    } finally {
+      await control.close();
+    }
+  });
+
+  it('no answer within --timeout: exit 1, the upgrade may still be running', async () => {
+    const { runtime, pid, path } = place();
+    const control = await controlSocket(path, 'never');
+    try {
+      const started = Date.now();
+      const r = await allThree([String(pid), '--timeout', '0.4'], environment({ RUNTIME_DIRECTORY: runtime }));
+      expect(Date.now() - started).toBeGreaterThanOrEqual(3 * 400);
+      expect(r).toEqual({ code: 1, stdout: '', stderr: `socket-activation: no outcome from pid ${pid} within 0.4 s; the upgrade may still be running\n` });
+    } finally {
+      await control.close();
+    }
+  });
+});
+
+describe('no service to ask', () => {
+  const noRequests = (pid: number, code: string, path: string) =>
+    `socket-activation: pid ${pid} takes no upgrade requests (${code} on ${path}): is it running, and did it call hotUpgrade()? ` +
+    "The control socket lives in $RUNTIME_DIRECTORY, else $XDG_RUNTIME_DIR, else the temp dir: run the reload with the service's environment.\n";
+
+  it('no control socket: ENOENT, naming the path', async () => {
+    const { runtime, pid, path } = place();
+    expect(await allThree([String(pid)], environment({ RUNTIME_DIRECTORY: runtime }))).toEqual({ code: 1, stdout: '', stderr: noRequests(pid, 'ENOENT', path) });
+  });
+
+  it('a socket file nobody listens on (what a killed service leaves): ECONNREFUSED', async () => {
+    const { runtime, pid, path } = place();
+    const n = native_();
+    const fd = n.socket(n.constants.AF_UNIX, n.constants.SOCK_STREAM);
+    expect(n.bindUnix(fd, Buffer.from(path))).toBe(0);
+    n.close(fd);
+    expect(await allThree([String(pid)], environment({ RUNTIME_DIRECTORY: runtime }))).toEqual({ code: 1, stdout: '', stderr: noRequests(pid, 'ECONNREFUSED', path) });
+  });
+
+  it('where the socket is looked for: RUNTIME_DIRECTORY (first of several), XDG_RUNTIME_DIR, then TMPDIR, TMP, TEMP, /tmp', async () => {
+    const cases: Record<string, string>[] = [
+      { RUNTIME_DIRECTORY: '/run/web:/run/web-extra', XDG_RUNTIME_DIR: '/run/user/1' },
+      { RUNTIME_DIRECTORY: '/run/web///' },
+      { RUNTIME_DIRECTORY: ':/run/web', XDG_RUNTIME_DIR: '/run/user/1/' },
+      { XDG_RUNTIME_DIR: '/run/user/1', TMPDIR: '/var/tmp' },
+      { TMPDIR: '/var/tmp/' },
+      { TMP: '/var/tmp2', TEMP: '/var/tmp3' },
+      { TEMP: '/var/tmp3' },
+      { TMPDIR: '/' },
+      {},
+    ];
+    const expected = [
+      '/run/web',
+      '/run/web',
+      '/run/user/1',
+      '/run/user/1',
+      '/var/tmp',
+      '/var/tmp2',
+      '/var/tmp3',
+      '',
+      '/tmp',
+    ];
+    for (const [i, extra] of cases.entries()) {
+      const path = `${expected[i]}/socket-activation-7.ctl`;
+      const r = await allThree(['7'], environment(extra));
+      expect(r.stderr, JSON.stringify(extra)).toBe(noRequests(7, 'ENOENT', path));
+      // the service side computes it with the same environment
+      const saved = { ...process.env };
+      try {
+        for (const v of ['RUNTIME_DIRECTORY', 'XDG_RUNTIME_DIR', 'TMPDIR', 'TMP', 'TEMP']) delete process.env[v];
+        Object.assign(process.env, extra);
+        expect(controlPath(7)).toBe(path);
+      } finally {
+        for (const v of ['RUNTIME_DIRECTORY', 'XDG_RUNTIME_DIR', 'TMPDIR', 'TMP', 'TEMP']) delete process.env[v];
+        Object.assign(process.env, saved);
+      }
+    }
+  });
+});
+
+describe('arguments', () => {
+  const usage = (message: string) => `socket-activation: ${message}\nRun socket-activation reload --help for usage. [ERR_LAUNCHER_USAGE]\n`;
+  const env = environment({ RUNTIME_DIRECTORY: dir });
+
+  it('--help and -h: the usage text on stdout, exit 0', async () => {
+    for (const flag of ['--help', '-h']) {
+      const r = await allThree([flag], env);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(/^Usage: socket-activation reload PID \[--timeout SECONDS\]\n/);
+      expect(r.stdout).toContain('ExecReload=socket-activation reload $MAINPID');
+    }
+  });
+
+  it('usage errors: exit 2, what was found, how to get help', async () => {
+    const pidNeeded = 'reload needs the pid of the service process (ExecReload=socket-activation reload $MAINPID).';
+    const unexpected = (arg: string) => `Unexpected argument ${JSON.stringify(arg)}: expected a pid (ExecReload=socket-activation reload $MAINPID).`;
+    const timeout = (text: string) => `--timeout needs seconds > 0 (at most 2147483); found ${JSON.stringify(text)}.`;
+    const cases: [string[], string][] = [
+      [[], pidNeeded],
+      [['--timeout', '5'], pidNeeded],
+      [['x'], unexpected('x')],
+      [['0'], unexpected('0')],
+      [['012'], unexpected('012')],
+      [['-5'], unexpected('-5')],
+      [['2147483648'], unexpected('2147483648')],
+      [['12', '13'], unexpected('13')],
+      [['a"b\\c\td\u0001'], unexpected('a"b\\c\td\u0001')],
+      [['12', '--timeout'], timeout('')],
+      [['12', '--timeout', '0'], timeout('0')],
+      [['12', '--timeout', '1e3'], timeout('1e3')],
+      [['12', '--timeout', '.5'], timeout('.5')],
+      [['12', '--timeout', '2147484'], timeout('2147484')],
+    ];
+    for (const [args, message] of cases) {
+      expect(await allThree(args, env), JSON.stringify(args)).toEqual({ code: 2, stdout: '', stderr: usage(message) });
+    }
+  });
+
+  it('the largest pid and timeout are accepted', async () => {
+    const r = await allThree(['2147483647', '--timeout', '2147483'], env);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^socket-activation: pid 2147483647 takes no upgrade requests \(ENOENT/);
+  });
+});
+
+describe('bin/socket-activation-reload picks the form', () => {
+  // A `node` first on PATH that notes each start, then runs the real one.
+  const spy = join(dir, 'spy-bin');
+  const started = join(dir, 'node-started');
+  mkdirSync(spy);
+  writeFileSync(join(spy, 'node'), `#!/bin/sh\necho "$@" >> '${started}'\nexec '${process.execPath}' "$@"\n`);
+  chmodSync(join(spy, 'node'), 0o755);
+  const env = (extra: Record<string, string>) => ({ ...environment(extra), PATH: `${spy}:${process.env.PATH ?? ''}` });
+
+  it('the native program when it is built: no Node process starts', async () => {
+    const { runtime, pid, path } = place();
+    const control = await controlSocket(path, 'ok 99\n');
+    try {
+      rmSync(started, { force: true });
+      const r = await run([wrapper], [String(pid)], env({ RUNTIME_DIRECTORY: runtime }));
+      expect(r).toEqual({ code: 0, stdout: 'socket-activation: upgraded; pid 99 is the main process now\n', stderr: '' });
+      expect(existsSync(started)).toBe(false);
+    } finally {
+      await control.close();
+    }
+  });
+
+  it('the Node command in a package without a native build (reached through a symlink, as node_modules/.bin does)', async () => {
+    const pkg = join(dir, 'package-without-build');
+    mkdirSync(join(pkg, 'bin'), { recursive: true });
+    cpSync(wrapper, join(pkg, 'bin/socket-activation-reload'));
+    symlinkSync(join(root, 'dist'), join(pkg, 'dist'));
+    symlinkSync(join(root, 'node_modules'), join(pkg, 'node_modules'));
+    writeFileSync(join(pkg, 'package.json'), readFileSync(join(root, 'package.json')));
+    mkdirSync(join(pkg, 'node_modules-bin'));
+    symlinkSync(join(pkg, 'bin/socket-activation-reload'), join(pkg, 'node_modules-bin/socket-activation-reload'));
+    const { runtime, pid, path } = place();
+    const control = await controlSocket(path, 'ok 98\n');
+    try {
+      rmSync(started, { force: true });
+      const r = await run([join(pkg, 'node_modules-bin/socket-activation-reload')], [String(pid)], env({ RUNTIME_DIRECTORY: runtime }));
+      expect(r).toEqual({ code: 0, stdout: 'socket-activation: upgraded; pid 98 is the main process now\n', stderr: '' });
+      expect(readFileSync(started, 'utf8')).toBe(`${join(pkg, 'dist/cli/main.js')} reload ${pid}\n`);
+    } finally {
+      await control.close();
+    }
+  });
+});
