@@ -33,6 +33,8 @@ export interface Native {
   setIntOption(fd: number, level: number, name: number, value: number): number;
   pidfdId(): bigint | number;
   pipe(): [number, number] | number;
+  /** Per fd: 1 when it hung up (POLLHUP or POLLERR), -1 when it is not open, else 0. */
+  hungUp(fds: Int32Array): Int32Array | number;
   claim(fd: number): boolean;
   claimed(fd: number): boolean;
   notifyUnix(path: Uint8Array, message: Uint8Array, fds: Int32Array): number;

@@ -5,6 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -143,6 +144,27 @@ describe('crashes and the fd store', () => {
     expect(second.pid).not.toBe(up.pid);
     expect(second.storedPort).toBe(up.storedPort);
     expect((await during).pid).toBe(second.pid);
+  });
+
+  it('a stored connection reset by its peer is dropped from the store (systemd\'s EPOLLHUP rule); one stored with FDPOLL=0 is kept', async () => {
+    const accepted: net.Socket[] = [];
+    const peer = net.createServer((socket) => accepted.push(socket.on('error', () => undefined)));
+    await new Promise<void>((resolve) => peer.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = await freePort();
+      const s = supervise(['-l', `web=127.0.0.1:${port}`], supervised('--store-connections', String((peer.address() as net.AddressInfo).port)));
+      const up = await s.json('UP');
+      expect(up.names).toEqual(['web']);
+      while (accepted.length < 2) await sleep(10);
+      for (const socket of accepted) socket.resetAndDestroy();
+      await s.waitFor(/fd store: "polled" hung up \(POLLHUP or POLLERR\); closed it/, { stream: 'stderr' });
+      process.kill(up.pid, 'SIGKILL');
+      const second = JSON.parse((await s.waitFor(/^UP .*\n[\s\S]*?^UP (.*)$/m))[1]!);
+      expect(second.names).toEqual(['web', 'unpolled']);
+      expect(s.stderr).not.toMatch(/"unpolled" hung up/);
+    } finally {
+      peer.close();
+    }
   });
 
   it('a clean exit is not restarted (on-failure); the supervisor exits 0 and closes its sockets', async () => {

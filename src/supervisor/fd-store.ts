@@ -7,13 +7,17 @@ export interface StoredFd {
   readonly fd: number;
   readonly dev: number;
   readonly ino: number;
+  /** Dropped when it hangs up (systemd's default; FDPOLL=0 turns it off). */
+  readonly poll: boolean;
 }
 
 /**
  * The supervisor's fd store, with systemd's rules: named entries handed to the next child
  * after the listeners, newest first; an fd already stored (same file) is ignored; fds over the
  * limit are refused (systemd drops them silently; the supervisor also warns); FDSTOREREMOVE
- * closes every entry of a name; everything is closed when the supervisor stops.
+ * closes every entry of a name; an entry whose fd hangs up (POLLHUP or POLLERR: a connection
+ * reset by its peer, for one) is closed unless it was stored with FDPOLL=0; everything is
+ * closed when the supervisor stops.
  */
 export class FdStore {
   private entries: StoredFd[] = [];
@@ -21,7 +25,7 @@ export class FdStore {
   constructor(readonly max: number) {}
 
   /** Takes ownership of `fd`: stores it, or closes it and says why not. */
-  add(name: string, fd: number): 'stored' | 'duplicate' | 'full' {
+  add(name: string, fd: number, poll = true): 'stored' | 'duplicate' | 'full' {
     let d;
     try {
       d = inspect(fd);
@@ -37,7 +41,7 @@ export class FdStore {
       native().close(fd);
       return 'full';
     }
-    this.entries.unshift({ name, fd, dev: d.dev, ino: d.ino });
+    this.entries.unshift({ name, fd, dev: d.dev, ino: d.ino, poll });
     return 'stored';
   }
 
@@ -47,6 +51,23 @@ export class FdStore {
     for (const e of gone) native().close(e.fd);
     this.entries = this.entries.filter((e) => e.name !== name);
     return gone.length;
+  }
+
+  /**
+   * Closes and forgets the watched entries whose fd hung up, as systemd does on EPOLLHUP or
+   * EPOLLERR; returns them. systemd learns it from its event loop at once; the supervisor asks
+   * with one poll() over the store (every second, and before a child gets the store).
+   */
+  sweep(): StoredFd[] {
+    const watched = this.entries.filter((e) => e.poll);
+    if (watched.length === 0) return [];
+    const states = native().hungUp(Int32Array.from(watched, (e) => e.fd));
+    if (typeof states === 'number') return [];
+    const gone = watched.filter((_, i) => states[i] !== 0);
+    // An fd that is not open any more (-1) was never ours to close again.
+    watched.forEach((e, i) => states[i] === 1 && native().close(e.fd));
+    this.entries = this.entries.filter((e) => !gone.includes(e));
+    return gone;
   }
 
   /** Entries, newest first. */

@@ -51,6 +51,8 @@ interface Generation {
 
 const FORWARDED: readonly NodeJS.Signals[] = ['SIGUSR1', 'SIGUSR2', 'SIGWINCH'];
 const STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGQUIT'];
+/** How often stored fds are checked for hang-ups (systemd's event loop sees them at once). */
+const SWEEP_INTERVAL_MS = 1000;
 
 /**
  * A one-service supervisor playing systemd's part where there is none: it holds the listening
@@ -74,11 +76,13 @@ export class Supervisor {
   private finish!: (exit: SupervisorExit) => void;
   private readonly handlers = new Map<NodeJS.Signals, () => void>();
   private stopReaper: (() => void) | undefined;
+  private readonly sweeper: NodeJS.Timeout;
 
   constructor(private readonly options: SupervisorOptions) {
     this.log = options.log ?? ((line) => process.stderr.write(`socket-activation: ${line}\n`));
     this.store = new FdStore(options.fdStoreMax ?? 64);
     this.notify = new NotifyServer(this.dir, (m) => this.onNotify(m));
+    this.sweeper = setInterval(() => this.sweepStore(), SWEEP_INTERVAL_MS).unref();
   }
 
   /** Starts the command; resolves with how it ended for good (to become the launcher's exit). */
@@ -139,7 +143,14 @@ export class Supervisor {
     return true;
   }
 
+  /** Drops stored fds that hung up (see FdStore.sweep()). */
+  private sweepStore(): void {
+    for (const e of this.store.sweep()) this.log(`fd store: ${JSON.stringify(e.name)} hung up (POLLHUP or POLLERR); closed it`);
+  }
+
   private startGeneration(forReload = false): Generation {
+    // The child gets the store as systemd would hand it over now.
+    this.sweepStore();
     const listeners = this.options.sockets.map((s) => ({ fd: s.fd, name: s.address.name }));
     const stored = this.store.list().map((e) => ({ fd: e.fd, name: e.name }));
     const fds = [...listeners, ...stored];
@@ -276,7 +287,7 @@ export class Supervisor {
         this.kill(g, 'SIGABRT');
       }
       if (f.get('FDSTOREREMOVE') === '1' && f.get('FDNAME') !== undefined) this.store.remove(f.get('FDNAME')!);
-      if (f.get('FDSTORE') === '1') this.storeFds(g, f.get('FDNAME') ?? 'stored', m.fds, keep);
+      if (f.get('FDSTORE') === '1') this.storeFds(g, f.get('FDNAME') ?? 'stored', f.get('FDPOLL') !== '0', m.fds, keep);
       if (f.get('READY') === '1' && !g.ready) {
         g.ready = true;
         g.onReady?.();
@@ -287,7 +298,7 @@ export class Supervisor {
     }
   }
 
-  private storeFds(from: Generation, name: string, fds: number[], keep: Set<number>): void {
+  private storeFds(from: Generation, name: string, poll: boolean, fds: number[], keep: Set<number>): void {
     const successor = from.stopping && this.current !== from && this.current?.ready ? this.current : undefined;
     for (const fd of fds) {
       // An old child draining during a reload hands its idle connections to the new one, which
@@ -297,12 +308,13 @@ export class Supervisor {
         if (r >= 0) continue;
       }
       keep.add(fd);
-      const result = this.store.add(name, fd);
+      const result = this.store.add(name, fd, poll);
       if (result === 'full') this.log(`fd store full (${this.store.max}): dropped ${JSON.stringify(name)} from pid ${from.pid}`);
     }
   }
 
   private cleanUp(): void {
+    clearInterval(this.sweeper);
     for (const [signal, handler] of this.handlers) process.off(signal, handler);
     this.stopReaper?.();
     this.notify.close();
