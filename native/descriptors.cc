@@ -1,5 +1,5 @@
 // Descriptor-table operations JS has no call for: FD_CLOEXEC, F_DUPFD_CLOEXEC, close, pipe2,
-// and a hang-up check over many fds at once.
+// and a readiness check of many fds at once.
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -59,23 +59,25 @@ Napi::Value Pipe(const Napi::CallbackInfo& info) {
   return pair;
 }
 
-// hungUp(fds: Int32Array) -> Int32Array (per fd: 1 hung up (POLLHUP or POLLERR), -1 not open,
-// 0 neither) | -errno. One poll() that waits for nothing: with no events asked for, it reports
-// only what the kernel always reports, the hang-ups systemd watches its fd store for.
-Napi::Value HungUp(const Napi::CallbackInfo& info) {
+// pollNow(fds: Int32Array, readable: boolean) -> Int32Array | -errno: one poll() that waits
+// for nothing. Per fd, bits: 1 bytes to read (POLLIN, only when `readable` is asked for), 2 hung
+// up (POLLHUP or POLLERR), 4 not open (POLLNVAL). With nothing asked for, poll() reports only
+// what the kernel always reports: the hang-ups systemd watches its fd store for.
+Napi::Value PollNow(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
-    Napi::TypeError::New(env, "socket-activation native: hungUp(Int32Array)").ThrowAsJavaScriptException();
+    Napi::TypeError::New(env, "socket-activation native: pollNow(Int32Array, readable)").ThrowAsJavaScriptException();
     return env.Undefined();
   }
   Napi::Int32Array fds = info[0].As<Napi::Int32Array>();
+  short events = info.Length() > 1 && info[1].ToBoolean().Value() ? POLLIN : 0;
   std::vector<struct pollfd> polled(fds.ElementLength());
-  for (size_t i = 0; i < polled.size(); i++) polled[i] = {fds[i], 0, 0};
+  for (size_t i = 0; i < polled.size(); i++) polled[i] = {fds[i], events, 0};
   if (poll(polled.data(), polled.size(), 0) < 0) return Napi::Number::New(env, -errno);
   Napi::Int32Array states = Napi::Int32Array::New(env, polled.size());
   for (size_t i = 0; i < polled.size(); i++) {
     short r = polled[i].revents;
-    states[i] = (r & POLLNVAL) ? -1 : (r & (POLLHUP | POLLERR)) ? 1 : 0;
+    states[i] = ((r & POLLIN) ? 1 : 0) | ((r & (POLLHUP | POLLERR)) ? 2 : 0) | ((r & POLLNVAL) ? 4 : 0);
   }
   return states;
 }
@@ -87,7 +89,7 @@ void RegisterDescriptors(Napi::Env env, Napi::Object exports) {
   exports["dup"] = Napi::Function::New(env, Dup, "dup");
   exports["close"] = Napi::Function::New(env, Close, "close");
   exports["pipe"] = Napi::Function::New(env, Pipe, "pipe");
-  exports["hungUp"] = Napi::Function::New(env, HungUp, "hungUp");
+  exports["pollNow"] = Napi::Function::New(env, PollNow, "pollNow");
 }
 
 }  // namespace socket_activation

@@ -3,7 +3,7 @@ import { constants } from 'node:os';
 import { inspect } from './descriptor.js';
 import { stopReading } from './kept-connections.js';
 import { isConnection } from './listen.js';
-import { native, nativeSupported } from './native.js';
+import { native, nativeSupported, PollState } from './native.js';
 import { serverFor } from './served.js';
 import { startWarmUp } from './warm-up.js';
 
@@ -34,6 +34,21 @@ function adopt(fd: number): void {
   else socket.end();
 }
 
+// Adopting a connection costs about 0.1 ms here (mostly Node's net.Socket for an fd), so a
+// batch of 32 took 3-5 ms; a request already waiting on the last one waited for all of them.
+// The connections with bytes to read are adopted first; the others once this process has
+// had a turn to read (the second setImmediate runs after the next poll phase).
+function adoptWaitingFirst(fds: readonly number[]): void {
+  const states = native().pollNow(Int32Array.from(fds), true);
+  if (typeof states === 'number') {
+    for (const f of fds) adopt(f);
+    return;
+  }
+  const later: number[] = [];
+  fds.forEach((f, i) => (states[i]! & PollState.READABLE ? adopt(f) : later.push(f)));
+  if (later.length > 0) setImmediate(() => setImmediate(() => later.forEach(adopt)));
+}
+
 function listen(fd: number): void {
   const n = native();
   const watcher = new n.Watcher(fd, () => {
@@ -48,7 +63,7 @@ function listen(fd: number): void {
         watcher.close();
         return;
       }
-      for (const f of got.fds) adopt(f);
+      adoptWaitingFirst(got.fds);
     }
   });
   watcher.unref();

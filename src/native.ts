@@ -33,8 +33,8 @@ export interface Native {
   setIntOption(fd: number, level: number, name: number, value: number): number;
   pidfdId(): bigint | number;
   pipe(): [number, number] | number;
-  /** Per fd: 1 when it hung up (POLLHUP or POLLERR), -1 when it is not open, else 0. */
-  hungUp(fds: Int32Array): Int32Array | number;
+  /** Per fd, the bits of {@link PollState} (READABLE only when asked for). Never waits. */
+  pollNow(fds: Int32Array, readable: boolean): Int32Array | number;
   claim(fd: number): boolean;
   claimed(fd: number): boolean;
   notifyUnix(path: Uint8Array, message: Uint8Array, fds: Int32Array): number;
@@ -63,6 +63,9 @@ export interface Native {
     FD_CLOEXEC: number;
   };
 }
+
+/** Bits of what {@link Native.pollNow} reports per fd. */
+export const PollState = { READABLE: 1, HUNG_UP: 2, NOT_OPEN: 4 } as const;
 
 /** What {@link Native.inspectRange} returns. */
 export type InspectedRange =

@@ -1,6 +1,7 @@
 // channelHandOff(): drain() passing idle keep-alive connections over a datagram channel (the
 // hot upgrade's way to its successor), checked at the receiving end of the channel in this process;
-// and the warm-up a process taking over connections does before it listens.
+// a real receiving process (test/fixtures/takeover.mjs), which adopts the connections with a
+// request waiting first; and the warm-up a process taking over connections does before it listens.
 import http from 'node:http';
 import net from 'node:net';
 import { constants } from 'node:os';
@@ -9,6 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { channelHandOff } from '../src/handoff-channel.js';
 import { drain, trackConnections } from '../src/index.js';
 import { native } from '../src/native.js';
+import { startActivated, waitForLine } from './helpers/activated.js';
 
 const cleanup: (() => void)[] = [];
 afterEach(() => {
@@ -83,6 +85,50 @@ describe('channelHandOff', () => {
     const report = await drain(server, { timeout: 5000, notify: false, handOff: channelHandOff(sender) });
     expect(report).toMatchObject({ handedOff: 0, closed: 1, cut: 0 });
     expect(client.ended()).toBe(true);
+  });
+});
+
+describe('the receiving process', () => {
+  it('adopts the connections with a request waiting first, the idle ones after it has read', async () => {
+    const accepted: net.Socket[] = [];
+    const listener = net.createServer((socket) => accepted.push(socket));
+    await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
+    cleanup.push(() => listener.close());
+    const port = (listener.address() as net.AddressInfo).port;
+    const clients = await Promise.all(
+      [0, 1, 2].map(async () => {
+        const socket = net.connect(port, '127.0.0.1');
+        await new Promise((resolve) => socket.once('connect', resolve));
+        cleanup.push(() => socket.destroy());
+        return socket;
+      }),
+    );
+    while (accepted.length < 3) await sleep(10);
+    // Our accepted sockets stop reading, so the request below stays in the kernel for the child.
+    for (const s of accepted) (s as unknown as { _handle: { readStop(): void } })._handle.readStop();
+    const ordered = clients.map((c) => accepted.find((a) => a.remotePort === c.localPort)!);
+    let answer = '';
+    clients[1]!.setEncoding('utf8').on('data', (d: string) => (answer += d));
+    clients[1]!.write('GET /waiting HTTP/1.1\r\nHost: x\r\n\r\n');
+    await sleep(50);
+
+    const { sender, receiver } = channel();
+    const listenerFd = (listener as unknown as { _handle: { fd: number } })._handle.fd;
+    const child = startActivated('takeover.mjs', { fds: [listenerFd, receiver], env: { LISTEN_FDS: '1', LISTEN_FDNAMES: 'web', SOCKET_ACTIVATION_HANDOFF_FD: '4' } });
+    cleanup.push(() => child.kill('SIGKILL'));
+    let out = '';
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => (out += d));
+    while (!out.includes('LISTENING')) await sleep(10);
+    // Sent in the order idle, waiting, idle.
+    const fds = Int32Array.from(ordered, (s) => (s as unknown as { _handle: { fd: number } })._handle.fd);
+    expect(native().sendOn(sender, Buffer.from('connections'), fds)).toBeGreaterThan(0);
+    for (const s of accepted) s.destroy();
+    while ((out.match(/^ADOPTED /gm) ?? []).length < 3) await sleep(10);
+    const adopted = [...out.matchAll(/^ADOPTED (\d+)$/gm)].map((m) => Number(m[1]));
+    expect(adopted).toEqual([clients[1]!.localPort, clients[0]!.localPort, clients[2]!.localPort]);
+    while (!answer.includes('/waiting')) await sleep(10);
+    expect(answer).toContain(`${child.pid}/waiting`);
   });
 });
 

@@ -1,5 +1,5 @@
 import { inspect } from '../descriptor.js';
-import { native } from '../native.js';
+import { native, PollState } from '../native.js';
 
 /** One fd kept by the supervisor across child restarts. */
 export interface StoredFd {
@@ -61,11 +61,11 @@ export class FdStore {
   sweep(): StoredFd[] {
     const watched = this.entries.filter((e) => e.poll);
     if (watched.length === 0) return [];
-    const states = native().hungUp(Int32Array.from(watched, (e) => e.fd));
+    const states = native().pollNow(Int32Array.from(watched, (e) => e.fd), false);
     if (typeof states === 'number') return [];
     const gone = watched.filter((_, i) => states[i] !== 0);
-    // An fd that is not open any more (-1) was never ours to close again.
-    watched.forEach((e, i) => states[i] === 1 && native().close(e.fd));
+    // An fd that is not open any more is not ours to close again.
+    watched.forEach((e, i) => states[i]! & PollState.HUNG_UP && native().close(e.fd));
     this.entries = this.entries.filter((e) => !gone.includes(e));
     return gone;
   }
