@@ -1,6 +1,7 @@
 // The notify protocol against a real unix datagram receiver: the exact bytes of every message,
 // the sender's credentials, fds passed with SCM_RIGHTS, the barrier, a full queue, errors.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
@@ -144,6 +145,35 @@ describe('messages', () => {
     expect(process.env.NOTIFY_SOCKET).toBeUndefined();
     await expect(status('still here')).resolves.toBe(true);
     expect((await r.waitFor(2)).map((m) => m.text)).toEqual(['READY=1', 'STATUS=still here']);
+  });
+});
+
+describe('a hot-upgrade successor', () => {
+  it('speaks through its predecessor until it is the main process, with the same option checks and unsetEnvironment', async () => {
+    const r = await receiver();
+    const script = `
+      const sa = await import('socket-activation');
+      const bad = await sa.status('x', { timeout: -1 }).then(() => 'sent', (e) => e.code);
+      await sa.status('through the predecessor', { unsetEnvironment: true });
+      process.send({ bad, notifySocket: process.env.NOTIFY_SOCKET ?? null });
+      process.once('message', async () => {
+        await sa.status('direct');
+        process.disconnect();
+      });`;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+      cwd: root,
+      env: { ...process.env, NOTIFY_SOCKET: r.address, SOCKET_ACTIVATION_SUCCESSOR: '1' },
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    const messages: unknown[] = [];
+    child.on('message', (m) => {
+      messages.push(m);
+      if ((m as { bad?: string }).bad !== undefined) child.send({ sa: 'main' });
+    });
+    await once(child, 'exit');
+    expect(messages).toEqual([{ sa: 'notify', message: 'STATUS=through the predecessor' }, { bad: 'ERR_INVALID_ARGUMENT', notifySocket: null }]);
+    // As the main process it sends itself, to the address it remembered.
+    expect((await r.waitFor(1)).map((m) => m.text)).toEqual(['STATUS=direct']);
   });
 });
 
