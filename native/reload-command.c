@@ -8,7 +8,9 @@
 // checks that both answer alike.
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,18 +68,17 @@ static int IsDigits(const char* s, int allowLeadingZero) {
 // setTimeout()'s limit (2^31 - 1 ms), which the Node command shares.
 static const double kMaxTimeoutSeconds = 2147483;
 
-// SECONDS as the Node command accepts it: digits, optionally a fraction, more than 0.
+// SECONDS as the Node command accepts it (/^[0-9]+(\.[0-9]+)?$/), more than 0.
 static int ParseSeconds(const char* s, double* seconds) {
-  const char* dot = strchr(s, '.');
-  if (dot) {
-    char whole[32];
-    if ((size_t)(dot - s) >= sizeof whole) return 0;
-    memcpy(whole, s, dot - s);
-    whole[dot - s] = 0;
-    if (!IsDigits(whole, 1) || !IsDigits(dot + 1, 1)) return 0;
-  } else if (!IsDigits(s, 1)) {
-    return 0;
+  const char* c = s;
+  if (*c < '0' || *c > '9') return 0;
+  while (*c >= '0' && *c <= '9') c++;
+  if (*c == '.') {
+    c++;
+    if (*c < '0' || *c > '9') return 0;
+    while (*c >= '0' && *c <= '9') c++;
   }
+  if (*c) return 0;
   *seconds = strtod(s, NULL);
   return *seconds > 0 && *seconds <= kMaxTimeoutSeconds;
 }
@@ -111,22 +112,32 @@ static double Now(void) {
   return t.tv_sec + t.tv_nsec / 1e9;
 }
 
+// The error's name as Node's `code` gives it.
 static const char* ErrorCode(int error) {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 32)
+  const char* name = strerrorname_np(error);
+  if (name) return name;
+#endif
   switch (error) {
     case EACCES: return "EACCES";
     case EPERM: return "EPERM";
     case ENOTDIR: return "ENOTDIR";
     case ELOOP: return "ELOOP";
-    case ENAMETOOLONG: return "ENAMETOOLONG";
     case EPROTOTYPE: return "EPROTOTYPE";
     case ENOTSOCK: return "ENOTSOCK";
     case ECONNRESET: return "ECONNRESET";
     case EPIPE: return "EPIPE";
     case EAGAIN: return "EAGAIN";
     case EMFILE: return "EMFILE";
+    case ENFILE: return "ENFILE";
+    case ENOMEM: return "ENOMEM";
+    case ENOTCONN: return "ENOTCONN";
+    case ENOBUFS: return "ENOBUFS";
     default: return "error";
   }
 }
+
+static int IsSpace(char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r' || c == '\v' || c == '\f'; }
 
 int main(int argc, char** argv) {
   const char* pid = NULL;
@@ -141,7 +152,7 @@ int main(int argc, char** argv) {
     if (!strcmp(arg, "--timeout")) {
       timeoutText = i + 1 < argc ? argv[++i] : "";
       if (!ParseSeconds(timeoutText, &timeout)) return Usage("--timeout needs seconds > 0 (at most 2147483); found ", timeoutText, ".");
-    } else if (IsDigits(arg, 0) && strlen(arg) <= 10 && strtol(arg, NULL, 10) <= 0x7fffffff && !pid) {
+    } else if (IsDigits(arg, 0) && strlen(arg) <= 10 && strtoll(arg, NULL, 10) <= 0x7fffffff && !pid) {
       pid = arg;
     } else {
       return Usage("Unexpected argument ", arg, ": expected a pid (ExecReload=socket-activation reload $MAINPID).");
@@ -149,28 +160,26 @@ int main(int argc, char** argv) {
   }
   if (!pid) return Usage("reload needs the pid of the service process (ExecReload=socket-activation reload $MAINPID).", NULL, "");
 
+  // A service that went away must not kill us with SIGPIPE before we can say so.
+  signal(SIGPIPE, SIG_IGN);
   struct sockaddr_un address = {.sun_family = AF_UNIX};
   char path[4096];
   int error = 0;
   const char* syscall = "connect";
-  if (!ControlPath(pid, path, sizeof path) || strlen(path) >= sizeof address.sun_path) {
-    error = ENAMETOOLONG;
-  } else {
-    strcpy(address.sun_path, path);
-  }
+  if (!ControlPath(pid, path, sizeof path)) error = ENAMETOOLONG;
+  // Node (libuv) cuts a longer path to the 108 bytes sun_path holds (no NUL needed there), in
+  // listen() and connect() alike: the same cut finds the socket a service made that way.
+  size_t kept = strlen(path) < sizeof address.sun_path ? strlen(path) : sizeof address.sun_path;
+  memcpy(address.sun_path, path, kept);
   const double deadline = Now() + timeout;
-  int fd = error ? -1 : socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  // Non-blocking, as Node's: a full accept queue is EAGAIN at once, not a wait.
+  int fd = error ? -1 : socket(AF_UNIX, SOCK_STREAM, 0);
   if (!error && fd < 0) error = errno, syscall = "socket";
-  if (!error) {
-    // connect() waits only while the service's accept queue is full (then EAGAIN, as Node's
-    // non-blocking connect says at once); bound that wait by the timeout too.
-    struct timeval limit = {.tv_sec = (time_t)timeout, .tv_usec = (suseconds_t)((timeout - (time_t)timeout) * 1e6)};
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof limit);
-    if (connect(fd, (struct sockaddr*)&address, sizeof address) < 0) error = errno;
-  }
-  if (!error && send(fd, "upgrade\n", 8, MSG_NOSIGNAL) != 8) error = errno, syscall = "write";
+  if (!error && fcntl(fd, F_SETFL, O_NONBLOCK) < 0) error = errno, syscall = "fcntl";
+  if (!error && connect(fd, (struct sockaddr*)&address, sizeof address) < 0) error = errno;
+  if (!error && write(fd, "upgrade\n", 8) != 8) error = errno, syscall = "write";
 
-  char answer[4096];
+  char answer[65536];
   size_t length = 0;
   while (!error) {
     int left = (int)((deadline - Now()) * 1000);
@@ -181,10 +190,12 @@ int main(int argc, char** argv) {
       error = errno, syscall = "poll";
       break;
     }
-    if (ready == 0) error = ETIMEDOUT;
-    if (error) break;
+    if (ready == 0) {
+      error = ETIMEDOUT;
+      break;
+    }
     ssize_t n = read(fd, answer + length, sizeof answer - 1 - length);
-    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
     if (n < 0) error = errno, syscall = "read";
     if (n <= 0) break;
     length += (size_t)n;
@@ -212,8 +223,8 @@ int main(int argc, char** argv) {
   // The answer trimmed of white space, as the Node command's trim().
   answer[length] = 0;
   char* text = answer;
-  while (*text == ' ' || *text == '\n' || *text == '\t' || *text == '\r') text++;
-  for (char* end = text + strlen(text); end > text && (end[-1] == ' ' || end[-1] == '\n' || end[-1] == '\t' || end[-1] == '\r');) *--end = 0;
+  while (IsSpace(*text)) text++;
+  for (char* end = text + strlen(text); end > text && IsSpace(end[-1]);) *--end = 0;
   if (!strncmp(text, "ok ", 3)) {
     printf("socket-activation: upgraded; pid %s is the main process now\n", text + 3);
     return 0;

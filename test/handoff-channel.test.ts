@@ -110,7 +110,6 @@ describe('the receiving process', () => {
     let answer = '';
     clients[1]!.setEncoding('utf8').on('data', (d: string) => (answer += d));
     clients[1]!.write('GET /waiting HTTP/1.1\r\nHost: x\r\n\r\n');
-    await sleep(50);
 
     const { sender, receiver } = channel();
     const listenerFd = (listener as unknown as { _handle: { fd: number } })._handle.fd;

@@ -134,6 +134,23 @@ describe('the outcome of an upgrade', () => {
     }
   });
 
+  it('a control path longer than a unix socket address holds: cut as Node cuts it, so the service is found', async () => {
+    const runtime = join(dir, `run-${++unique}-${'d'.repeat(80 - dir.length)}`);
+    mkdirSync(runtime);
+    const pid = 40_000 + unique;
+    const path = join(runtime, `socket-activation-${pid}.ctl`);
+    // Cut at 108 bytes inside the file name, so the socket lands in that directory.
+    expect(Buffer.byteLength(path)).toBeGreaterThan(108);
+    expect(Buffer.byteLength(runtime)).toBeLessThan(100);
+    const control = await controlSocket(path, 'ok 6161\n');
+    try {
+      const r = await allThree([String(pid)], environment({ RUNTIME_DIRECTORY: runtime }));
+      expect(r).toEqual({ code: 0, stdout: 'socket-activation: upgraded; pid 6161 is the main process now\n', stderr: '' });
+    } finally {
+      await control.close();
+    }
+  });
+
   it('no answer within --timeout: exit 1, the upgrade may still be running', async () => {
     const { runtime, pid, path } = place();
     const control = await controlSocket(path, 'never');

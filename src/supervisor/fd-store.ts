@@ -56,18 +56,33 @@ export class FdStore {
   /**
    * Closes and forgets the watched entries whose fd hung up, as systemd does on EPOLLHUP or
    * EPOLLERR; returns them. systemd learns it from its event loop at once; the supervisor asks
-   * with one poll() over the store (every second, and before a child gets the store).
+   * with one poll() over the store (every second, and before a child gets the store). An
+   * entry whose fd is no longer the file stored (closed, or its number reused: a bug
+   * elsewhere) is forgotten without closing anything.
    */
-  sweep(): StoredFd[] {
+  sweep(): { entry: StoredFd; why: 'hung-up' | 'not-ours' }[] {
     const watched = this.entries.filter((e) => e.poll);
     if (watched.length === 0) return [];
     const states = native().pollNow(Int32Array.from(watched, (e) => e.fd), false);
     if (typeof states === 'number') return [];
-    const gone = watched.filter((_, i) => states[i] !== 0);
-    // An fd that is not open any more is not ours to close again.
-    watched.forEach((e, i) => states[i]! & PollState.HUNG_UP && native().close(e.fd));
-    this.entries = this.entries.filter((e) => !gone.includes(e));
+    const gone: { entry: StoredFd; why: 'hung-up' | 'not-ours' }[] = [];
+    watched.forEach((entry, i) => {
+      if (states[i] === 0) return;
+      const ours = states[i]! & PollState.HUNG_UP && this.isSameFile(entry);
+      if (ours) native().close(entry.fd);
+      gone.push({ entry, why: ours ? 'hung-up' : 'not-ours' });
+    });
+    this.entries = this.entries.filter((e) => !gone.some((g) => g.entry === e));
     return gone;
+  }
+
+  private isSameFile(e: StoredFd): boolean {
+    try {
+      const d = inspect(e.fd);
+      return d.dev === e.dev && d.ino === e.ino;
+    } catch {
+      return false;
+    }
   }
 
   /** Entries, newest first. */

@@ -145,7 +145,13 @@ export class Supervisor {
 
   /** Drops stored fds that hung up (see FdStore.sweep()). */
   private sweepStore(): void {
-    for (const e of this.store.sweep()) this.log(`fd store: ${JSON.stringify(e.name)} hung up (POLLHUP or POLLERR); closed it`);
+    for (const { entry, why } of this.store.sweep()) {
+      this.log(
+        why === 'hung-up'
+          ? `fd store: ${JSON.stringify(entry.name)} hung up (POLLHUP or POLLERR); closed it`
+          : `fd store: fd ${entry.fd} (${JSON.stringify(entry.name)}) is no longer the file stored; forgot it`,
+      );
+    }
   }
 
   private startGeneration(forReload = false): Generation {
