@@ -5,9 +5,9 @@
 // The addons are N-API builds (one binary for every Node version) and stripped. The reload
 // command is linked statically: a program linked against this machine's glibc would need its
 // __libc_start_main (2.34), while the addon works with 2.28; static, it runs on any Linux of
-// its architecture, musl ones too. They are built in a
-// scratch copy of the sources, so the developer's own build/ (which node-gyp-build prefers
-// over prebuilds) is left as it was. Run it with `npm run prebuilds`.
+// its architecture, musl ones too. Everything is built in a scratch copy of the sources, so
+// the developer's own build/ (which node-gyp-build prefers over prebuilds) is left as it was.
+// Run it with `npm run prebuilds`.
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
