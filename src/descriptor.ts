@@ -129,6 +129,12 @@ export function describeFd(fd: number): Descriptor | number {
   return d;
 }
 
+/** Whether `fd` is open and still the file `was` describes (st_dev/st_ino): not closed, its number not reused. */
+export function isSameFile(fd: number, was: { readonly dev: number; readonly ino: number }): boolean {
+  const now = describeFd(fd);
+  return typeof now !== 'number' && now.dev === was.dev && now.ino === was.ino;
+}
+
 /**
  * Describes any fd of this process as the kernel sees it now, without changing it:
  * kind, flags and, for sockets, type, family, protocol, listening state and addresses.

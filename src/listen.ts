@@ -1,7 +1,7 @@
 import { lstatSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import { unixAddress, type SocketAddress } from './address.js';
-import { describeFd, type Descriptor, type StreamListenerDescriptor, type ConnectionDescriptor } from './descriptor.js';
+import { isSameFile, type Descriptor, type StreamListenerDescriptor, type ConnectionDescriptor } from './descriptor.js';
 import { SocketActivationError } from './errors.js';
 import { closeDuplicate, duplicateForNode, takeOver } from './adopt.js';
 import { trackConnections } from './drain.js';
@@ -111,9 +111,7 @@ async function listenOnFd(server: net.Server, d: StreamListenerDescriptor, backl
 }
 
 function stillOurs(server: net.Server, fd: number, d: Descriptor): boolean {
-  if ((server as { _handle?: { fd?: number } | null })._handle?.fd === fd) return false;
-  const now = describeFd(fd);
-  return typeof now !== 'number' && now.dev === d.dev && now.ino === d.ino;
+  return (server as { _handle?: { fd?: number } | null })._handle?.fd !== fd && isSameFile(fd, d);
 }
 
 interface CountedServer {

@@ -1,4 +1,4 @@
-import { inspect } from '../descriptor.js';
+import { inspect, isSameFile } from '../descriptor.js';
 import { native, PollState } from '../native.js';
 
 /** One fd kept by the supervisor across child restarts. */
@@ -68,21 +68,12 @@ export class FdStore {
     const gone: { entry: StoredFd; why: 'hung-up' | 'not-ours' }[] = [];
     watched.forEach((entry, i) => {
       if (states[i] === 0) return;
-      const ours = states[i]! & PollState.HUNG_UP && this.isSameFile(entry);
+      const ours = states[i]! & PollState.HUNG_UP && isSameFile(entry.fd, entry);
       if (ours) native().close(entry.fd);
       gone.push({ entry, why: ours ? 'hung-up' : 'not-ours' });
     });
     this.entries = this.entries.filter((e) => !gone.some((g) => g.entry === e));
     return gone;
-  }
-
-  private isSameFile(e: StoredFd): boolean {
-    try {
-      const d = inspect(e.fd);
-      return d.dev === e.dev && d.ino === e.ino;
-    } catch {
-      return false;
-    }
   }
 
   /** Entries, newest first. */
