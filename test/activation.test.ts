@@ -244,15 +244,17 @@ describe('CLOEXEC and the process-wide registry', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
-  it('another module copy, the CommonJS build (require) and a worker thread agree after the env is gone', async () => {
+  it('another module copy, require(), the ES module build and a worker thread agree after the env is gone', async () => {
     const abstract = unixSocket(Buffer.from([0, 0x73, 0x61, 0x00, 0xff]));
     const r = await reportOf('probe.mjs', { args: ['copies'], fds: [inetSocket().fd, abstract], env: { LISTEN_FDNAMES: 'a:b' } });
     expect(r.first).toEqual(['3:a', '4:b:736100ff']);
     expect(r.env).toBe(null);
     expect(r.viaCopyIsSeparate).toBe(true);
     expect(r.viaCopy).toEqual(r.first);
-    expect(r.viaRequireIsSeparate).toBe(true);
+    expect(r.viaRequireIsSame).toBe(true);
     expect(r.viaRequire).toEqual(r.first);
+    expect(r.viaEsmIsSeparate).toBe(true);
+    expect(r.viaEsm).toEqual(r.first);
     expect(r.viaWorker).toEqual(r.first);
   });
 });
