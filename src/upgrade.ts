@@ -1,5 +1,6 @@
 import { type ChildProcess } from 'node:child_process';
-import { chmodSync, realpathSync, unlinkSync } from 'node:fs';
+import { chmodSync, existsSync, realpathSync, unlinkSync } from 'node:fs';
+import { dirname } from 'node:path';
 import net from 'node:net';
 import { controlPath } from './control-path.js';
 import { drain, type DrainReport } from './drain.js';
@@ -232,7 +233,17 @@ export function hotUpgrade(servers: Server | readonly Server[], options: HotUpgr
   } finally {
     process.umask(umask);
   }
-  control.on('error', () => undefined);
+  // Without the control socket only the reload command fails (SIGHUP still works), so the
+  // service goes on; but the reason must be visible where the reload command's ENOENT is not.
+  control.on('error', (err: NodeJS.ErrnoException) => {
+    let text = `${err.code ?? err.message} accepting a request`;
+    if (!control.listening) {
+      // libuv reports a missing directory as EACCES (as Windows would).
+      const missing = existsSync(dirname(path)) ? '' : ' (the directory does not exist)';
+      text = `${err.code ?? err.message}${missing}: the reload command cannot reach this process; SIGHUP still upgrades`;
+    }
+    process.stderr.write(`socket-activation: upgrade control socket ${path}: ${text}\n`);
+  });
   control.unref();
   try {
     chmodSync(path, 0o600);

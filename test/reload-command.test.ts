@@ -313,3 +313,26 @@ describe('bin/socket-activation-reload picks the form', () => {
     }
   });
 });
+
+describe("hotUpgrade()'s side of the control socket", () => {
+  it('a runtime directory that is not there: the service goes on and says why the reload command will fail', async () => {
+    const runtime = join(dir, 'not-there');
+    const script = "import { hotUpgrade } from 'socket-activation'; const u = hotUpgrade([], { signal: null }); setTimeout(() => console.log(u.controlPath), 300);";
+    const r = await new Promise<Result>((resolve, reject) => {
+      const child = spawn(process.execPath, ['--input-type=module', '-e', script], { cwd: root, env: environment({ RUNTIME_DIRECTORY: runtime }), stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+      child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+      child.on('error', reject);
+      child.on('close', (code) => resolve({ code, stdout, stderr }));
+    });
+    const path = r.stdout.trim();
+    expect(path).toMatch(new RegExp(`^${runtime}/socket-activation-\\d+\\.ctl$`));
+    expect(r).toEqual({
+      code: 0,
+      stdout: `${path}\n`,
+      stderr: `socket-activation: upgrade control socket ${path}: EACCES (the directory does not exist): the reload command cannot reach this process; SIGHUP still upgrades\n`,
+    });
+  });
+});
