@@ -1,7 +1,7 @@
 // The launcher as a one-service supervisor (no systemd): zero-downtime SIGHUP reloads under
 // load, rollback of a broken new child, crash restarts with the sockets kept, the notify
 // protocol (READY, STATUS, WATCHDOG, MAINPID, fd store), and PID 1 duty in a pid namespace.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -35,6 +35,15 @@ function supervise(args: string[], command: string[]): Watched {
 
 const web = (...args: string[]) => [process.execPath, join(fixtures, 'systemd-web.mjs'), ...args];
 const supervised = (...args: string[]) => [process.execPath, join(fixtures, 'supervised.mjs'), ...args];
+
+/** The processes whose parent is `pid` (its main thread spawns them). */
+function childrenOf(pid: number): number[] {
+  return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(' ').filter(Boolean).map(Number);
+}
+
+function alive(pid: number): boolean {
+  return existsSync(`/proc/${pid}`) && !/\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+}
 
 /** The pid answering on a keep-alive agent, and the client's local port. */
 async function ask(port: number, agent: http.Agent | false = false): Promise<{ pid: number; localPort: number }> {
@@ -120,6 +129,28 @@ describe('reload on SIGHUP', () => {
     await answeredByAnother(port, before);
   });
 
+  it('the old child crashing during a reload: the new child takes over once ready, and no restarted copy is left behind', async () => {
+    const port = await freePort();
+    const s = supervise(['-l', `web=127.0.0.1:${port}`], supervised('--crash-after', '700', '--ready-delay', '1500'));
+    const up = await s.json('UP');
+    process.kill(s.pid, 'SIGHUP');
+    const [, fresh] = await s.waitFor(new RegExp(`reloaded: pid (\\d+) serves \\(pid ${up.pid} had exited meanwhile: exited with status 3\\)`), { stream: 'stderr' });
+    expect(s.stderr).not.toMatch(/restarting in/);
+    expect((await ask(port)).pid).toBe(Number(fresh));
+    expect(childrenOf(s.pid)).toEqual([Number(fresh)]);
+  });
+
+  it('the old child crashing during a reload that then fails: restarted as after any crash', async () => {
+    const port = await freePort();
+    const s = supervise(['-l', `web=127.0.0.1:${port}`, '--ready-timeout', '1'], supervised('--crash-after', '300', '--ready-delay', '5000'));
+    const up = await s.json('UP');
+    process.kill(s.pid, 'SIGHUP');
+    await s.waitFor(new RegExp(`reload failed: the new child \\(pid \\d+\\) sent no READY=1 within 1000 ms; pid ${up.pid} has exited too`), { stream: 'stderr' });
+    await s.waitFor(new RegExp(`pid ${up.pid} exited with status 3; restarting in \\d+ ms`), { stream: 'stderr' });
+    const restarted = await answeredByAnother(port, up.pid);
+    expect(childrenOf(s.pid)).toEqual([restarted]);
+  });
+
   it('a new child that never sends READY=1 is killed after --ready-timeout', async () => {
     const port = await freePort();
     const s = supervise(['-l', `web=127.0.0.1:${port}`, '--ready-timeout', '1'], supervised('--no-ready'));
@@ -173,6 +204,43 @@ describe('crashes and the fd store', () => {
     expect(await s.finish()).toEqual({ code: 0, signal: null });
   });
 
+  it('FDNAME= that systemd refuses (":" in it, from a process the child started) is stored as "stored", so the next start still gets valid LISTEN_FDNAMES', async () => {
+    const marker = join(dir, `fdname-${Date.now()}`);
+    const sender = join(dir, 'store-bad-name.py');
+    writeFileSync(
+      sender,
+      [
+        'import array, os, socket',
+        's = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)',
+        "fd = os.memfd_create('cache')",
+        "s.sendmsg([b'FDSTORE=1\\nFDNAME=cache:v2'], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array('i', [fd]))], 0, os.environ['NOTIFY_SOCKET'])",
+      ].join('\n'),
+    );
+    const script = `if [ -e ${marker} ]; then echo "NAMES $LISTEN_FDS $LISTEN_FDNAMES"; exec sleep 30; fi; touch ${marker}; python3 ${sender}; sleep 0.3; exit 1`;
+    const s = supervise(['-l', 'web=127.0.0.1:0'], ['/bin/sh', '-c', script]);
+    expect((await s.waitFor(/^NAMES (.*)$/m))[1]).toBe('2 web:stored');
+    expect(s.stderr).toMatch(/FDNAME="cache:v2" is not a valid fd name \(ASCII without control characters or ":", at most 255\): ignored/);
+  });
+
+  it('a child that ignores SIGTERM is killed with SIGKILL after --stop-timeout, and the supervisor then exits', async () => {
+    const port = await freePort();
+    const s = supervise(['-l', `web=127.0.0.1:${port}`, '--stop-timeout', '0.5'], supervised('--ignore-term'));
+    const up = await s.json('UP');
+    process.kill(s.pid, 'SIGTERM');
+    await s.waitFor(new RegExp(`pid ${up.pid} did not stop within 500 ms of SIGTERM; killing it with SIGKILL`), { stream: 'stderr' });
+    expect(await s.finish()).toEqual({ code: null, signal: 'SIGKILL' });
+    expect(alive(up.pid)).toBe(false);
+  });
+
+  it('timeouts longer than a Node timer holds are refused on the command line', async () => {
+    for (const flag of ['--watchdog-sec', '--ready-timeout', '--stop-timeout']) {
+      const s = supervise(['-l', '127.0.0.1:0', flag, '2200000'], ['true']);
+      expect(await s.finish()).toEqual({ code: 2, signal: null });
+      expect(s.stderr).toContain(`${flag} needs a number of seconds`);
+      expect(s.stderr).toContain('up to 2147483; found "2200000"');
+    }
+  });
+
   it('a command that keeps failing is given up after 5 restarts in 10 s, with its status', async () => {
     const s = supervise(['-l', '127.0.0.1:0'], [process.execPath, '-e', 'process.exit(4)']);
     expect(await s.finish(30_000)).toEqual({ code: 4, signal: null });
@@ -198,13 +266,36 @@ describe('notify protocol', () => {
     const s = supervise(['-l', `web=127.0.0.1:${port}`], supervised('--mainpid'));
     const up = await s.json('UP');
     expect(up.helper).toBeGreaterThan(0);
-    const alive = (pid: number): boolean => existsSync(`/proc/${pid}`) && !/\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
     expect(alive(up.helper)).toBe(true);
     process.kill(s.pid, 'SIGTERM');
     await s.finish();
     await sleep(200);
     // The service did not stop it itself: the supervisor signalled the declared main process.
     expect(alive(up.helper)).toBe(false);
+  });
+
+  it('WATCHDOG_USEC=0 from the child turns the watchdog off (as systemd)', async () => {
+    const port = await freePort();
+    const s = supervise(['-l', `web=127.0.0.1:${port}`, '--watchdog-sec', '1.5'], supervised('--watchdog-off'));
+    const up = await s.json('UP');
+    await sleep(3000);
+    expect((await ask(port)).pid).toBe(up.pid);
+    expect(s.stderr).not.toMatch(/watchdog timeout/);
+  });
+
+  it('MAINPID= naming a process outside the service is refused, and that process is left alone on stop', async () => {
+    const stranger = spawn('sleep', ['30'], { stdio: 'ignore' });
+    try {
+      const port = await freePort();
+      const s = supervise(['-l', `web=127.0.0.1:${port}`], supervised('--claim-mainpid', String(stranger.pid)));
+      const up = await s.json('UP');
+      await s.waitFor(new RegExp(`\\[${up.pid}\\] MAINPID=${stranger.pid} refused: it is not a process of this service`), { stream: 'stderr' });
+      process.kill(s.pid, 'SIGTERM');
+      await s.finish();
+      expect(alive(stranger.pid!)).toBe(true);
+    } finally {
+      stranger.kill('SIGKILL');
+    }
   });
 
   it('messages from a process it did not start are ignored', async () => {
@@ -250,5 +341,34 @@ describe('as PID 1 (pid namespace)', () => {
     expect(supervisorPid).toBeGreaterThan(0);
     expect(zombiesOf(supervisorPid)).toEqual([]);
     expect(await s.finish()).toEqual({ code: 5, signal: null });
+  });
+
+  /** The supervisor's pid as seen from outside the namespace (the only child of unshare). */
+  async function supervisorIn(s: Watched): Promise<number> {
+    for (let i = 0; i < 100; i++) {
+      const [pid] = childrenOf(s.pid);
+      if (pid) return pid;
+      await sleep(20);
+    }
+    throw new Error('unshare started no supervisor');
+  }
+
+  it('stopped with SIGTERM: exits 143 (a signal cannot kill PID 1), not 128', async () => {
+    expect(canUnshare).toBe(true);
+    const s = start('unshare', ['-fp', '--mount-proc', process.execPath, cli, '-l', '127.0.0.1:0', '--', '/bin/sh', '-c', 'echo STARTED; exec sleep 30'], { cwd: root });
+    running.push(s);
+    await s.waitFor(/^STARTED$/m);
+    process.kill(await supervisorIn(s), 'SIGTERM');
+    expect(await s.finish()).toEqual({ code: 143, signal: null });
+  });
+
+  it('SIGTERM while a crashed child waits for its restart: exits at once, starts nothing more', async () => {
+    expect(canUnshare).toBe(true);
+    const s = start('unshare', ['-fp', '--mount-proc', process.execPath, cli, '-l', '127.0.0.1:0', '--', '/bin/sh', '-c', 'echo STARTED; exit 1'], { cwd: root });
+    running.push(s);
+    await s.waitFor(/restarting in \d+ ms/, { stream: 'stderr' });
+    process.kill(await supervisorIn(s), 'SIGTERM');
+    expect(await s.finish(3000)).toEqual({ code: 143, signal: null });
+    expect(s.stdout.match(/STARTED/g)).toHaveLength(1);
   });
 });

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
+import { constants } from 'node:os';
 import { SocketActivationError } from '../errors.js';
 import { parseLaunchAddress, type LaunchAddress } from '../launcher/address.js';
 import type { BoundSocket } from '../launcher/bind.js';
@@ -22,6 +23,8 @@ SIGTERM/SIGINT/SIGQUIT stop it and become our exit; a crash restarts it.
       --ready-timeout SECONDS     a reload's wait for READY=1 (default 30)
       --watchdog-sec SECONDS      kill COMMAND with SIGABRT when it sends no WATCHDOG=1
                                   for that long (default 0: off), as WatchdogSec=
+      --stop-timeout SECONDS      SIGKILL a child still running that long after it was
+                                  asked to stop or to drain (default 90), as TimeoutStopSec=
       --fd-store-max N            FileDescriptorStoreMax= (default 64)
   -h, --help                      show this help
       --version                   show the version
@@ -42,12 +45,18 @@ interface Options {
   restart: 'no' | 'on-failure' | 'always';
   readyTimeoutMs: number;
   watchdogMs: number;
+  stopTimeoutMs: number;
   fdStoreMax: number;
 }
 
+/** The longest wait a Node timer holds (2^31 − 1 ms, about 24.8 days), in seconds. */
+const MAX_SECONDS = 2147483;
+
 function seconds(flag: string, text: string, allowZero: boolean): number {
   const n = /^[0-9]+(\.[0-9]+)?$/.test(text) ? Number(text) : Number.NaN;
-  if (!(n > 0 || (allowZero && n === 0))) usage(`${flag} needs a number of seconds${allowZero ? ' (0: off)' : ' > 0'}; found ${JSON.stringify(text)}.`);
+  if (!(n > 0 || (allowZero && n === 0)) || n > MAX_SECONDS) {
+    usage(`${flag} needs a number of seconds${allowZero ? ' (0: off)' : ' > 0'} up to ${MAX_SECONDS}; found ${JSON.stringify(text)}.`);
+  }
   return n * 1000;
 }
 
@@ -56,7 +65,7 @@ function usage(message: string): never {
 }
 
 function parseArguments(argv: readonly string[]): Options | 'help' | 'version' {
-  const options: Options = { addresses: [], backlog: 4096, env: {}, command: [], restart: 'on-failure', readyTimeoutMs: 30_000, watchdogMs: 0, fdStoreMax: 64 };
+  const options: Options = { addresses: [], backlog: 4096, env: {}, command: [], restart: 'on-failure', readyTimeoutMs: 30_000, watchdogMs: 0, stopTimeoutMs: 90_000, fdStoreMax: 64 };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const [flag, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
@@ -106,6 +115,9 @@ function parseArguments(argv: readonly string[]): Options | 'help' | 'version' {
         break;
       case '--watchdog-sec':
         options.watchdogMs = seconds(flag, value(), true);
+        break;
+      case '--stop-timeout':
+        options.stopTimeoutMs = seconds(flag, value(), false);
         break;
       case '--fd-store-max': {
         const text = value();
@@ -159,14 +171,17 @@ async function main(argv: readonly string[]): Promise<number> {
       restart: parsed.restart,
       readyTimeoutMs: parsed.readyTimeoutMs,
       watchdogMs: parsed.watchdogMs,
+      stopTimeoutMs: parsed.stopTimeoutMs,
       fdStoreMax: parsed.fdStoreMax,
     });
     const exit = await supervisor.run();
     if (exit.signal) {
       releaseLaunchSockets(sockets.splice(0));
-      // Die of the same signal, so our parent sees what really happened.
+      // Die of the same signal, so our parent sees what really happened. As PID 1 (which the
+      // kernel does not kill with a signal it has no handler for) or for a signal Node ignores
+      // (SIGPIPE), we are still here: then the shell's 128 + n.
       process.kill(process.pid, exit.signal);
-      return 128;
+      return 128 + (constants.signals[exit.signal] ?? 0);
     }
     return exit.code;
   } finally {

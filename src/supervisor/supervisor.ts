@@ -1,9 +1,10 @@
 import { type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from '../descriptor.js';
 import { HANDOFF_FD_VARIABLE } from '../handoff-channel.js';
+import { KEPT_PREFIX } from '../kept-connections.js';
 import { isConnection } from '../listen.js';
 import { native } from '../native.js';
 import { spawnActivated } from '../spawn.js';
@@ -26,6 +27,8 @@ export interface SupervisorOptions {
   readonly readyTimeoutMs?: number;
   /** WatchdogSec= in ms; 0 turns it off. @default 0 */
   readonly watchdogMs?: number;
+  /** TimeoutStopSec= in ms: how long a stopping child (or a draining old one) has before SIGKILL. @default 90000 */
+  readonly stopTimeoutMs?: number;
   /** FileDescriptorStoreMax=. @default 64 */
   readonly fdStoreMax?: number;
   /** Where messages go (status lines, restarts). @default stderr */
@@ -44,12 +47,16 @@ interface Generation {
   handoffFd?: number;
   watchdogUsec: number;
   watchdogTimer?: NodeJS.Timeout;
+  /** SIGKILL after the stop timeout, once it was asked to stop. */
+  killTimer?: NodeJS.Timeout;
   onReady?: () => void;
   exit?: SupervisorExit;
   readonly exited: Promise<SupervisorExit>;
 }
 
 const FORWARDED: readonly NodeJS.Signals[] = ['SIGUSR1', 'SIGUSR2', 'SIGWINCH'];
+/** setTimeout() takes at most this (about 24.8 days); longer waits are capped to it. */
+const MAX_TIMER_MS = 0x7fffffff;
 const STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGQUIT'];
 /** How often stored fds are checked for hang-ups (systemd's event loop sees them at once). */
 const SWEEP_INTERVAL_MS = 1000;
@@ -77,6 +84,10 @@ export class Supervisor {
   private readonly handlers = new Map<NodeJS.Signals, () => void>();
   private stopReaper: (() => void) | undefined;
   private readonly sweeper: NodeJS.Timeout;
+  /** How the main child ended when a stop was asked for. */
+  private stoppedWith: SupervisorExit | undefined;
+  /** The crash restart waiting out its backoff. */
+  private restartTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: SupervisorOptions) {
     this.log = options.log ?? ((line) => process.stderr.write(`socket-activation: ${line}\n`));
@@ -92,7 +103,7 @@ export class Supervisor {
       const handler = (): void => {
         if (signal === 'SIGHUP') void this.reload();
         else if (STOP_SIGNALS.includes(signal)) this.stop(signal);
-        else this.signalAll(signal, false);
+        else if (this.current) this.kill(this.current, signal);
       };
       this.handlers.set(signal, handler);
       process.on(signal, handler);
@@ -109,7 +120,11 @@ export class Supervisor {
    * the old one keeps serving. Resolves whether the new child took over.
    */
   reload(): Promise<boolean> {
-    if (!this.current || this.stopSignal) return Promise.resolve(false);
+    if (!this.current || this.stopSignal) {
+      this.log(this.stopSignal ? 'reload ignored: stopping' : 'reload ignored: no child is running (it is waiting to be restarted)');
+      return Promise.resolve(false);
+    }
+    if (this.reloading) this.log('reload already in progress: this request joins it');
     this.reloading ??= this.doReload().finally(() => (this.reloading = undefined));
     return this.reloading;
   }
@@ -119,7 +134,7 @@ export class Supervisor {
     const fresh = this.startGeneration(true);
     const timeout = this.options.readyTimeoutMs ?? 30_000;
     const outcome = await new Promise<'ready' | 'exited' | 'timeout'>((resolve) => {
-      const timer = setTimeout(() => resolve('timeout'), timeout);
+      const timer = setTimeout(() => resolve('timeout'), Math.min(timeout, MAX_TIMER_MS));
       fresh.onReady = () => {
         clearTimeout(timer);
         resolve('ready');
@@ -130,15 +145,23 @@ export class Supervisor {
       });
     });
     if (outcome !== 'ready') {
-      this.log(`reload failed: the new child (pid ${fresh.pid}) ${outcome === 'exited' ? 'exited before READY=1' : `sent no READY=1 within ${timeout} ms`}; pid ${old.pid} keeps serving`);
+      const oldGone = old.exit !== undefined;
+      this.log(
+        `reload failed: the new child (pid ${fresh.pid}) ${outcome === 'exited' ? 'exited before READY=1' : `sent no READY=1 within ${timeout} ms`}; ` +
+          (oldGone ? `pid ${old.pid} has exited too` : `pid ${old.pid} keeps serving`),
+      );
       fresh.stopping = true;
       this.kill(fresh, 'SIGKILL');
-      if (this.current === fresh) this.current = old;
+      // The old child ended meanwhile: what its exit would have done (a restart, or the end).
+      if (oldGone && !this.stopSignal) this.afterExit(old);
       return false;
     }
     this.current = fresh;
-    old.stopping = true;
-    this.kill(old, 'SIGTERM');
+    if (old.exit) {
+      this.log(`reloaded: pid ${fresh.pid} serves (pid ${old.pid} had exited meanwhile: ${describeExit(old.exit)})`);
+      return true;
+    }
+    this.stopGeneration(old, 'SIGTERM');
     this.log(`reloaded: pid ${fresh.pid} serves, pid ${old.pid} drains`);
     return true;
   }
@@ -187,26 +210,47 @@ export class Supervisor {
     this.generations.add(g);
     if (!forReload) this.current = g;
     this.armWatchdog(g);
-    child.once('error', (err) => this.log(`could not start ${this.options.command[0]}: ${err.message}`));
-    child.once('exit', (code, signal) => {
-      g.exit = signal ? { signal } : { code: code ?? 1 };
+    const ended = (exit: SupervisorExit): void => {
+      if (g.exit) return;
+      g.exit = exit;
       this.generations.delete(g);
       clearTimeout(g.watchdogTimer);
+      clearTimeout(g.killTimer);
       if (g.handoffFd !== undefined) native().close(g.handoffFd);
-      resolveExit(g.exit);
+      resolveExit(exit);
       this.onExit(g);
+    };
+    child.once('error', (err) => {
+      this.log(`could not start ${this.options.command[0]}: ${err.message}`);
+      // Node reports a failed spawn (EAGAIN, EMFILE, …) with 'error' and no 'exit': count it
+      // as a start that failed, as a shell does for a command it cannot run.
+      if (child.pid === undefined) ended({ code: 127 });
     });
+    child.once('exit', (code, signal) => ended(signal ? { signal } : { code: code ?? 1 }));
     return g;
   }
 
   private onExit(g: Generation): void {
+    if (this.stopSignal) {
+      // Stopping ends when every child has exited (as systemd waits for the whole cgroup);
+      // the main child's exit becomes ours.
+      if (g === this.current) this.stoppedWith = g.exit;
+      if (this.generations.size === 0) this.finish(this.stoppedWith ?? g.exit!);
+      return;
+    }
     if (g !== this.current) return; // an old child that drained, or a failed reload
+    // During a reload the new child may still take over; the reload decides (doReload()).
+    if (this.reloading) return;
+    this.afterExit(g);
+  }
+
+  /** Restart (with backoff) or finish after the current child `g` exited by itself. */
+  private afterExit(g: Generation): void {
     const exit = g.exit!;
-    if (this.stopSignal) return this.finish(exit);
     const failed = exit.signal !== undefined || exit.code !== 0;
     const policy = this.options.restart ?? 'on-failure';
     const restart = policy === 'always' || (policy === 'on-failure' && failed);
-    const how = exit.signal ? `was killed by ${exit.signal}` : `exited with status ${exit.code}`;
+    const how = describeExit(exit);
     if (!restart) return this.finish(exit);
     const now = Date.now();
     this.recentFailures.push(now);
@@ -224,23 +268,34 @@ export class Supervisor {
     const delay = Math.min(100 * 2 ** this.unhealthyInARow, 5_000);
     this.log(`pid ${g.pid} ${how}; restarting in ${delay} ms (the sockets stay open)`);
     this.current = undefined;
-    setTimeout(() => {
-      if (!this.stopSignal) this.startGeneration();
-      else this.finish(exit);
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = undefined;
+      this.startGeneration();
     }, delay);
   }
 
   private stop(signal: NodeJS.Signals): void {
-    if (!this.current && this.generations.size === 0) return this.finish({ signal });
     this.stopSignal ??= signal;
-    this.signalAll(signal, true);
+    // Between a crash and its restart: nothing to stop, and nothing may start any more.
+    clearTimeout(this.restartTimer);
+    if (this.generations.size === 0) return this.finish({ signal });
+    for (const g of this.generations) this.stopGeneration(g, signal);
   }
 
-  private signalAll(signal: NodeJS.Signals, everyGeneration: boolean): void {
-    for (const g of this.generations) if (everyGeneration || g === this.current) this.kill(g, signal);
+  /** Signals `g` to stop; SIGKILL to its process group if it is still there after the stop timeout (TimeoutStopSec=). */
+  private stopGeneration(g: Generation, signal: NodeJS.Signals): void {
+    g.stopping = true;
+    this.kill(g, signal);
+    if (g.killTimer) return;
+    const ms = this.options.stopTimeoutMs ?? 90_000;
+    g.killTimer = setTimeout(() => {
+      this.log(`pid ${g.pid} did not stop within ${ms} ms of ${signal}; killing it with SIGKILL`);
+      this.kill(g, 'SIGKILL');
+    }, Math.min(ms, MAX_TIMER_MS));
   }
 
   private kill(g: Generation, signal: NodeJS.Signals): void {
+    if (g.pid <= 0) return; // never started: process.kill(-(-1)) would be kill(1, …)
     // The child leads its own process group (detached): signal the whole group, as a terminal would.
     try {
       process.kill(-g.pid, signal);
@@ -263,17 +318,23 @@ export class Supervisor {
   private armWatchdog(g: Generation): void {
     clearTimeout(g.watchdogTimer);
     if (g.watchdogUsec <= 0 || g.exit) return;
+    const ms = Math.min(g.watchdogUsec / 1000, MAX_TIMER_MS);
     g.watchdogTimer = setTimeout(() => {
       this.log(`pid ${g.mainPid}: watchdog timeout (no WATCHDOG=1 within ${g.watchdogUsec / 1000} ms), killing it with SIGABRT`);
       this.kill(g, 'SIGABRT');
-    }, g.watchdogUsec / 1000);
+    }, ms);
   }
 
-  // Like NotifyAccess=all within our own children: a message counts for the generation whose
-  // child (or declared main process) sent it; anyone else is ignored. Without SCM_CREDENTIALS
-  // (pid 0: systems other than Linux) a message can only be taken as the current child's.
+  // Like NotifyAccess=all: a message counts for the generation whose child, declared main
+  // process or another process of its session (our stand-in for the service's cgroup, see
+  // sessionOf()) sent it; anyone else is ignored. Without SCM_CREDENTIALS (pid 0: systems other
+  // than Linux) a message can only be taken as the current child's.
   private onNotify(m: NotifyMessage): void {
-    const g = m.pid === 0 ? this.current : [...this.generations].find((x) => x.pid === m.pid || x.mainPid === m.pid);
+    const generations = [...this.generations];
+    const g =
+      m.pid === 0
+        ? this.current
+        : (generations.find((x) => x.pid === m.pid || x.mainPid === m.pid) ?? generations.find((x) => x.pid === sessionOf(m.pid)));
     const keep = new Set<number>();
     try {
       if (!g) {
@@ -282,18 +343,26 @@ export class Supervisor {
       }
       const f = m.fields;
       const mainPid = f.get('MAINPID');
-      if (mainPid !== undefined && /^[1-9][0-9]*$/.test(mainPid)) g.mainPid = Number(mainPid);
+      if (mainPid !== undefined && /^[1-9][0-9]*$/.test(mainPid)) {
+        const refused = unsuitableMainPid(Number(mainPid), g.pid);
+        if (refused) this.log(`[${m.pid}] MAINPID=${mainPid} refused: ${refused}`);
+        else g.mainPid = Number(mainPid);
+      }
       if (f.get('STATUS') !== undefined) this.log(`[${m.pid}] ${f.get('STATUS')}`);
       if (f.get('ERRNO') !== undefined) this.log(`[${m.pid}] ERRNO=${f.get('ERRNO')}`);
       const usec = f.get('WATCHDOG_USEC');
-      if (usec !== undefined && /^[1-9][0-9]*$/.test(usec)) g.watchdogUsec = Number(usec);
+      // As systemd: WATCHDOG_USEC=0 turns the watchdog off, another number replaces WatchdogSec=.
+      if (usec !== undefined && /^(0|[1-9][0-9]*)$/.test(usec)) g.watchdogUsec = Number(usec);
       if (f.get('WATCHDOG') === '1' || usec !== undefined) this.armWatchdog(g);
       if (f.get('WATCHDOG') === 'trigger') {
         this.log(`pid ${g.mainPid} asked for a watchdog timeout (WATCHDOG=trigger)`);
         this.kill(g, 'SIGABRT');
       }
-      if (f.get('FDSTOREREMOVE') === '1' && f.get('FDNAME') !== undefined) this.store.remove(f.get('FDNAME')!);
-      if (f.get('FDSTORE') === '1') this.storeFds(g, f.get('FDNAME') ?? 'stored', f.get('FDPOLL') !== '0', m.fds, keep);
+      const name = f.get('FDNAME');
+      const validName = name !== undefined && isValidFdName(name);
+      if (name !== undefined && !validName) this.log(`[${m.pid}] FDNAME=${JSON.stringify(name)} is not a valid fd name (ASCII without control characters or ":", at most 255): ignored`);
+      if (f.get('FDSTOREREMOVE') === '1' && validName) this.store.remove(name);
+      if (f.get('FDSTORE') === '1') this.storeFds(g, validName ? name : 'stored', f.get('FDPOLL') !== '0', m.fds, keep);
       if (f.get('READY') === '1' && !g.ready) {
         g.ready = true;
         g.onReady?.();
@@ -307,9 +376,11 @@ export class Supervisor {
   private storeFds(from: Generation, name: string, poll: boolean, fds: number[], keep: Set<number>): void {
     const successor = from.stopping && this.current !== from && this.current?.ready ? this.current : undefined;
     for (const fd of fds) {
-      // An old child draining during a reload hands its idle connections to the new one, which
-      // is already running and would only see the store at its next start.
-      if (successor?.handoffFd !== undefined && isConnectionFd(fd)) {
+      // An old child draining during a reload hands its idle connections (keepConnection()'s
+      // default names, which keptConnections() gives to the server) to the new one, which is
+      // already running and would only see the store at its next start. Anything else stays in
+      // the store, as systemd keeps it.
+      if (successor?.handoffFd !== undefined && name.startsWith(KEPT_PREFIX) && isConnectionFd(fd)) {
         const r = native().sendOn(successor.handoffFd, Buffer.from(`FDNAME=${name}`), Int32Array.of(fd));
         if (r >= 0) continue;
       }
@@ -327,6 +398,54 @@ export class Supervisor {
     this.store.closeAll();
     rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Why `pid` cannot become the main process of the child `childPid`, or undefined if it can.
+ * systemd accepts a pid in the service's cgroup (or any, from a root sender); without cgroups,
+ * ours must be in the child's session (it is started with setsid(), and its descendants stay in
+ * that session unless they leave it), and never this supervisor, PID 1 or a pid that is gone.
+ */
+function unsuitableMainPid(pid: number, childPid: number): string | undefined {
+  if (pid === process.pid || pid === 1) return 'that is the supervisor or init';
+  if (pid === childPid) return undefined;
+  const session = sessionOf(pid);
+  // No /proc (macOS, BSD): only liveness can be checked there.
+  if (session === undefined) return !existsSync('/proc/self/stat') && isAlive(pid) ? undefined : 'no such process';
+  return session === childPid ? undefined : `it is not a process of this service (its session is ${session}, the child's is ${childPid})`;
+}
+
+/**
+ * The session of `pid` (undefined when it is gone or there is no /proc). Each child is started
+ * with setsid() (detached), so its descendants share its session unless they leave it: what
+ * the supervisor has instead of systemd's cgroup.
+ */
+function sessionOf(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // After the command name in parentheses: state, ppid, pgrp, session.
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[3]);
+  } catch {
+    return undefined;
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function describeExit(exit: SupervisorExit): string {
+  return exit.signal ? `was killed by ${exit.signal}` : `exited with status ${exit.code}`;
+}
+
+/** systemd's fdname_is_valid(): printable ASCII without ":", at most 255 characters; empty is allowed. */
+function isValidFdName(name: string): boolean {
+  return name.length <= 255 && /^[\x20-\x39\x3b-\x7e]*$/.test(name);
 }
 
 function isConnectionFd(fd: number): boolean {
