@@ -198,6 +198,43 @@ describe('crashes and the fd store', () => {
     }
   });
 
+  it('a connection of its own that the old child stores during a reload stays in the store (only kept.* ones go to the new child)', async () => {
+    const accepted: net.Socket[] = [];
+    const peer = net.createServer((socket) => accepted.push(socket.on('error', () => undefined)));
+    await new Promise<void>((resolve) => peer.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = await freePort();
+      const s = supervise(['-l', `web=127.0.0.1:${port}`], supervised('--store-on-term', String((peer.address() as net.AddressInfo).port)));
+      const up = await s.json('UP');
+      process.kill(s.pid, 'SIGHUP');
+      const fresh = JSON.parse((await s.waitFor(/^UP .*\n[\s\S]*?^UP (.*)$/m))[1]!);
+      while (accepted.length < 1) await sleep(10);
+      const ended = once(accepted[0]!, 'end').then(() => true);
+      expect(await Promise.race([ended, sleep(1000).then(() => false)])).toBe(false);
+      expect(alive(up.pid)).toBe(false);
+      // The next start gets it back by name.
+      process.kill(fresh.pid, 'SIGKILL');
+      const third = JSON.parse((await s.waitFor(/^UP .*\n[\s\S]*?^UP .*\n[\s\S]*?^UP (.*)$/m))[1]!);
+      expect(third.names).toEqual(['web', 'upstream']);
+    } finally {
+      peer.close();
+      for (const socket of accepted) socket.destroy();
+    }
+  });
+
+  it('a start that fails in spawn itself (EMFILE) counts as exit 127: restarted, then given up with that status', async () => {
+    const port = await freePort();
+    const s = supervise(['-l', `web=127.0.0.1:${port}`], supervised());
+    const up = await s.json('UP');
+    // No fd left for the supervisor: spawn() cannot make its pipe for the next start.
+    const open = readdirSync(`/proc/${s.pid}/fd`).length;
+    expect(spawnSync('prlimit', ['--pid', String(s.pid), `--nofile=${open}:${open}`]).status).toBe(0);
+    process.kill(up.pid, 'SIGKILL');
+    await s.waitFor(/could not start .*EMFILE/, { stream: 'stderr' });
+    expect(await s.finish(30_000)).toEqual({ code: 127, signal: null });
+    expect(s.stderr).toMatch(/exited with status 127; \d+ restarts in 10 s, giving up/);
+  });
+
   it('a clean exit is not restarted (on-failure); the supervisor exits 0 and closes its sockets', async () => {
     const port = await freePort();
     const s = supervise(['-l', `127.0.0.1:${port}`], [process.execPath, '-e', 'setTimeout(() => process.exit(0), 200)']);
