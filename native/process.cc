@@ -11,6 +11,7 @@
 #include "addon.h"
 
 #ifdef __linux__
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/vfs.h>
@@ -65,11 +66,24 @@ Napi::Value Reap(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// becomeSubreaper() -> 0 | -errno: orphaned descendants are re-parented to this process instead
+// of init (PR_SET_CHILD_SUBREAPER), as they are to systemd, so the supervisor can wait for a
+// main process that the child started and handed the role to (MAINPID=) before exiting.
+Napi::Value BecomeSubreaper(const Napi::CallbackInfo& info) {
+#ifdef __linux__
+  int r = prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+  return Napi::Number::New(info.Env(), r == 0 ? 0 : -errno);
+#else
+  return Napi::Number::New(info.Env(), -ENOSYS);
+#endif
+}
+
 }  // namespace
 
 void RegisterProcess(Napi::Env env, Napi::Object exports) {
   exports["pidfdId"] = Napi::Function::New(env, PidfdId, "pidfdId");
   exports["reap"] = Napi::Function::New(env, Reap, "reap");
+  exports["becomeSubreaper"] = Napi::Function::New(env, BecomeSubreaper, "becomeSubreaper");
 }
 
 }  // namespace socket_activation

@@ -46,6 +46,7 @@ export interface Native {
   socketPair(type: number): [number, number] | number;
   sendOn(fd: number, message: Uint8Array, fds: Int32Array): number;
   reap(pid: number): { code?: number; signal?: number } | number;
+  becomeSubreaper(): number;
   constants: {
     AF_UNIX: number;
     AF_INET: number;

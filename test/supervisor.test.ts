@@ -320,6 +320,20 @@ describe('notify protocol', () => {
     expect(s.stderr).not.toMatch(/watchdog timeout/);
   });
 
+  it('MAINPID= to a process the child started, then the child exits: the service goes on with that process, and its exit becomes the supervisor\'s', async () => {
+    const port = await freePort();
+    const s = supervise(['-l', `web=127.0.0.1:${port}`, '--restart', 'always'], supervised('--hand-over'));
+    const up = await s.json('UP');
+    const successor = Number((await s.waitFor(/^SUCCESSOR (\d+)$/m))[1]);
+    await s.waitFor(new RegExp(`pid ${up.pid} exited with status 0; pid ${successor} \\(MAINPID=\\) is the main process now`), { stream: 'stderr' });
+    await sleep(300);
+    expect(s.stderr).not.toMatch(/restarting in/);
+    // Re-parented to the supervisor (a child subreaper), which will collect its exit status.
+    expect(childrenOf(s.pid)).toEqual([successor]);
+    process.kill(s.pid, 'SIGTERM');
+    expect(await s.finish()).toEqual({ code: 7, signal: null });
+  });
+
   it('MAINPID= naming a process outside the service is refused, and that process is left alone on stop', async () => {
     const stranger = spawn('sleep', ['30'], { stdio: 'ignore' });
     try {

@@ -27,15 +27,25 @@ function children(): number[] {
 }
 
 /**
- * As PID 1 (in a container), orphaned processes become our children and must be reaped, or
- * they stay zombies. A blind waitpid(-1) would also take the exit statuses libuv waits for
- * (the supervised children), so only pids that are not ours to wait for are reaped, one by one.
- * Returns a function that stops it.
+ * As PID 1 (in a container) or a child subreaper, orphaned processes become our children and
+ * must be reaped, or they stay zombies. A blind waitpid(-1) would also take the exit statuses
+ * libuv waits for (the supervised children), so only pids that are not ours to wait for are
+ * reaped, one by one; `onReaped` hears how each ended. Returns a function that stops it.
  */
-export function startReaper(ours: () => readonly number[]): () => void {
+export function startReaper(ours: () => readonly number[], onReaped: (pid: number, exit: { code?: number; signal?: number }) => void = () => undefined): () => void {
   const reap = (): void => {
     const keep = new Set(ours());
-    for (const pid of children()) if (!keep.has(pid)) native().reap(pid);
+    let pids: number[];
+    try {
+      pids = children();
+    } catch {
+      return; // /proc unreadable now (EMFILE, say): the next SIGCHLD or sweep tries again
+    }
+    for (const pid of pids) {
+      if (keep.has(pid)) continue;
+      const r = native().reap(pid);
+      if (typeof r === 'object') onReaped(pid, r);
+    }
   };
   process.on('SIGCHLD', reap);
   // SIGCHLD can be merged or missed while libuv handles its own; sweep now and then too.

@@ -1,6 +1,6 @@
 import { type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from '../descriptor.js';
 import { HANDOFF_FD_VARIABLE } from '../handoff-channel.js';
@@ -52,6 +52,14 @@ interface Generation {
   onReady?: () => void;
   exit?: SupervisorExit;
   readonly exited: Promise<SupervisorExit>;
+  /** The process we started has exited; the main process it named (MAINPID=) carries on. */
+  childGone?: boolean;
+  /** How the main process ended, when it was reaped before the child's own exit was handled. */
+  mainExit?: SupervisorExit;
+  /** Keeps the event loop alive for a main process that is not a libuv child (the reaper's timer is unref'd). */
+  keepAlive?: NodeJS.Timeout;
+  /** Ends the generation with this exit (once). */
+  end(exit: SupervisorExit): void;
 }
 
 const FORWARDED: readonly NodeJS.Signals[] = ['SIGUSR1', 'SIGUSR2', 'SIGWINCH'];
@@ -108,7 +116,15 @@ export class Supervisor {
       this.handlers.set(signal, handler);
       process.on(signal, handler);
     }
-    if (process.pid === 1) this.stopReaper = startReaper(() => [...this.generations].map((g) => g.pid));
+    // Orphaned processes of the service come to us, as they do to systemd: among them a main
+    // process that a child started and handed its role to (MAINPID=) before exiting.
+    const subreaper = native().becomeSubreaper() === 0;
+    if (process.pid === 1 || subreaper) {
+      this.stopReaper = startReaper(
+        () => [...this.generations].filter((g) => !g.childGone).map((g) => g.pid),
+        (pid, exit) => this.onReaped(pid, exit),
+      );
+    }
     this.startGeneration();
     return done.finally(() => this.cleanUp());
   }
@@ -166,6 +182,16 @@ export class Supervisor {
     return true;
   }
 
+  /** A process the reaper collected: the end of a generation whose main process it was. */
+  private onReaped(pid: number, raw: { code?: number; signal?: number }): void {
+    const g = [...this.generations].find((x) => x.mainPid === pid && x.mainPid !== x.pid);
+    if (!g) return;
+    const name = Object.entries(constants.signals).find(([, n]) => n === raw.signal)?.[0] as NodeJS.Signals | undefined;
+    const exit: SupervisorExit = raw.signal !== undefined && name ? { signal: name } : { code: raw.code ?? 1 };
+    if (g.childGone) g.end(exit);
+    else g.mainExit = exit;
+  }
+
   /** Drops stored fds that hung up (see FdStore.sweep()). */
   private sweepStore(): void {
     for (const { entry, why } of this.store.sweep()) {
@@ -197,6 +223,17 @@ export class Supervisor {
     if (pair) native().close(pair[1]);
     let resolveExit!: (e: SupervisorExit) => void;
     const g: Generation = {
+      end: (exit) => {
+        if (g.exit) return;
+        g.exit = exit;
+        this.generations.delete(g);
+        clearTimeout(g.watchdogTimer);
+        clearTimeout(g.killTimer);
+        clearInterval(g.keepAlive);
+        if (g.handoffFd !== undefined) native().close(g.handoffFd);
+        resolveExit(exit);
+        this.onExit(g);
+      },
       child,
       pid: child.pid ?? -1,
       mainPid: child.pid ?? -1,
@@ -210,23 +247,24 @@ export class Supervisor {
     this.generations.add(g);
     if (!forReload) this.current = g;
     this.armWatchdog(g);
-    const ended = (exit: SupervisorExit): void => {
-      if (g.exit) return;
-      g.exit = exit;
-      this.generations.delete(g);
-      clearTimeout(g.watchdogTimer);
-      clearTimeout(g.killTimer);
-      if (g.handoffFd !== undefined) native().close(g.handoffFd);
-      resolveExit(exit);
-      this.onExit(g);
-    };
     child.once('error', (err) => {
       this.log(`could not start ${this.options.command[0]}: ${err.message}`);
       // Node reports a failed spawn (EAGAIN, EMFILE, …) with 'error' and no 'exit': count it
       // as a start that failed, as a shell does for a command it cannot run.
-      if (child.pid === undefined) ended({ code: 127 });
+      if (child.pid === undefined) g.end({ code: 127 });
     });
-    child.once('exit', (code, signal) => ended(signal ? { signal } : { code: code ?? 1 }));
+    child.once('exit', (code, signal) => {
+      const own: SupervisorExit = signal ? { signal } : { code: code ?? 1 };
+      // The child handed the main role to a process it started (a hot upgrade's successor,
+      // say), which is now ours as the subreaper: the service goes on with it, as under systemd.
+      if (g.mainPid !== g.pid && g.mainExit === undefined && parentOf(g.mainPid) === process.pid) {
+        g.childGone = true;
+        g.keepAlive = setInterval(() => undefined, 3_600_000);
+        this.log(`pid ${g.pid} ${describeExit(own)}; pid ${g.mainPid} (MAINPID=) is the main process now`);
+        return;
+      }
+      g.end(g.mainExit ?? own);
+    });
     return g;
   }
 
@@ -421,10 +459,19 @@ function unsuitableMainPid(pid: number, childPid: number): string | undefined {
  * the supervisor has instead of systemd's cgroup.
  */
 function sessionOf(pid: number): number | undefined {
+  return procStat(pid)?.session;
+}
+
+function parentOf(pid: number): number | undefined {
+  return procStat(pid)?.ppid;
+}
+
+function procStat(pid: number): { ppid: number; session: number } | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // After the command name in parentheses: state, ppid, pgrp, session.
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[3]);
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { ppid: Number(fields[1]), session: Number(fields[3]) };
   } catch {
     return undefined;
   }
