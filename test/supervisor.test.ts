@@ -3,7 +3,7 @@
 // protocol (READY, STATUS, WATCHDOG, MAINPID, fd store), and PID 1 duty in a pid namespace.
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -233,6 +233,23 @@ describe('crashes and the fd store', () => {
     await s.waitFor(/could not start .*EMFILE/, { stream: 'stderr' });
     expect(await s.finish(30_000)).toEqual({ code: 127, signal: null });
     expect(s.stderr).toMatch(/exited with status 127; \d+ restarts in 10 s, giving up/);
+  });
+
+  it('an fd the supervisor inherited beyond a gap (which Node leaves inheritable) does not reach the child', async () => {
+    const stray = openSync('/dev/null', 'r');
+    try {
+      // fd 20 in the supervisor, with 3..19 closed: Node marks close-on-exec only up to the first gap above 15.
+      const stdio = ['ignore', 'pipe', 'pipe', ...Array(17).fill('ignore'), stray];
+      const child = spawn(process.execPath, [cli, '-l', '127.0.0.1:0', '--restart', 'no', '--', '/bin/sh', '-c', 'ls /proc/$$/fd | tr "\\n" " "'], { cwd: root, stdio });
+      let out = '';
+      child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+      const [code] = (await once(child, 'close')) as [number];
+      expect(code).toBe(0);
+      expect(out.trim().split(' ').map(Number)).not.toContain(20);
+      expect(out.trim().split(' ').map(Number)).toContain(3);
+    } finally {
+      closeSync(stray);
+    }
   });
 
   it('a clean exit is not restarted (on-failure); the supervisor exits 0 and closes its sockets', async () => {

@@ -1,5 +1,5 @@
 import { type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from '../descriptor.js';
@@ -107,6 +107,7 @@ export class Supervisor {
   /** Starts the command; resolves with how it ended for good (to become the launcher's exit). */
   run(): Promise<SupervisorExit> {
     const done = new Promise<SupervisorExit>((resolve) => (this.finish = resolve));
+    closeOnExecInherited();
     for (const signal of [...FORWARDED, ...STOP_SIGNALS, 'SIGHUP' as const]) {
       const handler = (): void => {
         if (signal === 'SIGHUP') void this.reload();
@@ -436,6 +437,26 @@ export class Supervisor {
     this.store.closeAll();
     rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Marks every fd above stderr close-on-exec, so a child gets only the fds passed to it, as a
+ * systemd service does. Node marks the fds it inherited only up to the first closed one above
+ * fd 15 (libuv's uv_disable_stdio_inheritance()); one further up, left by whatever started the
+ * supervisor, would otherwise reach every child.
+ */
+function closeOnExecInherited(): void {
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc/self/fd');
+  } catch {
+    try {
+      entries = readdirSync('/dev/fd');
+    } catch {
+      return;
+    }
+  }
+  for (const entry of entries) if (Number(entry) > 2) native().setCloexec(Number(entry), true);
 }
 
 /**
