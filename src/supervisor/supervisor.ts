@@ -63,11 +63,11 @@ interface Generation {
 }
 
 const FORWARDED: readonly NodeJS.Signals[] = ['SIGUSR1', 'SIGUSR2', 'SIGWINCH'];
-/** setTimeout() takes at most this (about 24.8 days); longer waits are capped to it. */
-const MAX_TIMER_MS = 0x7fffffff;
 const STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGQUIT'];
 /** How often stored fds are checked for hang-ups (systemd's event loop sees them at once). */
 const SWEEP_INTERVAL_MS = 1000;
+/** setTimeout() takes at most this (about 24.8 days); longer waits are capped to it. */
+const MAX_TIMER_MS = 0x7fffffff;
 
 /**
  * A one-service supervisor playing systemd's part where there is none: it holds the listening
