@@ -92,8 +92,8 @@ export class Supervisor {
   private readonly handlers = new Map<NodeJS.Signals, () => void>();
   private stopReaper: (() => void) | undefined;
   private readonly sweeper: NodeJS.Timeout;
-  /** How the main child ended when a stop was asked for. */
-  private stoppedWith: SupervisorExit | undefined;
+  /** Set once the service is ending (a stop, or no restart): what the supervisor ends with, the main child's exit once known. */
+  private ending: SupervisorExit | undefined;
   /** The crash restart waiting out its backoff. */
   private restartTimer: NodeJS.Timeout | undefined;
 
@@ -137,8 +137,8 @@ export class Supervisor {
    * the old one keeps serving. Resolves whether the new child took over.
    */
   reload(): Promise<boolean> {
-    if (!this.current || this.stopSignal) {
-      this.log(this.stopSignal ? 'reload ignored: stopping' : 'reload ignored: no child is running (it is waiting to be restarted)');
+    if (!this.current || this.ending) {
+      this.log(this.ending ? 'reload ignored: stopping' : 'reload ignored: no child is running (it is waiting to be restarted)');
       return Promise.resolve(false);
     }
     if (this.reloading) this.log('reload already in progress: this request joins it');
@@ -170,7 +170,7 @@ export class Supervisor {
       fresh.stopping = true;
       this.kill(fresh, 'SIGKILL');
       // The old child ended meanwhile: what its exit would have done (a restart, or the end).
-      if (oldGone && !this.stopSignal) this.afterExit(old);
+      if (oldGone && !this.ending) this.afterExit(old);
       return false;
     }
     this.current = fresh;
@@ -256,11 +256,18 @@ export class Supervisor {
     });
     child.once('exit', (code, signal) => {
       const own: SupervisorExit = signal ? { signal } : { code: code ?? 1 };
-      // The child handed the main role to a process it started (a hot upgrade's successor,
-      // say), which is now ours as the subreaper: the service goes on with it, as under systemd.
-      if (g.mainPid !== g.pid && g.mainExit === undefined && parentOf(g.mainPid) === process.pid) {
+      // The child handed the main role to a process of the service (a hot upgrade's successor,
+      // say): the service goes on with it, as under systemd. Once re-parented to us (the
+      // subreaper) the reaper collects it; until then, or where that never happens, a check
+      // every second sees it go.
+      const handedOver = g.mainPid !== g.pid && g.mainExit === undefined && ![...this.generations].some((x) => x.pid === g.mainPid);
+      if (handedOver && procStat(g.mainPid) !== undefined) {
         g.childGone = true;
-        g.keepAlive = setInterval(() => undefined, 3_600_000);
+        g.keepAlive = setInterval(() => {
+          if (procStat(g.mainPid) !== undefined) return;
+          this.log(`pid ${g.mainPid} (MAINPID=) is gone, collected by another process: its exit status is unknown, counted as a failure`);
+          g.end({ code: 1 });
+        }, 1000);
         this.log(`pid ${g.pid} ${describeExit(own)}; pid ${g.mainPid} (MAINPID=) is the main process now`);
         return;
       }
@@ -270,11 +277,11 @@ export class Supervisor {
   }
 
   private onExit(g: Generation): void {
-    if (this.stopSignal) {
-      // Stopping ends when every child has exited (as systemd waits for the whole cgroup);
+    if (this.ending) {
+      // The end comes when every child has exited (as systemd waits for the whole cgroup);
       // the main child's exit becomes ours.
-      if (g === this.current) this.stoppedWith = g.exit;
-      if (this.generations.size === 0) this.finish(this.stoppedWith ?? g.exit!);
+      if (g === this.current) this.ending = g.exit!;
+      if (this.generations.size === 0) this.finish(this.ending);
       return;
     }
     if (g !== this.current) return; // an old child that drained, or a failed reload
@@ -290,7 +297,7 @@ export class Supervisor {
     const policy = this.options.restart ?? 'on-failure';
     const restart = policy === 'always' || (policy === 'on-failure' && failed);
     const how = describeExit(exit);
-    if (!restart) return this.finish(exit);
+    if (!restart) return this.endService(exit);
     const now = Date.now();
     this.recentFailures.push(now);
     while (this.recentFailures.length > 0 && this.recentFailures[0]! < now - 10_000) this.recentFailures.shift();
@@ -298,7 +305,7 @@ export class Supervisor {
     // not restarted forever.
     if (this.recentFailures.length > 5) {
       this.log(`pid ${g.pid} ${how}; ${this.recentFailures.length} restarts in 10 s, giving up`);
-      return this.finish(exit);
+      return this.endService(exit);
     }
     // A child that had been healthy is restarted at once (100 ms, systemd's RestartSec=
     // default); one that never got going waits longer each time.
@@ -315,10 +322,20 @@ export class Supervisor {
 
   private stop(signal: NodeJS.Signals): void {
     this.stopSignal ??= signal;
-    // Between a crash and its restart: nothing to stop, and nothing may start any more.
+    this.endService({ signal });
+  }
+
+  /**
+   * Ends the service: every child still running (an old one draining after a reload, say) is
+   * stopped, and the supervisor finishes once all are gone, with `exit` unless the main child's
+   * own exit comes later.
+   */
+  private endService(exit: SupervisorExit): void {
+    // Between a crash and its restart: nothing may start any more.
     clearTimeout(this.restartTimer);
-    if (this.generations.size === 0) return this.finish({ signal });
-    for (const g of this.generations) this.stopGeneration(g, signal);
+    this.ending ??= exit;
+    if (this.generations.size === 0) return this.finish(this.ending);
+    for (const g of this.generations) this.stopGeneration(g, this.stopSignal ?? 'SIGTERM');
   }
 
   /** Signals `g` to stop; SIGKILL to its process group if it is still there after the stop timeout (TimeoutStopSec=). */
@@ -365,15 +382,17 @@ export class Supervisor {
   }
 
   // Like NotifyAccess=all: a message counts for the generation whose child, declared main
-  // process or another process of its session (our stand-in for the service's cgroup, see
-  // sessionOf()) sent it; anyone else is ignored. Without SCM_CREDENTIALS (pid 0: systems other
-  // than Linux) a message can only be taken as the current child's.
+  // process or another process of the service (see belongsTo(), our stand-in for the cgroup)
+  // sent it; anyone else is ignored, and so is a sender that is gone by the time the message is
+  // read, as systemd cannot place one either (send BARRIER=1 before exiting). Without
+  // SCM_CREDENTIALS (pid 0: systems other than Linux) a message can only be taken as the
+  // current child's.
   private onNotify(m: NotifyMessage): void {
     const generations = [...this.generations];
     const g =
       m.pid === 0
         ? this.current
-        : (generations.find((x) => x.pid === m.pid || x.mainPid === m.pid) ?? generations.find((x) => x.pid === sessionOf(m.pid)));
+        : (generations.find((x) => x.pid === m.pid || x.mainPid === m.pid) ?? generations.find((x) => belongsTo(m.pid, x.pid)));
     const keep = new Set<number>();
     try {
       if (!g) {
@@ -431,6 +450,11 @@ export class Supervisor {
 
   private cleanUp(): void {
     clearInterval(this.sweeper);
+    for (const g of this.generations) {
+      clearTimeout(g.watchdogTimer);
+      clearTimeout(g.killTimer);
+      clearInterval(g.keepAlive);
+    }
     for (const [signal, handler] of this.handlers) process.off(signal, handler);
     this.stopReaper?.();
     this.notify.close();
@@ -462,29 +486,32 @@ function closeOnExecInherited(): void {
 /**
  * Why `pid` cannot become the main process of the child `childPid`, or undefined if it can.
  * systemd accepts a pid in the service's cgroup (or any, from a root sender); without cgroups,
- * ours must be in the child's session (it is started with setsid(), and its descendants stay in
- * that session unless they leave it), and never this supervisor, PID 1 or a pid that is gone.
+ * ours must be a process of the service (belongsTo()), and never this supervisor, PID 1 or a
+ * pid that is gone.
  */
 function unsuitableMainPid(pid: number, childPid: number): string | undefined {
   if (pid === process.pid || pid === 1) return 'that is the supervisor or init';
   if (pid === childPid) return undefined;
-  const session = sessionOf(pid);
+  const stat = procStat(pid);
   // No /proc (macOS, BSD): only liveness can be checked there.
-  if (session === undefined) return !existsSync('/proc/self/stat') && isAlive(pid) ? undefined : 'no such process';
-  return session === childPid ? undefined : `it is not a process of this service (its session is ${session}, the child's is ${childPid})`;
+  if (stat === undefined) return !existsSync('/proc/self/stat') && isAlive(pid) ? undefined : 'no such process';
+  return belongsTo(pid, childPid) ? undefined : `it is not a process of this service (not in the child's session ${childPid}, nor started by it)`;
 }
 
 /**
- * The session of `pid` (undefined when it is gone or there is no /proc). Each child is started
- * with setsid() (detached), so its descendants share its session unless they leave it: what
- * the supervisor has instead of systemd's cgroup.
+ * Whether `pid` is a process of the service whose child is `childPid`: in the child's session
+ * (each child is started with setsid(), and its descendants stay in that session unless they
+ * leave it), or a descendant of it that left (a daemon calling setsid()). What the supervisor
+ * has instead of systemd's cgroup.
  */
-function sessionOf(pid: number): number | undefined {
-  return procStat(pid)?.session;
-}
-
-function parentOf(pid: number): number | undefined {
-  return procStat(pid)?.ppid;
+function belongsTo(pid: number, childPid: number): boolean {
+  let stat = procStat(pid);
+  if (stat?.session === childPid) return true;
+  for (let hops = 0; stat && stat.ppid > 1 && hops < 64; hops++) {
+    if (stat.ppid === childPid) return true;
+    stat = procStat(stat.ppid);
+  }
+  return false;
 }
 
 function procStat(pid: number): { ppid: number; session: number } | undefined {
