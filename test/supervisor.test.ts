@@ -367,6 +367,27 @@ describe('notify protocol', () => {
     expect(await s.finish()).toEqual({ code: 7, signal: null });
   });
 
+  it('MAINPID= to a daemon that left the session (setsid) and to a grandchild: both are the service\'s, and outlive the child', async () => {
+    // Sends one notify message and stays long enough for the supervisor to place its sender.
+    const sender = join(dir, 'notify-once.py');
+    writeFileSync(sender, "import os, socket, sys, time\nsocket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).sendto(sys.argv[1].encode(), os.environ['NOTIFY_SOCKET'])\ntime.sleep(0.5)\n");
+    const looping = (status: number) => `trap "exit ${status}" TERM; echo MAIN $$; while :; do sleep 0.1; done`;
+    for (const [how, script] of [
+      ['daemon', `setsid /bin/sh -c '${looping(9)}' & python3 ${sender} MAINPID=$!; exit 0`],
+      // The main process's parent (the inner shell) is still there when the child exits.
+      ['grandchild', `/bin/sh -c '/bin/sh -c "trap \\"exit 9\\" TERM; echo MAIN \\$\\$; while :; do sleep 0.1; done" & python3 ${sender} MAINPID=$!; sleep 2' & sleep 1; exit 0`],
+    ] as const) {
+      const s = supervise(['-l', 'web=127.0.0.1:0', '--restart', 'always'], ['/bin/sh', '-c', script]);
+      const main = Number((await s.waitFor(/^MAIN (\d+)$/m))[1]);
+      await s.waitFor(new RegExp(`pid \\d+ exited with status 0; pid ${main} \\(MAINPID=\\) is the main process now`), { stream: 'stderr' });
+      await sleep(2500);
+      expect(s.stderr, how).not.toMatch(/restarting in|refused/);
+      expect(alive(main), how).toBe(true);
+      process.kill(s.pid, 'SIGTERM');
+      expect(await s.finish(), how).toEqual({ code: 9, signal: null });
+    }
+  });
+
   it('MAINPID= naming a process outside the service is refused, and that process is left alone on stop', async () => {
     const stranger = spawn('sleep', ['30'], { stdio: 'ignore' });
     try {
