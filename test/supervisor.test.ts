@@ -151,6 +151,15 @@ describe('reload on SIGHUP', () => {
     expect(childrenOf(s.pid)).toEqual([restarted]);
   });
 
+  it('EXTEND_TIMEOUT_USEC= from the new child extends the wait for its READY=1 (as systemd)', async () => {
+    const port = await freePort();
+    const s = supervise(['-l', `web=127.0.0.1:${port}`, '--ready-timeout', '3'], supervised('--extend', '10000', '--ready-delay', '5000'));
+    const up = await s.json('UP');
+    process.kill(s.pid, 'SIGHUP');
+    await s.waitFor(new RegExp(`reloaded: pid \\d+ serves, pid ${up.pid} drains`), { stream: 'stderr' });
+    expect(s.stderr).not.toMatch(/reload failed/);
+  });
+
   it('a new child that never sends READY=1 is killed after --ready-timeout', async () => {
     const port = await freePort();
     const s = supervise(['-l', `web=127.0.0.1:${port}`, '--ready-timeout', '1'], supervised('--no-ready'));
@@ -290,6 +299,15 @@ describe('crashes and the fd store', () => {
     expect(await s.finish()).toEqual({ code: null, signal: 'SIGINT' });
     expect(s.stderr).toMatch(new RegExp(`pid ${up.pid} did not stop within 500 ms of SIGTERM; killing it with SIGKILL`));
     expect(alive(up.pid)).toBe(false);
+  });
+
+  it('EXTEND_TIMEOUT_USEC= from a stopping child extends --stop-timeout (as systemd)', async () => {
+    const port = await freePort();
+    const s = supervise(['-l', `web=127.0.0.1:${port}`, '--stop-timeout', '1'], supervised('--slow-stop', '2500'));
+    await s.json('UP');
+    process.kill(s.pid, 'SIGTERM');
+    expect(await s.finish()).toEqual({ code: 0, signal: null });
+    expect(s.stderr).not.toMatch(/SIGKILL/);
   });
 
   it('a child that ignores SIGTERM is killed with SIGKILL after --stop-timeout, and the supervisor then exits', async () => {

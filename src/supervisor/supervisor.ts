@@ -48,7 +48,9 @@ interface Generation {
   watchdogUsec: number;
   watchdogTimer?: NodeJS.Timeout;
   /** SIGKILL after the stop timeout, once it was asked to stop. */
-  killTimer?: NodeJS.Timeout;
+  killDeadline?: Deadline;
+  /** A reload's wait for its READY=1. */
+  readyDeadline?: Deadline;
   onReady?: () => void;
   exit?: SupervisorExit;
   readonly exited: Promise<SupervisorExit>;
@@ -150,21 +152,23 @@ export class Supervisor {
     const old = this.current!;
     const fresh = this.startGeneration(true);
     const timeout = this.options.readyTimeoutMs ?? 30_000;
+    let deadline!: Deadline;
     const outcome = await new Promise<'ready' | 'exited' | 'timeout'>((resolve) => {
-      const timer = setTimeout(() => resolve('timeout'), Math.min(timeout, MAX_TIMER_MS));
+      deadline = fresh.readyDeadline = new Deadline(timeout, () => resolve('timeout'));
       fresh.onReady = () => {
-        clearTimeout(timer);
+        deadline.clear();
         resolve('ready');
       };
       void fresh.exited.then(() => {
-        clearTimeout(timer);
+        deadline.clear();
         resolve('exited');
       });
     });
+    fresh.readyDeadline = undefined;
     if (outcome !== 'ready') {
       const oldGone = old.exit !== undefined;
       this.log(
-        `reload failed: the new child (pid ${fresh.pid}) ${outcome === 'exited' ? 'exited before READY=1' : `sent no READY=1 within ${timeout} ms`}; ` +
+        `reload failed: the new child (pid ${fresh.pid}) ${outcome === 'exited' ? 'exited before READY=1' : `sent no READY=1 within ${timeout} ms${deadline.extended ? ' and the time it asked for (EXTEND_TIMEOUT_USEC=)' : ''}`}; ` +
           (oldGone ? `pid ${old.pid} has exited too` : `pid ${old.pid} keeps serving`),
       );
       fresh.stopping = true;
@@ -229,7 +233,7 @@ export class Supervisor {
         g.exit = exit;
         this.generations.delete(g);
         clearTimeout(g.watchdogTimer);
-        clearTimeout(g.killTimer);
+        g.killDeadline?.clear();
         clearInterval(g.keepAlive);
         if (g.handoffFd !== undefined) native().close(g.handoffFd);
         resolveExit(exit);
@@ -342,12 +346,12 @@ export class Supervisor {
   private stopGeneration(g: Generation, signal: NodeJS.Signals): void {
     g.stopping = true;
     this.kill(g, signal);
-    if (g.killTimer) return;
+    if (g.killDeadline) return;
     const ms = this.options.stopTimeoutMs ?? 90_000;
-    g.killTimer = setTimeout(() => {
-      this.log(`pid ${g.pid} did not stop within ${ms} ms of ${signal}; killing it with SIGKILL`);
+    g.killDeadline = new Deadline(ms, () => {
+      this.log(`pid ${g.pid} did not stop within ${ms} ms of ${signal}${g.killDeadline!.extended ? ' and the time it asked for (EXTEND_TIMEOUT_USEC=)' : ''}; killing it with SIGKILL`);
       this.kill(g, 'SIGKILL');
-    }, Math.min(ms, MAX_TIMER_MS));
+    });
   }
 
   private kill(g: Generation, signal: NodeJS.Signals): void {
@@ -412,6 +416,12 @@ export class Supervisor {
       // As systemd: WATCHDOG_USEC=0 turns the watchdog off, another number replaces WatchdogSec=.
       if (usec !== undefined && /^(0|[1-9][0-9]*)$/.test(usec)) g.watchdogUsec = Number(usec);
       if (f.get('WATCHDOG') === '1' || usec !== undefined) this.armWatchdog(g);
+      // As systemd: at least that long from now for the start (a reload's READY=1) or the stop.
+      const extend = f.get('EXTEND_TIMEOUT_USEC');
+      if (extend !== undefined && /^[1-9][0-9]*$/.test(extend)) {
+        g.readyDeadline?.extend(Number(extend) / 1000);
+        g.killDeadline?.extend(Number(extend) / 1000);
+      }
       if (f.get('WATCHDOG') === 'trigger') {
         this.log(`pid ${g.mainPid} asked for a watchdog timeout (WATCHDOG=trigger)`);
         this.kill(g, 'SIGABRT');
@@ -452,7 +462,8 @@ export class Supervisor {
     clearInterval(this.sweeper);
     for (const g of this.generations) {
       clearTimeout(g.watchdogTimer);
-      clearTimeout(g.killTimer);
+      g.killDeadline?.clear();
+      g.readyDeadline?.clear();
       clearInterval(g.keepAlive);
     }
     for (const [signal, handler] of this.handlers) process.off(signal, handler);
@@ -460,6 +471,37 @@ export class Supervisor {
     this.notify.close();
     this.store.closeAll();
     rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** A timeout that EXTEND_TIMEOUT_USEC= can push back, capped at what a Node timer holds. */
+class Deadline {
+  private at: number;
+  private timer: NodeJS.Timeout;
+  /** Whether an extension moved it. */
+  extended = false;
+
+  constructor(ms: number, private readonly onExpire: () => void) {
+    this.at = Date.now() + ms;
+    this.timer = this.arm();
+  }
+
+  /** Not before `ms` from now. */
+  extend(ms: number): void {
+    const at = Date.now() + ms;
+    if (at <= this.at) return;
+    this.at = at;
+    this.extended = true;
+    clearTimeout(this.timer);
+    this.timer = this.arm();
+  }
+
+  clear(): void {
+    clearTimeout(this.timer);
+  }
+
+  private arm(): NodeJS.Timeout {
+    return setTimeout(this.onExpire, Math.min(Math.max(0, this.at - Date.now()), MAX_TIMER_MS));
   }
 }
 
