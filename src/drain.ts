@@ -2,6 +2,7 @@ import type http from 'node:http';
 import type http2 from 'node:http2';
 import type net from 'node:net';
 import { SocketActivationError } from './errors.js';
+import { successorServing } from './successor-serving.js';
 import { keepConnection } from './kept-connections.js';
 import { stopAccepting } from './listen.js';
 import { extendTimeout, stopping } from './notify.js';
@@ -33,6 +34,18 @@ export interface DrainOptions {
   readonly notify?: boolean;
   /** For plain net servers: called once per open connection, to end your protocol gracefully. */
   readonly closeConnection?: (socket: net.Socket) => void;
+  /**
+   * Milliseconds during which HTTP/1 keep-alive connections that are idle at the start stay
+   * here when a hand-off target is set: a request that arrives on one meanwhile is answered here
+   * (keep-alive), and the connection is handed off right after that response, when its client
+   * is least likely to be sending; those still idle are handed off when the time runs out. For
+   * hand-overs where the next process already serves (a hot upgrade, a supervisor reload): no
+   * request then waits for its connection to move, unless its client sends again within the
+   * transfer. Not for restarts, where the next process starts only once this one has exited.
+   * @default 1000 when the `socket-activation` supervisor has told this process that its
+   * successor serves (a reload), else 0; at most half of `timeout`
+   */
+  readonly linger?: number;
 }
 
 /** What {@link drain} did. Every connection open at the start ends up in exactly one count. */
@@ -60,6 +73,12 @@ interface Connection {
   closing: boolean;
   /** 'open' until its fate during a drain is known. */
   fate: 'open' | 'handing-off' | 'kept-here' | 'handed-off' | 'cut';
+  /**
+   * Set while a drain lingers (see {@link DrainOptions.linger}) for a connection idle when it
+   * began: its `bytesAtIdle` then. Requests on it are answered with keep-alive; once
+   * `bytesAtIdle` differs, a response here has finished since, and the connection can go.
+   */
+  lingeringFrom: number | undefined;
 }
 
 interface Counts {
@@ -102,7 +121,7 @@ class Tracker {
       if (!c) return;
       c.active++;
       c.pending.add(res);
-      if (this.draining && !res.headersSent) res.shouldKeepAlive = false;
+      if (this.draining && !res.headersSent && c.lingeringFrom === undefined) res.shouldKeepAlive = false;
       const done = (): void => {
         c.active--;
         c.pending.delete(res);
@@ -122,7 +141,7 @@ class Tracker {
 
   add(socket: net.Socket): void {
     if (this.connections.has(socket)) return;
-    const c: Connection = { socket, active: 0, bytesAtIdle: socket.bytesRead, pending: new Set(), closing: false, fate: 'open' };
+    const c: Connection = { socket, active: 0, bytesAtIdle: socket.bytesRead, pending: new Set(), closing: false, fate: 'open', lingeringFrom: undefined };
     this.connections.set(socket, c);
     socket.once('close', () => {
       this.connections.delete(socket);
@@ -148,6 +167,20 @@ function trackerOf(server: Server): Tracker {
   return (server as Server & { [kTracker]: Tracker })[kTracker];
 }
 
+// Long enough for most clients that pause between requests to send one more, which is answered
+// here; short enough not to keep this process for long.
+const DEFAULT_LINGER = 1000;
+
+function checkMs(name: string, ms: unknown): number {
+  if (typeof ms !== 'number' || !(ms >= 0) || ms === Infinity) {
+    throw new SocketActivationError('ERR_INVALID_ARGUMENT', `drain ${name} must be a finite number of milliseconds >= 0, found ${String(ms)}.`, {
+      expected: 'ms >= 0',
+      found: ms,
+    });
+  }
+  return ms;
+}
+
 function isHttp1(server: Server): boolean {
   return typeof (server as http.Server).keepAliveTimeout === 'number';
 }
@@ -160,19 +193,16 @@ function isHttp1(server: Server): boolean {
  * request may be on its way: idle ones are handed off (see {@link HandOff}) or left to expire at
  * the keep-alive timeout the server advertised. A connection is handed off only when no request
  * is in progress and no byte was read since its last response (Node's parser may hold a
- * pipelined request); otherwise its next request is answered with `Connection: close`. At
- * `timeout` the rest is cut. Resolves when the server has no connection left.
+ * pipelined request); otherwise its next request is answered with `Connection: close`. When
+ * the next process already serves, idle connections may first linger here (see
+ * {@link DrainOptions.linger}). At `timeout` the rest is cut. Resolves when the server has no
+ * connection left.
  *
- * @throws (rejects) ERR_INVALID_ARGUMENT for a bad timeout.
+ * @throws (rejects) ERR_INVALID_ARGUMENT for a bad timeout or linger.
  */
 export async function drain(server: Server, options: DrainOptions = {}): Promise<DrainReport> {
-  const timeout = options.timeout ?? 10_000;
-  if (typeof timeout !== 'number' || !(timeout >= 0) || timeout === Infinity) {
-    throw new SocketActivationError('ERR_INVALID_ARGUMENT', `drain timeout must be a finite number of milliseconds >= 0, found ${String(timeout)}.`, {
-      expected: 'ms >= 0',
-      found: timeout,
-    });
-  }
+  const timeout = checkMs('timeout', options.timeout ?? 10_000);
+  const linger = Math.min(checkMs('linger', options.linger ?? (successorServing() ? DEFAULT_LINGER : 0)), timeout / 2);
   const started = Date.now();
   const tracker = trackerOf(server);
   const handOff = options.handOff ?? 'none';
@@ -215,6 +245,13 @@ export async function drain(server: Server, options: DrainOptions = {}): Promise
       return;
     }
     if (c.closing) return; // Node ends it after the response that said Connection: close
+    if (c.lingeringFrom !== undefined) {
+      if (c.active === 0 && c.socket.bytesRead === c.bytesAtIdle && c.bytesAtIdle !== c.lingeringFrom) {
+        c.lingeringFrom = undefined;
+        void give(c);
+      }
+      return;
+    }
     if (c.active > 0) {
       // Its responses that have not started yet go out with Connection: close.
       for (const res of c.pending) if (!res.headersSent) res.shouldKeepAlive = false;
@@ -234,6 +271,19 @@ export async function drain(server: Server, options: DrainOptions = {}): Promise
     };
   });
   stopAccepting(server);
+  let lingerTimer: NodeJS.Timeout | undefined;
+  if (linger > 0 && http1 && handOff !== 'none') {
+    for (const c of tracker.connections.values()) {
+      if (c.active === 0 && !c.closing && c.socket.bytesRead === c.bytesAtIdle) c.lingeringFrom = c.bytesAtIdle;
+    }
+    lingerTimer = setTimeout(() => {
+      for (const c of tracker.connections.values()) {
+        if (c.lingeringFrom === undefined) continue;
+        c.lingeringFrom = undefined;
+        visit(c);
+      }
+    }, linger);
+  }
   tracker.draining = visit;
   for (const c of tracker.connections.values()) visit(c);
   for (const session of tracker.sessions) session.close();
@@ -245,6 +295,7 @@ export async function drain(server: Server, options: DrainOptions = {}): Promise
   });
   await Promise.race([finished, expired]);
   clearTimeout(timer);
+  clearTimeout(lingerTimer);
   if (tracker.connections.size > 0 || tracker.sessions.size > 0) {
     for (const session of tracker.sessions) session.destroy();
     for (const c of tracker.connections.values()) {

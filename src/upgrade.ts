@@ -42,6 +42,11 @@ export interface HotUpgradeOptions {
   readonly readyTimeout?: number;
   /** Milliseconds this process drains after the hand-over. @default 10000 */
   readonly drainTimeout?: number;
+  /**
+   * Milliseconds idle keep-alive connections stay here after the hand-over, their next request
+   * answered here, before they move to the successor (`drain()`'s `linger`). @default 1000
+   */
+  readonly drainLinger?: number;
   /** Exit (status 0) once drained. @default true */
   readonly exit?: boolean;
   /** Told the outcome of every upgrade (default: a line on stderr). */
@@ -193,7 +198,7 @@ export function hotUpgrade(servers: Server | readonly Server[], options: HotUpgr
     child.send({ sa: 'main' } satisfies UpgradeMessage);
     // The outcome is known now: the reload command returns while this process drains.
     const handOff = channel === undefined ? 'none' : channelHandOff(channel);
-    const drained = Promise.all(list.map((server) => drain(server, { timeout: options.drainTimeout ?? 10_000, notify: false, handOff }))).finally(() => {
+    const drained = Promise.all(list.map((server) => drain(server, { timeout: options.drainTimeout ?? 10_000, linger: options.drainLinger ?? 1000, notify: false, handOff }))).finally(() => {
       closeChannel(channel);
       if (child.connected) child.disconnect();
     });

@@ -142,9 +142,72 @@ describe('drain (HTTP/1.1)', () => {
     expect(err.code).toBe('ECONNREFUSED');
   });
 
-  it('a bad timeout: ERR_INVALID_ARGUMENT', async () => {
+  it('a bad timeout or linger: ERR_INVALID_ARGUMENT', async () => {
     const { server } = await serve(() => undefined);
     await expect(drain(server, { timeout: -1 })).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT' });
+    await expect(drain(server, { linger: Number.NaN })).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT', message: /drain linger must be/ });
+  });
+});
+
+describe('drain with linger (the next process already serves)', () => {
+  // Records when each connection is offered, and takes it (closing our fd, as a real transfer does).
+  function recordingHandOff(): { offered: { at: number; socket: net.Socket }[]; handOff: (socket: net.Socket) => Promise<boolean> } {
+    const offered: { at: number; socket: net.Socket }[] = [];
+    return {
+      offered,
+      handOff: async (socket) => {
+        offered.push({ at: Date.now(), socket });
+        socket.destroy();
+        return true;
+      },
+    };
+  }
+
+  it('a request on an idle connection is answered here with keep-alive, and the connection goes right after that answer', async () => {
+    const { server, port } = await serve((req, res) => res.end(req.url));
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    cleanup.push(() => agent.destroy());
+    const first = await get(port, agent, '/one');
+    const { offered, handOff } = recordingHandOff();
+    const started = Date.now();
+    const draining = drain(server, { timeout: 5000, linger: 2000, notify: false, handOff });
+    await sleep(100);
+    expect(offered).toHaveLength(0);
+    const second = await get(port, agent, '/two');
+    expect(second).toMatchObject({ body: '/two', localPort: first.localPort });
+    expect(second.connection).not.toBe('close');
+    const report = await draining;
+    expect(offered).toHaveLength(1);
+    expect(offered[0]!.at - started).toBeLessThan(1500); // after the answer, not at the linger's end
+    expect(report).toMatchObject({ requestsFinished: 1, handedOff: 1, closed: 0, cut: 0 });
+  });
+
+  it('a connection that stays idle is handed off when the linger ends; in-flight requests still get Connection: close', async () => {
+    const { server, port } = await serve((req, res) => (req.url === '/slow' ? setTimeout(() => res.end('slow'), 300) : res.end(req.url)));
+    const idleAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const busyAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    cleanup.push(() => [idleAgent, busyAgent].forEach((a) => a.destroy()));
+    await get(port, idleAgent);
+    const slow = get(port, busyAgent, '/slow');
+    await sleep(50);
+    const { offered, handOff } = recordingHandOff();
+    const started = Date.now();
+    const report = await drain(server, { timeout: 5000, linger: 400, notify: false, handOff });
+    expect(await slow).toMatchObject({ body: 'slow', connection: 'close' });
+    expect(offered).toHaveLength(1);
+    expect(offered[0]!.at - started).toBeGreaterThanOrEqual(390);
+    expect(report).toMatchObject({ requestsFinished: 1, handedOff: 1, closed: 1, cut: 0 });
+  });
+
+  it('without a hand-off target there is nothing to linger for: a request on an idle connection gets Connection: close', async () => {
+    const { server, port } = await serve((req, res) => res.end(req.url));
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    cleanup.push(() => agent.destroy());
+    await get(port, agent, '/one');
+    const draining = drain(server, { timeout: 5000, linger: 2000, notify: false });
+    await sleep(50);
+    expect(await get(port, agent, '/two')).toMatchObject({ body: '/two', connection: 'close' });
+    expect(await draining).toMatchObject({ requestsFinished: 1, closed: 1 });
   });
 });
 

@@ -100,19 +100,32 @@ describe('reload on SIGHUP', () => {
     expect(s.stderr).toMatch(/reloaded: pid \d+ serves, pid \d+ drains/);
   });
 
-  it('an idle keep-alive connection moves to the new child: same TCP connection, new pid', async () => {
+  it('idle keep-alive connections move to the new child: one used during the linger right after its answer, one left idle when the linger ends; same TCP connections', async () => {
     const port = await freePort();
     const s = supervise(['-l', `web=127.0.0.1:${port}`], web());
     await firstAnswer(port);
-    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-    const first = await ask(port, agent);
+    const busy = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const quiet = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const first = await ask(port, busy);
+    const idle = await ask(port, quiet);
     process.kill(s.pid, 'SIGHUP');
     await s.waitFor(/reloaded: pid/, { stream: 'stderr' });
-    await sleep(300); // the old child drains and hands the connection over
-    const second = await ask(port, agent);
-    expect(second.pid).not.toBe(first.pid);
-    expect(second.localPort).toBe(first.localPort);
-    agent.destroy();
+    await sleep(100);
+    // The old child lingers (the supervisor marked it as replaced): it answers, keeping the
+    // connection open, and hands it over after that answer.
+    const lingered = await ask(port, busy);
+    expect(lingered).toMatchObject({ pid: first.pid, localPort: first.localPort });
+    await sleep(100);
+    const moved = await ask(port, busy);
+    expect(moved.pid).not.toBe(first.pid);
+    expect(moved.localPort).toBe(first.localPort);
+    // Left idle: moved when the linger (1 s by default) ran out.
+    for (const until = Date.now() + 10_000; childrenOf(s.pid).includes(first.pid) && Date.now() < until; ) await sleep(50);
+    expect(childrenOf(s.pid)).toEqual([moved.pid]);
+    const later = await ask(port, quiet);
+    expect(later).toMatchObject({ pid: moved.pid, localPort: idle.localPort });
+    busy.destroy();
+    quiet.destroy();
   });
 
   it('a new child that fails is killed and the old one keeps serving; the next reload works', async () => {

@@ -136,16 +136,26 @@ describe('zero-downtime restarts and upgrades (real systemd)', () => {
     expect(await m.show('web.service', 'ActiveState', 'SubState')).toEqual({ ActiveState: 'active', SubState: 'running' });
   });
 
-  it('reload: the idle keep-alive connection moves to the successor (same socket, new pid)', async () => {
+  it('reload: idle keep-alive connections move to the successor (same socket, new pid): one after the old process answered it during the linger, one when the linger ends', async () => {
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const quiet = new http.Agent({ keepAlive: true, maxSockets: 1 });
     const first = await ask(agent, '/a');
+    const idle = await ask(quiet, '/q');
     await m.systemctl('reload', 'web.service');
     await sleep(200);
+    // hotUpgrade()'s drain lingers (drainLinger, 1 s): the old process answers, keeping it open…
     const second = await ask(agent, '/b');
-    expect(second.pid).not.toBe(first.pid);
-    expect(second.pid).toBe(await mainPid());
-    expect(second).toMatchObject({ localPort: first.localPort, reused: true });
+    expect(second).toMatchObject({ pid: first.pid, localPort: first.localPort, reused: true });
+    await sleep(100);
+    // …and hands it over right after that answer.
+    const third = await ask(agent, '/c');
+    expect(third.pid).not.toBe(first.pid);
+    expect(third.pid).toBe(await mainPid());
+    expect(third).toMatchObject({ localPort: first.localPort, reused: true });
+    await sleep(1200);
+    expect(await ask(quiet, '/r')).toMatchObject({ pid: third.pid, localPort: idle.localPort, reused: true });
     agent.destroy();
+    quiet.destroy();
   });
 
   it('reload: a request sent while its idle connection is on its way to a slow successor is answered there', async () => {
@@ -161,8 +171,9 @@ describe('zero-downtime restarts and upgrades (real systemd)', () => {
     try {
       const reload = m.systemctlRun('reload', 'web.service');
       await m.waitForUnit('web.service', { MainPID: (v) => v !== String(before) && v !== '0' });
-      // The successor is now blocked for 3 s, A sent to it and not yet acknowledged.
-      await sleep(500);
+      // The successor is now blocked for 3 s; A, idle, is sent to it when the old process's
+      // linger (1 s) ends, and not yet acknowledged.
+      await sleep(1500);
       a.socket.write(request('/a2'));
       const answer = await a.response();
       expect(pidIn(answer)).toBe(await mainPid());

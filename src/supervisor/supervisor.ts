@@ -1,5 +1,5 @@
 import { type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from '../descriptor.js';
@@ -8,6 +8,7 @@ import { KEPT_PREFIX } from '../kept-connections.js';
 import { isConnection } from '../listen.js';
 import { native } from '../native.js';
 import { spawnActivated } from '../spawn.js';
+import { SUPERVISOR_DIR_VARIABLE, successorMarker } from '../successor-serving.js';
 import type { BoundSocket } from '../launcher/bind.js';
 import { FdStore } from './fd-store.js';
 import { NotifyServer, type NotifyMessage } from './notify-server.js';
@@ -182,6 +183,12 @@ export class Supervisor {
       this.log(`reloaded: pid ${fresh.pid} serves (pid ${old.pid} had exited meanwhile: ${describeExit(old.exit)})`);
       return true;
     }
+    try {
+      // Before SIGTERM: its drain may then keep idle connections a little (drain()'s `linger`).
+      writeFileSync(successorMarker(this.dir, old.pid), '');
+    } catch {
+      // Without the mark it drains as for a stop: nothing is lost.
+    }
     this.stopGeneration(old, 'SIGTERM');
     this.log(`reloaded: pid ${fresh.pid} serves, pid ${old.pid} drains`);
     return true;
@@ -214,7 +221,7 @@ export class Supervisor {
     const listeners = this.options.sockets.map((s) => ({ fd: s.fd, name: s.address.name }));
     const stored = this.store.list().map((e) => ({ fd: e.fd, name: e.name }));
     const fds = [...listeners, ...stored];
-    const env: Record<string, string | undefined> = { ...this.options.env, NOTIFY_SOCKET: this.notify.path, [HANDOFF_FD_VARIABLE]: undefined };
+    const env: Record<string, string | undefined> = { ...this.options.env, NOTIFY_SOCKET: this.notify.path, [SUPERVISOR_DIR_VARIABLE]: this.dir, [HANDOFF_FD_VARIABLE]: undefined };
     const watchdogUsec = (this.options.watchdogMs ?? 0) * 1000;
     env.WATCHDOG_USEC = watchdogUsec > 0 ? String(watchdogUsec) : undefined;
     let pair: [number, number] | undefined;
@@ -236,6 +243,7 @@ export class Supervisor {
         g.killDeadline?.clear();
         clearInterval(g.keepAlive);
         if (g.handoffFd !== undefined) native().close(g.handoffFd);
+        rmSync(successorMarker(this.dir, g.pid), { force: true });
         resolveExit(exit);
         this.onExit(g);
       },

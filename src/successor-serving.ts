@@ -1,0 +1,24 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+
+/**
+ * Set by the `socket-activation` supervisor for its children: its private directory, where it
+ * marks a child whose replacement already serves (a reload) right before sending it SIGTERM.
+ */
+export const SUPERVISOR_DIR_VARIABLE = 'SOCKET_ACTIVATION_SUPERVISOR_DIR';
+
+/** The file that tells child `pid` that a new child serves in its place. @internal */
+export function successorMarker(dir: string, pid: number): string {
+  return join(dir, `successor-serves.${pid}`);
+}
+
+/**
+ * Whether the supervisor that started this process has said that a new child serves in its
+ * place, so that a drain may keep idle connections a little (see `drain()`'s `linger`). Under
+ * systemd there is no such word: a stop there may be a restart, which waits for this process.
+ * @internal
+ */
+export function successorServing(): boolean {
+  const dir = process.env[SUPERVISOR_DIR_VARIABLE];
+  return dir !== undefined && dir !== '' && existsSync(successorMarker(dir, process.pid));
+}
