@@ -2,10 +2,10 @@ import type http from 'node:http';
 import type http2 from 'node:http2';
 import type net from 'node:net';
 import { SocketActivationError } from './errors.js';
-import { successorServing } from './successor-serving.js';
 import { keepConnection } from './kept-connections.js';
 import { stopAccepting } from './listen.js';
 import { extendTimeout, stopping } from './notify.js';
+import { successorServing } from './successor-serving.js';
 
 /** Where idle keep-alive connections go when a server drains. */
 export type HandOff =

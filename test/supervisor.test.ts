@@ -110,7 +110,7 @@ describe('reload on SIGHUP', () => {
     const idle = await ask(port, quiet);
     process.kill(s.pid, 'SIGHUP');
     await s.waitFor(/reloaded: pid/, { stream: 'stderr' });
-    await sleep(100);
+    await sleep(300); // its SIGTERM has arrived: the drain has begun, well inside the 1 s linger
     // The old child lingers (the supervisor marked it as replaced): it answers, keeping the
     // connection open, and hands it over after that answer.
     const lingered = await ask(port, busy);
