@@ -96,6 +96,8 @@ class Tracker {
   readonly connections = new Map<net.Socket, Connection>();
   readonly sessions = new Set<http2.ServerHttp2Session>();
   draining: ((c: Connection) => void) | undefined;
+  /** The drain in progress, which a second drain() joins. */
+  drain: Promise<DrainReport> | undefined;
   /** Called during a drain whenever a connection or session goes away. */
   onGone: (() => void) | undefined;
   counts: Counts = { closed: 0, handedOff: 0, cut: 0, requestsFinished: 0 };
@@ -196,15 +198,23 @@ function isHttp1(server: Server): boolean {
  * pipelined request); otherwise its next request is answered with `Connection: close`. When
  * the next process already serves, idle connections may first linger here (see
  * {@link DrainOptions.linger}). At `timeout` the rest is cut. Resolves when the server has no
- * connection left.
+ * connection left. A call while the server is draining joins that drain (its options stay).
  *
  * @throws (rejects) ERR_INVALID_ARGUMENT for a bad timeout or linger.
  */
 export async function drain(server: Server, options: DrainOptions = {}): Promise<DrainReport> {
   const timeout = checkMs('timeout', options.timeout ?? 10_000);
   const linger = Math.min(checkMs('linger', options.linger ?? (successorServing() ? DEFAULT_LINGER : 0)), timeout / 2);
-  const started = Date.now();
   const tracker = trackerOf(server);
+  // E.g. systemd's SIGTERM to every process of the unit while a hot upgrade's drain runs here:
+  // a second drain would take over the connections the first one is deciding about.
+  tracker.drain ??= drainTracked(tracker, timeout, linger, options).finally(() => (tracker.drain = undefined));
+  return tracker.drain;
+}
+
+async function drainTracked(tracker: Tracker, timeout: number, linger: number, options: DrainOptions): Promise<DrainReport> {
+  const { server } = tracker;
+  const started = Date.now();
   const handOff = options.handOff ?? 'none';
   const http1 = isHttp1(server);
   const counts: Counts = { closed: 0, handedOff: 0, cut: 0, requestsFinished: 0 };

@@ -49,6 +49,20 @@ describe('drain (HTTP/1.1)', () => {
     expect(report).toMatchObject({ requestsFinished: 1, closed: 1, handedOff: 0, cut: 0 });
   });
 
+  it('a second drain() while the first runs joins it: one drain, one report, the first call\'s options', async () => {
+    const { server, port } = await serve((req, res) => setTimeout(() => res.end('slow'), 300));
+    const agent = new http.Agent({ keepAlive: true });
+    cleanup.push(() => agent.destroy());
+    const pending = get(port, agent);
+    await sleep(50);
+    const first = drain(server, { timeout: 5000, notify: false });
+    const second = drain(server, { timeout: 10, notify: false }); // would cut the request if it ran
+    expect(await pending).toMatchObject({ status: 200, body: 'slow', connection: 'close' });
+    const [a, b] = await Promise.all([first, second]);
+    expect(b).toBe(a);
+    expect(a).toMatchObject({ requestsFinished: 1, closed: 1, cut: 0 });
+  });
+
   it('an idle keep-alive connection is not closed under a request: one sent during the drain is answered', async () => {
     const { server, port } = await serve((req, res) => res.end(req.url));
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
