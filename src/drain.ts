@@ -169,9 +169,12 @@ function trackerOf(server: Server): Tracker {
   return (server as Server & { [kTracker]: Tracker })[kTracker];
 }
 
-// Long enough for most clients that pause between requests to send one more, which is answered
-// here; short enough not to keep this process for long.
-const DEFAULT_LINGER = 1000;
+/**
+ * The linger of a drain whose next process already serves: long enough for most clients that
+ * pause between requests to send one more, which is answered here; short enough not to keep
+ * this process for long. @internal
+ */
+export const DEFAULT_LINGER = 1000;
 
 function checkMs(name: string, ms: unknown): number {
   if (typeof ms !== 'number' || !(ms >= 0) || ms === Infinity) {

@@ -3,7 +3,7 @@ import { chmodSync, existsSync, realpathSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
 import net from 'node:net';
 import { controlPath } from './control-path.js';
-import { drain, type DrainReport } from './drain.js';
+import { DEFAULT_LINGER, drain, type DrainReport } from './drain.js';
 import { SocketActivationError } from './errors.js';
 import { notify, reloading, barrier } from './notify.js';
 import { activation } from './registry.js';
@@ -198,7 +198,7 @@ export function hotUpgrade(servers: Server | readonly Server[], options: HotUpgr
     child.send({ sa: 'main' } satisfies UpgradeMessage);
     // The outcome is known now: the reload command returns while this process drains.
     const handOff = channel === undefined ? 'none' : channelHandOff(channel);
-    const drained = Promise.all(list.map((server) => drain(server, { timeout: options.drainTimeout ?? 10_000, linger: options.drainLinger ?? 1000, notify: false, handOff }))).finally(() => {
+    const drained = Promise.all(list.map((server) => drain(server, { timeout: options.drainTimeout ?? 10_000, linger: options.drainLinger ?? DEFAULT_LINGER, notify: false, handOff }))).finally(() => {
       closeChannel(channel);
       if (child.connected) child.disconnect();
     });
