@@ -14,6 +14,7 @@
         "native/claims.cc",
         "native/watch.cc",
         "native/receive.cc",
+        "native/spawn.cc",
         "native/glibc-compat.c"
       ],
       "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],

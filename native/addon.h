@@ -19,6 +19,7 @@ void RegisterNotify(Napi::Env env, Napi::Object exports);
 void RegisterClaims(Napi::Env env, Napi::Object exports);
 void RegisterWatch(Napi::Env env, Napi::Object exports);
 void RegisterReceive(Napi::Env env, Napi::Object exports);
+void RegisterSpawn(Napi::Env env, Napi::Object exports);
 
 // Arguments are validated in TypeScript (the binding is private); these helpers only
 // keep a wrong call from reading garbage.

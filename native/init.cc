@@ -25,6 +25,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   socket_activation::RegisterClaims(env, exports);
   socket_activation::RegisterWatch(env, exports);
   socket_activation::RegisterReceive(env, exports);
+  socket_activation::RegisterSpawn(env, exports);
   return exports;
 }
 

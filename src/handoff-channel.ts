@@ -5,12 +5,14 @@ import { stopReading } from './kept-connections.js';
 import { isConnection } from './listen.js';
 import { native, nativeSupported, PollState } from './native.js';
 import { serverFor } from './served.js';
+import { attachPredecessor, becomeMain, MAIN_MESSAGE } from './successor.js';
 import { startWarmUp } from './warm-up.js';
 
 /**
  * Set on a process started to take over from another one — by the supervisor (`socket-activation`
- * launcher) for a reload, or by `hotUpgrade()` for its successor: the fd of a datagram channel
- * on which it receives the other process's idle keep-alive connections.
+ * launcher) for a reload, or by `hotUpgrade()` for its successor: the fd of a datagram or
+ * seqpacket channel on which it receives the other process's idle keep-alive connections (and a
+ * successor talks to its predecessor, see successor.ts).
  */
 export const HANDOFF_FD_VARIABLE = 'SOCKET_ACTIVATION_HANDOFF_FD';
 
@@ -18,6 +20,7 @@ const EAGAIN = -constants.errno.EAGAIN;
 // The kernel's limit on fds in one SCM_RIGHTS message (SCM_MAX_FD).
 const MAX_FDS = 253;
 const MESSAGE = Buffer.from('connections');
+const MAIN = Buffer.from(MAIN_MESSAGE);
 
 function adopt(fd: number): void {
   let d;
@@ -54,16 +57,16 @@ function listen(fd: number): void {
   const watcher = new n.Watcher(fd, () => {
     for (;;) {
       const got = n.receive(fd);
-      if (typeof got === 'number') {
-        // EOF-like errors: the other end is gone; stop watching.
-        if (got !== EAGAIN) watcher.close();
-        return;
-      }
-      if (got.data.length === 0 && got.fds.length === 0) {
+      if (got === EAGAIN) return;
+      // EOF, or an EOF-like error: the other end is gone.
+      if (typeof got === 'number' || (got.data.length === 0 && got.fds.length === 0)) {
         watcher.close();
+        n.close(fd);
+        becomeMain();
         return;
       }
-      adoptWaitingFirst(got.fds);
+      if (got.fds.length === 0 && got.data.equals(MAIN)) becomeMain();
+      else adoptWaitingFirst(got.fds);
     }
   });
   watcher.unref();
@@ -121,7 +124,9 @@ const text = process.env[HANDOFF_FD_VARIABLE];
 if (text !== undefined && nativeSupported) {
   delete process.env[HANDOFF_FD_VARIABLE];
   const fd = /^[0-9]+$/.test(text) ? Number(text) : -1;
-  if (fd >= 3) {
+  // Not for this process's own children.
+  if (fd >= 3 && native().setCloexec(fd, true) === 0) {
+    attachPredecessor(fd);
     listen(fd);
     startWarmUp();
   }

@@ -45,6 +45,8 @@ export interface Native {
   receive(fd: number): Received | number;
   socketPair(type: number): [number, number] | number;
   sendOn(fd: number, message: Uint8Array, fds: Int32Array): number;
+  /** posix_spawn() on the thread pool: `fds[i]` at 3 + i in the child; `done` gets the pid or -errno. */
+  spawn(path: string, argv: readonly string[], envp: readonly string[], fds: Int32Array, done: (pid: number) => void): void;
   reap(pid: number): { code?: number; signal?: number } | number;
   becomeSubreaper(): number;
   constants: {

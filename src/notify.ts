@@ -154,7 +154,7 @@ export function send(message: string, fds: readonly number[], options: NotifyOpt
     address = nativeSupported ? notifyAddress() : undefined;
     // A hot-upgrade successor speaks through its predecessor until it is the main process
     // (the same checks and `unsetEnvironment` apply; the predecessor sends with its own timeout).
-    if (fds.length === 0 && throughPredecessor()) return toPredecessor(message);
+    if (fds.length === 0 && throughPredecessor() && toPredecessor(message)) return Promise.resolve(true);
     if (!address) return Promise.resolve(false);
     if (address.kind === 'vsock' && fds.length > 0) {
       throw addressException(EOPNOTSUPP, 'sendmsg', address.text, 'fds cannot be passed over AF_VSOCK; the fd store needs a unix notify socket');

@@ -1,10 +1,16 @@
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import { getSystemErrorName } from 'node:util';
 import { LISTEN_VARIABLES } from './environment.js';
+import { native } from './native.js';
 
-// child_process has no hook between fork and exec, so LISTEN_PID (and WATCHDOG_PID, which
-// must also be the child's own pid) are set by a shell that then execs the command in the
-// same process.
+// child_process has no hook between fork and exec, and posix_spawn() none either, so
+// LISTEN_PID (and WATCHDOG_PID, which must also be the child's own pid) are set by a shell
+// that then execs the command in the same process.
 const TRAMPOLINE = 'LISTEN_PID=$$; export LISTEN_PID; if [ -n "$WATCHDOG_USEC" ]; then WATCHDOG_PID=$$; export WATCHDOG_PID; fi; exec "$@"';
+// The same, after changing to the directory in $1 (posix_spawn's chdir needs glibc 2.29;
+// the prebuilds load on 2.28). The shell sets $PWD to that path, symlinks kept.
+const CD_TRAMPOLINE = `cd -- "$1" || exit; shift; ${TRAMPOLINE}`;
+const SHELL = '/bin/sh';
 
 /** An fd to pass at 3, 4, … with its LISTEN_FDNAMES name. */
 export interface PassedFd {
@@ -12,26 +18,18 @@ export interface PassedFd {
   readonly name: string;
 }
 
-/** Options for {@link spawnActivated}. */
+/** Options for {@link spawnActivated} and {@link startActivated}. */
 export interface SpawnActivatedOptions {
   /** Variables to add (LISTEN_* are always replaced). */
   readonly env?: Record<string, string | undefined>;
   readonly cwd?: string;
-  /** Put a Node IPC channel after the passed fds (fd 3 + fds.length). */
-  readonly ipc?: boolean;
-  /** Own session and process group. */
+  /** Own session and process group (spawnActivated only). */
   readonly detached?: boolean;
   /** How many of `fds` LISTEN_FDS counts (the rest follow it, e.g. a private channel). @default fds.length */
   readonly listenFdCount?: number;
 }
 
-/**
- * Starts `command` socket-activated, the way a service manager would: `fds` at 3, 4, …,
- * LISTEN_FDS/LISTEN_FDNAMES for them, LISTEN_PID (and WATCHDOG_PID when WATCHDOG_USEC is set)
- * equal to the command's own pid.
- * @internal
- */
-export function spawnActivated(command: readonly string[], fds: readonly PassedFd[], options: SpawnActivatedOptions = {}): ChildProcess {
+function activatedEnvironment(fds: readonly PassedFd[], options: SpawnActivatedOptions): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const v of [...LISTEN_VARIABLES, 'WATCHDOG_PID']) delete env[v];
   for (const [k, v] of Object.entries(options.env ?? {})) {
@@ -41,6 +39,35 @@ export function spawnActivated(command: readonly string[], fds: readonly PassedF
   const listened = fds.slice(0, options.listenFdCount ?? fds.length);
   env.LISTEN_FDS = String(listened.length);
   env.LISTEN_FDNAMES = listened.map((f) => f.name).join(':');
-  const stdio: StdioOptions = ['inherit', 'inherit', 'inherit', ...fds.map((f) => f.fd), ...(options.ipc ? (['ipc'] as const) : [])];
-  return spawn('/bin/sh', ['-c', TRAMPOLINE, 'socket-activation', ...command], { stdio, env, cwd: options.cwd, detached: options.detached ?? false });
+  return env;
+}
+
+/**
+ * Starts `command` socket-activated, the way a service manager would: `fds` at 3, 4, …,
+ * LISTEN_FDS/LISTEN_FDNAMES for them, LISTEN_PID (and WATCHDOG_PID when WATCHDOG_USEC is set)
+ * equal to the command's own pid.
+ * @internal
+ */
+export function spawnActivated(command: readonly string[], fds: readonly PassedFd[], options: SpawnActivatedOptions = {}): ChildProcess {
+  const stdio: StdioOptions = ['inherit', 'inherit', 'inherit', ...fds.map((f) => f.fd)];
+  return spawn(SHELL, ['-c', TRAMPOLINE, 'socket-activation', ...command], { stdio, env: activatedEnvironment(fds, options), cwd: options.cwd, detached: options.detached ?? false });
+}
+
+/**
+ * {@link spawnActivated} for a process that serves while it starts another: posix_spawn() on
+ * the thread pool (native/spawn.cc) instead of a fork of this whole process, which stops its
+ * event loop for milliseconds. Resolves to the pid; the child is not libuv's, so its exit is
+ * collected with the addon's reap(), and it has no IPC channel. A failure to start rejects
+ * with the errno's name (a command that cannot run makes the shell exit 127).
+ * @internal
+ */
+export function startActivated(command: readonly string[], fds: readonly PassedFd[], options: SpawnActivatedOptions = {}): Promise<number> {
+  const env = Object.entries(activatedEnvironment(fds, options)).map(([k, v]) => `${k}=${v}`);
+  const argv = options.cwd === undefined ? [SHELL, '-c', TRAMPOLINE, 'socket-activation', ...command] : [SHELL, '-c', CD_TRAMPOLINE, 'socket-activation', options.cwd, ...command];
+  return new Promise((resolve, reject) => {
+    native().spawn(SHELL, argv, env, Int32Array.from(fds, (f) => f.fd), (pid) => {
+      if (pid > 0) resolve(pid);
+      else reject(new Error(`posix_spawn ${SHELL}: ${getSystemErrorName(pid)}`));
+    });
+  });
 }

@@ -1,17 +1,18 @@
-import { type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, realpathSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
 import net from 'node:net';
+import { constants } from 'node:os';
+import { getSystemErrorName } from 'node:util';
 import { controlPath } from './control-path.js';
 import { DEFAULT_LINGER, drain, type DrainReport } from './drain.js';
 import { SocketActivationError } from './errors.js';
 import { notify, reloading, barrier } from './notify.js';
 import { activation } from './registry.js';
-import { spawnActivated } from './spawn.js';
-import { SUCCESSOR_VARIABLE, type UpgradeMessage } from './successor.js';
+import { startActivated } from './spawn.js';
+import { MAIN_MESSAGE, SUCCESSOR_VARIABLE } from './successor.js';
 import { isConnection } from './listen.js';
 import { channelHandOff, HANDOFF_FD_VARIABLE } from './handoff-channel.js';
-import { native } from './native.js';
+import { native, type NativeWatcher } from './native.js';
 
 type Server = Parameters<typeof drain>[0];
 
@@ -81,86 +82,135 @@ function defaultCommand(): readonly string[] {
   return [process.execPath, ...process.execArgv, ...process.argv.slice(1)];
 }
 
-function killQuietly(child: ChildProcess): void {
+/** The successor's exit, collected with reap() (it is not libuv's child): see {@link watchExit}. */
+interface ExitWatch {
+  /** Settles with a description of how it ended ("status 3", "SIGKILL"). */
+  readonly exited: Promise<string>;
+  /** After the hand-over: look once a second, without keeping this process alive. */
+  background(): void;
+}
+
+// A pidfd would say it at once, but only on Linux >= 5.3; a successor is watched closely only
+// for the few hundred milliseconds before its READY=1, so polling costs nothing anywhere.
+function watchExit(pid: number): ExitWatch {
+  let timer: NodeJS.Timeout;
+  let check: () => void;
+  const exited = new Promise<string>((resolve) => {
+    check = () => {
+      const r = native().reap(pid);
+      if (r === 0) return;
+      clearInterval(timer);
+      if (typeof r === 'number') resolve(`${getSystemErrorName(r)} from waitpid`);
+      else resolve(r.signal !== undefined ? (signalName(r.signal) ?? `signal ${r.signal}`) : `status ${r.code}`);
+    };
+    timer = setInterval(check, 20);
+  });
+  return {
+    exited,
+    background() {
+      clearInterval(timer);
+      timer = setInterval(check, 1000).unref();
+    },
+  };
+}
+
+const EAGAIN = -constants.errno.EAGAIN;
+
+function signalName(signal: number): string | undefined {
+  return Object.entries(constants.signals).find(([, n]) => n === signal)?.[0];
+}
+
+function killQuietly(pid: number): void {
   try {
-    child.kill('SIGKILL');
+    process.kill(pid, 'SIGKILL');
   } catch {
     // already gone
   }
 }
 
 interface Successor {
-  readonly child: ChildProcess;
-  /** Our end of the channel its HANDOFF_FD_VARIABLE names (idle connections go there); undefined when none could be made. */
-  readonly channel: number | undefined;
+  readonly pid: number;
+  readonly exit: ExitWatch;
+  /** Our end of the channel its HANDOFF_FD_VARIABLE names: its notify messages come up, idle connections go down. */
+  readonly channel: number;
+  /** Stops reading the channel and closes it. */
+  readonly close: () => void;
 }
 
-function closeChannel(channel: number | undefined): void {
-  if (channel !== undefined) native().close(channel);
-}
-
-// Starts the successor and waits for its READY=1 (passed to us over IPC). Everything else it
-// tells the manager meanwhile is passed on.
-function startSuccessor(options: HotUpgradeOptions): Promise<Successor> {
+// Starts the successor and waits for its READY=1 (passed to us on the channel). Everything else
+// it tells the manager meanwhile is passed on, until the channel is closed.
+async function startSuccessor(options: HotUpgradeOptions): Promise<Successor> {
   const a = activation();
   if (!a.activated) {
-    return Promise.reject(
-      new SocketActivationError('ERR_NOT_ACTIVATED', `A hot upgrade passes the inherited listeners to the successor, but this process was not socket-activated (${a.reason}).`, {
-        reason: a.reason,
-      }),
-    );
+    throw new SocketActivationError('ERR_NOT_ACTIVATED', `A hot upgrade passes the inherited listeners to the successor, but this process was not socket-activated (${a.reason}).`, {
+      reason: a.reason,
+    });
   }
   // Listeners only: connections (Accept=yes, kept ones) belong to this process.
   const fds = a.descriptors.filter((d) => !isConnection(d)).map((d) => ({ fd: d.fd, name: d.name }));
   const command = (options.command ?? defaultCommand)();
-  // Idle connections go over a datagram pair in one message (see channelHandOff), not one by
-  // one over Node's IPC, which waits for the successor's acknowledgement of each before the next.
-  const pair = native().socketPair(native().constants.SOCK_DGRAM);
-  const channel = typeof pair === 'number' ? undefined : pair;
-  const env = { [SUCCESSOR_VARIABLE]: '1', [HANDOFF_FD_VARIABLE]: channel ? String(3 + fds.length) : undefined };
-  let child: ChildProcess;
+  // Seqpacket: messages keep their bounds and fds, and either end sees the other one go.
+  // Idle connections go down in one message (see channelHandOff), not one by one.
+  const pair = native().socketPair(native().constants.SOCK_SEQPACKET);
+  if (typeof pair === 'number') throw new Error(`the channel to the successor could not be made: socketpair ${getSystemErrorName(pair)}`);
+  const [channel, theirs] = pair;
+  const env = { [SUCCESSOR_VARIABLE]: '1', [HANDOFF_FD_VARIABLE]: String(3 + fds.length) };
+  let pid: number;
   try {
     // The channel sits right after the LISTEN_FDS range, outside of it.
-    child = spawnActivated(command, channel ? [...fds, { fd: channel[1], name: '' }] : fds, { ipc: true, cwd: (options.cwd ?? defaultCwd)(), env, listenFdCount: fds.length });
+    pid = await startActivated(command, [...fds, { fd: theirs, name: '' }], { cwd: (options.cwd ?? defaultCwd)(), env, listenFdCount: fds.length });
   } catch (err) {
-    closeChannel(channel?.[0]);
-    return Promise.reject(err);
+    native().close(channel);
+    throw new Error(`the successor could not be started: ${(err as Error).message}`);
   } finally {
-    closeChannel(channel?.[1]);
+    native().close(theirs);
   }
+  const exit = watchExit(pid);
   const timeout = options.readyTimeout ?? 30_000;
   return new Promise((resolve, reject) => {
-    let failed = false;
+    let settled = false;
+    let open = true;
+    let watcher: NativeWatcher | undefined;
+    // The fd stays ours until close(): the drain may still offer connections on it.
+    const close = (): void => {
+      watcher?.close();
+      if (open) native().close(channel);
+      open = false;
+    };
     const fail = (reason: string): void => {
-      if (failed) return;
-      failed = true;
+      if (settled) return;
+      settled = true;
       clearTimeout(timer);
-      child.off('message', onMessage);
-      if (child.connected) child.disconnect();
-      killQuietly(child);
-      closeChannel(channel?.[0]);
-      // The outcome waits until the successor is gone, so that a next upgrade never overlaps it
-      // and its IPC channel is closed by the time the reload command hears of the failure.
-      const gone = child.exitCode !== null || child.signalCode !== null || child.pid === undefined;
-      if (gone) reject(new Error(reason));
-      else child.once('exit', () => reject(new Error(reason)));
+      close();
+      killQuietly(pid);
+      // The outcome waits until the successor is gone, so that a next upgrade never overlaps it.
+      void exit.exited.then(() => reject(new Error(reason)));
     };
     const timer = setTimeout(() => fail(`the successor did not send READY=1 within ${timeout} ms`), timeout);
-    const onExit = (code: number | null, signal: NodeJS.Signals | null): void => fail(`the successor exited (${signal ?? `status ${code}`}) before READY=1`);
-    const onMessage = (m: UpgradeMessage): void => {
-      if (m?.sa !== 'notify') return;
-      const lines = m.message.split('\n').filter((l) => l !== '');
-      const others = lines.filter((l) => l !== 'READY=1' && !l.startsWith('MAINPID='));
-      if (others.length > 0) void notify(others.join('\n')).catch(() => undefined);
-      if (lines.includes('READY=1')) {
-        clearTimeout(timer);
-        child.off('exit', onExit);
-        resolve({ child, channel: channel?.[0] });
+    void exit.exited.then((how) => fail(`the successor exited (${how}) before READY=1`));
+    const onReadable = (): void => {
+      for (;;) {
+        const got = native().receive(channel);
+        if (got === EAGAIN) return;
+        // The successor closed its end (it exits: its reap says how), or the channel failed.
+        if (typeof got === 'number' || got.data.length === 0) return watcher?.close();
+        const lines = got.data.toString('utf8').split('\n').filter((l) => l !== '');
+        for (const fd of got.fds) native().close(fd);
+        const others = lines.filter((l) => l !== 'READY=1' && !l.startsWith('MAINPID='));
+        if (others.length > 0) void notify(others.join('\n')).catch(() => undefined);
+        if (lines.includes('READY=1') && !settled) {
+          settled = true;
+          clearTimeout(timer);
+          resolve({ pid, exit, channel, close });
+        }
       }
     };
-    child.on('message', onMessage);
-    child.once('exit', onExit);
-    child.once('error', (err) => fail(`the successor could not be started: ${err.message}`));
+    try {
+      watcher = new (native().Watcher)(channel, onReadable);
+      watcher.unref();
+    } catch (err) {
+      fail(`the channel to the successor could not be watched: ${(err as Error).message}`);
+    }
   });
 }
 
@@ -183,25 +233,23 @@ export function hotUpgrade(servers: Server | readonly Server[], options: HotUpgr
 
   const run = async (): Promise<UpgradeOutcome> => {
     await reloading().catch(() => undefined);
-    let child: ChildProcess;
-    let channel: number | undefined;
+    let successor: Successor;
     try {
-      ({ child, channel } = await startSuccessor(options));
+      successor = await startSuccessor(options);
     } catch (err) {
       const reason = (err as Error).message;
       await notify({ READY: true, STATUS: `upgrade failed: ${reason}` }).catch(() => undefined);
       return { ok: false, reason };
     }
-    const pid = child.pid!;
+    const { pid, channel } = successor;
+    // It outlives us as the main process; until we exit, its exit is still ours to collect.
+    successor.exit.background();
     await notify({ MAINPID: pid, READY: true }).catch(() => undefined);
     await barrier().catch(() => undefined);
-    child.send({ sa: 'main' } satisfies UpgradeMessage);
+    native().sendOn(channel, Buffer.from(MAIN_MESSAGE), new Int32Array(0));
     // The outcome is known now: the reload command returns while this process drains.
-    const handOff = channel === undefined ? 'none' : channelHandOff(channel);
-    const drained = Promise.all(list.map((server) => drain(server, { timeout: options.drainTimeout ?? 10_000, linger: options.drainLinger ?? DEFAULT_LINGER, notify: false, handOff }))).finally(() => {
-      closeChannel(channel);
-      if (child.connected) child.disconnect();
-    });
+    const handOff = channelHandOff(channel);
+    const drained = Promise.all(list.map((server) => drain(server, { timeout: options.drainTimeout ?? 10_000, linger: options.drainLinger ?? DEFAULT_LINGER, notify: false, handOff }))).finally(successor.close);
     return { ok: true, pid, drained };
   };
 

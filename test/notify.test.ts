@@ -3,6 +3,8 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
+import { constants } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import net from 'node:net';
 import tls from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -22,6 +24,7 @@ import {
   watchdogPing,
   watchdogTrigger,
 } from '../src/index.js';
+import { native } from '../src/native.js';
 import { root } from './helpers/activated.js';
 import { startReceiver, type Receiver } from './helpers/notify-receiver.js';
 import { closeAll } from './helpers/sockets.js';
@@ -149,31 +152,75 @@ describe('messages', () => {
 });
 
 describe('a hot-upgrade successor', () => {
-  it('speaks through its predecessor until it is the main process, with the same option checks and unsetEnvironment', async () => {
-    const r = await receiver();
-    const script = `
-      const sa = await import('socket-activation');
-      const bad = await sa.status('x', { timeout: -1 }).then(() => 'sent', (e) => e.code);
-      await sa.status('through the predecessor', { unsetEnvironment: true });
-      process.send({ bad, notifySocket: process.env.NOTIFY_SOCKET ?? null });
-      process.once('message', async () => {
-        await sa.status('direct');
-        process.disconnect();
-      });`;
+  /** A successor (SOCKET_ACTIVATION_SUCCESSOR=1) with its channel to us at fd 3, running `script`; our end of the channel. */
+  function successor(script: string): { child: ReturnType<typeof spawn>; channel: number; lines: string[] } {
+    const pair = native().socketPair(native().constants.SOCK_SEQPACKET);
+    if (typeof pair === 'number') throw new Error(`socketpair: ${pair}`);
     const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
       cwd: root,
-      env: { ...process.env, NOTIFY_SOCKET: r.address, SOCKET_ACTIVATION_SUCCESSOR: '1' },
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      env: { ...process.env, SOCKET_ACTIVATION_SUCCESSOR: '1', SOCKET_ACTIVATION_HANDOFF_FD: '3' },
+      stdio: ['ignore', 'pipe', 'inherit', pair[1]],
     });
-    const messages: unknown[] = [];
-    child.on('message', (m) => {
-      messages.push(m);
-      if ((m as { bad?: string }).bad !== undefined) child.send({ sa: 'main' });
-    });
-    await once(child, 'exit');
-    expect(messages).toEqual([{ sa: 'notify', message: 'STATUS=through the predecessor' }, { bad: 'ERR_INVALID_ARGUMENT', notifySocket: null }]);
-    // As the main process it sends itself, to the address it remembered.
-    expect((await r.waitFor(1)).map((m) => m.text)).toEqual(['STATUS=direct']);
+    native().close(pair[1]);
+    const lines: string[] = [];
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => lines.push(...d.split('\n').filter((l) => l !== '')));
+    return { child, channel: pair[0], lines };
+  }
+
+  /** The next message the successor sends up the channel. */
+  async function fromSuccessor(channel: number): Promise<string> {
+    for (;;) {
+      const got = native().receive(channel);
+      if (typeof got !== 'number') return got.data.toString();
+      if (got !== -constants.errno.EAGAIN) throw new Error(`receive: ${got}`);
+      await sleep(10);
+    }
+  }
+
+  it('speaks through its predecessor until told it is the main process, with the same option checks and unsetEnvironment', async () => {
+    const r = await receiver();
+    const { child, channel, lines } = successor(`
+      import { subscribe } from 'node:diagnostics_channel';
+      const sa = await import('socket-activation');
+      subscribe('socket-activation:main', async () => {
+        await sa.status('direct');
+        process.exit(0);
+      });
+      const bad = await sa.status('x', { timeout: -1 }).then(() => 'sent', (e) => e.code);
+      await sa.status('through the predecessor', { unsetEnvironment: true });
+      console.log(JSON.stringify({ bad, notifySocket: process.env.NOTIFY_SOCKET ?? null }));
+      setInterval(() => {}, 1000);`);
+    try {
+      expect(await fromSuccessor(channel)).toBe('STATUS=through the predecessor');
+      while (lines.length === 0) await sleep(10);
+      expect(JSON.parse(lines[0]!)).toEqual({ bad: 'ERR_INVALID_ARGUMENT', notifySocket: null });
+      expect(r.messages()).toHaveLength(0);
+      native().sendOn(channel, Buffer.from('main'), new Int32Array(0));
+      expect((await once(child, 'exit'))[0]).toBe(0);
+      // As the main process it sends itself, to the address it remembered.
+      expect((await r.waitFor(1)).map((m) => m.text)).toEqual(['STATUS=direct']);
+    } finally {
+      child.kill();
+      native().close(channel);
+    }
+  });
+
+  it('sends itself once its predecessor is gone (the channel closed)', async () => {
+    const r = await receiver();
+    const { child, channel, lines } = successor(`
+      const sa = await import('socket-activation');
+      await sa.status('first');
+      console.log('sent');
+      setTimeout(async () => { await sa.status('second'); process.exit(0); }, 500);`);
+    try {
+      expect(await fromSuccessor(channel)).toBe('STATUS=first');
+      while (lines.length === 0) await sleep(10);
+      native().close(channel);
+      expect((await once(child, 'exit'))[0]).toBe(0);
+      expect((await r.waitFor(1)).map((m) => m.text)).toEqual(['STATUS=second']);
+    } finally {
+      child.kill();
+    }
   });
 });
 
