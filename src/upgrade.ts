@@ -224,7 +224,10 @@ async function startSuccessor(options: HotUpgradeOptions): Promise<Successor> {
  * killed and this process keeps serving.
  *
  * In the successor nothing changes: the same code calls `listen()` and `ready()`; its messages
- * reach the manager through this process until the hand-over.
+ * reach the manager through this process until the hand-over. It is started with
+ * `posix_spawn()` off the event loop (a fork of this process would stop it for milliseconds),
+ * so it has no Node IPC channel; the `diagnostics_channel` named `socket-activation:main`
+ * publishes `{ pid }` in it when it becomes the main process.
  */
 export function hotUpgrade(servers: Server | readonly Server[], options: HotUpgradeOptions = {}): Upgrader {
   const list = Array.isArray(servers) ? (servers as readonly Server[]) : [servers as Server];
