@@ -153,8 +153,9 @@ export function send(message: string, fds: readonly number[], options: NotifyOpt
     const timeout = checkTimeout(options?.timeout, DEFAULT_TIMEOUT);
     address = nativeSupported ? notifyAddress() : undefined;
     // A hot-upgrade successor speaks through its predecessor until it is the main process
-    // (the same checks and `unsetEnvironment` apply; the predecessor sends with its own timeout).
-    if (fds.length === 0 && throughPredecessor() && toPredecessor(message)) return Promise.resolve(true);
+    // (the same checks and `unsetEnvironment` apply; the predecessor sends with its own timeout;
+    // one gone meanwhile leaves the message to this process).
+    if (fds.length === 0 && throughPredecessor()) return toPredecessor(message, timeout).then((sent) => sent || send(message, fds, options));
     if (!address) return Promise.resolve(false);
     if (address.kind === 'vsock' && fds.length > 0) {
       throw addressException(EOPNOTSUPP, 'sendmsg', address.text, 'fds cannot be passed over AF_VSOCK; the fd store needs a unix notify socket');

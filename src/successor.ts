@@ -19,7 +19,8 @@ export const MAIN_MESSAGE = 'main';
 // that moment; a service could too.
 const becameMain = channel('socket-activation:main');
 
-const { ECONNREFUSED, ECONNRESET, EPIPE } = constants.errno;
+const { EAGAIN, ECONNREFUSED, ECONNRESET, EPIPE, ETIMEDOUT } = constants.errno;
+const NO_FDS = new Int32Array(0);
 const asSuccessor = process.env[SUCCESSOR_VARIABLE] === '1';
 // Our own children are not successors.
 delete process.env[SUCCESSOR_VARIABLE];
@@ -46,17 +47,53 @@ export function throughPredecessor(): boolean {
   return role === 'successor';
 }
 
+interface Pending {
+  readonly message: Buffer;
+  readonly deadline: number;
+  readonly resolve: (sent: boolean) => void;
+  readonly reject: (err: Error) => void;
+}
+
+// Messages wait here, in order, while the channel is full (a predecessor whose event loop is
+// busy), as Node's IPC queued them.
+const pending: Pending[] = [];
+let retry: NodeJS.Timeout | undefined;
+let delay = 1;
+
+function pump(): void {
+  while (pending.length > 0 && !retry) {
+    const job = pending[0]!;
+    const sent = role === 'successor' ? native().sendOn(predecessor, job.message, NO_FDS) : -EPIPE;
+    if (sent === -EAGAIN && Date.now() < job.deadline) {
+      retry = setTimeout(() => {
+        retry = undefined;
+        pump();
+      }, delay);
+      delay = Math.min(delay * 2, 50);
+      return;
+    }
+    delay = 1;
+    pending.shift();
+    if (sent >= 0) {
+      job.resolve(true);
+    } else if (sent === -ECONNREFUSED || sent === -ECONNRESET || sent === -EPIPE) {
+      becomeMain();
+      job.resolve(false);
+    } else {
+      const errno = sent === -EAGAIN ? -ETIMEDOUT : sent;
+      job.reject(errnoException(errno, 'sendmsg', predecessor, 'passing a notify message to the predecessor of this hot upgrade'));
+    }
+  }
+}
+
 /**
- * Sends a notify message to the predecessor, which passes it on: `true` once sent, `false`
- * when the predecessor is gone (this process is the main one now and sends itself).
+ * Sends a notify message to the predecessor, which passes it on: resolves `true` once sent,
+ * `false` when the predecessor is gone (this process is the main one now and sends itself).
  * @internal
  */
-export function toPredecessor(message: string): boolean {
-  const sent = native().sendOn(predecessor, Buffer.from(message, 'utf8'), new Int32Array(0));
-  if (sent >= 0) return true;
-  if (sent === -ECONNREFUSED || sent === -ECONNRESET || sent === -EPIPE) {
-    becomeMain();
-    return false;
-  }
-  throw errnoException(sent, 'sendmsg', predecessor, 'passing a notify message to the predecessor of this hot upgrade');
+export function toPredecessor(message: string, timeout: number): Promise<boolean> {
+  return new Promise((resolve, reject) => {
+    pending.push({ message: Buffer.from(message, 'utf8'), deadline: Date.now() + timeout, resolve, reject });
+    if (pending.length === 1) pump();
+  });
 }

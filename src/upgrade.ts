@@ -86,6 +86,8 @@ function defaultCommand(): readonly string[] {
 interface ExitWatch {
   /** Settles with a description of how it ended ("status 3", "SIGKILL"). */
   readonly exited: Promise<string>;
+  /** Whether it is gone (reaped, or not ours to wait for), looking now: then its pid may belong to another process. */
+  readonly gone: () => boolean;
   /** After the hand-over: look once a second, without keeping this process alive. */
   background(): void;
 }
@@ -95,10 +97,12 @@ interface ExitWatch {
 function watchExit(pid: number): ExitWatch {
   let timer: NodeJS.Timeout;
   let check: () => void;
+  let gone = false;
   const exited = new Promise<string>((resolve) => {
     check = () => {
       const r = native().reap(pid);
       if (r === 0) return;
+      gone = true;
       clearInterval(timer);
       if (typeof r === 'number') resolve(`${getSystemErrorName(r)} from waitpid`);
       else resolve(r.signal !== undefined ? (signalName(r.signal) ?? `signal ${r.signal}`) : `status ${r.code}`);
@@ -107,6 +111,10 @@ function watchExit(pid: number): ExitWatch {
   });
   return {
     exited,
+    gone() {
+      if (!gone) check();
+      return gone;
+    },
     background() {
       clearInterval(timer);
       timer = setInterval(check, 1000).unref();
@@ -150,8 +158,12 @@ async function startSuccessor(options: HotUpgradeOptions): Promise<Successor> {
   const fds = a.descriptors.filter((d) => !isConnection(d)).map((d) => ({ fd: d.fd, name: d.name }));
   const command = (options.command ?? defaultCommand)();
   // Seqpacket: messages keep their bounds and fds, and either end sees the other one go.
+  // macOS has no unix seqpacket sockets: there a datagram pair does the same, except that the
+  // successor learns that this process is gone only when a message to it fails.
   // Idle connections go down in one message (see channelHandOff), not one by one.
-  const pair = native().socketPair(native().constants.SOCK_SEQPACKET);
+  const { SOCK_SEQPACKET, SOCK_DGRAM } = native().constants;
+  let pair = native().socketPair(SOCK_SEQPACKET);
+  if (typeof pair === 'number') pair = native().socketPair(SOCK_DGRAM);
   if (typeof pair === 'number') throw new Error(`the channel to the successor could not be made: socketpair ${getSystemErrorName(pair)}`);
   const [channel, theirs] = pair;
   const env = { [SUCCESSOR_VARIABLE]: '1', [HANDOFF_FD_VARIABLE]: String(3 + fds.length) };
@@ -182,7 +194,7 @@ async function startSuccessor(options: HotUpgradeOptions): Promise<Successor> {
       settled = true;
       clearTimeout(timer);
       close();
-      killQuietly(pid);
+      if (!exit.gone()) killQuietly(pid);
       // The outcome waits until the successor is gone, so that a next upgrade never overlaps it.
       void exit.exited.then(() => reject(new Error(reason)));
     };
@@ -234,17 +246,24 @@ export function hotUpgrade(servers: Server | readonly Server[], options: HotUpgr
   const report = options.onOutcome ?? ((o: UpgradeOutcome) => process.stderr.write(`socket-activation: upgrade ${o.ok ? `done: pid ${o.pid} took over` : `failed: ${o.reason}`}\n`));
   let current: Promise<UpgradeOutcome> | undefined;
 
+  const failed = async (reason: string): Promise<UpgradeOutcome> => {
+    await notify({ READY: true, STATUS: `upgrade failed: ${reason}` }).catch(() => undefined);
+    return { ok: false, reason };
+  };
+
   const run = async (): Promise<UpgradeOutcome> => {
     await reloading().catch(() => undefined);
     let successor: Successor;
     try {
       successor = await startSuccessor(options);
     } catch (err) {
-      const reason = (err as Error).message;
-      await notify({ READY: true, STATUS: `upgrade failed: ${reason}` }).catch(() => undefined);
-      return { ok: false, reason };
+      return failed((err as Error).message);
     }
     const { pid, channel } = successor;
+    if (successor.exit.gone()) {
+      successor.close();
+      return failed(`the successor exited (${await successor.exit.exited}) right after READY=1`);
+    }
     // It outlives us as the main process; until we exit, its exit is still ours to collect.
     successor.exit.background();
     await notify({ MAINPID: pid, READY: true }).catch(() => undefined);

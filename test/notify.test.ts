@@ -153,8 +153,8 @@ describe('messages', () => {
 
 describe('a hot-upgrade successor', () => {
   /** A successor (SOCKET_ACTIVATION_SUCCESSOR=1) with its channel to us at fd 3, running `script`; our end of the channel. */
-  function successor(script: string): { child: ReturnType<typeof spawn>; channel: number; lines: string[] } {
-    const pair = native().socketPair(native().constants.SOCK_SEQPACKET);
+  function successor(script: string, type = native().constants.SOCK_SEQPACKET): { child: ReturnType<typeof spawn>; channel: number; lines: string[] } {
+    const pair = native().socketPair(type);
     if (typeof pair === 'number') throw new Error(`socketpair: ${pair}`);
     const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
       cwd: root,
@@ -205,13 +205,15 @@ describe('a hot-upgrade successor', () => {
     }
   });
 
-  it('sends itself once its predecessor is gone (the channel closed)', async () => {
+  it.each(['SOCK_SEQPACKET', 'SOCK_DGRAM (macOS)'])('sends itself once its predecessor is gone (the channel closed), over %s', async (type) => {
     const r = await receiver();
     const { child, channel, lines } = successor(`
       const sa = await import('socket-activation');
       await sa.status('first');
       console.log('sent');
-      setTimeout(async () => { await sa.status('second'); process.exit(0); }, 500);`);
+      setTimeout(async () => { await sa.status('second'); process.exit(0); }, 500);`,
+      type.startsWith('SOCK_DGRAM') ? native().constants.SOCK_DGRAM : native().constants.SOCK_SEQPACKET,
+    );
     try {
       expect(await fromSuccessor(channel)).toBe('STATUS=first');
       while (lines.length === 0) await sleep(10);
@@ -220,6 +222,26 @@ describe('a hot-upgrade successor', () => {
       expect((await r.waitFor(1)).map((m) => m.text)).toEqual(['STATUS=second']);
     } finally {
       child.kill();
+    }
+  });
+
+  it('messages wait, in order, while the predecessor does not read (a full channel), instead of failing', async () => {
+    await receiver();
+    const { child, channel, lines } = successor(`
+      const sa = await import('socket-activation');
+      await Promise.all(Array.from({ length: 600 }, (_, i) => sa.status('n' + i)));
+      console.log('all sent');`);
+    try {
+      await sleep(500);
+      expect(lines).toEqual([]);
+      const got: string[] = [];
+      while (got.length < 600) got.push(await fromSuccessor(channel));
+      expect(got).toEqual(Array.from({ length: 600 }, (_, i) => `STATUS=n${i}`));
+      expect((await once(child, 'exit'))[0]).toBe(0);
+      expect(lines).toEqual(['all sent']);
+    } finally {
+      child.kill();
+      native().close(channel);
     }
   });
 });
