@@ -1,3 +1,4 @@
+import { constants } from 'node:os';
 import { SocketActivationError } from './errors.js';
 import { loadAddon } from './load-addon.cjs';
 
@@ -65,6 +66,11 @@ export interface Native {
     O_NONBLOCK: number;
     FD_CLOEXEC: number;
   };
+}
+
+/** The name of a signal number, as {@link Native.reap} reports it; undefined for one Node does not know. */
+export function signalName(signal: number): NodeJS.Signals | undefined {
+  return Object.entries(constants.signals).find(([, n]) => n === signal)?.[0] as NodeJS.Signals | undefined;
 }
 
 /** Bits of what {@link Native.pollNow} reports per fd. */

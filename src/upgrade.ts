@@ -12,7 +12,7 @@ import { startActivated } from './spawn.js';
 import { MAIN_MESSAGE, SUCCESSOR_VARIABLE } from './successor.js';
 import { isConnection } from './listen.js';
 import { channelHandOff, HANDOFF_FD_VARIABLE } from './handoff-channel.js';
-import { native, type NativeWatcher } from './native.js';
+import { native, signalName, type NativeWatcher } from './native.js';
 
 type Server = Parameters<typeof drain>[0];
 
@@ -123,10 +123,6 @@ function watchExit(pid: number): ExitWatch {
 }
 
 const EAGAIN = -constants.errno.EAGAIN;
-
-function signalName(signal: number): string | undefined {
-  return Object.entries(constants.signals).find(([, n]) => n === signal)?.[0];
-}
 
 function killQuietly(pid: number): void {
   try {

@@ -1,12 +1,12 @@
 import { type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { constants, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from '../descriptor.js';
 import { HANDOFF_FD_VARIABLE } from '../handoff-channel.js';
 import { KEPT_PREFIX } from '../kept-connections.js';
 import { isConnection } from '../listen.js';
-import { native } from '../native.js';
+import { native, signalName } from '../native.js';
 import { spawnActivated } from '../spawn.js';
 import { SUPERVISOR_DIR_VARIABLE, successorMarker } from '../successor-serving.js';
 import type { BoundSocket } from '../launcher/bind.js';
@@ -198,8 +198,8 @@ export class Supervisor {
   private onReaped(pid: number, raw: { code?: number; signal?: number }): void {
     const g = [...this.generations].find((x) => x.mainPid === pid && x.mainPid !== x.pid);
     if (!g) return;
-    const name = Object.entries(constants.signals).find(([, n]) => n === raw.signal)?.[0] as NodeJS.Signals | undefined;
-    const exit: SupervisorExit = raw.signal !== undefined && name ? { signal: name } : { code: raw.code ?? 1 };
+    const name = raw.signal !== undefined ? signalName(raw.signal) : undefined;
+    const exit: SupervisorExit = name ? { signal: name } : { code: raw.code ?? 1 };
     if (g.childGone) g.end(exit);
     else g.mainExit = exit;
   }
