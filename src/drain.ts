@@ -1,13 +1,18 @@
 import type http from 'node:http';
 import type http2 from 'node:http2';
-import type net from 'node:net';
+import net from 'node:net';
+import type tls from 'node:tls';
 import { SocketActivationError } from './errors.js';
 import { keepConnection } from './kept-connections.js';
 import { stopAccepting } from './listen.js';
 import { extendTimeout, stopping } from './notify.js';
 import { successorServing } from './successor-serving.js';
 
-/** Where idle keep-alive connections go when a server drains. */
+/**
+ * Where idle keep-alive connections go when a server drains. Only plain HTTP/1 connections move:
+ * TLS connections (https) and HTTP/2 sessions are drained by protocol (`Connection: close`,
+ * GOAWAY), and a plain net server's connections by `closeConnection`.
+ */
 export type HandOff =
   /** Nowhere: they are closed when their advertised keep-alive timeout runs out (or at `timeout`). */
   | 'none'
@@ -105,6 +110,7 @@ class Tracker {
   constructor(readonly server: Server) {
     // TLS servers report the raw socket ('connection') and then the TLS one that requests use.
     server.on('setSecureContext' in server ? 'secureConnection' : 'connection', (socket: net.Socket) => this.add(socket));
+    if (isHttp1(server)) this.addOpen(server);
     server.on('session', (session: http2.ServerHttp2Session) => {
       this.sessions.add(session);
       session.once('close', () => {
@@ -116,29 +122,59 @@ class Tracker {
     // First in line, so Connection: close is set before a synchronous handler sends headers.
     server.prependListener('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
       if ((req as { httpVersionMajor?: number }).httpVersionMajor === 2) {
-        if (this.draining) res.once('finish', () => this.counts.requestsFinished++);
+        // Counted if a drain runs when it finishes: it may have begun before.
+        res.once('finish', () => {
+          if (this.draining) this.counts.requestsFinished++;
+        });
         return;
       }
       const c = this.connections.get(req.socket);
-      if (!c) return;
-      c.active++;
-      c.pending.add(res);
-      if (this.draining && !res.headersSent && c.lingeringFrom === undefined) res.shouldKeepAlive = false;
-      const done = (): void => {
-        c.active--;
-        c.pending.delete(res);
-        if (!res.shouldKeepAlive) c.closing = true;
-        c.bytesAtIdle = c.socket.bytesRead;
-        if (this.draining) {
-          if (res.writableFinished) this.counts.requestsFinished++;
-          this.draining(c);
-        }
-      };
-      res.once('finish', done);
-      res.once('close', () => {
-        if (!res.writableFinished) done();
-      });
+      if (c) this.request(c, res);
     });
+  }
+
+  /** A response the connection owes: until it ends, the connection is busy. */
+  request(c: Connection, res: http.ServerResponse): void {
+    c.active++;
+    c.pending.add(res);
+    if (this.draining && !res.headersSent && c.lingeringFrom === undefined) res.shouldKeepAlive = false;
+    const done = (): void => {
+      c.active--;
+      c.pending.delete(res);
+      if (!res.shouldKeepAlive) c.closing = true;
+      c.bytesAtIdle = c.socket.bytesRead;
+      if (this.draining) {
+        if (res.writableFinished) this.counts.requestsFinished++;
+        this.draining(c);
+      }
+    };
+    res.once('finish', done);
+    res.once('close', () => {
+      if (!res.writableFinished) done();
+    });
+  }
+
+  /**
+   * The connections an HTTP/1 server had before it was tracked (a server that `drain()` meets
+   * first), from the list Node keeps of them for its own timeouts and `closeIdleConnections()`
+   * (every supported version has it). Node's `active()` ones are reading a request: never idle
+   * until it is answered. A response in progress is the one Node is writing.
+   */
+  addOpen(server: Server): void {
+    type Parser = { socket?: net.Socket };
+    type List = { all(): Parser[]; active(): Parser[] };
+    const key = Object.getOwnPropertySymbols(server).find((k) => k.description === 'http.server.connections');
+    const list = key && (server as unknown as Record<symbol, List | undefined>)[key];
+    if (typeof list?.all !== 'function' || typeof list.active !== 'function') return;
+    const reading = new Set(list.active().map((p) => p.socket));
+    for (const { socket } of list.all()) {
+      if (!socket || socket.destroyed || this.connections.has(socket)) continue;
+      this.add(socket);
+      const c = this.connections.get(socket)!;
+      if (reading.has(socket)) c.bytesAtIdle = -1;
+      const res = (socket as net.Socket & { _httpMessage?: http.ServerResponse | null })._httpMessage;
+      if (res && !res.writableFinished) this.request(c, res);
+    }
   }
 
   add(socket: net.Socket): void {
@@ -164,9 +200,21 @@ export function trackConnections(server: Server): void {
   s[kTracker] ??= new Tracker(server);
 }
 
+// A net or HTTP/2 server met first by drain(): Node keeps no list of its connections (HTTP/1
+// servers are picked up from Node's, see Tracker.addOpen), so drain() could neither wait for
+// nor end the ones it already has.
 function trackerOf(server: Server): Tracker {
+  const s = server as Server & { [kTracker]?: Tracker; _connections?: number };
+  if (!s[kTracker] && !isHttp1(server) && (s._connections ?? 0) > 0) {
+    throw new SocketActivationError(
+      'ERR_NOT_TRACKED',
+      `drain() cannot see the ${s._connections} open connection(s) of this ${'setSecureContext' in server ? 'TLS ' : ''}server: they were accepted before its connections were tracked. ` +
+        'Call trackConnections(server) before it starts accepting (listen() of this package does it).',
+      { expected: 'trackConnections(server) before accepting', found: `${s._connections} untracked connection(s)` },
+    );
+  }
   trackConnections(server);
-  return (server as Server & { [kTracker]: Tracker })[kTracker];
+  return s[kTracker]!;
 }
 
 /**
@@ -177,13 +225,25 @@ function trackerOf(server: Server): Tracker {
 export const DEFAULT_LINGER = 1000;
 
 function checkMs(name: string, ms: unknown): number {
-  if (typeof ms !== 'number' || !(ms >= 0) || ms === Infinity) {
-    throw new SocketActivationError('ERR_INVALID_ARGUMENT', `drain ${name} must be a finite number of milliseconds >= 0, found ${String(ms)}.`, {
-      expected: 'ms >= 0',
-      found: ms,
-    });
-  }
+  if (typeof ms !== 'number' || !(ms >= 0) || ms === Infinity) throw invalid(name, 'a finite number of milliseconds >= 0', ms);
   return ms;
+}
+
+function invalid(what: string, expected: string, found: unknown): SocketActivationError {
+  const shown = typeof found === 'string' ? JSON.stringify(found) : typeof found === 'function' ? 'a function' : String(found);
+  return new SocketActivationError('ERR_INVALID_ARGUMENT', `drain ${what} must be ${expected}, found ${shown}.`, { expected, found });
+}
+
+function checkOptions(server: unknown, options: DrainOptions): DrainOptions {
+  if (!(server instanceof net.Server)) throw invalid('server', 'a net.Server (http, https, http2 or net)', server === null ? null : typeof server === 'object' ? server.constructor?.name ?? 'an object' : server);
+  if (typeof options !== 'object') throw invalid('options', 'an object', options);
+  const { handOff, closeConnection, notify } = options;
+  if (handOff !== undefined && handOff !== 'none' && handOff !== 'fd-store' && typeof handOff !== 'function') {
+    throw invalid('handOff', "'none', 'fd-store' or a function", handOff);
+  }
+  if (closeConnection !== undefined && typeof closeConnection !== 'function') throw invalid('closeConnection', 'a function', closeConnection);
+  if (notify !== undefined && typeof notify !== 'boolean') throw invalid('notify', 'a boolean', notify);
+  return options;
 }
 
 function isHttp1(server: Server): boolean {
@@ -203,9 +263,12 @@ function isHttp1(server: Server): boolean {
  * {@link DrainOptions.linger}). At `timeout` the rest is cut. Resolves when the server has no
  * connection left. A call while the server is draining joins that drain (its options stay).
  *
- * @throws (rejects) ERR_INVALID_ARGUMENT for a bad timeout or linger.
+ * @throws (rejects) ERR_INVALID_ARGUMENT for a bad argument (not a server, a bad timeout,
+ * linger or handOff); ERR_NOT_TRACKED for a net or HTTP/2 server with connections accepted
+ * before {@link trackConnections} (HTTP/1 servers need no call: their open connections are found).
  */
-export async function drain(server: Server, options: DrainOptions = {}): Promise<DrainReport> {
+export async function drain(server: Server, options: DrainOptions | null = {}): Promise<DrainReport> {
+  options = checkOptions(server, options ?? {});
   const timeout = checkMs('timeout', options.timeout ?? 10_000);
   const linger = Math.min(checkMs('linger', options.linger ?? (successorServing() ? DEFAULT_LINGER : 0)), timeout / 2);
   const tracker = trackerOf(server);
@@ -220,6 +283,7 @@ async function drainTracked(tracker: Tracker, timeout: number, linger: number, o
   const started = Date.now();
   const handOff = options.handOff ?? 'none';
   const http1 = isHttp1(server);
+  const movable = http1 && handOff !== 'none';
   const counts: Counts = { closed: 0, handedOff: 0, cut: 0, requestsFinished: 0 };
   tracker.counts = counts;
 
@@ -271,7 +335,7 @@ async function drainTracked(tracker: Tracker, timeout: number, linger: number, o
       return;
     }
     if (c.socket.bytesRead !== c.bytesAtIdle) return; // a request is arriving: it gets Connection: close
-    if (handOff !== 'none' && c.fate === 'open') void give(c);
+    if (movable && c.fate === 'open' && !(c.socket as tls.TLSSocket).encrypted) void give(c);
     // Otherwise the server's keep-alive timer (advertised to the client in the Keep-Alive
     // header) closes it: the one moment the client does not expect to reuse it.
   };
@@ -285,9 +349,9 @@ async function drainTracked(tracker: Tracker, timeout: number, linger: number, o
   });
   stopAccepting(server);
   let lingerTimer: NodeJS.Timeout | undefined;
-  if (linger > 0 && http1 && handOff !== 'none') {
+  if (linger > 0 && http1 && movable) {
     for (const c of tracker.connections.values()) {
-      if (c.active === 0 && !c.closing && c.socket.bytesRead === c.bytesAtIdle) c.lingeringFrom = c.bytesAtIdle;
+      if (c.active === 0 && !c.closing && c.socket.bytesRead === c.bytesAtIdle && !(c.socket as tls.TLSSocket).encrypted) c.lingeringFrom = c.bytesAtIdle;
     }
     lingerTimer = setTimeout(() => {
       for (const c of tracker.connections.values()) {

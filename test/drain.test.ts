@@ -1,13 +1,18 @@
 // drain() on real servers and clients in this process: in-flight requests answered with
 // Connection: close, idle keep-alive connections never closed under a request, hand-off rules,
-// the timeout, HTTP/2 GOAWAY.
+// the timeout, HTTP/2 GOAWAY, servers drain() meets first, TLS never moved, bad arguments.
+import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import http2 from 'node:http2';
+import https from 'node:https';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
-import { drain, trackConnections } from '../src/index.js';
+import { drain, trackConnections, type DrainOptions } from '../src/index.js';
 
 const cleanup: (() => void)[] = [];
 afterEach(() => {
@@ -248,6 +253,101 @@ describe('drain (HTTP/2)', () => {
     await once(req, 'end');
     expect(body).toBe('h2');
     expect(goaway).toBe(true);
-    expect((await report).cut).toBe(0);
+    expect(await report).toMatchObject({ cut: 0, requestsFinished: 1 });
+  });
+});
+
+describe('a server drain() meets first (no trackConnections() before it accepted)', () => {
+  it('HTTP/1: its open connections are found: the in-flight request finishes with Connection: close, the idle one is handed off, a half-read request is not', async () => {
+    const server = http.createServer((req, res) => (req.url === '/slow' ? setTimeout(() => res.end('slow'), 300) : res.end(req.url)));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanup.push(() => server.closeAllConnections());
+    const port = (server.address() as net.AddressInfo).port;
+    const idleAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const busyAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    cleanup.push(() => [idleAgent, busyAgent].forEach((a) => a.destroy()));
+    const idle = await get(port, idleAgent, '/idle');
+    const slow = get(port, busyAgent, '/slow');
+    const half = net.connect(port, '127.0.0.1');
+    cleanup.push(() => half.destroy());
+    let received = '';
+    half.setEncoding('utf8').on('data', (d: string) => (received += d));
+    half.write('GET /half HTTP/1.1\r\nHo');
+    await sleep(100);
+    const offered: number[] = [];
+    const draining = drain(server, {
+      timeout: 5000,
+      notify: false,
+      handOff: async (socket) => {
+        offered.push(socket.remotePort!);
+        socket.destroy();
+        return true;
+      },
+    });
+    await sleep(50);
+    half.write('st: x\r\n\r\n');
+    expect(await slow).toMatchObject({ body: 'slow', connection: 'close' });
+    const report = await draining;
+    expect(offered).toEqual([idle.localPort]);
+    expect(received).toMatch(/Connection: close[\s\S]*\/half$/i);
+    expect(report).toMatchObject({ requestsFinished: 2, handedOff: 1, closed: 2, cut: 0 });
+  });
+
+  it('a net server with connections it cannot see: ERR_NOT_TRACKED, which says what to call', async () => {
+    const server = net.createServer(() => undefined);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+    cleanup.push(() => {
+      client.destroy();
+      server.close();
+    });
+    await once(server, 'connection');
+    await expect(drain(server, { notify: false })).rejects.toMatchObject({ code: 'ERR_NOT_TRACKED', message: /1 open connection\(s\).*trackConnections\(server\)/ });
+  });
+});
+
+describe('drain: what is not moved, and bad arguments', () => {
+  it('TLS connections are never offered to a hand-off function: an idle one ends by the keep-alive timeout', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sa-drain-'));
+    cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-days', '1', '-keyout', join(dir, 'key'), '-out', join(dir, 'cert')], { stdio: 'ignore' });
+    const server = https.createServer({ key: readFileSync(join(dir, 'key')), cert: readFileSync(join(dir, 'cert')), keepAliveTimeout: 2000 }, (req, res) => res.end('tls'));
+    trackConnections(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanup.push(() => server.closeAllConnections());
+    const agent = new https.Agent({ keepAlive: true, rejectUnauthorized: false });
+    cleanup.push(() => agent.destroy());
+    await new Promise<void>((resolve, reject) => https.get({ host: '127.0.0.1', port: (server.address() as net.AddressInfo).port, agent }, (res) => res.resume().on('end', resolve)).on('error', reject));
+    let offered = 0;
+    const report = await drain(server, {
+      timeout: 5000,
+      notify: false,
+      handOff: async () => {
+        offered++;
+        return false;
+      },
+    });
+    expect(offered).toBe(0);
+    expect(report).toMatchObject({ handedOff: 0, closed: 1, cut: 0 });
+  });
+
+  it('ERR_INVALID_ARGUMENT naming the argument, what was expected and found', async () => {
+    const { server } = await serve(() => undefined);
+    const bad: [unknown, unknown, RegExp][] = [
+      [undefined, undefined, /drain server must be a net\.Server .*found undefined/],
+      [null, undefined, /drain server must be .*found null/],
+      [{}, undefined, /drain server must be .*found "Object"/],
+      ['x', undefined, /drain server must be .*found "x"/],
+      [server, { handOff: false }, /drain handOff must be 'none', 'fd-store' or a function, found false/],
+      [server, { handOff: 'bogus' }, /drain handOff must be .*found "bogus"/],
+      [server, { closeConnection: 5 }, /drain closeConnection must be a function, found 5/],
+      [server, { notify: 'no' }, /drain notify must be a boolean/],
+      [server, 7, /drain options must be an object, found 7/],
+    ];
+    for (const [s, o, message] of bad) {
+      await expect(drain(s as http.Server, o as DrainOptions)).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT', message });
+    }
+    // null options are no options.
+    expect(await drain(server, null)).toMatchObject({ cut: 0, closed: 0 });
   });
 });
