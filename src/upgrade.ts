@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, realpathSync, unlinkSync } from 'node:fs';
+import { chmodSync, existsSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
 import net from 'node:net';
 import { constants } from 'node:os';
@@ -7,8 +7,10 @@ import { controlPath } from './control-path.js';
 import { DEFAULT_LINGER, drain, type DrainReport } from './drain.js';
 import { SocketActivationError } from './errors.js';
 import { notify, reloading, barrier } from './notify.js';
+import type { NotifyValue } from './notify-message.js';
 import { activation } from './registry.js';
 import { startActivated } from './spawn.js';
+import { rememberStart, successorCommand, successorCwd } from './successor-command.js';
 import { MAIN_MESSAGE, SUCCESSOR_VARIABLE } from './successor.js';
 import { isConnection } from './listen.js';
 import { channelHandOff, HANDOFF_FD_VARIABLE } from './handoff-channel.js';
@@ -33,11 +35,19 @@ export interface HotUpgradeOptions {
   readonly signal?: NodeJS.Signals | null;
   /**
    * The successor's command line, resolved at upgrade time. Default: this Node binary, its
-   * flags and the script path and arguments as they were given (so a symlinked release switch
-   * such as /srv/app/current → releases/v2 takes effect).
+   * flags, the script and the arguments as they were given (so a symlinked release switch such
+   * as /srv/app/current → releases/v2 takes effect); a relative script path stays relative when
+   * it exists under the successor's working directory.
    */
   readonly command?: () => readonly string[];
-  /** The successor's working directory. Default: $PWD when it names this directory (symlinks kept), else process.cwd(). */
+  /**
+   * The successor's working directory, resolved at upgrade time. Default: the directory this
+   * process started in, by the name it was started with — $PWD when it names that directory,
+   * else a directory above an absolute script path that does (systemd does not set $PWD:
+   * `WorkingDirectory=/srv/app/current` with `ExecStart=node /srv/app/current/app.mjs`) — or,
+   * when this process has changed directory since, the one it is in. With a relative script
+   * under systemd, pass it here: `() => '/srv/app/current'`.
+   */
   readonly cwd?: () => string;
   /** Milliseconds for the successor to send READY=1 before it is killed. @default 30000 */
   readonly readyTimeout?: number;
@@ -64,23 +74,6 @@ export interface Upgrader {
   stop(): void;
 }
 
-
-function defaultCwd(): string {
-  const pwd = process.env.PWD;
-  if (pwd && pwd.startsWith('/')) {
-    try {
-      // $PWD keeps the symlinked path the service was started in; use it only if it still is here.
-      if (realpathSync(pwd) === process.cwd()) return pwd;
-    } catch {
-      // gone or unreadable: fall back
-    }
-  }
-  return process.cwd();
-}
-
-function defaultCommand(): readonly string[] {
-  return [process.execPath, ...process.execArgv, ...process.argv.slice(1)];
-}
 
 /** The successor's exit, collected with reap() (it is not libuv's child): see {@link watchExit}. */
 interface ExitWatch {
@@ -139,6 +132,8 @@ interface Successor {
   readonly channel: number;
   /** Stops reading the channel and closes it. */
   readonly close: () => void;
+  /** Whether it has sent a STATUS= (passed on to the manager) so far. */
+  readonly sentStatus: () => boolean;
 }
 
 // Starts the successor and waits for its READY=1 (passed to us on the channel). Everything else
@@ -152,7 +147,8 @@ async function startSuccessor(options: HotUpgradeOptions): Promise<Successor> {
   }
   // Listeners only: connections (Accept=yes, kept ones) belong to this process.
   const fds = a.descriptors.filter((d) => !isConnection(d)).map((d) => ({ fd: d.fd, name: d.name }));
-  const command = (options.command ?? defaultCommand)();
+  const cwd = (options.cwd ?? successorCwd)();
+  const command = options.command?.() ?? successorCommand(cwd);
   // Seqpacket: messages keep their bounds and fds, and either end sees the other one go.
   // macOS has no unix seqpacket sockets: there a datagram pair does the same, except that the
   // successor learns that this process is gone only when a message to it fails.
@@ -166,7 +162,7 @@ async function startSuccessor(options: HotUpgradeOptions): Promise<Successor> {
   let pid: number;
   try {
     // The channel sits right after the LISTEN_FDS range, outside of it.
-    pid = await startActivated(command, [...fds, { fd: theirs, name: '' }], { cwd: (options.cwd ?? defaultCwd)(), env, listenFdCount: fds.length });
+    pid = await startActivated(command, [...fds, { fd: theirs, name: '' }], { cwd, env, listenFdCount: fds.length });
   } catch (err) {
     native().close(channel);
     throw new Error(`the successor could not be started: ${(err as Error).message}`);
@@ -178,6 +174,7 @@ async function startSuccessor(options: HotUpgradeOptions): Promise<Successor> {
   return new Promise((resolve, reject) => {
     let settled = false;
     let open = true;
+    let status = false;
     let watcher: NativeWatcher | undefined;
     // The fd stays ours until close(): the drain may still offer connections on it.
     const close = (): void => {
@@ -206,10 +203,11 @@ async function startSuccessor(options: HotUpgradeOptions): Promise<Successor> {
         for (const fd of got.fds) native().close(fd);
         const others = lines.filter((l) => l !== 'READY=1' && !l.startsWith('MAINPID='));
         if (others.length > 0) void notify(others.join('\n')).catch(() => undefined);
+        if (others.some((l) => l.startsWith('STATUS='))) status = true;
         if (lines.includes('READY=1') && !settled) {
           settled = true;
           clearTimeout(timer);
-          resolve({ pid, exit, channel, close });
+          resolve({ pid, exit, channel, close, sentStatus: () => status });
         }
       }
     };
@@ -239,11 +237,16 @@ async function startSuccessor(options: HotUpgradeOptions): Promise<Successor> {
  */
 export function hotUpgrade(servers: Server | readonly Server[], options: HotUpgradeOptions = {}): Upgrader {
   const list = Array.isArray(servers) ? (servers as readonly Server[]) : [servers as Server];
+  // Now, at start-up: the names this process was started with, before a release switch.
+  rememberStart();
   const report = options.onOutcome ?? ((o: UpgradeOutcome) => process.stderr.write(`socket-activation: upgrade ${o.ok ? `done: pid ${o.pid} took over` : `failed: ${o.reason}`}\n`));
   let current: Promise<UpgradeOutcome> | undefined;
+  // The manager shows our "upgrade failed" until someone sets another STATUS=.
+  let failureShown = false;
 
   const failed = async (reason: string): Promise<UpgradeOutcome> => {
     await notify({ READY: true, STATUS: `upgrade failed: ${reason}` }).catch(() => undefined);
+    failureShown = true;
     return { ok: false, reason };
   };
 
@@ -262,7 +265,10 @@ export function hotUpgrade(servers: Server | readonly Server[], options: HotUpgr
     }
     // It outlives us as the main process; until we exit, its exit is still ours to collect.
     successor.exit.background();
-    await notify({ MAINPID: pid, READY: true }).catch(() => undefined);
+    const handOver: Record<string, NotifyValue> = { MAINPID: pid, READY: true };
+    if (failureShown && !successor.sentStatus()) handOver.STATUS = '';
+    failureShown = false;
+    await notify(handOver).catch(() => undefined);
     await barrier().catch(() => undefined);
     native().sendOn(channel, Buffer.from(MAIN_MESSAGE), new Int32Array(0));
     // The outcome is known now: the reload command returns while this process drains.

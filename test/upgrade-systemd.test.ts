@@ -1,12 +1,14 @@
 // Restarts and hot upgrades that lose nothing, under a real systemd user manager, with
 // examples/zero-downtime/server.mjs as the service: drain + fd-store hand-off on restart, hot upgrade on
-// reload (ExecReload= waits for the outcome), rollback of a broken successor.
+// reload (ExecReload= waits for the outcome), rollback of a broken successor, a symlinked
+// release switch (removing the old release) taking effect.
 import { once } from 'node:events';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import http from 'node:http';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixtures, root } from './helpers/activated.js';
 import { startLoad } from './helpers/load.js';
@@ -206,5 +208,84 @@ describe('zero-downtime restarts and upgrades (real systemd)', () => {
     }
     await m.systemctl('reload', 'web.service');
     expect(await mainPid()).not.toBe(before);
+    // The next successful upgrade takes the failure off `systemctl status`.
+    expect((await m.show('web.service', 'StatusText')).StatusText).toBe('');
+  });
+});
+
+describe('a symlinked release switch takes effect on reload (real systemd, WorkingDirectory= a symlink)', () => {
+  const srv = (): string => m.path('srv');
+  const current = (): string => join(srv(), 'current');
+
+  // Each release's app reports its code's version and the VERSION file it reads relative to its
+  // working directory, so both the script and the directory show which release runs.
+  function release(version: string): void {
+    const dir = join(srv(), 'releases', version);
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'VERSION'), version);
+    writeFileSync(
+      join(dir, 'app.mjs'),
+      `import http from 'node:http';
+      import { readFileSync } from 'node:fs';
+      import { hotUpgrade, listen, ready } from ${JSON.stringify(pathToFileURL(join(root, 'dist', 'index.js')).href)};
+      const server = http.createServer((req, res) => res.end(JSON.stringify({ pid: process.pid, code: ${JSON.stringify(version)}, version: readFileSync('VERSION', 'utf8') })));
+      await listen(server, 'web');
+      const dir = process.env.APP_DIR;
+      hotUpgrade(server, dir ? { cwd: () => dir } : {});
+      await ready();
+      `,
+    );
+  }
+
+  // Switches `current` atomically, then removes the release it pointed to, as deploy tools do.
+  function switchTo(version: string): void {
+    const old = readlinkSync(current());
+    const next = join(srv(), 'next');
+    symlinkSync(join('releases', version), next);
+    renameSync(next, current());
+    rmSync(join(srv(), old), { recursive: true, force: true });
+  }
+
+  async function answer(p: number): Promise<{ pid: number; code: string; version: string }> {
+    const req = http.get({ host: '127.0.0.1', port: p, agent: false });
+    const [res] = (await once(req, 'response')) as [http.IncomingMessage];
+    let text = '';
+    for await (const chunk of res) text += chunk;
+    return JSON.parse(text) as { pid: number; code: string; version: string };
+  }
+
+  it.each([
+    ['an absolute ExecStart= below it (the default finds the directory)', 'abs', (dir: string) => `${command(process.execPath, join(dir, 'app.mjs'))}`, false],
+    ['a relative ExecStart= (the cwd option names the directory)', 'rel', () => `${command(process.execPath)} app.mjs`, true],
+  ] as const)('%s: the successor runs the new release in it, also after the old one is removed', async (_, unit, exec, cwdOption) => {
+    for (const v of ['v1', 'v2', 'v3']) release(v);
+    rmSync(current(), { force: true });
+    symlinkSync(join('releases', 'v1'), current());
+    const p = await freePort();
+    m.writeUnit(`${unit}.socket`, `[Socket]\n    ListenStream=127.0.0.1:${p}\n    FileDescriptorName=web`);
+    m.writeUnit(
+      `${unit}.service`,
+      `[Service]
+      Type=notify
+      WorkingDirectory=${current()}
+      ExecStart=${exec(current())}
+      ExecReload=${command(join(root, 'bin/socket-activation-reload'))} $MAINPID
+      ${cwdOption ? `Environment=APP_DIR=${current()}` : ''}
+      StandardOutput=append:${m.path('logs', `${unit}.log`)}
+      StandardError=inherit`,
+    );
+    await m.daemonReload();
+    await m.systemctl('start', `${unit}.socket`);
+    try {
+      expect(await answer(p)).toMatchObject({ code: 'v1', version: 'v1' });
+      for (const v of ['v2', 'v3']) {
+        switchTo(v);
+        await m.systemctl('reload', `${unit}.service`);
+        const main = Number((await m.show(`${unit}.service`, 'MainPID')).MainPID);
+        expect(await answer(p)).toEqual({ pid: main, code: v, version: v });
+      }
+    } finally {
+      await m.systemctlRun('stop', `${unit}.socket`, `${unit}.service`);
+    }
   });
 });
