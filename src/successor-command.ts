@@ -1,9 +1,10 @@
-// The command line and working directory a hot upgrade starts its successor with, by default:
-// this process's own, as it was started, so that a release switch made since takes effect —
-// `/srv/web/current` → `releases/v2` while this process runs in `releases/v1`. The kernel keeps
-// only the real directory (getcwd() says releases/v1), and Node has made the script path
-// absolute against it, so the names this process was started with are recovered once, at
-// start-up (when hotUpgrade() is called), before any switch.
+// The command line and working directory a hot upgrade starts its successor with, by default
+// (and the directory the supervisor starts each child in): this process's own, as it was
+// started, so that a release switch made since takes effect — `/srv/web/current` →
+// `releases/v2` while this process runs in `releases/v1`. The kernel keeps only the real
+// directory (getcwd() says releases/v1), and Node has made the script path absolute against
+// it, so the names this process was started with are recovered once, at start-up (when
+// hotUpgrade() is called, or the supervisor made), before any switch.
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 

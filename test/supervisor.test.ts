@@ -3,12 +3,13 @@
 // protocol (READY, STATUS, WATCHDOG, MAINPID, fd store), and PID 1 duty in a pid namespace.
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { pathToFileURL } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { notify } from '../src/index.js';
 import { cli, fixtures, root } from './helpers/activated.js';
@@ -25,10 +26,11 @@ afterEach(async () => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const running: Watched[] = [];
-function supervise(args: string[], command: string[]): Watched {
-  const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}` };
+/** The launcher supervising `command`, started in `cwd` the way a shell does it ($PWD names it, symlinks kept). */
+function supervise(args: string[], command: string[], cwd = root): Watched {
+  const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}`, PWD: cwd };
   for (const v of ['LISTEN_PID', 'LISTEN_PIDFDID', 'LISTEN_FDS', 'LISTEN_FDNAMES', 'NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID', 'NODE_OPTIONS']) delete env[v];
-  const s = start(process.execPath, [cli, ...args, '--', ...command], { cwd: root, env });
+  const s = start(process.execPath, [cli, ...args, '--', ...command], { cwd, env });
   running.push(s);
   return s;
 }
@@ -98,6 +100,40 @@ describe('reload on SIGHUP', () => {
     expect(r.ok).toBeGreaterThan(50);
     expect(new Set(pids).size).toBe(6);
     expect(s.stderr).toMatch(/reloaded: pid \d+ serves, pid \d+ drains/);
+  });
+
+  it('started in a symlinked release directory with a relative command: a reload after a switch runs the new release there, also once the old one is removed', async () => {
+    const srv = join(dir, 'srv');
+    for (const version of ['v1', 'v2']) {
+      const release = join(srv, 'releases', version);
+      mkdirSync(release, { recursive: true });
+      writeFileSync(join(release, 'VERSION'), version);
+      writeFileSync(
+        join(release, 'app.mjs'),
+        `import http from 'node:http';
+        import { readFileSync } from 'node:fs';
+        import { drainOnSignal, listen, ready } from ${JSON.stringify(pathToFileURL(join(root, 'dist', 'index.js')).href)};
+        const version = readFileSync('VERSION', 'utf8');
+        const server = http.createServer((req, res) => res.end(JSON.stringify({ pid: process.pid, code: ${JSON.stringify(version)}, version })));
+        await listen(server, 'web');
+        drainOnSignal(server);
+        await ready();`,
+      );
+    }
+    symlinkSync(join('releases', 'v1'), join(srv, 'current'));
+    const port = await freePort();
+    const s = supervise(['-l', `web=127.0.0.1:${port}`], [process.execPath, 'app.mjs'], join(srv, 'current'));
+    const first = await firstAnswer(port);
+    symlinkSync(join('releases', 'v2'), join(srv, 'next'));
+    renameSync(join(srv, 'next'), join(srv, 'current'));
+    rmSync(join(srv, 'releases', 'v1'), { recursive: true });
+    process.kill(s.pid, 'SIGHUP');
+    const pid = await answeredByAnother(port, first);
+    const req = http.get({ host: '127.0.0.1', port, agent: false });
+    const [res] = (await once(req, 'response')) as [http.IncomingMessage];
+    let text = '';
+    for await (const chunk of res) text += chunk;
+    expect(JSON.parse(text)).toEqual({ pid, code: 'v2', version: 'v2' });
   });
 
   it('idle keep-alive connections move to the new child: one used during the linger right after its answer, one left idle when the linger ends; same TCP connections', async () => {

@@ -217,8 +217,8 @@ describe('a symlinked release switch takes effect on reload (real systemd, Worki
   const srv = (): string => m.path('srv');
   const current = (): string => join(srv(), 'current');
 
-  // Each release's app reports its code's version and the VERSION file it reads relative to its
-  // working directory, so both the script and the directory show which release runs.
+  // Each release's app reports its code's version and the VERSION file it read at start-up,
+  // relative to its working directory: both the script and the directory show which release runs.
   function release(version: string): void {
     const dir = join(srv(), 'releases', version);
     mkdirSync(dir, { recursive: true });
@@ -228,7 +228,8 @@ describe('a symlinked release switch takes effect on reload (real systemd, Worki
       `import http from 'node:http';
       import { readFileSync } from 'node:fs';
       import { hotUpgrade, listen, ready } from ${JSON.stringify(pathToFileURL(join(root, 'dist', 'index.js')).href)};
-      const server = http.createServer((req, res) => res.end(JSON.stringify({ pid: process.pid, code: ${JSON.stringify(version)}, version: readFileSync('VERSION', 'utf8') })));
+      const version = readFileSync('VERSION', 'utf8');
+      const server = http.createServer((req, res) => res.end(JSON.stringify({ pid: process.pid, code: ${JSON.stringify(version)}, version })));
       await listen(server, 'web');
       const dir = process.env.APP_DIR;
       hotUpgrade(server, dir ? { cwd: () => dir } : {});

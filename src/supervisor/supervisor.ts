@@ -8,6 +8,7 @@ import { KEPT_PREFIX } from '../kept-connections.js';
 import { isConnection } from '../listen.js';
 import { native, signalName } from '../native.js';
 import { spawnActivated } from '../spawn.js';
+import { rememberStart, successorCwd } from '../successor-command.js';
 import { SUPERVISOR_DIR_VARIABLE, successorMarker } from '../successor-serving.js';
 import type { BoundSocket } from '../launcher/bind.js';
 import { FdStore } from './fd-store.js';
@@ -105,6 +106,7 @@ export class Supervisor {
     this.store = new FdStore(options.fdStoreMax ?? 64);
     this.notify = new NotifyServer(this.dir, (m) => this.onNotify(m));
     this.sweeper = setInterval(() => this.sweepStore(), SWEEP_INTERVAL_MS).unref();
+    rememberStart();
   }
 
   /** Starts the command; resolves with how it ended for good (to become the launcher's exit). */
@@ -231,7 +233,10 @@ export class Supervisor {
     }
     // The hand-over channel sits right after the LISTEN_FDS range, outside of it.
     if (pair) env[HANDOFF_FD_VARIABLE] = String(3 + fds.length);
-    const child = spawnActivated(this.options.command, pair ? [...fds, { fd: pair[1], name: '' }] : fds, { env, detached: true, listenFdCount: fds.length });
+    // Where the supervisor started, by the name it was given: a symlinked release directory
+    // switched since is resolved anew, as systemd's WorkingDirectory= is on every start.
+    const cwd = successorCwd();
+    const child = spawnActivated(this.options.command, pair ? [...fds, { fd: pair[1], name: '' }] : fds, { env, cwd, detached: true, listenFdCount: fds.length });
     if (pair) native().close(pair[1]);
     let resolveExit!: (e: SupervisorExit) => void;
     const g: Generation = {
