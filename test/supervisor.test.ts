@@ -398,6 +398,22 @@ describe('notify protocol', () => {
     expect(await answeredByAnother(port, up.pid)).not.toBe(up.pid);
   });
 
+  it('the watchdog stops with the child: one draining after a reload, or stopping, that no longer pings gets no SIGABRT and exits by itself', async () => {
+    const port = await freePort();
+    const s = supervise(['-l', `web=127.0.0.1:${port}`, '--watchdog-sec', '1', '--stop-timeout', '10'], supervised('--watchdog', '--slow-stop', '2500'));
+    const up = await s.json('UP');
+    process.kill(s.pid, 'SIGHUP');
+    const [, fresh] = await s.waitFor(new RegExp(`reloaded: pid (\\d+) serves, pid ${up.pid} drains`), { stream: 'stderr' });
+    // The old child drains 2.5 s without pings, well past the 1 s watchdog.
+    for (const until = Date.now() + 5000; alive(up.pid) && Date.now() < until; ) await sleep(50);
+    expect(alive(up.pid)).toBe(false);
+    process.kill(s.pid, 'SIGTERM');
+    // The new child's own exit (status 0 after its drain) becomes the supervisor's, not SIGABRT.
+    expect(await s.finish()).toEqual({ code: 0, signal: null });
+    expect(s.stderr).not.toMatch(/watchdog timeout/);
+    expect(s.stderr).not.toMatch(new RegExp(`pid ${fresh} did not stop`));
+  });
+
   it('MAINPID= moves the main role: the declared process is stopped with the service', async () => {
     const port = await freePort();
     const s = supervise(['-l', `web=127.0.0.1:${port}`], supervised('--mainpid'));

@@ -358,6 +358,9 @@ export class Supervisor {
   /** Signals `g` to stop; SIGKILL to its process group if it is still there after the stop timeout (TimeoutStopSec=). */
   private stopGeneration(g: Generation, signal: NodeJS.Signals): void {
     g.stopping = true;
+    // As systemd outside START_POST/RUNNING/RELOAD: a draining child may well stop pinging, and a
+    // SIGABRT then would cut its requests in flight; the stop timeout bounds it instead.
+    clearTimeout(g.watchdogTimer);
     this.kill(g, signal);
     if (g.killDeadline) return;
     const ms = this.options.stopTimeoutMs ?? 90_000;
@@ -390,7 +393,7 @@ export class Supervisor {
 
   private armWatchdog(g: Generation): void {
     clearTimeout(g.watchdogTimer);
-    if (g.watchdogUsec <= 0 || g.exit) return;
+    if (g.watchdogUsec <= 0 || g.exit || g.stopping) return;
     const ms = Math.min(g.watchdogUsec / 1000, MAX_TIMER_MS);
     g.watchdogTimer = setTimeout(() => {
       this.log(`pid ${g.mainPid}: watchdog timeout (no WATCHDOG=1 within ${g.watchdogUsec / 1000} ms), killing it with SIGABRT`);
