@@ -398,6 +398,17 @@ describe('notify protocol', () => {
     expect(await answeredByAnother(port, up.pid)).not.toBe(up.pid);
   });
 
+  it('the watchdog is armed at READY=1, not at the start: a child that boots longer than --watchdog-sec is not killed, and is once its pings stop', async () => {
+    const port = await freePort();
+    const s = supervise(['-l', `web=127.0.0.1:${port}`, '--watchdog-sec', '1'], supervised('--boot-delay', '2000', '--watchdog'));
+    const up = await s.json('UP', 10_000);
+    await sleep(1500);
+    expect(s.stderr).not.toMatch(/watchdog timeout/);
+    expect((await ask(port)).pid).toBe(up.pid);
+    process.kill(up.pid, 'SIGUSR2');
+    await s.waitFor(new RegExp(`pid ${up.pid}: watchdog timeout`), { stream: 'stderr' });
+  });
+
   it('the watchdog stops with the child: one draining after a reload, or stopping, that no longer pings gets no SIGABRT and exits by itself', async () => {
     const port = await freePort();
     const s = supervise(['-l', `web=127.0.0.1:${port}`, '--watchdog-sec', '1', '--stop-timeout', '10'], supervised('--watchdog', '--slow-stop', '2500'));

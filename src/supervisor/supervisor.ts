@@ -264,7 +264,7 @@ export class Supervisor {
     };
     this.generations.add(g);
     if (!forReload) this.current = g;
-    this.armWatchdog(g);
+    // No watchdog yet: systemd arms it when the start is complete (READY=1), or at a ping (below).
     child.once('error', (err) => {
       this.log(`could not start ${this.options.command[0]}: ${err.message}`);
       // Node reports a failed spawn (EAGAIN, EMFILE, …) with 'error' and no 'exit': count it
@@ -431,6 +431,8 @@ export class Supervisor {
       const usec = f.get('WATCHDOG_USEC');
       // As systemd: WATCHDOG_USEC=0 turns the watchdog off, another number replaces WatchdogSec=.
       if (usec !== undefined && /^(0|[1-9][0-9]*)$/.test(usec)) g.watchdogUsec = Number(usec);
+      // As systemd's service_reset_watchdog(): a ping arms it even before READY=1 (a child that
+      // pings while booting asked for it).
       if (f.get('WATCHDOG') === '1' || usec !== undefined) this.armWatchdog(g);
       // As systemd: at least that long from now for the start (a reload's READY=1) or the stop.
       const extend = f.get('EXTEND_TIMEOUT_USEC');
@@ -449,6 +451,8 @@ export class Supervisor {
       if (f.get('FDSTORE') === '1') this.storeFds(g, validName ? name : 'stored', f.get('FDPOLL') !== '0', m.fds, keep);
       if (f.get('READY') === '1' && !g.ready) {
         g.ready = true;
+        // Start-up is complete: from now on pings are due (systemd's START_POST).
+        this.armWatchdog(g);
         g.onReady?.();
       }
     } finally {
