@@ -425,6 +425,23 @@ describe('notify protocol', () => {
     expect(s.stderr).not.toMatch(new RegExp(`pid ${fresh} did not stop`));
   });
 
+  it('after the watchdog\'s SIGABRT (a timeout, or WATCHDOG=trigger) a child that ignores it gets SIGKILL after --stop-timeout', async () => {
+    const sender = join(dir, 'notify-abrt.py');
+    writeFileSync(sender, "import os, socket, sys, time\nsocket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).sendto(sys.argv[1].encode(), os.environ['NOTIFY_SOCKET'])\ntime.sleep(0.5)\n");
+    for (const [how, args, message] of [
+      ['timeout', ['--watchdog-sec', '1'], 'READY=1'],
+      ['trigger', [], 'WATCHDOG=trigger'],
+    ] as const) {
+      const s = supervise(['-l', 'web=127.0.0.1:0', '--restart', 'no', '--stop-timeout', '0.5', ...args], ['/bin/sh', '-c', `trap '' ABRT; echo UP $$; python3 ${sender} ${message}; exec sleep 30`]);
+      const pid = Number((await s.waitFor(/^UP (\d+)$/m))[1]);
+      // SIG_IGN is inherited across exec: the shell, python and sleep all ignore SIGABRT.
+      await s.waitFor(new RegExp(`pid ${pid}: watchdog timeout|pid ${pid} asked for a watchdog timeout`), { stream: 'stderr' });
+      expect(await s.finish(8000), how).toEqual({ code: null, signal: 'SIGKILL' });
+      expect(s.stderr, how).toMatch(new RegExp(`pid ${pid} did not stop within 500 ms of SIGABRT; killing it with SIGKILL`));
+      expect(alive(pid), how).toBe(false);
+    }
+  });
+
   it('MAINPID= moves the main role: the declared process is stopped with the service', async () => {
     const port = await freePort();
     const s = supervise(['-l', `web=127.0.0.1:${port}`], supervised('--mainpid'));

@@ -355,7 +355,11 @@ export class Supervisor {
     for (const g of this.generations) this.stopGeneration(g, this.stopSignal ?? 'SIGTERM');
   }
 
-  /** Signals `g` to stop; SIGKILL to its process group if it is still there after the stop timeout (TimeoutStopSec=). */
+  /**
+   * Signals `g` to stop; SIGKILL to its process group if it is still there after the stop timeout
+   * (TimeoutStopSec=; for the watchdog's SIGABRT too, as systemd's TimeoutAbortSec= defaults to it:
+   * a child that catches SIGABRT and hangs must not be left running).
+   */
   private stopGeneration(g: Generation, signal: NodeJS.Signals): void {
     g.stopping = true;
     // As systemd outside START_POST/RUNNING/RELOAD: a draining child may well stop pinging, and a
@@ -397,7 +401,7 @@ export class Supervisor {
     const ms = Math.min(g.watchdogUsec / 1000, MAX_TIMER_MS);
     g.watchdogTimer = setTimeout(() => {
       this.log(`pid ${g.mainPid}: watchdog timeout (no WATCHDOG=1 within ${g.watchdogUsec / 1000} ms), killing it with SIGABRT`);
-      this.kill(g, 'SIGABRT');
+      this.stopGeneration(g, 'SIGABRT');
     }, ms);
   }
 
@@ -442,7 +446,7 @@ export class Supervisor {
       }
       if (f.get('WATCHDOG') === 'trigger') {
         this.log(`pid ${g.mainPid} asked for a watchdog timeout (WATCHDOG=trigger)`);
-        this.kill(g, 'SIGABRT');
+        this.stopGeneration(g, 'SIGABRT');
       }
       const name = f.get('FDNAME');
       const validName = name !== undefined && isValidFdName(name);
