@@ -89,7 +89,8 @@ export class Supervisor {
   private stopSignal: NodeJS.Signals | undefined;
   private reloading: Promise<boolean> | undefined;
   private readonly log: (line: string) => void;
-  private readonly recentFailures: number[] = [];
+  /** When the command was started (not by a reload: systemd counts no reload against the start limit). */
+  private readonly recentStarts: number[] = [];
   /** Failures in a row of children that never became healthy (READY=1 or 5 s up): the backoff exponent. */
   private unhealthyInARow = 0;
   private finish!: (exit: SupervisorExit) => void;
@@ -263,7 +264,10 @@ export class Supervisor {
       exited: new Promise((resolve) => (resolveExit = resolve)),
     };
     this.generations.add(g);
-    if (!forReload) this.current = g;
+    if (!forReload) {
+      this.current = g;
+      this.recentStarts.push(g.startedAt);
+    }
     // No watchdog yet: systemd arms it when the start is complete (READY=1), or at a ping (below).
     child.once('error', (err) => {
       this.log(`could not start ${this.options.command[0]}: ${err.message}`);
@@ -316,12 +320,11 @@ export class Supervisor {
     const how = describeExit(exit);
     if (!restart) return this.endService(exit);
     const now = Date.now();
-    this.recentFailures.push(now);
-    while (this.recentFailures.length > 0 && this.recentFailures[0]! < now - 10_000) this.recentFailures.shift();
-    // Like systemd's default start limit (5 starts in 10 s): a command that cannot stay up is
-    // not restarted forever.
-    if (this.recentFailures.length > 5) {
-      this.log(`pid ${g.pid} ${how}; ${this.recentFailures.length} restarts in 10 s, giving up`);
+    while (this.recentStarts.length > 0 && this.recentStarts[0]! < now - 10_000) this.recentStarts.shift();
+    // Like systemd's default start limit (StartLimitBurst=5 in 10 s, the first start included):
+    // a command that cannot stay up is not restarted forever.
+    if (this.recentStarts.length >= 5) {
+      this.log(`pid ${g.pid} ${how}; started ${this.recentStarts.length} times in 10 s, giving up`);
       return this.endService(exit);
     }
     // A child that had been healthy is restarted at once (100 ms, systemd's RestartSec=
