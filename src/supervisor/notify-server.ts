@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { errnoException } from '../errors.js';
@@ -8,6 +9,8 @@ import { constants } from 'node:os';
 export interface NotifyMessage {
   readonly pid: number;
   readonly fields: ReadonlyMap<string, string>;
+  /** The keys whose (last) value is not valid UTF-8: in `fields` it has U+FFFD in their place. */
+  readonly notUtf8: ReadonlySet<string>;
   /** Received fds; the handler owns them (close what it does not keep). */
   readonly fds: number[];
 }
@@ -15,13 +18,23 @@ export interface NotifyMessage {
 const EAGAIN = -constants.errno.EAGAIN;
 
 /** Splits `KEY=VALUE` lines; lines without `=` are ignored, as systemd does. */
-export function parseAssignments(text: string): Map<string, string> {
+export function parseAssignments(data: Buffer): { fields: Map<string, string>; notUtf8: Set<string> } {
   const fields = new Map<string, string>();
-  for (const line of text.split('\n')) {
-    const eq = line.indexOf('=');
-    if (eq > 0) fields.set(line.slice(0, eq), line.slice(eq + 1));
+  const notUtf8 = new Set<string>();
+  for (let start = 0; start <= data.length; ) {
+    let end = data.indexOf(0x0a, start);
+    if (end < 0) end = data.length;
+    // Line by line: systemd checks the UTF-8 of single fields (STATUS=), not of the message.
+    const line = data.subarray(start, end);
+    start = end + 1;
+    const eq = line.indexOf(0x3d);
+    if (eq <= 0) continue;
+    const key = line.subarray(0, eq).toString('utf8');
+    fields.set(key, line.subarray(eq + 1).toString('utf8'));
+    if (isUtf8(line)) notUtf8.delete(key);
+    else notUtf8.add(key);
   }
-  return fields;
+  return { fields, notUtf8 };
 }
 
 /**
@@ -58,7 +71,7 @@ export class NotifyServer {
           for (const f of got.fds) n.close(f);
           continue;
         }
-        onMessage({ pid: got.pid, fields: parseAssignments(got.data.toString('utf8')), fds: got.fds });
+        onMessage({ pid: got.pid, ...parseAssignments(got.data), fds: got.fds });
       }
     });
     // Never the reason the supervisor stays alive: its children are.

@@ -433,7 +433,11 @@ export class Supervisor {
         if (refused) this.log(`[${m.pid}] MAINPID=${mainPid} refused: ${refused}`);
         else g.mainPid = Number(mainPid);
       }
-      if (f.get('STATUS') !== undefined) this.log(`[${m.pid}] ${f.get('STATUS')}`);
+      const status = f.get('STATUS');
+      // As systemd, which ignores a STATUS= that is not UTF-8; control characters are escaped,
+      // so a status line cannot move the cursor or forge log lines on the terminal.
+      if (status !== undefined && m.notUtf8.has('STATUS')) this.log(`[${m.pid}] STATUS= is not valid UTF-8: ignored`);
+      else if (status !== undefined) this.log(`[${m.pid}] ${escapeControls(status)}`);
       if (f.get('ERRNO') !== undefined) this.log(`[${m.pid}] ERRNO=${f.get('ERRNO')}`);
       const usec = f.get('WATCHDOG_USEC');
       // As systemd: WATCHDOG_USEC=0 turns the watchdog off, another number replaces WatchdogSec=.
@@ -605,6 +609,11 @@ function isAlive(pid: number): boolean {
 
 function describeExit(exit: SupervisorExit): string {
   return exit.signal ? `was killed by ${exit.signal}` : `exited with status ${exit.code}`;
+}
+
+/** Control characters (C0, DEL, C1) as JSON-style escapes (ESC as `\u001b`), the rest as it is. */
+function escapeControls(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 /** systemd's fdname_is_valid(): printable ASCII without ":", at most 255 characters; empty is allowed. */
