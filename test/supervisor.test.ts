@@ -209,6 +209,25 @@ describe('reload on SIGHUP', () => {
     expect(s.stderr).not.toMatch(/reload failed/);
   });
 
+  it('SIGHUPs during a reload queue exactly one more, started once it settles (a deploy made meanwhile is not lost)', async () => {
+    const port = await freePort();
+    const s = supervise(['-l', `web=127.0.0.1:${port}`], supervised('--ready-delay', '1500'));
+    const up = await s.json('UP');
+    process.kill(s.pid, 'SIGHUP');
+    await sleep(300);
+    process.kill(s.pid, 'SIGHUP');
+    await sleep(100);
+    process.kill(s.pid, 'SIGHUP');
+    const [, second] = await s.waitFor(new RegExp(`reloaded: pid (\\d+) serves, pid ${up.pid} drains`), { stream: 'stderr' });
+    const [, third] = await s.waitFor(new RegExp(`reloaded: pid (\\d+) serves, pid ${second} drains`), { stream: 'stderr' });
+    await sleep(2500);
+    expect(s.stderr.match(/reloaded: /g)).toHaveLength(2);
+    expect(s.stderr.match(/reload in progress: another one follows once it settles/g)).toHaveLength(1);
+    expect(s.stderr.match(/reload already queued: this request joins the queued one/g)).toHaveLength(1);
+    expect(s.stdout.match(/^UP /gm)).toHaveLength(3);
+    expect((await ask(port)).pid).toBe(Number(third));
+  });
+
   it('a new child that never sends READY=1 is killed after --ready-timeout', async () => {
     const port = await freePort();
     const s = supervise(['-l', `web=127.0.0.1:${port}`, '--ready-timeout', '1'], supervised('--no-ready'));

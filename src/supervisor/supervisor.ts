@@ -88,6 +88,8 @@ export class Supervisor {
   private current: Generation | undefined;
   private stopSignal: NodeJS.Signals | undefined;
   private reloading: Promise<boolean> | undefined;
+  /** The one more reload asked for during `reloading`, started once that one settles. */
+  private queuedReload: Promise<boolean> | undefined;
   private readonly log: (line: string) => void;
   /** When the command was started (not by a reload: systemd counts no reload against the start limit). */
   private readonly recentStarts: number[] = [];
@@ -140,15 +142,30 @@ export class Supervisor {
    * Zero-downtime reload: a new child with the same sockets (and the fd store), READY=1 within
    * the timeout, then SIGTERM to the old one, whose idle connections (stored while it drains)
    * are passed on to the new one. A new child that exits or is not ready in time is killed and
-   * the old one keeps serving. Resolves whether the new child took over.
+   * the old one keeps serving. Resolves whether the new child took over. Asked for during a
+   * reload, it follows that one.
    */
   reload(): Promise<boolean> {
     if (!this.current || this.ending) {
       this.log(this.ending ? 'reload ignored: stopping' : 'reload ignored: no child is running (it is waiting to be restarted)');
       return Promise.resolve(false);
     }
-    if (this.reloading) this.log('reload already in progress: this request joins it');
-    this.reloading ??= this.doReload().finally(() => (this.reloading = undefined));
+    if (this.reloading) {
+      // Not joined to the running reload (systemd refuses to merge one into it too): the request
+      // may come from a deploy made after that reload started its child, which must then not be
+      // the last. Any number of them during one reload make one more.
+      if (this.queuedReload) {
+        this.log('reload already queued: this request joins the queued one');
+        return this.queuedReload;
+      }
+      this.log('reload in progress: another one follows once it settles');
+      const next = (): Promise<boolean> => {
+        this.queuedReload = undefined;
+        return this.reload();
+      };
+      return (this.queuedReload = this.reloading.then(next, next));
+    }
+    this.reloading = this.doReload().finally(() => (this.reloading = undefined));
     return this.reloading;
   }
 
