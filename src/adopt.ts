@@ -43,7 +43,7 @@ function checkUnchanged(d: Descriptor): void {
   if (typeof now === 'number' || now.dev !== d.dev || now.ino !== d.ino) {
     throw new SocketActivationError(
       'ERR_FD_CHANGED',
-      `fd ${d.fd}${d.name !== undefined ? ` (${JSON.stringify(d.name)})` : ''} ${typeof now === 'number' ? 'is no longer open' : 'now refers to a different file'} than when it was inspected; ` +
+      `fd ${d.fd}${d.name !== undefined ? ` (${JSON.stringify(d.name)})` : ''} ${typeof now === 'number' ? 'was open when inspected and is no longer open' : 'now refers to a different file than when it was inspected'}; ` +
         'something in this process closed it (and the number may have been reused). Do not close inherited fds yourself: close the server instead.',
       { fd: d.fd, listenerName: d.name },
     );

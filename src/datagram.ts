@@ -1,7 +1,7 @@
 import dgram from 'node:dgram';
 import { type Descriptor, type DatagramDescriptor } from './descriptor.js';
 import { closeDuplicate, duplicateForNode } from './adopt.js';
-import { activation } from './registry.js';
+import { fallbackApplies } from './registry.js';
 import { check, listener } from './select.js';
 import { SocketActivationError } from './errors.js';
 
@@ -44,7 +44,7 @@ function bound(socket: dgram.Socket, bind: (done: () => void) => void): Promise<
  * ```
  */
 export async function bindDatagram(target: string | Descriptor, options: BindDatagramOptions = {}): Promise<dgram.Socket> {
-  if (typeof target === 'string' && options.fallback !== undefined && !activation().activated) {
+  if (typeof target === 'string' && options.fallback !== undefined && fallbackApplies()) {
     const { port, host } = typeof options.fallback === 'number' ? { port: options.fallback, host: undefined } : options.fallback;
     const socket = dgram.createSocket({ ...options.socketOptions, type: host?.includes(':') ? 'udp6' : 'udp4' });
     return bound(socket, (done) => socket.bind({ port, address: host }, done));

@@ -6,7 +6,7 @@ import { SocketActivationError } from './errors.js';
 import { closeDuplicate, duplicateForNode, takeOver } from './adopt.js';
 import { trackConnections } from './drain.js';
 import { registerServer } from './served.js';
-import { activation } from './registry.js';
+import { activation, fallbackApplies } from './registry.js';
 import { check, listenersNamed } from './select.js';
 import { isStaleSocket } from './unix-path.js';
 import { warmedUp } from './warm-up.js';
@@ -166,7 +166,14 @@ async function listenExtra(server: net.Server, d: StreamListenerDescriptor, back
 }
 
 function resolveTargets(target: string | Descriptor | readonly Descriptor[]): readonly Descriptor[] {
-  if (typeof target === 'string') return listenersNamed(target);
+  if (typeof target === 'string') {
+    // An Accept=yes instance inherits only its connection, which systemd names "connection"
+    // whatever FileDescriptorName= says (Debian's systemd-socket-activate: "unknown"): the
+    // code that serves the listener's name serves it.
+    const a = activation();
+    if (a.activated && a.descriptors.length > 0 && a.descriptors.every(isConnection) && !a.descriptors.some((d) => d.name === target)) return a.descriptors;
+    return listenersNamed(target);
+  }
   return Array.isArray(target) ? (target as readonly Descriptor[]) : [target as Descriptor];
 }
 
@@ -204,7 +211,9 @@ async function listenFallback<S extends StreamServer>(server: S, fallback: Strea
  * Makes a net/http/https/http2/tls server serve an inherited listener: every fd with that
  * name (or the given descriptors). Each fd is validated natively first, then Node gets a
  * close-on-exec duplicate, listening with the socket's own backlog. Accept=yes connection
- * fds are handed to the server as connections instead. When the process was not activated
+ * fds are handed to the server as connections instead; an Accept=yes instance, which inherits
+ * nothing but connections, has them served whatever the name asked for (systemd names them
+ * "connection"). When the process was not activated
  * at all and `fallback` is given, the server binds that address itself.
  *
  * @throws (rejects) ERR_NOT_ACTIVATED, ERR_LISTENER_NOT_FOUND, ERR_LISTENER_MISMATCH (a UDP
@@ -221,7 +230,7 @@ export async function listen<S extends StreamServer>(
   options: ListenOptions = {},
 ): Promise<Listening<S>> {
   trackConnections(server);
-  if (typeof target === 'string' && options.fallback !== undefined && !activation().activated) {
+  if (typeof target === 'string' && options.fallback !== undefined && fallbackApplies()) {
     return listenFallback(server, options.fallback, options.backlog);
   }
   const targets = resolveTargets(target);

@@ -334,3 +334,15 @@ export function listeners(options?: ActivationOptions): readonly InheritedDescri
   const a = settle(options);
   return a.activated ? a.descriptors : [];
 }
+
+/**
+ * Whether a development fallback binds its own address: only when this process was not
+ * activated — and not because a wrapper (npm, a shell without `exec`) holds LISTEN_PID for
+ * sockets meant for this process: binding the same address would only fail with EADDRINUSE,
+ * so the caller throws ERR_NOT_ACTIVATED with the reason and the fix instead.
+ * @internal
+ */
+export function fallbackApplies(): boolean {
+  const a = settle();
+  return !a.activated && a.reason !== 'wrapper';
+}

@@ -1,6 +1,6 @@
 import net from 'node:net';
-import { type Descriptor, type FifoDescriptor } from './descriptor.js';
-import { type SocketActivationError } from './errors.js';
+import { describe, type Descriptor, type FifoDescriptor } from './descriptor.js';
+import { SocketActivationError } from './errors.js';
 import { closeDuplicate, duplicateForNode } from './adopt.js';
 import { connectionSocket, isConnection } from './listen.js';
 import { activation } from './registry.js';
@@ -34,8 +34,16 @@ export function connections(options: { allowHalfOpen?: boolean } = {}): net.Sock
  * ERR_FD_TAKEN when an earlier call took it.
  */
 export function connection(target: string | Descriptor, options: { allowHalfOpen?: boolean } = {}): net.Socket {
-  const expect = { type: 'stream', listening: false } as const;
-  const d = typeof target === 'string' ? listener(target, expect) : check(target, expect, 'connection');
+  const d = typeof target === 'string' ? listener(target) : target;
+  if (!isConnection(d)) {
+    // Not check(): "connected" is no Expectation field, and the fix differs from a listener's.
+    throw new SocketActivationError(
+      'ERR_LISTENER_MISMATCH',
+      `connection(): fd ${d.fd}${d.name !== undefined ? ` named ${JSON.stringify(d.name)}` : ''} is a ${describe(d)}${d.kind === 'socket' && !d.listening && d.remote === undefined ? ' with no peer' : ''}; ` +
+        'expected a connected stream socket (an Accept=yes instance\'s fd, or systemd-socket-activate --accept). For a listening socket use listen(server, name).',
+      { fd: d.fd, listenerName: d.name, expected: { type: 'stream', listening: false, connected: true }, found: d },
+    );
+  }
   return connectionSocket(d, options.allowHalfOpen);
 }
 

@@ -143,6 +143,20 @@ describe('not activated, and why', () => {
     const r = JSON.parse((await finish(child)).stdout);
     expect(r.error).toMatchObject({ code: 'ERR_NOT_ACTIVATED', reason: 'wrapper' });
   });
+  it('a wrapper holds LISTEN_PID: a fallback is not used (it would only meet EADDRINUSE); ERR_NOT_ACTIVATED says why', async () => {
+    const code = `import net from 'node:net';
+      import { bindDatagram, listen } from 'socket-activation';
+      const out = {};
+      for (const [what, call] of [['listen', () => listen(net.createServer(), 'web', { fallback: 0 })], ['bindDatagram', () => bindDatagram('dns', { fallback: 0 })]]) {
+        try { await call(); out[what] = 'bound'; } catch (err) { out[what] = { code: err.code, reason: err.reason }; }
+      }
+      console.log(JSON.stringify(out));
+      process.exit(0);`;
+    const child = spawn('/bin/sh', ['-c', `LISTEN_PID=$$ LISTEN_FDS=1 "${process.execPath}" --input-type=module -e "$1"; true`, 'sh', code], { cwd: root, stdio: ['ignore', 'pipe', 'pipe', inetSocket().fd] });
+    const r = JSON.parse((await finish(child)).stdout);
+    const refused = { code: 'ERR_NOT_ACTIVATED', reason: 'wrapper' };
+    expect(r).toEqual({ listen: refused, bindDatagram: refused });
+  });
   it('npm start: the package manager is named as the wrapper', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sa-npm-'));
     try {

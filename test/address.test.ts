@@ -1,4 +1,5 @@
 // Address decoding and formatting, pure.
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { formatAddress, unixAddress } from '../src/address.js';
 import { classifyHolder } from '../src/ancestry.js';
@@ -41,9 +42,13 @@ describe('launcher addresses', () => {
     expect(parseLaunchAddress('web=127.0.0.1:80', 'stream')).toMatchObject({ name: 'web', family: 'inet', host: '127.0.0.1', port: 80 });
     expect(parseLaunchAddress('localhost:80', 'stream')).toMatchObject({ host: '127.0.0.1' });
     expect(parseLaunchAddress('[::1]:53', 'dgram')).toMatchObject({ family: 'inet6', host: '::1', port: 53, dualStack: false, type: 'dgram' });
-    expect(parseLaunchAddress('api=./run/api.sock', 'stream')).toMatchObject({ name: 'api', family: 'unix', path: './run/api.sock' });
+    // made absolute against the launcher's directory, as systemd requires
+    expect(parseLaunchAddress('api=./run/api.sock', 'stream')).toMatchObject({ name: 'api', family: 'unix', path: join(process.cwd(), 'run', 'api.sock') });
     expect(parseLaunchAddress('/tmp/a=b.sock', 'stream')).toMatchObject({ name: 'unknown', path: '/tmp/a=b.sock' });
     expect(parseLaunchAddress('x=@abs', 'seqpacket')).toMatchObject({ name: 'x', abstract: 'abs', type: 'seqpacket' });
+  });
+  it('an empty name before = is named as such', () => {
+    expect(() => parseLaunchAddress('=127.0.0.1:80', 'stream')).toThrow(expect.objectContaining({ code: 'ERR_LAUNCHER_USAGE', message: expect.stringMatching(/name before '=' is empty/) }));
   });
   it.each(['web=', 'a:b=127.0.0.1:80', '127.0.0.1:99999', 'example.com:80', '@', 'nonsense', 'x y=1'])('rejects %j', (spec) => {
     expect(() => parseLaunchAddress(spec, 'stream')).toThrow(expect.objectContaining({ code: 'ERR_LAUNCHER_USAGE' }));

@@ -82,9 +82,11 @@ describe('Accept=yes: a connected socket at fd 3', () => {
     expect(await child.finish()).toEqual({ code: 0, signal: null });
   });
 
-  it('listen(server, name) on a connection fd hands the connection to the server', async () => {
+  // systemd names an Accept=yes instance's fd "connection" whatever FileDescriptorName= says
+  // (Debian's systemd-socket-activate: "unknown"), so listen(server, 'web') must still take it.
+  it.each(['web', 'connection', 'unknown'])('listen(server, "web") on a connection fd named %s hands the connection to the server', async (fdName) => {
     const { client, fd, release } = await accepted({ host: '127.0.0.1' });
-    const child = watch(startActivated('accept.mjs', { fds: [fd], env: { LISTEN_FDNAMES: 'web' }, args: ['listen', 'web'] }));
+    const child = watch(startActivated('accept.mjs', { fds: [fd], env: { LISTEN_FDNAMES: fdName }, args: ['listen', 'web'] }));
     release();
     const ready = await child.json('READY');
     expect(ready).toMatchObject({ count: 1, addresses: [], listening: false });
@@ -120,10 +122,22 @@ describe('Accept=yes: a connected socket at fd 3', () => {
       code: 'ERR_LISTENER_MISMATCH',
       fd: 3,
       listenerName: 'connection',
-      expected: { type: 'stream', listening: false },
+      expected: { type: 'stream', listening: false, connected: true },
       found: { kind: 'socket', type: 'stream', listening: true },
     });
+    expect(result.error.message).toMatch(/expected a connected stream socket .*use listen\(server, name\)/);
     expect(result.fds).toMatchObject([{ fd: 3, open: true, listening: true }]);
+    expect(await child.finish()).toEqual({ code: 0, signal: null });
+  });
+
+  it('connection(name) on a stream socket that is neither listening nor connected is ERR_LISTENER_MISMATCH, never a net.Socket', async () => {
+    const socket = makeSocket({ family: 'inet', host: '127.0.0.1', backlog: false });
+    const child = watch(startActivated('attempt.mjs', { fds: [socket.fd], env: { LISTEN_FDNAMES: 'connection' }, args: ['connection', 'connection'] }));
+    const result = await child.json('RESULT');
+    expect(result.ok).toBe(false);
+    expect(result.error).toMatchObject({ code: 'ERR_LISTENER_MISMATCH', fd: 3, expected: { connected: true }, found: { kind: 'socket', type: 'stream', listening: false } });
+    expect(result.error.message).toMatch(/with no peer; expected a connected stream socket/);
+    expect(result.fds).toMatchObject([{ fd: 3, open: true }]);
     expect(await child.finish()).toEqual({ code: 0, signal: null });
   });
 });

@@ -224,6 +224,7 @@ describe('usage errors exit 2 and name the bad argument', () => {
     { label: 'unknown option', args: ['--frobnicate', '-l', '127.0.0.1:0', '--', 'true'], names: '--frobnicate' },
     { label: 'missing command', args: ['-l', 'web=127.0.0.1:0'], names: 'command' },
     { label: 'missing address', args: ['--', 'true'], names: '-l' },
+    { label: 'a value forgotten before --', args: ['-l', '--', 'true'], names: '-l needs a value before --' },
     { label: 'bad restart policy', args: ['--restart', 'sometimes', '-l', '127.0.0.1:0', '--', 'true'], names: '"sometimes"' },
     { label: 'bad ready timeout', args: ['--ready-timeout', '0', '-l', '127.0.0.1:0', '--', 'true'], names: '"0"' },
     { label: 'bad watchdog', args: ['--watchdog-sec', '-1', '-l', '127.0.0.1:0', '--', 'true'], names: '"-1"' },

@@ -72,7 +72,8 @@ function parseArguments(argv: readonly string[]): Options | 'help' | 'version' {
     const value = () => {
       if (inline !== undefined) return inline;
       const next = argv[++i];
-      if (next === undefined) usage(`${flag} needs a value.`);
+      // `-l -- node app.mjs`: the value was forgotten, and `--` is not one.
+      if (next === undefined || next === '--') usage(`${flag} needs a value${next === '--' ? ` before --` : ''}.`);
       return next;
     };
     switch (flag) {

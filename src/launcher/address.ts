@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { SocketActivationError } from '../errors.js';
 
 /** How a launcher socket is made. */
@@ -37,6 +38,7 @@ export function parseLaunchAddress(spec: string, type: LaunchSocketType): Launch
   let name = 'unknown';
   let rest = spec;
   const eq = spec.indexOf('=');
+  if (eq === 0) usage(`${spec}: the name before '=' is empty; leave out '=' for the name "unknown".`);
   if (eq > 0 && !/[/@[]/.test(spec.slice(0, eq))) {
     name = spec.slice(0, eq);
     rest = spec.slice(eq + 1);
@@ -47,7 +49,8 @@ export function parseLaunchAddress(spec: string, type: LaunchSocketType): Launch
     if (rest.length < 2) usage(`${spec}: an abstract socket needs a name after '@'.`);
     return { name, type, spec, family: 'unix', abstract: rest.slice(1) };
   }
-  if (rest.includes('/')) return { name, type, spec, family: 'unix', path: rest };
+  // Absolute, as systemd requires: the service may change directory, and clients are elsewhere.
+  if (rest.includes('/')) return { name, type, spec, family: 'unix', path: resolve(rest) };
   if (type === 'seqpacket') usage(`${spec}: --seqpacket takes a unix socket path or @abstract name.`);
   if (/^[0-9]+$/.test(rest)) return { name, type, spec, family: 'inet6', host: '::', port: parsePort(rest, spec), dualStack: true };
   const v6 = /^\[([^\]]+)\]:([^:]+)$/.exec(rest);
