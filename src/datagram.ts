@@ -55,7 +55,7 @@ export async function bindDatagram(target: string | Descriptor, options: BindDat
     throw new SocketActivationError(
       'ERR_LISTENER_MISMATCH',
       `bindDatagram: fd ${d.fd}${d.name !== undefined ? ` named ${JSON.stringify(d.name)}` : ''} is a ${d.family} datagram socket; expected UDP (inet or inet6). Node's dgram module can only adopt UDP sockets.`,
-      { fd: d.fd, listenerName: d.name, expected: { family: 'inet' }, found: d },
+      { fd: d.fd, listenerName: d.name, expected: { type: 'dgram', family: ['inet', 'inet6'] }, found: d },
     );
   }
   const fd = duplicateForNode(d);

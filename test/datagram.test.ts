@@ -90,7 +90,7 @@ describe('fds bindDatagram() and listen() refuse', () => {
       code: 'ERR_LISTENER_MISMATCH',
       fd: 3,
       listenerName: 'dns',
-      expected: { family: 'inet' },
+      expected: { type: 'dgram', family: ['inet', 'inet6'] },
       found: { kind: 'socket', type: 'dgram', family: 'unix' },
     });
     expect(result.fds).toMatchObject([{ fd: 3, open: true, type: 'dgram' }]);

@@ -299,6 +299,24 @@ describe('crashes and the fd store', () => {
     }
   });
 
+  it('a start directory removed under the supervisor: the error names the directory (not "spawn /bin/sh ENOENT"), then it gives up with status 127', async () => {
+    const release = join(dir, 'gone', 'v1');
+    mkdirSync(release, { recursive: true });
+    const current = join(dir, 'gone', 'current');
+    symlinkSync(release, current);
+    const port = await freePort();
+    const s = supervise(['-l', `web=127.0.0.1:${port}`], supervised(), current);
+    const up = await s.json('UP');
+    rmSync(release, { recursive: true });
+    process.kill(up.pid, 'SIGKILL');
+    expect(await s.finish(30_000)).toEqual({ code: 127, signal: null });
+    expect(s.stderr).toContain(`its working directory ${current} does not exist`);
+    expect(s.stderr).not.toContain('spawn /bin/sh ENOENT');
+    expect(s.stderr).toMatch(/did not start; restarting in \d+ ms/);
+    expect(s.stderr).toMatch(/did not start; started 5 times in 10 s, giving up/);
+    expect(s.stderr).not.toMatch(/pid -1/);
+  });
+
   it('a start that fails in spawn itself (EMFILE) counts as exit 127: restarted, then given up with that status', async () => {
     const port = await freePort();
     const s = supervise(['-l', `web=127.0.0.1:${port}`], supervised());
@@ -309,7 +327,8 @@ describe('crashes and the fd store', () => {
     process.kill(up.pid, 'SIGKILL');
     await s.waitFor(/could not start .*EMFILE/, { stream: 'stderr' });
     expect(await s.finish(30_000)).toEqual({ code: 127, signal: null });
-    expect(s.stderr).toMatch(/exited with status 127; started 5 times in 10 s, giving up/);
+    expect(s.stderr).toMatch(/did not start; started 5 times in 10 s, giving up/);
+    expect(s.stderr).not.toMatch(/pid -1/);
   });
 
   it('an fd the supervisor inherited beyond a gap (which Node leaves inheritable) does not reach the child', async () => {

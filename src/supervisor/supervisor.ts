@@ -189,7 +189,7 @@ export class Supervisor {
     if (outcome !== 'ready') {
       const oldGone = old.exit !== undefined;
       this.log(
-        `reload failed: the new child (pid ${fresh.pid}) ${outcome === 'exited' ? 'exited before READY=1' : `sent no READY=1 within ${timeout} ms${deadline.extended ? ' and the time it asked for (EXTEND_TIMEOUT_USEC=)' : ''}`}; ` +
+        `reload failed: the new child ${fresh.pid > 0 ? `(pid ${fresh.pid}) ` : ''}${outcome === 'exited' ? (fresh.pid > 0 ? 'exited before READY=1' : 'did not start') : `sent no READY=1 within ${timeout} ms${deadline.extended ? ' and the time it asked for (EXTEND_TIMEOUT_USEC=)' : ''}`}; ` +
           (oldGone ? `pid ${old.pid} has exited too` : `pid ${old.pid} keeps serving`),
       );
       fresh.stopping = true;
@@ -287,7 +287,12 @@ export class Supervisor {
     }
     // No watchdog yet: systemd arms it when the start is complete (READY=1), or at a ping (below).
     child.once('error', (err) => {
-      this.log(`could not start ${this.options.command[0]}: ${err.message}`);
+      // Node names the shell (`spawn /bin/sh ENOENT`) when it is the directory that is missing.
+      const missingCwd = (err as NodeJS.ErrnoException).code === 'ENOENT' && !existsSync(cwd);
+      this.log(
+        `could not start ${this.options.command[0]}: ` +
+          (missingCwd ? `its working directory ${cwd} does not exist (children start where the supervisor was started, by that name: was that directory removed?)` : err.message),
+      );
       // Node reports a failed spawn (EAGAIN, EMFILE, …) with 'error' and no 'exit': count it
       // as a start that failed, as a shell does for a command it cannot run.
       if (child.pid === undefined) g.end({ code: 127 });
@@ -334,14 +339,14 @@ export class Supervisor {
     const failed = exit.signal !== undefined || exit.code !== 0;
     const policy = this.options.restart ?? 'on-failure';
     const restart = policy === 'always' || (policy === 'on-failure' && failed);
-    const how = describeExit(exit);
+    const how = g.pid > 0 ? `pid ${g.pid} ${describeExit(exit)}` : `${this.options.command[0]} did not start`;
     if (!restart) return this.endService(exit);
     const now = Date.now();
     while (this.recentStarts.length > 0 && this.recentStarts[0]! < now - 10_000) this.recentStarts.shift();
     // Like systemd's default start limit (StartLimitBurst=5 in 10 s, the first start included):
     // a command that cannot stay up is not restarted forever.
     if (this.recentStarts.length >= 5) {
-      this.log(`pid ${g.pid} ${how}; started ${this.recentStarts.length} times in 10 s, giving up`);
+      this.log(`${how}; started ${this.recentStarts.length} times in 10 s, giving up`);
       return this.endService(exit);
     }
     // A child that had been healthy is restarted at once (100 ms, systemd's RestartSec=
@@ -349,7 +354,7 @@ export class Supervisor {
     const healthy = g.ready || now - g.startedAt >= 5_000;
     this.unhealthyInARow = healthy ? 0 : this.unhealthyInARow + 1;
     const delay = Math.min(100 * 2 ** this.unhealthyInARow, 5_000);
-    this.log(`pid ${g.pid} ${how}; restarting in ${delay} ms (the sockets stay open)`);
+    this.log(`${how}; restarting in ${delay} ms (the sockets stay open)`);
     this.current = undefined;
     this.restartTimer = setTimeout(() => {
       this.restartTimer = undefined;
