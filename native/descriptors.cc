@@ -1,9 +1,15 @@
 // Descriptor-table operations JS has no call for: FD_CLOEXEC, F_DUPFD_CLOEXEC, close, pipe2,
-// and a readiness check of many fds at once.
+// whether two fds are one open file, and a readiness check of many fds at once.
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#if defined(__linux__)
+#include <linux/kcmp.h>
+#include <sys/syscall.h>
+#endif
 
 #include <vector>
 
@@ -59,6 +65,33 @@ Napi::Value Pipe(const Napi::CallbackInfo& info) {
   return pair;
 }
 
+// sameFile(a, b) -> 1 when both fds are one open file description (dup()s of each other, or
+// passed twice), 0 when not, -errno. systemd's same_fd(), which its fd store uses to refuse an
+// fd it already holds: kcmp(KCMP_FILE); where the kernel or a sandbox refuses kcmp, the same
+// inode, not a device, with the same access mode (so the two ends of a pipe differ). Inodes
+// alone would merge every eventfd or timerfd (they share one anonymous inode) and a file
+// opened twice.
+Napi::Value SameFile(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int a = IntArg(info, 0);
+  int b = IntArg(info, 1);
+  if (a == b) return Napi::Number::New(env, 1);
+#if defined(__linux__) && defined(SYS_kcmp)
+  pid_t pid = getpid();
+  long r = syscall(SYS_kcmp, pid, pid, KCMP_FILE, a, b);
+  if (r >= 0) return Napi::Number::New(env, r == 0 ? 1 : 0);
+  if (errno != ENOSYS && errno != EACCES && errno != EPERM) return Napi::Number::New(env, -errno);
+#endif
+  struct stat sa, sb;
+  if (fstat(a, &sa) < 0 || fstat(b, &sb) < 0) return Napi::Number::New(env, -errno);
+  if (sa.st_dev != sb.st_dev || sa.st_ino != sb.st_ino) return Napi::Number::New(env, 0);
+  if (S_ISCHR(sa.st_mode) || S_ISBLK(sa.st_mode)) return Napi::Number::New(env, 0);
+  int fa = fcntl(a, F_GETFL);
+  int fb = fcntl(b, F_GETFL);
+  if (fa < 0 || fb < 0) return Napi::Number::New(env, -errno);
+  return Napi::Number::New(env, (fa & O_ACCMODE) == (fb & O_ACCMODE) ? 1 : 0);
+}
+
 // pollNow(fds: Int32Array, readable: boolean) -> Int32Array | -errno: one poll() that waits
 // for nothing. Per fd, bits: 1 bytes to read (POLLIN, only when `readable` is asked for), 2 hung
 // up (POLLHUP or POLLERR), 4 not open (POLLNVAL). With nothing asked for, poll() reports only
@@ -89,6 +122,7 @@ void RegisterDescriptors(Napi::Env env, Napi::Object exports) {
   exports["dup"] = Napi::Function::New(env, Dup, "dup");
   exports["close"] = Napi::Function::New(env, Close, "close");
   exports["pipe"] = Napi::Function::New(env, Pipe, "pipe");
+  exports["sameFile"] = Napi::Function::New(env, SameFile, "sameFile");
   exports["pollNow"] = Napi::Function::New(env, PollNow, "pollNow");
 }
 

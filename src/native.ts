@@ -34,6 +34,8 @@ export interface Native {
   setIntOption(fd: number, level: number, name: number, value: number): number;
   pidfdId(): bigint | number;
   pipe(): [number, number] | number;
+  /** 1 when both fds are one open file description (kcmp KCMP_FILE, as systemd's same_fd()), 0 when not, else -errno. */
+  sameFile(a: number, b: number): number;
   /** Per fd, the bits of {@link PollState} (READABLE only when asked for). Never waits. */
   pollNow(fds: Int32Array, readable: boolean): Int32Array | number;
   claim(fd: number): boolean;

@@ -374,6 +374,30 @@ describe('crashes and the fd store', () => {
     expect(s.stderr).toMatch(/FDNAME="cache:v2" is not a valid fd name \(ASCII without control characters or ":", at most 255\): ignored/);
   });
 
+  it('an fd stored twice is one entry, as systemd tells it (the same open file): a file opened twice is two entries, and so are two eventfds', async () => {
+    const marker = join(dir, `same-file-${Date.now()}`);
+    const file = join(dir, `same-file-${Date.now()}.txt`);
+    writeFileSync(file, 'x');
+    const sender = join(dir, 'store-same-file.py');
+    writeFileSync(
+      sender,
+      [
+        'import array, os, socket',
+        's = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)',
+        `a = os.open(${JSON.stringify(file)}, os.O_RDONLY)`,
+        `b = os.open(${JSON.stringify(file)}, os.O_RDONLY)`,
+        'fds = [a, b, os.dup(a), os.eventfd(0), os.eventfd(0)]',
+        "for name, fd in zip(['a', 'b', 'dup-of-a', 'e1', 'e2'], fds):",
+        "    s.sendmsg([b'FDSTORE=1\\nFDNAME=' + name.encode()], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array('i', [fd]))], 0, os.environ['NOTIFY_SOCKET'])",
+        'import time; time.sleep(0.5)',
+      ].join('\n'),
+    );
+    const script = `if [ -e ${marker} ]; then echo "NAMES $LISTEN_FDS $LISTEN_FDNAMES"; exec sleep 30; fi; touch ${marker}; python3 ${sender}; exit 1`;
+    const s = supervise(['-l', 'web=127.0.0.1:0'], ['/bin/sh', '-c', script]);
+    // Newest first after the listener; the dup of "a" was not stored.
+    expect((await s.waitFor(/^NAMES (.*)$/m))[1]).toBe('5 web:e2:e1:b:a');
+  });
+
   it('the service ending by itself (no restart) while an old child still drains: that child is stopped too before the supervisor exits', async () => {
     const port = await freePort();
     const s = supervise(['-l', `web=127.0.0.1:${port}`, '--restart', 'no', '--stop-timeout', '0.5'], supervised('--ignore-term'));

@@ -13,7 +13,8 @@ export interface StoredFd {
 
 /**
  * The supervisor's fd store, with systemd's rules: named entries handed to the next child
- * after the listeners, newest first; an fd already stored (same file) is ignored; fds over the
+ * after the listeners, newest first; an fd already stored (the same open file description,
+ * not merely the same inode) is ignored; fds over the
  * limit are refused (systemd drops them silently; the supervisor also warns); FDSTOREREMOVE
  * closes every entry of a name; an entry whose fd hangs up (POLLHUP or POLLERR: a connection
  * reset by its peer, for one) is closed unless it was stored with FDPOLL=0; everything is
@@ -33,7 +34,9 @@ export class FdStore {
       native().close(fd);
       return 'duplicate';
     }
-    if (this.entries.some((e) => e.dev === d.dev && e.ino === d.ino)) {
+    // One open file already stored, as systemd tells (kcmp): not the same inode, which every
+    // eventfd shares and a file opened twice has.
+    if (this.entries.some((e) => native().sameFile(e.fd, fd) === 1)) {
       native().close(fd);
       return 'duplicate';
     }
