@@ -119,6 +119,14 @@ export function completeUnixAddresses(d: Mutable<Descriptor>): void {
   }
 }
 
+/**
+ * The anonymous inodes Node's runtime opens (libuv's epoll, eventfd and io_uring). One of these
+ * among the fds LISTEN_FDS claims cannot be told from Node's own: Node marks every inherited
+ * fd close-on-exec at start-up (uv_disable_stdio_inheritance), as libuv opens its own.
+ * @internal
+ */
+export const RUNTIME_ANON_TYPES: ReadonlySet<string> = new Set(['eventpoll', 'eventfd', 'io_uring']);
+
 /** The Descriptor of `fd` now (without a name), or -errno when it is not open. */
 export function describeFd(fd: number): Descriptor | number {
   const json = native().inspect(fd);

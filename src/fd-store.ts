@@ -1,6 +1,7 @@
 import type dgram from 'node:dgram';
 import type net from 'node:net';
 import { closeDuplicate } from './adopt.js';
+import { describeFd, RUNTIME_ANON_TYPES } from './descriptor.js';
 import { errnoException, SocketActivationError } from './errors.js';
 import { native } from './native.js';
 import { checkFdName, encodeFields } from './notify-message.js';
@@ -27,8 +28,8 @@ interface HasHandle {
   encrypted?: boolean;
 }
 
-function notMovable(what: string, why: string): SocketActivationError {
-  return new SocketActivationError('ERR_NOT_MOVABLE', `${what} cannot be stored: ${why}`, { expected: 'an fd, a descriptor, a listening server or a plain socket', found: what });
+function notMovable(what: string, why: string, expected = 'an fd, a descriptor, a listening server or a plain socket'): SocketActivationError {
+  return new SocketActivationError('ERR_NOT_MOVABLE', `${what} cannot be stored: ${why}`, { expected, found: what });
 }
 
 /**
@@ -78,7 +79,8 @@ export function fdOf(target: Storable): number {
  * {@link fdStoreLimit} tells the limit where the manager publishes it (systemd ≥ 254).
  *
  * @returns `true` once sent, `false` when there is no manager (NOTIFY_SOCKET unset).
- * @throws (rejects) ERR_FDNAME, ERR_NOT_MOVABLE (a TLS socket), ERR_INVALID_ARGUMENT, a system
+ * @throws (rejects) ERR_FDNAME, ERR_NOT_MOVABLE (a TLS socket; an eventfd, epoll or io_uring fd,
+ * which the next start could not tell from Node's own), ERR_INVALID_ARGUMENT, a system
  * error with `fd` when the fd is not open, or a notify error.
  */
 export function store(name: string, target: Storable, options?: StoreOptions): Promise<boolean> {
@@ -87,6 +89,15 @@ export function store(name: string, target: Storable, options?: StoreOptions): P
   try {
     checkFdName(name);
     const fd = fdOf(target);
+    const d = describeFd(fd);
+    if (typeof d !== 'number' && d.kind === 'anon' && RUNTIME_ANON_TYPES.has(d.anonType)) {
+      // Stored, it would come back among LISTEN_FDS and make every later start fail.
+      throw notMovable(
+        `fd ${fd} (an ${d.anonType})`,
+        `after a restart it would be passed among LISTEN_FDS, where it cannot be told from Node's own ${d.anonType} (Node marks inherited fds close-on-exec, as libuv opens its own), so listeners() would refuse them all. Keep such state in a memfd or a file instead.`,
+        'a socket, file, memfd or pipe (not an anonymous inode of the kinds Node opens)',
+      );
+    }
     message = encodeFields(options?.poll === false ? { FDSTORE: true, FDNAME: name, FDPOLL: 0 } : { FDSTORE: true, FDNAME: name });
     // Our own reference travels with the message, so the fd the caller holds may be closed
     // (or reused) while a full manager queue delays the send.

@@ -1,6 +1,6 @@
 import { readdirSync, readlinkSync } from 'node:fs';
 import { explainPidMismatch, formatProcess, type PidMismatch } from './ancestry.js';
-import { completeUnixAddresses, describe, describeFd, type Descriptor, type Mutable } from './descriptor.js';
+import { completeUnixAddresses, describe, describeFd, RUNTIME_ANON_TYPES, type Descriptor, type Mutable } from './descriptor.js';
 import { judgeEnvironment, LISTEN_FDS_START, LISTEN_VARIABLES, splitNames, type EnvironmentVerdict, type Self } from './environment.js';
 import { errnoException, SocketActivationError } from './errors.js';
 import { native, nativeSupported, type NativeText, type Stored } from './native.js';
@@ -112,13 +112,11 @@ function notActivatedMessage(mismatch: PidMismatch, listenPid: number): { reason
   }
 }
 
-const internalAnon = new Set(['eventpoll', 'eventfd', 'io_uring']);
-
 // Node's own fds (libuv's epoll and eventfd, its internal pipes with both ends held here)
 // sit right above the inherited ones. If LISTEN_FDS claims them, the count is wrong:
 // touching them would break or abort the runtime.
 function runtimeOwned(d: Descriptor): string | undefined {
-  if (d.kind === 'anon' && internalAnon.has(d.anonType)) return `Node's own ${d.anonType} (anon_inode:[${d.anonType}])`;
+  if (d.kind === 'anon' && RUNTIME_ANON_TYPES.has(d.anonType)) return `Node's own ${d.anonType} (anon_inode:[${d.anonType}])`;
   if (d.kind !== 'fifo') return undefined;
   let target: string;
   try {

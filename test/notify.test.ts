@@ -2,7 +2,7 @@
 // the sender's credentials, fds passed with SCM_RIGHTS, the barrier, a full queue, errors.
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { constants } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import net from 'node:net';
@@ -367,6 +367,26 @@ describe('fd store messages', () => {
     await expect(store('x', net.createServer())).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT' });
     await expect(store('x', new tls.TLSSocket(new net.Socket()))).rejects.toMatchObject({ code: 'ERR_NOT_MOVABLE' });
     await expect(store('x', -1)).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT' });
+  });
+
+  it('an eventfd or epoll fd: ERR_NOT_MOVABLE saying why (the next start could not tell it from Node\'s own), and nothing is sent', async () => {
+    const r = await receiver();
+    const own = readdirSync('/proc/self/fd').map((e) => {
+      try {
+        return { fd: Number(e), target: readlinkSync(`/proc/self/fd/${e}`) };
+      } catch {
+        return { fd: Number(e), target: '' };
+      }
+    });
+    for (const kind of ['eventfd', 'eventpoll']) {
+      // This process's own (store() only inspects it before refusing).
+      const fd = own.find((o) => o.target === `anon_inode:[${kind}]`)!.fd;
+      const err = await store('state', fd).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'ERR_NOT_MOVABLE', found: `fd ${fd} (an ${kind})` });
+      expect((err as Error).message).toContain(`cannot be told from Node's own ${kind}`);
+    }
+    await status('after');
+    expect((await r.waitFor(1)).map((m) => m.text)).toEqual(['STATUS=after']);
   });
 });
 
