@@ -100,6 +100,8 @@ const kTracker = Symbol.for('socket-activation.connection-tracker');
 class Tracker {
   readonly connections = new Map<net.Socket, Connection>();
   readonly sessions = new Set<http2.ServerHttp2Session>();
+  /** TLS servers: raw connections still in their handshake (a request is on its way). */
+  readonly handshaking = new Set<net.Socket>();
   draining: ((c: Connection) => void) | undefined;
   /** The drain in progress, which a second drain() joins. */
   drain: Promise<DrainReport> | undefined;
@@ -109,7 +111,27 @@ class Tracker {
 
   constructor(readonly server: Server) {
     // TLS servers report the raw socket ('connection') and then the TLS one that requests use.
-    server.on('setSecureContext' in server ? 'secureConnection' : 'connection', (socket: net.Socket) => this.add(socket));
+    const secure = 'setSecureContext' in server;
+    if (secure) {
+      // Until its handshake ends a connection has no TLS socket to track, but its client has
+      // a request to send: a drain waits for it (or cuts it at the timeout) rather than exit
+      // under it.
+      server.on('connection', (raw: net.Socket) => {
+        this.handshaking.add(raw);
+        raw.once('close', () => {
+          if (!this.handshaking.delete(raw)) return;
+          if (this.draining) this.counts.closed++; // the client left before its handshake ended
+          this.onGone?.();
+        });
+      });
+    }
+    server.on(secure ? 'secureConnection' : 'connection', (socket: net.Socket) => {
+      // Node's TLS socket keeps the raw one as _parent (18.18 to 26); without it the raw one
+      // stays listed until it closes, with its TLS socket.
+      const raw = secure && (socket as net.Socket & { _parent?: net.Socket })._parent;
+      if (raw) this.handshaking.delete(raw);
+      this.add(socket);
+    });
     if (isHttp1(server)) this.addOpen(server);
     server.on('session', (session: http2.ServerHttp2Session) => {
       this.sessions.add(session);
@@ -260,8 +282,10 @@ function isHttp1(server: Server): boolean {
  * is in progress and no byte was read since its last response (Node's parser may hold a
  * pipelined request); otherwise its next request is answered with `Connection: close`. When
  * the next process already serves, idle connections may first linger here (see
- * {@link DrainOptions.linger}). At `timeout` the rest is cut. Resolves when the server has no
- * connection left. A call while the server is draining joins that drain (its options stay).
+ * {@link DrainOptions.linger}). A TLS connection still in its handshake is waited for: its
+ * request is answered with `Connection: close`. At `timeout` the rest is cut. Resolves when
+ * the server has no connection left. A call while the server is draining joins that drain
+ * (its options stay).
  *
  * @throws (rejects) ERR_INVALID_ARGUMENT for a bad argument (not a server, a bad timeout,
  * linger or handOff); ERR_NOT_TRACKED for a net or HTTP/2 server with connections accepted
@@ -344,7 +368,7 @@ async function drainTracked(tracker: Tracker, timeout: number, linger: number, o
   // to another process over IPC never tells the server it is gone.
   const finished = new Promise<void>((resolve) => {
     tracker.onGone = () => {
-      if (tracker.connections.size === 0 && tracker.sessions.size === 0) resolve();
+      if (tracker.connections.size === 0 && tracker.sessions.size === 0 && tracker.handshaking.size === 0) resolve();
     };
   });
   stopAccepting(server);
@@ -373,7 +397,7 @@ async function drainTracked(tracker: Tracker, timeout: number, linger: number, o
   await Promise.race([finished, expired]);
   clearTimeout(timer);
   clearTimeout(lingerTimer);
-  if (tracker.connections.size > 0 || tracker.sessions.size > 0) {
+  if (tracker.connections.size > 0 || tracker.sessions.size > 0 || tracker.handshaking.size > 0) {
     for (const session of tracker.sessions) session.destroy();
     for (const c of tracker.connections.values()) {
       if (c.fate === 'handed-off' || c.socket.destroyed) continue;
@@ -381,6 +405,12 @@ async function drainTracked(tracker: Tracker, timeout: number, linger: number, o
       counts.cut++;
       c.socket.destroy();
     }
+    for (const raw of tracker.handshaking) {
+      counts.cut++;
+      raw.destroy();
+    }
+    tracker.handshaking.clear();
+    tracker.onGone?.();
     await finished;
   }
   tracker.draining = undefined;

@@ -11,6 +11,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import tls from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
 import { drain, trackConnections, type DrainOptions } from '../src/index.js';
 
@@ -307,17 +308,22 @@ describe('a server drain() meets first (no trackConnections() before it accepted
 });
 
 describe('drain: what is not moved, and bad arguments', () => {
-  it('TLS connections are never offered to a hand-off function: an idle one ends by the keep-alive timeout', async () => {
+  async function tlsServer(keepAliveTimeout = 5000): Promise<{ server: https.Server; port: number }> {
     const dir = mkdtempSync(join(tmpdir(), 'sa-drain-'));
     cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
     execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-days', '1', '-keyout', join(dir, 'key'), '-out', join(dir, 'cert')], { stdio: 'ignore' });
-    const server = https.createServer({ key: readFileSync(join(dir, 'key')), cert: readFileSync(join(dir, 'cert')), keepAliveTimeout: 2000 }, (req, res) => res.end('tls'));
+    const server = https.createServer({ key: readFileSync(join(dir, 'key')), cert: readFileSync(join(dir, 'cert')), keepAliveTimeout }, (req, res) => res.end('tls'));
     trackConnections(server);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     cleanup.push(() => server.closeAllConnections());
+    return { server, port: (server.address() as net.AddressInfo).port };
+  }
+
+  it('TLS connections are never offered to a hand-off function: an idle one ends by the keep-alive timeout', async () => {
+    const { server, port } = await tlsServer(2000);
     const agent = new https.Agent({ keepAlive: true, rejectUnauthorized: false });
     cleanup.push(() => agent.destroy());
-    await new Promise<void>((resolve, reject) => https.get({ host: '127.0.0.1', port: (server.address() as net.AddressInfo).port, agent }, (res) => res.resume().on('end', resolve)).on('error', reject));
+    await new Promise<void>((resolve, reject) => https.get({ host: '127.0.0.1', port, agent }, (res) => res.resume().on('end', resolve)).on('error', reject));
     let offered = 0;
     const report = await drain(server, {
       timeout: 5000,
@@ -329,6 +335,45 @@ describe('drain: what is not moved, and bad arguments', () => {
     });
     expect(offered).toBe(0);
     expect(report).toMatchObject({ handedOff: 0, closed: 1, cut: 0 });
+  });
+
+  it('a TLS connection still in its handshake is waited for: its request is answered (Connection: close) before the drain resolves', async () => {
+    const { server, port } = await tlsServer();
+    const raw = net.connect(port, '127.0.0.1');
+    cleanup.push(() => raw.destroy());
+    await once(raw, 'connect');
+    await sleep(50); // accepted, no ClientHello yet
+    let resolved = false;
+    const draining = drain(server, { timeout: 5000, notify: false }).then((r) => ((resolved = true), r));
+    await sleep(200);
+    expect(resolved).toBe(false);
+    const client = tls.connect({ socket: raw, rejectUnauthorized: false });
+    await once(client, 'secureConnect');
+    client.end('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    let response = '';
+    client.setEncoding('utf8').on('data', (d: string) => (response += d));
+    await once(client, 'close');
+    expect(response).toMatch(/^HTTP\/1\.1 200 /);
+    expect(response).toMatch(/\r\nConnection: close\r\n/i);
+    expect(response.endsWith('tls')).toBe(true);
+    expect(await draining).toMatchObject({ requestsFinished: 1, closed: 1, cut: 0 });
+  });
+
+  it('a TLS handshake that never ends is cut at the timeout and counted; one whose client leaves counts as closed', async () => {
+    const { server, port } = await tlsServer();
+    const silent = net.connect(port, '127.0.0.1');
+    const leaving = net.connect(port, '127.0.0.1');
+    cleanup.push(() => [silent, leaving].forEach((s) => s.destroy()));
+    await Promise.all([once(silent, 'connect'), once(leaving, 'connect')]);
+    await sleep(50);
+    const started = Date.now();
+    const draining = drain(server, { timeout: 600, notify: false });
+    await sleep(100);
+    leaving.destroy();
+    const ended = once(silent, 'close');
+    expect(await draining).toMatchObject({ requestsFinished: 0, closed: 1, cut: 1 });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(590);
+    await ended; // the server closed it
   });
 
   it('ERR_INVALID_ARGUMENT naming the argument, what was expected and found', async () => {
