@@ -5,7 +5,7 @@ import { stopReading } from './kept-connections.js';
 import { isConnection } from './listen.js';
 import { native, nativeSupported, PollState } from './native.js';
 import { serverFor } from './served.js';
-import { attachPredecessor, becomeMain, MAIN_MESSAGE } from './successor.js';
+import { attachPredecessor, becomeMain, MAIN_MESSAGE, otherProtocol, REFUSED_FIELD, UPGRADE_PROTOCOL } from './successor.js';
 import { startWarmUp } from './warm-up.js';
 
 /**
@@ -120,12 +120,24 @@ export function channelHandOff(channel: number): (socket: net.Socket) => Promise
     });
 }
 
+// Started to take over by a copy of this package that speaks another protocol: taking over
+// would misread the channel, and serving beside the predecessor until it gives up would have
+// requests cut when it kills this process. So: say why, on the channel (the predecessor
+// reports it and rolls back at once) and on stderr, and exit before serving anything.
+function refuse(fd: number, protocol: string): never {
+  const reason = `it speaks hot-upgrade protocol ${JSON.stringify(protocol)}, this copy of socket-activation ${UPGRADE_PROTOCOL}: restart the service to move between them`;
+  native().sendOn(fd, Buffer.from(`${REFUSED_FIELD}=${reason}`), new Int32Array(0));
+  process.stderr.write(`socket-activation: cannot take over from the process that started this one: ${reason}\n`);
+  process.exit(1);
+}
+
 const text = process.env[HANDOFF_FD_VARIABLE];
 if (text !== undefined && nativeSupported) {
   delete process.env[HANDOFF_FD_VARIABLE];
   const fd = /^[0-9]+$/.test(text) ? Number(text) : -1;
   // Not for this process's own children.
   if (fd >= 3 && native().setCloexec(fd, true) === 0) {
+    if (otherProtocol !== undefined) refuse(fd, otherProtocol);
     attachPredecessor(fd);
     listen(fd);
     startWarmUp();

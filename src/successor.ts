@@ -9,8 +9,21 @@ import { constants } from 'node:os';
 import { errnoException } from './errors.js';
 import { native } from './native.js';
 
-/** Set in the successor's environment by the predecessor. */
+/** Set in the successor's environment by the predecessor, to the protocol it speaks. */
 export const SUCCESSOR_VARIABLE = 'SOCKET_ACTIVATION_SUCCESSOR';
+
+/**
+ * The protocol between the two processes of a hot upgrade (this file, handoff-channel.ts and
+ * upgrade.ts: notify lines up the channel, MAIN_MESSAGE and connections down), given to the
+ * successor as the value of SUCCESSOR_VARIABLE. A successor that does not speak the one it is
+ * given sends REFUSED_FIELD and exits, so that the predecessor rolls back at once instead of
+ * waiting for a READY=1 that cannot come; a later version that speaks several picks one by
+ * this value. @internal
+ */
+export const UPGRADE_PROTOCOL = '1';
+
+/** The line a successor sends up the channel, instead of READY=1, when it cannot take over. @internal */
+export const REFUSED_FIELD = 'SOCKET_ACTIVATION_REFUSED';
 
 /** What the predecessor sends on the channel once the manager knows the successor as its main process. */
 export const MAIN_MESSAGE = 'main';
@@ -21,7 +34,10 @@ const becameMain = channel('socket-activation:main');
 
 const { EAGAIN, ECONNREFUSED, ECONNRESET, EPIPE, ETIMEDOUT } = constants.errno;
 const NO_FDS = new Int32Array(0);
-const asSuccessor = process.env[SUCCESSOR_VARIABLE] === '1';
+const announced = process.env[SUCCESSOR_VARIABLE];
+const asSuccessor = announced === UPGRADE_PROTOCOL;
+/** The protocol a predecessor that this copy cannot take over from speaks. @internal */
+export const otherProtocol = announced !== undefined && !asSuccessor ? announced : undefined;
 // Our own children are not successors.
 delete process.env[SUCCESSOR_VARIABLE];
 

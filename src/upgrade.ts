@@ -11,7 +11,7 @@ import type { NotifyValue } from './notify-message.js';
 import { activation } from './registry.js';
 import { startActivated } from './spawn.js';
 import { rememberStart, successorCommand, successorCwd } from './successor-command.js';
-import { MAIN_MESSAGE, SUCCESSOR_VARIABLE } from './successor.js';
+import { MAIN_MESSAGE, REFUSED_FIELD, SUCCESSOR_VARIABLE, UPGRADE_PROTOCOL } from './successor.js';
 import { isConnection } from './listen.js';
 import { channelHandOff, HANDOFF_FD_VARIABLE } from './handoff-channel.js';
 import { native, signalName, type NativeWatcher } from './native.js';
@@ -117,6 +117,10 @@ function watchExit(pid: number): ExitWatch {
 
 const EAGAIN = -constants.errno.EAGAIN;
 
+// How long a successor that closed its channel has to exit, so that its exit status is what
+// the failure reports.
+const CLOSED_GRACE = 1000;
+
 function killQuietly(pid: number): void {
   try {
     process.kill(pid, 'SIGKILL');
@@ -158,7 +162,7 @@ async function startSuccessor(options: HotUpgradeOptions): Promise<Successor> {
   if (typeof pair === 'number') pair = native().socketPair(SOCK_DGRAM);
   if (typeof pair === 'number') throw new Error(`the channel to the successor could not be made: socketpair ${getSystemErrorName(pair)}`);
   const [channel, theirs] = pair;
-  const env = { [SUCCESSOR_VARIABLE]: '1', [HANDOFF_FD_VARIABLE]: String(3 + fds.length) };
+  const env = { [SUCCESSOR_VARIABLE]: UPGRADE_PROTOCOL, [HANDOFF_FD_VARIABLE]: String(3 + fds.length) };
   let pid: number;
   try {
     // The channel sits right after the LISTEN_FDS range, outside of it.
@@ -197,10 +201,17 @@ async function startSuccessor(options: HotUpgradeOptions): Promise<Successor> {
       for (;;) {
         const got = native().receive(channel);
         if (got === EAGAIN) return;
-        // The successor closed its end (it exits: its reap says how), or the channel failed.
-        if (typeof got === 'number' || got.data.length === 0) return watcher?.close();
+        if (typeof got === 'number' || got.data.length === 0) {
+          // The successor closed its end, or the channel failed. When it exits, its reap says
+          // how; one that goes on without the channel will never send READY=1 through it.
+          watcher?.close();
+          setTimeout(() => fail('the successor closed its channel to this process before READY=1 and keeps running: it does not take over (see its log)'), CLOSED_GRACE).unref();
+          return;
+        }
         const lines = got.data.toString('utf8').split('\n').filter((l) => l !== '');
         for (const fd of got.fds) native().close(fd);
+        const refused = lines.find((l) => l.startsWith(`${REFUSED_FIELD}=`));
+        if (refused) return fail(`the successor refused to take over: ${refused.slice(REFUSED_FIELD.length + 1)}`);
         const others = lines.filter((l) => l !== 'READY=1' && !l.startsWith('MAINPID='));
         if (others.length > 0) void notify(others.join('\n')).catch(() => undefined);
         if (others.some((l) => l.startsWith('STATUS='))) status = true;
