@@ -482,9 +482,10 @@ Napi::Value InspectRange(const Napi::CallbackInfo& info) {
 
 Napi::Array JsonStrings(Napi::Env env, const JsonText& text) {
   Napi::Array strings = Napi::Array::New(env, text.arrays.size());
+  bool* external = env.GetInstanceData<bool>();
   for (size_t i = 0; i < text.arrays.size(); i++) {
     const JsonText::Array& array = text.arrays[i];
-    napi_value s = text.ascii ? ExternalLatin1(env, array) : nullptr;
+    napi_value s = text.ascii && external != nullptr && *external ? ExternalLatin1(env, array) : nullptr;
     if (s == nullptr) {
       if (text.ascii) {
         napi_create_string_latin1(env, array.bytes.get(), array.length, &s);
@@ -506,6 +507,13 @@ JsonText* JsonTextOf(const Napi::Value& value) {
 }
 
 void RegisterInspect(Napi::Env env, Napi::Object exports) {
+  // External strings only where JavaScript says so (the main thread): a worker's isolate,
+  // torn down when the worker exits, runs their finalizers after its napi_env is gone, and
+  // Node 20 then crashes the whole process (SIGSEGV in Isolate::Delete).
+  env.SetInstanceData(new bool(false));
+  exports["useExternalStrings"] = Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
+    *info.Env().GetInstanceData<bool>() = info.Length() > 0 && info[0].ToBoolean().Value();
+  }, "useExternalStrings");
   exports["inspect"] = Napi::Function::New(env, Inspect, "inspect");
   exports["inspectRange"] = Napi::Function::New(env, InspectRange, "inspectRange");
 }

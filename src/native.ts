@@ -1,4 +1,5 @@
 import { constants } from 'node:os';
+import { isMainThread } from 'node:worker_threads';
 import { SocketActivationError } from './errors.js';
 import { loadAddon } from './load-addon.cjs';
 
@@ -34,6 +35,8 @@ export interface Native {
   setIntOption(fd: number, level: number, name: number, value: number): number;
   pidfdId(): bigint | number;
   pipe(): [number, number] | number;
+  /** Whether JSON text may reach JavaScript as external strings (the main thread only: see inspect.cc). */
+  useExternalStrings(on: boolean): void;
   /** 1 when both fds are one open file description (kcmp KCMP_FILE, as systemd's same_fd()), 0 when not, else -errno. */
   sameFile(a: number, b: number): number;
   /** Per fd, the bits of {@link PollState} (READABLE only when asked for). Never waits. */
@@ -115,6 +118,7 @@ export function native(): Native {
   if (!binding) {
     try {
       binding = loadAddon() as Native;
+      binding.useExternalStrings(isMainThread);
     } catch (err) {
       const found = String((err as Error).message ?? err).split('\n')[0];
       throw new SocketActivationError(

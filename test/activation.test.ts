@@ -97,6 +97,11 @@ describe('bad environments give a clear error, never a crash', () => {
     // the one fd that was passed is still made close-on-exec, as sd_listen_fds does
     expect(out.cloexec3).toBe(true);
   });
+  it('a worker thread that reads the activation first, then exits: the process lives on and the main thread sees the same', async () => {
+    const r = await runActivated('worker-first.mjs', { fds: [inetSocket().fd, inetSocket().fd], env: { LISTEN_FDNAMES: 'web:admin' } });
+    expect({ code: r.code, signal: r.signal }).toEqual({ code: 0, signal: null });
+    expect(JSON.parse(r.stdout)).toEqual({ worker: ['web', 'admin'], code: 0, main: ['web', 'admin'] });
+  });
   it('LISTEN_FDS=2147483644 (the largest libsystemd takes) without LISTEN_FDNAMES: an error at the first fd not passed, no out-of-memory abort', async () => {
     const r = await runActivated('probe.mjs', { args: ['afterError'], fds: [inetSocket().fd], env: { LISTEN_FDS: '2147483644' } });
     expect(r.code).toBe(0);
