@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { constants } from 'node:os';
-import { inspect } from './descriptor.js';
+import { describe, inspect } from './descriptor.js';
 import { stopReading } from './kept-connections.js';
 import { isConnection } from './listen.js';
 import { native, nativeSupported, PollState } from './native.js';
@@ -131,12 +131,31 @@ function refuse(fd: number, protocol: string): never {
   process.exit(1);
 }
 
+// The channel is an unnamed unix datagram or seqpacket socket (a socketpair end). The variable
+// can outlive the fd: a process started by the service before it loaded this package inherits
+// it, and the number may then be one of Node's own fds, which must not be touched.
+function isChannel(fd: number): boolean {
+  let d;
+  try {
+    d = inspect(fd);
+  } catch {
+    d = undefined;
+  }
+  const channel = d?.kind === 'socket' && d.family === 'unix' && (d.type === 'seqpacket' || d.type === 'dgram') && 'unnamed' in d.local;
+  if (!channel) {
+    process.stderr.write(
+      `socket-activation: ${HANDOFF_FD_VARIABLE}=${fd} ignored: fd ${fd} is ${d ? describe(d) : 'not open'}, not a hand-over channel (an unnamed unix datagram or seqpacket socket); was the variable inherited without the fd?\n`,
+    );
+  }
+  return channel;
+}
+
 const text = process.env[HANDOFF_FD_VARIABLE];
 if (text !== undefined && nativeSupported) {
   delete process.env[HANDOFF_FD_VARIABLE];
   const fd = /^[0-9]+$/.test(text) ? Number(text) : -1;
   // Not for this process's own children.
-  if (fd >= 3 && native().setCloexec(fd, true) === 0) {
+  if (fd >= 3 && isChannel(fd) && native().setCloexec(fd, true) === 0) {
     if (otherProtocol !== undefined) refuse(fd, otherProtocol);
     attachPredecessor(fd);
     listen(fd);

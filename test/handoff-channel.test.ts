@@ -2,6 +2,8 @@
 // hot upgrade's way to its successor), checked at the receiving end of the channel in this process;
 // a real receiving process (test/fixtures/takeover.mjs), which adopts the connections with a
 // request waiting first; and the warm-up a process taking over connections does before it listens.
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import http from 'node:http';
 import net from 'node:net';
 import { constants } from 'node:os';
@@ -10,7 +12,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { channelHandOff } from '../src/handoff-channel.js';
 import { drain, trackConnections } from '../src/index.js';
 import { native } from '../src/native.js';
-import { startActivated, waitForLine } from './helpers/activated.js';
+import { root, startActivated, waitForLine } from './helpers/activated.js';
 
 const cleanup: (() => void)[] = [];
 afterEach(() => {
@@ -128,6 +130,34 @@ describe('the receiving process', () => {
     expect(adopted).toEqual([clients[1]!.localPort, clients[0]!.localPort, clients[2]!.localPort]);
     while (!answer.includes('/waiting')) await sleep(10);
     expect(answer).toContain(`${child.pid}/waiting`);
+  });
+});
+
+describe('a hand-over variable without its channel', () => {
+  it('naming one of Node\'s own fds (inherited without the fd): ignored with a warning, the fd untouched, the process unharmed', async () => {
+    // The child names its lowest pipe, then loads the package, then uses child_process (which
+    // aborted when that pipe was taken over as a channel and closed).
+    const script = `
+      import { readdirSync, readlinkSync } from 'node:fs';
+      import { execFile } from 'node:child_process';
+      const own = readdirSync('/proc/self/fd').map(Number).filter((fd) => fd > 2).sort((a, b) => a - b).map((fd) => { try { return [fd, readlinkSync('/proc/self/fd/' + fd)]; } catch { return [fd, '']; } });
+      const [fd, target] = own.find(([, t]) => t.startsWith('pipe:'));
+      process.env.SOCKET_ACTIVATION_HANDOFF_FD = String(fd);
+      await import('socket-activation');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const still = readlinkSync('/proc/self/fd/' + fd);
+      execFile('true', (err) => console.log(JSON.stringify({ fd, same: still === target, exec: err ? err.code : 'ok', left: process.env.SOCKET_ACTIVATION_HANDOFF_FD ?? null })));`;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const [code, signal] = await once(child, 'exit');
+    expect({ code, signal }).toEqual({ code: 0, signal: null });
+    const r = JSON.parse(stdout);
+    expect(r).toMatchObject({ same: true, exec: 'ok', left: null });
+    expect(stderr).toContain(`socket-activation: SOCKET_ACTIVATION_HANDOFF_FD=${r.fd} ignored: fd ${r.fd} is `);
+    expect(stderr).toContain('not a hand-over channel');
   });
 });
 
