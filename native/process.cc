@@ -5,6 +5,7 @@
 // older kernels give every pidfd the same anon inode, so there it returns -EOPNOTSUPP and
 // the caller skips the check, as libsystemd does when it cannot read the id.
 #include <errno.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -78,12 +79,20 @@ Napi::Value BecomeSubreaper(const Napi::CallbackInfo& info) {
 #endif
 }
 
+// noCoreDump() -> 0 | -errno: RLIMIT_CORE 0, so that re-raising a child's SIGABRT or SIGSEGV
+// to die of it does not write this process's own core over the child's (as GNU timeout does).
+Napi::Value NoCoreDump(const Napi::CallbackInfo& info) {
+  struct rlimit none = {0, 0};
+  return Napi::Number::New(info.Env(), setrlimit(RLIMIT_CORE, &none) == 0 ? 0 : -errno);
+}
+
 }  // namespace
 
 void RegisterProcess(Napi::Env env, Napi::Object exports) {
   exports["pidfdId"] = Napi::Function::New(env, PidfdId, "pidfdId");
   exports["reap"] = Napi::Function::New(env, Reap, "reap");
   exports["becomeSubreaper"] = Napi::Function::New(env, BecomeSubreaper, "becomeSubreaper");
+  exports["noCoreDump"] = Napi::Function::New(env, NoCoreDump, "noCoreDump");
 }
 
 }  // namespace socket_activation

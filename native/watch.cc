@@ -50,7 +50,13 @@ class Watcher : public Napi::ObjectWrap<Watcher> {
     Napi::Env env = self->callback_.Env();
     Napi::HandleScope scope(env);
     // An error (e.g. the fd was closed under us) is reported as a negative status.
-    self->callback_.MakeCallback(env.Global(), {Napi::Number::New(env, status)});
+    try {
+      self->callback_.MakeCallback(env.Global(), {Napi::Number::New(env, status)});
+    } catch (const Napi::Error& e) {
+      // What the callback threw is the process's uncaught exception, as from any other
+      // event-loop callback; escaping this function it would be std::terminate (SIGABRT).
+      napi_fatal_exception(env, e.Value());
+    }
   }
 
   Napi::Value Close(const Napi::CallbackInfo& info) {

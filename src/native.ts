@@ -55,6 +55,8 @@ export interface Native {
   spawn(path: string, argv: readonly string[], envp: readonly string[], fds: Int32Array, done: (pid: number) => void): void;
   reap(pid: number): { code?: number; signal?: number } | number;
   becomeSubreaper(): number;
+  /** RLIMIT_CORE 0: no core dump of this process (before it re-raises a child's signal). */
+  noCoreDump(): number;
   constants: {
     AF_UNIX: number;
     AF_INET: number;

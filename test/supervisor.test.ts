@@ -421,6 +421,29 @@ describe('crashes and the fd store', () => {
     expect(s.stderr).not.toMatch(/SIGKILL/);
   });
 
+  it('its log pipe gone (EPIPE on stderr): it goes on supervising — a crash is restarted — and stops cleanly', async () => {
+    const port = await freePort();
+    const s = supervise(['-l', `web=127.0.0.1:${port}`], supervised('--crash-after', '300'));
+    s.child.stderr!.destroy(); // the reader is gone: every log line now fails with EPIPE
+    const first = await s.json('UP');
+    // The notify handler logs the child's STATUS, the restart logs a line: both hit EPIPE.
+    const restarted = await answeredByAnother(port, first.pid);
+    expect(alive(s.pid)).toBe(true);
+    process.kill(s.pid, 'SIGTERM');
+    expect(await s.finish()).toEqual({ code: 0, signal: null });
+    expect(alive(restarted)).toBe(false);
+  });
+
+  it('a child that dies of SIGABRT: the supervisor dies of it too, without dumping a core of its own', async () => {
+    const cores = join(dir, `cores-${Date.now()}`);
+    mkdirSync(cores);
+    // RLIMIT_CORE unlimited for the supervisor, and a core_pattern that writes into the cwd.
+    const s = start('/bin/sh', ['-c', `ulimit -c unlimited; exec "$@"`, 'sh', process.execPath, cli, '-l', '127.0.0.1:0', '--restart', 'no', '--', '/bin/sh', '-c', 'ulimit -c 0; kill -ABRT $$'], { cwd: cores, env: { ...process.env, PATH: process.env.PATH } });
+    running.push(s);
+    expect(await s.finish()).toEqual({ code: null, signal: 'SIGABRT' });
+    expect(readdirSync(cores)).toEqual([]);
+  });
+
   it('a child that ignores SIGTERM is killed with SIGKILL after --stop-timeout, and the supervisor then exits', async () => {
     const port = await freePort();
     const s = supervise(['-l', `web=127.0.0.1:${port}`, '--stop-timeout', '0.5'], supervised('--ignore-term'));

@@ -162,6 +162,9 @@ async function main(argv: readonly string[]): Promise<number> {
     console.log(pkg.version);
     return 0;
   }
+  // A log pipe that is gone (EPIPE: `| head`, a log collector restarting) must not take the
+  // supervisor and its service down; systemd goes on supervising when the journal is away.
+  process.stderr.on('error', () => undefined);
   const sockets: BoundSocket[] = [];
   try {
     for (const address of parsed.addresses) sockets.push(await bindLaunchSocket(address, parsed.backlog));
@@ -180,7 +183,9 @@ async function main(argv: readonly string[]): Promise<number> {
       releaseLaunchSockets(sockets.splice(0));
       // Die of the same signal, so our parent sees what really happened. As PID 1 (which the
       // kernel does not kill with a signal it has no handler for) or for a signal Node ignores
-      // (SIGPIPE), we are still here: then the shell's 128 + n.
+      // (SIGPIPE), we are still here: then the shell's 128 + n. The child's core (SIGABRT,
+      // SIGSEGV, …) is the one to keep, not one of this supervisor.
+      (await import('../native.js')).native().noCoreDump();
       process.kill(process.pid, exit.signal);
       return 128 + (constants.signals[exit.signal] ?? 0);
     }
