@@ -348,6 +348,24 @@ describe('crashes and the fd store', () => {
     }
   });
 
+  it('what an exited child left in its process group is stopped before the restart (SIGTERM), as systemd stops what is left in the cgroup', async () => {
+    const s = supervise(['-l', '127.0.0.1:0'], ['/bin/sh', '-c', 'sleep 777 & echo "LEFT $!"; sleep 0.3; exit 1']);
+    const [, first] = await s.waitFor(/^LEFT (\d+)$/m);
+    await s.waitFor(/^LEFT (\d+)\n[\s\S]*^LEFT (\d+)$/m); // restarted
+    expect(alive(Number(first))).toBe(false);
+    expect(s.stderr).toMatch(/pid \d+ left processes in its process group; sending them SIGTERM/);
+    // The restart came after the leftover was gone.
+    expect(s.stderr.indexOf('sending them SIGTERM')).toBeLessThan(s.stderr.indexOf('restarting in'));
+  });
+
+  it('a leftover that ignores SIGTERM gets SIGKILL after --stop-timeout; the supervisor ends only then, leaving nothing behind', async () => {
+    const s = supervise(['-l', '127.0.0.1:0', '--restart', 'no', '--stop-timeout', '0.5'], ['/bin/sh', '-c', '(trap "" TERM; exec sleep 777) & echo "LEFT $!"; sleep 0.3; exit 4']);
+    const [, left] = await s.waitFor(/^LEFT (\d+)$/m);
+    expect(await s.finish()).toEqual({ code: 4, signal: null });
+    expect(alive(Number(left))).toBe(false);
+    expect(s.stderr).toMatch(/the processes pid \d+ left did not stop within 500 ms of SIGTERM; killing them with SIGKILL/);
+  });
+
   it('a clean exit is not restarted (on-failure); the supervisor exits 0 and closes its sockets', async () => {
     const port = await freePort();
     const s = supervise(['-l', `127.0.0.1:${port}`], [process.execPath, '-e', 'setTimeout(() => process.exit(0), 200)']);

@@ -2,6 +2,7 @@ import { type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { inspect } from '../descriptor.js';
 import { HANDOFF_FD_VARIABLE } from '../handoff-channel.js';
 import { KEPT_PREFIX } from '../kept-connections.js';
@@ -267,8 +268,10 @@ export class Supervisor {
         clearInterval(g.keepAlive);
         if (g.handoffFd !== undefined) native().close(g.handoffFd);
         rmSync(successorMarker(this.dir, g.pid), { force: true });
-        resolveExit(exit);
-        this.onExit(g);
+        void this.stopLeftovers(g).then(() => {
+          resolveExit(exit);
+          this.onExit(g);
+        });
       },
       child,
       pid: child.pid ?? -1,
@@ -397,6 +400,31 @@ export class Supervisor {
       this.log(`pid ${g.pid} did not stop within ${ms} ms of ${signal}${g.killDeadline!.extended ? ' and the time it asked for (EXTEND_TIMEOUT_USEC=)' : ''}; killing it with SIGKILL`);
       this.kill(g, 'SIGKILL');
     });
+  }
+
+  /**
+   * What the service left in the child's process group once its main process is gone (a
+   * shell's background job, a helper) gets SIGTERM (and SIGCONT), then SIGKILL after the stop
+   * timeout, as systemd stops what is left in the cgroup (KillMode=control-group) before a
+   * restart or the end; resolves once the group is empty. Processes that left the group
+   * (setsid() daemons) are not reached: there is no cgroup here.
+   */
+  private async stopLeftovers(g: Generation): Promise<void> {
+    if (g.pid <= 0 || !groupAlive(g.pid)) return;
+    const ms = this.options.stopTimeoutMs ?? 90_000;
+    this.log(`pid ${g.pid} left processes in its process group; sending them SIGTERM`);
+    signalGroup(g.pid, 'SIGTERM');
+    signalGroup(g.pid, 'SIGCONT');
+    const deadline = Date.now() + ms;
+    let killed = false;
+    while (groupAlive(g.pid)) {
+      if (!killed && Date.now() >= deadline) {
+        killed = true;
+        this.log(`the processes pid ${g.pid} left did not stop within ${ms} ms of SIGTERM; killing them with SIGKILL`);
+        signalGroup(g.pid, 'SIGKILL');
+      }
+      await sleep(50);
+    }
   }
 
   private kill(g: Generation, signal: NodeJS.Signals): void {
@@ -626,6 +654,24 @@ function isAlive(pid: number): boolean {
     return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Whether process group `pgid` has a member (a zombie counts until it is reaped). */
+function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function signalGroup(pgid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pgid, signal);
+  } catch {
+    // gone meanwhile
   }
 }
 
