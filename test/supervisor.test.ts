@@ -416,6 +416,37 @@ describe('crashes and the fd store', () => {
     expect((await s.waitFor(/^NAMES (.*)$/m))[1]).toBe('5 web:e2:e1:b:a');
   });
 
+  it('a stop during a reload: the reload is logged as cancelled, not as failed with the old child serving on', async () => {
+    const port = await freePort();
+    const s = supervise(['-l', `web=127.0.0.1:${port}`], supervised('--ready-delay', '20000'));
+    await s.json('UP');
+    process.kill(s.pid, 'SIGHUP');
+    while (childrenOf(s.pid).length < 2) await sleep(20); // the new child runs, not ready yet
+    await sleep(300);
+    process.kill(s.pid, 'SIGTERM');
+    await s.finish();
+    expect(s.stderr).toMatch(/reload cancelled: stopping \(the new child, pid \d+, is stopped too\)/);
+    expect(s.stderr).not.toMatch(/reload failed/);
+    expect(s.stderr).not.toMatch(/keeps serving/);
+  });
+
+  it('a notify message over 4096 bytes is ignored with a warning, as systemd ignores it; the next one counts', async () => {
+    const sender = join(dir, 'big-message.py');
+    writeFileSync(
+      sender,
+      [
+        'import os, socket',
+        's = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)',
+        "s.sendto(b'STATUS=' + b'x' * 5000 + b'\\nREADY=1', os.environ['NOTIFY_SOCKET'])",
+        "s.sendto(b'STATUS=small', os.environ['NOTIFY_SOCKET'])",
+      ].join('\n'),
+    );
+    const s = supervise(['-l', '127.0.0.1:0'], ['/bin/sh', '-c', `python3 ${sender}; exec sleep 30`]);
+    await s.waitFor(/\] small$/m, { stream: 'stderr' });
+    expect(s.stderr).toMatch(/ignored a notify message from pid \d+: 5015 bytes, over systemd's 4096 \(systemd ignores it too\)/);
+    expect(s.stderr).not.toContain('xxxx');
+  });
+
   it('the service ending by itself (no restart) while an old child still drains: that child is stopped too before the supervisor exits', async () => {
     const port = await freePort();
     const s = supervise(['-l', `web=127.0.0.1:${port}`, '--restart', 'no', '--stop-timeout', '0.5'], supervised('--ignore-term'));

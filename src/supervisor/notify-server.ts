@@ -16,6 +16,8 @@ export interface NotifyMessage {
 }
 
 const EAGAIN = -constants.errno.EAGAIN;
+// systemd's NOTIFY_BUFFER_MAX (PIPE_BUF): it ignores longer messages, and so does the supervisor.
+const MESSAGE_MAX = 4096;
 
 /** Splits `KEY=VALUE` lines; lines without `=` are ignored, as systemd does. */
 export function parseAssignments(data: Buffer): { fields: Map<string, string>; notUtf8: Set<string> } {
@@ -46,7 +48,8 @@ export class NotifyServer {
   private readonly fd: number;
   private readonly watcher: NativeWatcher;
 
-  constructor(dir: string, onMessage: (m: NotifyMessage) => void) {
+  /** `onIgnored` hears of each message dropped whole, with the sender's pid and why. */
+  constructor(dir: string, onMessage: (m: NotifyMessage) => void, onIgnored: (pid: number, why: string) => void) {
     const n = native();
     const c = n.constants;
     this.path = join(dir, 'notify');
@@ -66,9 +69,10 @@ export class NotifyServer {
           if (got !== EAGAIN) process.emitWarning(errnoException(got, 'recvmsg', fd, 'the notify socket'));
           return;
         }
-        if (got.truncated) {
+        if (got.truncated || got.data.length > MESSAGE_MAX) {
           // systemd drops such messages too: a cut-off message could mean something else.
           for (const f of got.fds) n.close(f);
+          onIgnored(got.pid, got.truncated ? 'it did not fit in one read (over 64 KiB, or too many fds)' : `${got.data.length} bytes, over systemd's ${MESSAGE_MAX}`);
           continue;
         }
         onMessage({ pid: got.pid, ...parseAssignments(got.data), fds: got.fds });

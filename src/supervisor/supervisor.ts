@@ -108,7 +108,11 @@ export class Supervisor {
   constructor(private readonly options: SupervisorOptions) {
     this.log = options.log ?? ((line) => process.stderr.write(`socket-activation: ${line}\n`));
     this.store = new FdStore(options.fdStoreMax ?? 64);
-    this.notify = new NotifyServer(this.dir, (m) => this.onNotify(m));
+    this.notify = new NotifyServer(
+      this.dir,
+      (m) => this.onNotify(m),
+      (pid, why) => this.log(`ignored a notify message from pid ${pid}: ${why} (systemd ignores it too)`),
+    );
     this.sweeper = setInterval(() => this.sweepStore(), SWEEP_INTERVAL_MS).unref();
     rememberStart();
   }
@@ -187,6 +191,11 @@ export class Supervisor {
       });
     });
     fresh.readyDeadline = undefined;
+    if (outcome !== 'ready' && this.ending) {
+      // The stop ends the new child as it ends the old one: nothing failed, and nothing serves on.
+      this.log(`reload cancelled: stopping${fresh.pid > 0 ? ` (the new child, pid ${fresh.pid}, is stopped too)` : ''}`);
+      return false;
+    }
     if (outcome !== 'ready') {
       const oldGone = old.exit !== undefined;
       this.log(
