@@ -53,4 +53,19 @@ describe('launcher addresses', () => {
   it.each(['web=', 'a:b=127.0.0.1:80', '127.0.0.1:99999', 'example.com:80', '@', 'nonsense', 'x y=1'])('rejects %j', (spec) => {
     expect(() => parseLaunchAddress(spec, 'stream')).toThrow(expect.objectContaining({ code: 'ERR_LAUNCHER_USAGE' }));
   });
+  it.each([
+    ['1.2.3:80', /must be an IPv4 address \(four numbers 0-255\)/],
+    ['999.1.1.1:80', /must be an IPv4 address/],
+    ['127.1:80', /must be an IPv4 address/],
+    ['[localhost]:80', /in brackets must be an IPv6 address; found "localhost"/],
+    ['[1.2.3.4]:80', /in brackets must be an IPv6 address/],
+    ['[fe80::1%lo]:80', /with a zone \(%interface\) are not supported/],
+  ])('a host that is no address, %j: a usage error naming it, not a failed bind', (spec, message) => {
+    expect(() => parseLaunchAddress(spec, 'stream')).toThrow(expect.objectContaining({ code: 'ERR_LAUNCHER_USAGE', message: expect.stringMatching(message) }));
+  });
+  it('an IPv4-mapped IPv6 address is bound with IPV6_V6ONLY off (it carries IPv4 traffic)', () => {
+    expect(parseLaunchAddress('[::ffff:127.0.0.1]:80', 'stream')).toMatchObject({ family: 'inet6', host: '::ffff:127.0.0.1', dualStack: true });
+    expect(parseLaunchAddress('[::FFFF:7f00:1]:80', 'stream')).toMatchObject({ dualStack: true });
+    expect(parseLaunchAddress('[2001:db8::1]:80', 'stream')).toMatchObject({ dualStack: false });
+  });
 });

@@ -1,3 +1,4 @@
+import { isIPv4, isIPv6 } from 'node:net';
 import { resolve } from 'node:path';
 import { SocketActivationError } from '../errors.js';
 
@@ -54,11 +55,18 @@ export function parseLaunchAddress(spec: string, type: LaunchSocketType): Launch
   if (type === 'seqpacket') usage(`${spec}: --seqpacket takes a unix socket path or @abstract name.`);
   if (/^[0-9]+$/.test(rest)) return { name, type, spec, family: 'inet6', host: '::', port: parsePort(rest, spec), dualStack: true };
   const v6 = /^\[([^\]]+)\]:([^:]+)$/.exec(rest);
-  if (v6) return { name, type, spec, family: 'inet6', host: v6[1]!, port: parsePort(v6[2]!, spec), dualStack: v6[1] === '::' };
+  if (v6) {
+    const host = v6[1]!;
+    if (host.includes('%')) usage(`${spec}: IPv6 addresses with a zone (%interface) are not supported; bind a global address, or [::].`);
+    if (!isIPv6(host)) usage(`${spec}: the host in brackets must be an IPv6 address; found ${JSON.stringify(host)}.`);
+    // An IPv4-mapped address only works with IPV6_V6ONLY off: it is IPv4 traffic.
+    const mapped = /^::ffff:([0-9.]+|[0-9a-f]{1,4}:[0-9a-f]{1,4})$/i.test(host);
+    return { name, type, spec, family: 'inet6', host, port: parsePort(v6[2]!, spec), dualStack: host === '::' || mapped };
+  }
   const v4 = /^([^:[\]]+):([^:]+)$/.exec(rest);
   if (v4) {
     const host = v4[1] === 'localhost' ? '127.0.0.1' : v4[1]!;
-    if (!/^[0-9.]+$/.test(host)) usage(`${spec}: the host must be an IPv4 address, [IPv6 address] or localhost; found ${JSON.stringify(v4[1])}.`);
+    if (!isIPv4(host)) usage(`${spec}: the host must be an IPv4 address (four numbers 0-255), [IPv6 address] or localhost; found ${JSON.stringify(v4[1])}.`);
     return { name, type, spec, family: 'inet', host, port: parsePort(v4[2]!, spec), dualStack: false };
   }
   return usage(`${spec}: expected PORT, HOST:PORT, [IPV6]:PORT, a unix socket path (with a '/') or @abstract.`);
