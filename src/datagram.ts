@@ -2,7 +2,7 @@ import dgram from 'node:dgram';
 import { type Descriptor, type DatagramDescriptor } from './descriptor.js';
 import { closeDuplicate, duplicateForNode } from './adopt.js';
 import { fallbackApplies } from './registry.js';
-import { check, listener } from './select.js';
+import { check, checkTarget, listener } from './select.js';
 import { SocketActivationError } from './errors.js';
 
 /** Where to bind when the process was not socket-activated. A host with `:` makes a udp6 socket. */
@@ -36,7 +36,8 @@ function bound(socket: dgram.Socket, bind: (done: () => void) => void): Promise<
  * this itself: a udp4 socket on an IPv6 fd receives but cannot send).
  *
  * @throws (rejects) ERR_NOT_ACTIVATED, ERR_LISTENER_NOT_FOUND, ERR_LISTENER_AMBIGUOUS,
- * ERR_LISTENER_MISMATCH (a stream socket, or a unix datagram socket, which Node cannot adopt).
+ * ERR_LISTENER_MISMATCH (a stream socket, or a unix datagram socket, which Node cannot adopt),
+ * ERR_INVALID_ARGUMENT (neither a name nor a descriptor: an fd number, say).
  * @example
  * ```ts
  * const socket = await bindDatagram('dns', { fallback: 5353 });
@@ -44,6 +45,7 @@ function bound(socket: dgram.Socket, bind: (done: () => void) => void): Promise<
  * ```
  */
 export async function bindDatagram(target: string | Descriptor, options: BindDatagramOptions = {}): Promise<dgram.Socket> {
+  checkTarget('bindDatagram()', target);
   if (typeof target === 'string' && options.fallback !== undefined && fallbackApplies()) {
     const { port, host } = typeof options.fallback === 'number' ? { port: options.fallback, host: undefined } : options.fallback;
     const socket = dgram.createSocket({ ...options.socketOptions, type: host?.includes(':') ? 'udp6' : 'udp4' });

@@ -156,7 +156,9 @@ export function isSameFile(fd: number, was: { readonly dev: number; readonly ino
  */
 export function inspect(fd: number): Descriptor {
   if (!Number.isInteger(fd) || fd < 0 || fd > 0x7fffffff) {
-    throw new TypeError(`inspect(fd): expected a non-negative integer fd, got ${String(fd)}`);
+    // A TypeError, as Node's own argument errors are, with this package's code.
+    const shown = typeof fd === 'string' ? JSON.stringify(fd) : String(fd);
+    throw Object.assign(new TypeError(`inspect(fd): expected a non-negative integer fd, got ${shown}`), { code: 'ERR_INVALID_ARGUMENT', expected: 'integer fd >= 0', found: fd });
   }
   const d = describeFd(fd);
   if (typeof d === 'number') throw errnoException(d, 'fstat', fd);

@@ -7,7 +7,7 @@ import { closeDuplicate, duplicateForNode, takeOver } from './adopt.js';
 import { trackConnections } from './drain.js';
 import { registerServer } from './served.js';
 import { activation, fallbackApplies } from './registry.js';
-import { check, listenersNamed } from './select.js';
+import { check, checkTarget, listenersNamed } from './select.js';
 import { isStaleSocket } from './unix-path.js';
 import { warmedUp } from './warm-up.js';
 
@@ -217,7 +217,8 @@ async function listenFallback<S extends StreamServer>(server: S, fallback: Strea
  * at all and `fallback` is given, the server binds that address itself.
  *
  * @throws (rejects) ERR_NOT_ACTIVATED, ERR_LISTENER_NOT_FOUND, ERR_LISTENER_MISMATCH (a UDP
- * fd, a FIFO, …), ERR_FD_CHANGED, or Node's own listen error.
+ * fd, a FIFO, …), ERR_FD_CHANGED, ERR_INVALID_ARGUMENT (not a server; a listener that is
+ * neither a name nor a descriptor, such as an fd number), or Node's own listen error.
  * @example
  * ```ts
  * const server = http.createServer(app);
@@ -229,6 +230,14 @@ export async function listen<S extends StreamServer>(
   target: string | Descriptor | readonly Descriptor[],
   options: ListenOptions = {},
 ): Promise<Listening<S>> {
+  if (!(server instanceof net.Server)) {
+    const found = server === null ? 'null' : typeof server === 'object' ? ((server as object).constructor?.name ?? 'an object') : String(server);
+    throw new SocketActivationError('ERR_INVALID_ARGUMENT', `listen(): the server must be a net.Server (http, https, http2, tls or net); found ${found}.`, {
+      expected: 'net.Server',
+      found,
+    });
+  }
+  checkTarget('listen(server, listener)', target, true);
   trackConnections(server);
   if (typeof target === 'string' && options.fallback !== undefined && fallbackApplies()) {
     return listenFallback(server, options.fallback, options.backlog);

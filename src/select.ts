@@ -85,6 +85,30 @@ export function label(d: Descriptor): string {
   return `fd ${d.fd}${d.name !== undefined ? ` ${JSON.stringify(d.name)}` : ''}: ${describe(d)}`;
 }
 
+function isDescriptor(value: unknown): value is Descriptor {
+  return typeof value === 'object' && value !== null && Number.isInteger((value as { fd?: unknown }).fd) && typeof (value as { kind?: unknown }).kind === 'string';
+}
+
+/**
+ * Checks the listener argument of listen(), connection() and bindDatagram(): a name, or a
+ * descriptor from listeners() or inspect() (with `several`, also a non-empty array of them).
+ * An fd number is the likely mistake (Node's own `listen({ fd })` takes one).
+ * @throws ERR_INVALID_ARGUMENT naming what was found.
+ * @internal
+ */
+export function checkTarget(fn: string, target: unknown, several = false): void {
+  if (typeof target === 'string' || isDescriptor(target)) return;
+  if (several && Array.isArray(target) && target.length > 0 && target.every(isDescriptor)) return;
+  const found =
+    typeof target === 'number' ? `the number ${target}` : Array.isArray(target) ? `an array of ${target.length} (not all descriptors)` : target === null || target === undefined ? String(target) : typeof target === 'object' ? 'an object without fd and kind' : `${typeof target} ${String(target)}`;
+  const hint = typeof target === 'number' && Number.isInteger(target) && target >= 0 ? ` For fd ${target}, pass inspect(${target}) or its name from LISTEN_FDNAMES.` : '';
+  throw new SocketActivationError(
+    'ERR_INVALID_ARGUMENT',
+    `${fn}: the listener must be a name (a string) or a descriptor from listeners()${several ? ' (or an array of them)' : ''}; found ${found}.${hint}`,
+    { expected: several ? 'name | descriptor | descriptor[]' : 'name | descriptor', found: target },
+  );
+}
+
 /**
  * Throws ERR_LISTENER_MISMATCH unless `d` meets `expect`.
  * @returns `d`, narrowed.

@@ -4,7 +4,7 @@ import { SocketActivationError } from './errors.js';
 import { closeDuplicate, duplicateForNode } from './adopt.js';
 import { connectionSocket, isConnection } from './listen.js';
 import { activation } from './registry.js';
-import { check, listener } from './select.js';
+import { check, checkTarget, listener } from './select.js';
 
 /**
  * Every inherited connected stream socket (systemd Accept=yes, `systemd-socket-activate -a`,
@@ -31,9 +31,11 @@ export function connections(options: { allowHalfOpen?: boolean } = {}): net.Sock
 /**
  * One inherited connection (by name or descriptor) as a net.Socket (the fd itself, see {@link connections}).
  * @throws ERR_LISTENER_MISMATCH when it is a listening socket, a datagram socket, …;
- * ERR_FD_TAKEN when an earlier call took it.
+ * ERR_FD_TAKEN when an earlier call took it; ERR_INVALID_ARGUMENT for neither a name nor a
+ * descriptor (an fd number, say).
  */
 export function connection(target: string | Descriptor, options: { allowHalfOpen?: boolean } = {}): net.Socket {
+  checkTarget('connection()', target);
   const d = typeof target === 'string' ? listener(target) : target;
   if (!isConnection(d)) {
     // Not check(): "connected" is no Expectation field, and the fix differs from a listener's.

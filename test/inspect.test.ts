@@ -141,7 +141,10 @@ describe('errors', () => {
     native().close(fd);
     expect(() => inspect(fd)).toThrow(expect.objectContaining({ code: 'EBADF', errno: -9, syscall: 'fstat', fd }));
   });
-  it('a non-integer fd is a TypeError', () => {
-    for (const bad of [-1, 1.5, Number.NaN, 2 ** 31]) expect(() => inspect(bad)).toThrow(TypeError);
+  it('a non-integer fd is a TypeError with code ERR_INVALID_ARGUMENT', () => {
+    for (const bad of [-1, 1.5, Number.NaN, 2 ** 31, '3']) {
+      expect(() => inspect(bad as number)).toThrow(TypeError);
+      expect(() => inspect(bad as number)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', found: bad }));
+    }
   });
 });
