@@ -34,6 +34,10 @@ struct Facts {
   uint64_t rdev;
   AddressFacts local;
   AddressFacts peer;
+  // A TCP connection whose peer reset or closed it: getpeername() fails (ENOTCONN), but
+  // TCP_INFO shows a connection existed (a receive MSS was negotiated), unlike a socket that
+  // was only bound.
+  bool peer_closed;
   // An anon inode's /proc/self/fd link ("anon_inode:[eventpoll]"), which names its type.
   uint32_t anon_link_length;
   char anon_link[64];

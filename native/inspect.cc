@@ -185,6 +185,7 @@ class Json {
         Raw(",\"remote\":");
         Address(f.peer);
       }
+      if (f.peer_closed) Raw(",\"peerClosed\":true");
       if (f.domain == AF_INET6 && f.v6only >= 0) {
         Raw(",\"v6only\":");
         Bool(f.v6only == 1);

@@ -45,6 +45,12 @@ export interface SocketDescriptor extends DescriptorBase {
   readonly local: SocketAddress;
   /** getpeername(), for connected sockets only. */
   readonly remote?: SocketAddress;
+  /**
+   * A TCP connection whose peer reset or closed it before this process looked (Linux): no
+   * remote address is left, but it was a connection — an Accept=yes instance's, whose client
+   * gave up — not a socket that was only bound. Served, it ends at once.
+   */
+  readonly peerClosed?: true;
   /** IPV6_V6ONLY, for inet6 sockets only: false means a dual-stack `[::]` socket that also takes IPv4. */
   readonly v6only?: boolean;
   /** The accept queue limit of a listening TCP socket (Linux TCP_INFO), e.g. systemd's Backlog=. */
@@ -177,7 +183,7 @@ export function describe(d: Descriptor): string {
       : d.family === 'unix'
         ? `unix ${d.type}`
         : `${d.family} ${d.type}`;
-  const state = d.type === 'dgram' ? 'socket' : d.listening ? 'listener' : d.remote ? 'connection' : 'socket (not listening)';
+  const state = d.type === 'dgram' ? 'socket' : d.listening ? 'listener' : d.remote ? 'connection' : d.peerClosed ? 'connection (closed by its peer)' : 'socket (not listening)';
   const local = 'unnamed' in d.local ? '' : formatAddress(d.local);
   return `${what} ${state}${local ? ` on ${local}` : ''}`;
 }

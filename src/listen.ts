@@ -84,7 +84,7 @@ function asStreamTargets(targets: readonly Descriptor[]): { listeners: StreamLis
 
 /** Whether `d` is a connected stream socket (Accept=yes, a stored connection). */
 export function isConnection(d: Descriptor): d is ConnectionDescriptor {
-  return d.kind === 'socket' && d.type === 'stream' && !d.listening && d.remote !== undefined;
+  return d.kind === 'socket' && d.type === 'stream' && !d.listening && (d.remote !== undefined || d.peerClosed === true);
 }
 
 /** Wraps a validated Accept=yes connection fd in a net.Socket. */

@@ -96,6 +96,19 @@ describe('Accept=yes: a connected socket at fd 3', () => {
     expect(await child.finish()).toEqual({ code: 0, signal: null });
   });
 
+  it('a connection its client reset before the instance started: described as closed by its peer, listen(server, "web") still serves it (it ends at once), the instance exits', async () => {
+    const { client, fd, release } = await accepted({ host: '127.0.0.1' });
+    client.resetAndDestroy(); // RST: the accepted socket keeps no peer address
+    await once(client, 'close');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(inspect(fd)).toMatchObject({ kind: 'socket', type: 'stream', listening: false, peerClosed: true });
+    expect(inspect(fd)).not.toHaveProperty('remote');
+    const child = watch(startActivated('accept.mjs', { fds: [fd], env: { LISTEN_FDNAMES: 'connection' }, args: ['listen', 'web'] }));
+    release();
+    expect(await child.json('READY')).toMatchObject({ count: 1, addresses: [], listening: false });
+    expect(await child.finish()).toEqual({ code: 0, signal: null });
+  });
+
   it('once taken and closed with its socket: connection() is ERR_FD_TAKEN and connections() is empty, not ERR_FD_CHANGED', async () => {
     const { fd, release } = await accepted({ host: '127.0.0.1' });
     const r = await runInline(
