@@ -353,9 +353,35 @@ describe('crashes and the fd store', () => {
     const [, first] = await s.waitFor(/^LEFT (\d+)$/m);
     await s.waitFor(/^LEFT (\d+)\n[\s\S]*^LEFT (\d+)$/m); // restarted
     expect(alive(Number(first))).toBe(false);
-    expect(s.stderr).toMatch(/pid \d+ left processes in its process group; sending them SIGTERM/);
+    expect(s.stderr).toMatch(/pid \d+ left processes in its process group( or re-parented to the supervisor \([0-9, ]+\))?; sending them SIGTERM/);
     // The restart came after the leftover was gone.
     expect(s.stderr.indexOf('sending them SIGTERM')).toBeLessThan(s.stderr.indexOf('restarting in'));
+  });
+
+  it('a double-forked daemon (setsid) re-parented to the supervisor is the service\'s: its notify messages count, and it is stopped when the service ends', async () => {
+    const daemon = join(dir, 'daemon.py');
+    writeFileSync(
+      daemon,
+      [
+        'import os, socket, time',
+        'if os.fork() == 0:',
+        '    os.setsid()',
+        '    if os.fork() == 0:',
+        '        time.sleep(0.5)  # its parent is gone: re-parented to the supervisor',
+        "        socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).sendto(b'STATUS=from the daemon', os.environ['NOTIFY_SOCKET'])",
+        "        print('DAEMON', os.getpid(), flush=True)",
+        '        time.sleep(777)',
+        '    os._exit(0)',
+        'os.wait()',
+      ].join('\n'),
+    );
+    const s = supervise(['-l', '127.0.0.1:0', '--restart', 'no'], ['/bin/sh', '-c', `python3 ${daemon}; sleep 1.5; exit 0`]);
+    const [, pid] = await s.waitFor(/^DAEMON (\d+)$/m);
+    expect(await s.finish()).toEqual({ code: 0, signal: null });
+    expect(s.stderr).toContain(`[${pid}] from the daemon`);
+    expect(s.stderr).not.toContain('which this supervisor did not start');
+    expect(s.stderr).toMatch(new RegExp(`re-parented to the supervisor \\(${pid}\\); sending them SIGTERM`));
+    expect(alive(Number(pid))).toBe(false);
   });
 
   it('a leftover that ignores SIGTERM gets SIGKILL after --stop-timeout; the supervisor ends only then, leaving nothing behind', async () => {

@@ -2,8 +2,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { native } from '../native.js';
 
 // Our children by /proc: task/*/children lists them directly (CONFIG_PROC_CHILDREN); without
-// it, every process whose parent is us.
-function children(): number[] {
+// it, every process whose parent is us. @internal
+export function children(): number[] {
   const out: number[] = [];
   try {
     for (const task of readdirSync('/proc/self/task')) {

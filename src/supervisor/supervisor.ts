@@ -14,7 +14,7 @@ import { SUPERVISOR_DIR_VARIABLE, successorMarker } from '../successor-serving.j
 import type { BoundSocket } from '../launcher/bind.js';
 import { FdStore } from './fd-store.js';
 import { NotifyServer, type NotifyMessage } from './notify-server.js';
-import { startReaper } from './reaper.js';
+import { children, startReaper } from './reaper.js';
 
 /** How the supervised command ended for good. */
 export type SupervisorExit = { readonly code: number; readonly signal?: undefined } | { readonly code?: undefined; readonly signal: NodeJS.Signals };
@@ -419,21 +419,62 @@ export class Supervisor {
    * (setsid() daemons) are not reached: there is no cgroup here.
    */
   private async stopLeftovers(g: Generation): Promise<void> {
-    if (g.pid <= 0 || !groupAlive(g.pid)) return;
+    // Orphans re-parented to us cannot be told apart by generation: they go when the last does.
+    const orphans = (): number[] => (this.generations.size === 0 ? this.orphans() : []);
+    const left = (): boolean => (g.pid > 0 && groupAlive(g.pid)) || orphans().length > 0;
+    if (!left()) return;
+    const signal = (name: NodeJS.Signals): void => {
+      if (g.pid > 0) signalGroup(g.pid, name);
+      for (const pid of orphans()) sendSignal(pid, name);
+    };
     const ms = this.options.stopTimeoutMs ?? 90_000;
-    this.log(`pid ${g.pid} left processes in its process group; sending them SIGTERM`);
-    signalGroup(g.pid, 'SIGTERM');
-    signalGroup(g.pid, 'SIGCONT');
+    this.log(`pid ${g.pid} left processes in its process group${orphans().length > 0 ? ` or re-parented to the supervisor (${orphans().join(', ')})` : ''}; sending them SIGTERM`);
+    signal('SIGTERM');
+    signal('SIGCONT');
     const deadline = Date.now() + ms;
     let killed = false;
-    while (groupAlive(g.pid)) {
+    while (left()) {
       if (!killed && Date.now() >= deadline) {
         killed = true;
         this.log(`the processes pid ${g.pid} left did not stop within ${ms} ms of SIGTERM; killing them with SIGKILL`);
-        signalGroup(g.pid, 'SIGKILL');
+        signal('SIGKILL');
       }
       await sleep(50);
     }
+  }
+
+  /**
+   * Processes of the service that were re-parented to the supervisor (a child subreaper, or PID
+   * 1): only descendants of its children get here, daemons that double-forked among them, so
+   * they are the service's, though not of a known generation. Empty without /proc.
+   */
+  private orphans(): number[] {
+    if (!this.stopReaper) return [];
+    const known = new Set([...this.generations].flatMap((x) => [x.pid, x.mainPid]));
+    let ours: number[];
+    try {
+      ours = children();
+    } catch {
+      return [];
+    }
+    // A zombie waits for the reaper, not for a signal.
+    return ours.filter((pid) => {
+      const stat = procStat(pid);
+      return !known.has(pid) && stat !== undefined && stat.state !== 'Z';
+    });
+  }
+
+  /** Whether `pid` is an orphan of the service (see orphans()) or a descendant of one. */
+  private isOrphan(pid: number): boolean {
+    if (!this.stopReaper || pid <= 1) return false;
+    const known = new Set([...this.generations].map((x) => x.pid));
+    let stat = procStat(pid);
+    for (let hops = 0; stat && hops < 64; hops++) {
+      if (stat.ppid === process.pid) return !known.has(pid);
+      pid = stat.ppid;
+      stat = procStat(pid);
+    }
+    return false;
   }
 
   private kill(g: Generation, signal: NodeJS.Signals): void {
@@ -478,7 +519,9 @@ export class Supervisor {
     const g =
       m.pid === 0
         ? this.current
-        : (generations.find((x) => x.pid === m.pid || x.mainPid === m.pid) ?? generations.find((x) => belongsTo(m.pid, x.pid)));
+        : (generations.find((x) => x.pid === m.pid || x.mainPid === m.pid) ??
+          generations.find((x) => belongsTo(m.pid, x.pid)) ??
+          (this.isOrphan(m.pid) ? this.current : undefined));
     const keep = new Set<number>();
     try {
       if (!g) {
@@ -488,7 +531,7 @@ export class Supervisor {
       const f = m.fields;
       const mainPid = f.get('MAINPID');
       if (mainPid !== undefined && /^[1-9][0-9]*$/.test(mainPid)) {
-        const refused = unsuitableMainPid(Number(mainPid), g.pid);
+        const refused = this.isOrphan(Number(mainPid)) ? undefined : unsuitableMainPid(Number(mainPid), g.pid);
         if (refused) this.log(`[${m.pid}] MAINPID=${mainPid} refused: ${refused}`);
         else g.mainPid = Number(mainPid);
       }
@@ -646,12 +689,12 @@ function belongsTo(pid: number, childPid: number): boolean {
   return false;
 }
 
-function procStat(pid: number): { ppid: number; session: number } | undefined {
+function procStat(pid: number): { state: string; ppid: number; session: number } | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // After the command name in parentheses: state, ppid, pgrp, session.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return { ppid: Number(fields[1]), session: Number(fields[3]) };
+    return { state: fields[0]!, ppid: Number(fields[1]), session: Number(fields[3]) };
   } catch {
     return undefined;
   }
@@ -676,12 +719,16 @@ function groupAlive(pgid: number): boolean {
   }
 }
 
-function signalGroup(pgid: number, signal: NodeJS.Signals): void {
+function sendSignal(pid: number, signal: NodeJS.Signals): void {
   try {
-    process.kill(-pgid, signal);
+    process.kill(pid, signal);
   } catch {
     // gone meanwhile
   }
+}
+
+function signalGroup(pgid: number, signal: NodeJS.Signals): void {
+  sendSignal(-pgid, signal);
 }
 
 function describeExit(exit: SupervisorExit): string {
