@@ -465,6 +465,8 @@ describe('crashes and the fd store', () => {
         's = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)',
         "s.sendto(b'STATUS=' + b'x' * 5000 + b'\\nREADY=1', os.environ['NOTIFY_SOCKET'])",
         "s.sendto(b'STATUS=small', os.environ['NOTIFY_SOCKET'])",
+        // A sender already gone when the supervisor reads the message cannot be placed.
+        'import time; time.sleep(0.5)',
       ].join('\n'),
     );
     const s = supervise(['-l', '127.0.0.1:0'], ['/bin/sh', '-c', `python3 ${sender}; exec sleep 30`]);
