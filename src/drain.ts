@@ -97,6 +97,9 @@ type Server = net.Server | http.Server | http2.Http2Server | http2.Http2SecureSe
 
 const kTracker = Symbol.for('socket-activation.connection-tracker');
 
+// Responses a drain set to Connection: close (see Tracker.closeAfterLast).
+const markedClose = new WeakSet<http.ServerResponse>();
+
 class Tracker {
   readonly connections = new Map<net.Socket, Connection>();
   readonly sessions = new Set<http2.ServerHttp2Session>();
@@ -141,8 +144,7 @@ class Tracker {
       });
       if (this.draining) session.close();
     });
-    // First in line, so Connection: close is set before a synchronous handler sends headers.
-    server.prependListener('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
       if ((req as { httpVersionMajor?: number }).httpVersionMajor === 2) {
         // Counted if a drain runs when it finishes: it may have begun before.
         res.once('finish', () => {
@@ -152,14 +154,48 @@ class Tracker {
       }
       const c = this.connections.get(req.socket);
       if (c) this.request(c, res);
-    });
+    };
+    // First in line, so Connection: close is set before a synchronous handler sends headers.
+    server.prependListener('request', onRequest);
+    // A request with Expect: goes to these instead of 'request' when the application listens
+    // for them. Listened to only while the application does: a listener makes Node skip its
+    // own automatic 100 Continue.
+    for (const event of ['checkContinue', 'checkExpectation']) {
+      const follow = (): void => {
+        const listeners = server.listeners(event);
+        const others = listeners.filter((l) => l !== onRequest).length;
+        if (others > 0 && !listeners.includes(onRequest)) server.prependListener(event, onRequest);
+        else if (others === 0 && listeners.includes(onRequest)) server.removeListener(event, onRequest);
+      };
+      follow();
+      // 'newListener' comes before the listener is added, 'removeListener' after it is gone.
+      server.on('newListener', (name: string | symbol) => name === event && queueMicrotask(follow));
+      server.on('removeListener', (name: string | symbol) => name === event && follow());
+    }
+  }
+
+  /**
+   * Connection: close on the last response the connection owes, while its headers are still to
+   * be sent. Node writes pipelined responses in order and closes the connection after the first
+   * one that says close, so marking an earlier one would drop the requests received after it.
+   */
+  closeAfterLast(c: Connection): void {
+    const pending = [...c.pending];
+    const last = pending[pending.length - 1];
+    for (const res of pending) {
+      if (res !== last && !res.headersSent && markedClose.delete(res)) res.shouldKeepAlive = true;
+    }
+    if (last && !last.headersSent && last.shouldKeepAlive) {
+      last.shouldKeepAlive = false;
+      markedClose.add(last);
+    }
   }
 
   /** A response the connection owes: until it ends, the connection is busy. */
   request(c: Connection, res: http.ServerResponse): void {
     c.active++;
     c.pending.add(res);
-    if (this.draining && !res.headersSent && c.lingeringFrom === undefined) res.shouldKeepAlive = false;
+    if (this.draining && c.lingeringFrom === undefined) this.closeAfterLast(c);
     const done = (): void => {
       c.active--;
       c.pending.delete(res);
@@ -308,6 +344,9 @@ async function drainTracked(tracker: Tracker, timeout: number, linger: number, o
   const handOff = options.handOff ?? 'none';
   const http1 = isHttp1(server);
   const movable = http1 && handOff !== 'none';
+  // An HTTP/2 server with allowHTTP1 serves HTTP/1.1 on the TLS connections that did not
+  // negotiate h2: those are drained as HTTP/1 (its sessions by GOAWAY).
+  const http2Server = typeof (server as { updateSettings?: unknown }).updateSettings === 'function';
   const counts: Counts = { closed: 0, handedOff: 0, cut: 0, requestsFinished: 0 };
   tracker.counts = counts;
 
@@ -341,7 +380,8 @@ async function drainTracked(tracker: Tracker, timeout: number, linger: number, o
   // Decides what to do with one connection now; called again whenever its state changes.
   const visit = (c: Connection): void => {
     if (c.fate === 'handing-off' || c.fate === 'handed-off' || c.socket.destroyed) return;
-    if (!http1) {
+    const alpn = (c.socket as tls.TLSSocket).alpnProtocol; // undefined on a plain socket
+    if (!http1 && !(http2Server && (alpn === 'http/1.1' || alpn === false))) {
       options.closeConnection?.(c.socket);
       return;
     }
@@ -354,8 +394,8 @@ async function drainTracked(tracker: Tracker, timeout: number, linger: number, o
       return;
     }
     if (c.active > 0) {
-      // Its responses that have not started yet go out with Connection: close.
-      for (const res of c.pending) if (!res.headersSent) res.shouldKeepAlive = false;
+      // Its last response goes out with Connection: close (if it has not started yet).
+      tracker.closeAfterLast(c);
       return;
     }
     if (c.socket.bytesRead !== c.bytesAtIdle) return; // a request is arriving: it gets Connection: close

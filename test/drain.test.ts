@@ -55,6 +55,61 @@ describe('drain (HTTP/1.1)', () => {
     expect(report).toMatchObject({ requestsFinished: 1, closed: 1, handedOff: 0, cut: 0 });
   });
 
+  it.each([
+    ['both still being answered: only the last says Connection: close', 400, 'close'],
+    ['the last already answered (queued behind the first): both keep-alive, then the keep-alive timeout ends it', 0, 'keep-alive'],
+  ])('pipelined requests received before the drain are all answered; %s', async (_, delayB, lastConnection) => {
+    const { server, port } = await serve((req, res) => setTimeout(() => res.end(req.url), req.url === '/a' ? 300 : delayB), 1000);
+    const client = net.connect(port, '127.0.0.1');
+    cleanup.push(() => client.destroy());
+    let text = '';
+    client.setEncoding('utf8').on('data', (d: string) => (text += d));
+    const closed = once(client, 'close');
+    client.write('GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n');
+    await sleep(100);
+    const report = await drain(server, { timeout: 5000, notify: false });
+    await closed;
+    const responses = text.split(/(?=HTTP\/1\.1 )/);
+    expect(responses).toHaveLength(2);
+    expect(responses[0]).toMatch(/\r\nConnection: keep-alive\r\n[\s\S]*\/a$/i);
+    expect(responses[1]).toMatch(new RegExp(`\\r\\nConnection: ${lastConnection}\\r\\n[\\s\\S]*\\/b$`, 'i'));
+    expect(report).toMatchObject({ requestsFinished: 2, closed: 1, cut: 0 });
+  });
+
+  it('a request handled by a checkContinue listener (Expect: 100-continue) is tracked like any other: Connection: close, counted', async () => {
+    const { server, port } = await serve(() => undefined);
+    server.on('checkContinue', (req, res) => {
+      res.writeContinue();
+      req.resume().on('end', () => setTimeout(() => res.end('posted'), 200));
+    });
+    const client = net.connect(port, '127.0.0.1');
+    cleanup.push(() => client.destroy());
+    let text = '';
+    client.setEncoding('utf8').on('data', (d: string) => (text += d));
+    client.write('POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n');
+    while (!text.includes('100 Continue')) await sleep(10);
+    const closed = once(client, 'close');
+    client.write('data');
+    await sleep(50);
+    const report = await drain(server, { timeout: 5000, notify: false });
+    await closed;
+    expect(text).toMatch(/HTTP\/1\.1 200 OK\r\n[\s\S]*Connection: close[\s\S]*posted/i);
+    expect(report).toMatchObject({ requestsFinished: 1, closed: 1, cut: 0 });
+  });
+
+  it('a server without a checkContinue listener still answers Expect: 100-continue itself (tracking adds no listener of its own)', async () => {
+    const { server, port } = await serve((req, res) => req.resume().on('end', () => res.end('ok')));
+    expect(server.listenerCount('checkContinue')).toBe(0);
+    const client = net.connect(port, '127.0.0.1');
+    cleanup.push(() => client.destroy());
+    let text = '';
+    client.setEncoding('utf8').on('data', (d: string) => (text += d));
+    client.write('POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n');
+    while (!text.includes('100 Continue')) await sleep(10);
+    client.write('ok');
+    while (!text.includes('200 OK')) await sleep(10);
+  });
+
   it('a second drain() while the first runs joins it: one drain, one report, the first call\'s options', async () => {
     const { server, port } = await serve((req, res) => setTimeout(() => res.end('slow'), 300));
     const agent = new http.Agent({ keepAlive: true });
@@ -374,6 +429,32 @@ describe('drain: what is not moved, and bad arguments', () => {
     expect(await draining).toMatchObject({ requestsFinished: 0, closed: 1, cut: 1 });
     expect(Date.now() - started).toBeGreaterThanOrEqual(590);
     await ended; // the server closed it
+  });
+
+  it('HTTP/2 with allowHTTP1: an HTTP/1.1 request in flight is answered with Connection: close and nothing is cut', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sa-drain-'));
+    cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-days', '1', '-keyout', join(dir, 'key'), '-out', join(dir, 'cert')], { stdio: 'ignore' });
+    const server = http2.createSecureServer({ key: readFileSync(join(dir, 'key')), cert: readFileSync(join(dir, 'cert')), allowHTTP1: true }, (req, res) => setTimeout(() => res.end('h1'), 500));
+    trackConnections(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanup.push(() => server.close());
+    const agent = new https.Agent({ keepAlive: true, rejectUnauthorized: false });
+    cleanup.push(() => agent.destroy());
+    const answered = new Promise<{ connection: string | undefined; body: string }>((resolve, reject) =>
+      https
+        .get({ host: '127.0.0.1', port: (server.address() as net.AddressInfo).port, agent }, (res) => {
+          let body = '';
+          res.setEncoding('utf8').on('data', (d: string) => (body += d));
+          res.on('end', () => resolve({ connection: res.headers.connection, body }));
+        })
+        .on('error', reject),
+    );
+    await sleep(200);
+    const report = await drain(server, { timeout: 5000, notify: false });
+    expect(await answered).toEqual({ connection: 'close', body: 'h1' });
+    expect(report).toMatchObject({ requestsFinished: 1, closed: 1, cut: 0 });
+    expect(report.durationMs).toBeLessThan(4000);
   });
 
   it('ERR_INVALID_ARGUMENT naming the argument, what was expected and found', async () => {
