@@ -13,9 +13,11 @@ export function registerServer(descriptors: readonly Descriptor[], server: net.S
 
 function sameLocal(a: Descriptor, b: Descriptor): boolean {
   if (a.kind !== 'socket' || b.kind !== 'socket' || a.family !== b.family) return false;
-  const x = a.local as { port?: number; path?: string; address?: string };
-  const y = b.local as { port?: number; path?: string; address?: string };
+  const x = a.local as { port?: number; path?: string; address?: string; raw?: Buffer };
+  const y = b.local as { port?: number; path?: string; address?: string; raw?: Buffer };
   if (x.port !== undefined) return x.port === y.port && (x.address === y.address || ['0.0.0.0', '::'].includes(x.address ?? ''));
+  // An abstract name, by its exact bytes.
+  if (x.raw !== undefined) return y.raw !== undefined && x.raw.equals(y.raw);
   return x.path !== undefined && x.path === y.path;
 }
 

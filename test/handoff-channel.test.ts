@@ -6,7 +6,8 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import http from 'node:http';
 import net from 'node:net';
-import { constants } from 'node:os';
+import { constants, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { channelHandOff } from '../src/handoff-channel.js';
@@ -130,6 +131,41 @@ describe('the receiving process', () => {
     expect(adopted).toEqual([clients[1]!.localPort, clients[0]!.localPort, clients[2]!.localPort]);
     while (!answer.includes('/waiting')) await sleep(10);
     expect(answer).toContain(`${child.pid}/waiting`);
+  });
+});
+
+describe('the receiving process, on unix listeners', () => {
+  it.each([
+    ['a path', () => join(tmpdir(), `sa-handoff-${process.pid}-${Date.now()}.sock`)],
+    ['an abstract name', () => `\0sa-handoff-${process.pid}-${Date.now()}`],
+  ])('on %s: the connection is given to the server of that listener and answered there', async (_, address) => {
+    const path = address();
+    const accepted: net.Socket[] = [];
+    const listener = net.createServer((socket) => accepted.push(socket));
+    await new Promise<void>((resolve) => listener.listen(path, resolve));
+    cleanup.push(() => listener.close());
+    const client = net.connect(path);
+    await once(client, 'connect');
+    cleanup.push(() => client.destroy());
+    while (accepted.length < 1) await sleep(10);
+    (accepted[0] as unknown as { _handle: { readStop(): void } })._handle.readStop();
+    const { sender, receiver } = channel();
+    const listenerFd = (listener as unknown as { _handle: { fd: number } })._handle.fd;
+    const child = startActivated('takeover.mjs', { fds: [listenerFd, receiver], env: { LISTEN_FDS: '1', LISTEN_FDNAMES: 'web', SOCKET_ACTIVATION_HANDOFF_FD: '4' } });
+    cleanup.push(() => child.kill('SIGKILL'));
+    let out = '';
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => (out += d));
+    while (!out.includes('LISTENING')) await sleep(10);
+    const fd = (accepted[0] as unknown as { _handle: { fd: number } })._handle.fd;
+    expect(native().sendOn(sender, Buffer.from('connections'), Int32Array.of(fd))).toBeGreaterThan(0);
+    accepted[0]!.destroy();
+    let answer = '';
+    client.setEncoding('utf8').on('data', (d: string) => (answer += d));
+    client.on('end', () => (answer += '<EOF>'));
+    client.write('GET /moved HTTP/1.1\r\nHost: x\r\n\r\n');
+    while (!answer.includes('/moved') && !answer.includes('<EOF>')) await sleep(10);
+    expect(answer).toContain(`${child.pid}/moved`);
   });
 });
 
