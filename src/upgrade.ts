@@ -281,6 +281,14 @@ export function hotUpgrade(servers: Server | readonly Server[], options: HotUpgr
     failureShown = false;
     await notify(handOver).catch(() => undefined);
     await barrier().catch(() => undefined);
+    if (successor.exit.gone()) {
+      // It died between its READY=1 and the hand-over: take the main role back. The manager
+      // takes that where NotifyAccess= lets this process speak; elsewhere it has seen its new
+      // main process go and acts as on any exit of it.
+      await notify({ MAINPID: process.pid, READY: true }).catch(() => undefined);
+      successor.close();
+      return failed(`the successor exited (${await successor.exit.exited}) while it was made the main process, right after READY=1`);
+    }
     native().sendOn(channel, Buffer.from(MAIN_MESSAGE), new Int32Array(0));
     // The outcome is known now: the reload command returns while this process drains.
     const handOff = channelHandOff(channel);
@@ -288,11 +296,21 @@ export function hotUpgrade(servers: Server | readonly Server[], options: HotUpgr
     return { ok: true, pid, drained };
   };
 
+  // Once a successor is the main process, this one only drains: a second upgrade from it would
+  // start a lineage the manager does not know (its MAINPID= is no longer accepted), serving
+  // beside the real one. tableflip refuses too.
+  let successorPid: number | undefined;
   const upgrade = (): Promise<UpgradeOutcome> => {
+    if (successorPid !== undefined) {
+      const outcome: UpgradeOutcome = { ok: false, reason: `this process has already handed over to pid ${successorPid} and only drains; upgrade that one` };
+      report(outcome);
+      return Promise.resolve(outcome);
+    }
     current ??= run().then((outcome) => {
       current = undefined;
       report(outcome);
       if (outcome.ok) {
+        successorPid = outcome.pid;
         closeControl();
         if (options.exit !== false) void outcome.drained.then(() => process.exit(0));
       }

@@ -4,11 +4,12 @@
 // instead of waiting for a READY=1 that cannot come. Real processes, no service manager.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { constants } from 'node:os';
+import { constants, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
 import { native } from '../src/native.js';
-import { fixtures, reportOf, root } from './helpers/activated.js';
+import { fixtures, reportOf, root, runActivated } from './helpers/activated.js';
 import { closeAll, inetSocket } from './helpers/sockets.js';
 
 afterAll(closeAll);
@@ -46,6 +47,40 @@ describe('the predecessor', () => {
   // One upgrade of an activated service to `command`, which runs in the successor's place.
   const upgradeTo = (command: string[]): Promise<{ ok: boolean; reason?: string; ms: number }> =>
     reportOf('upgrade-once.mjs', { fds: [inetSocket().fd], env: { LISTEN_FDNAMES: 'web' }, args: [JSON.stringify(command)] });
+
+  it('once it has handed over, it refuses another upgrade (it only drains): no second lineage', async () => {
+    const r = await runActivated('upgrade-once.mjs', { fds: [inetSocket().fd], env: { LISTEN_FDNAMES: 'web' }, args: [JSON.stringify([process.execPath, `${fixtures}successor-web.mjs`]), 'twice'] });
+    const [first, second] = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(first).toMatchObject({ ok: true });
+    expect(second).toEqual({ ok: false, reason: `this process has already handed over to pid ${first.pid} and only drains; upgrade that one` });
+  });
+
+  it('a successor that exits right after READY=1, while it is made the main process: the upgrade fails and this process takes the role back', async () => {
+    // A stand-in manager that never completes a barrier (it keeps the fd): the hand-over then
+    // takes the barrier's 5 s, and the successor is gone by its end.
+    const address = join(tmpdir(), `sa-upgrade-manager-${process.pid}-${Date.now()}`);
+    const manager = spawn('python3', [join(fixtures, 'notify-receiver.py'), address, '--keep-fds'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let messages = '';
+    manager.stdout!.setEncoding('utf8').on('data', (d: string) => (messages += d));
+    try {
+      while (!messages.includes('BOUND')) await sleep(10);
+      const successor = `import http from 'node:http'; import { listen, ready } from 'socket-activation';
+        await listen(http.createServer(), 'web'); await ready(); setTimeout(() => process.exit(3), 50);`;
+      const r = await reportOf('upgrade-once.mjs', {
+        fds: [inetSocket().fd],
+        env: { LISTEN_FDNAMES: 'web', NOTIFY_SOCKET: address },
+        args: [JSON.stringify([process.execPath, '--input-type=module', '-e', successor])],
+      });
+      expect(r).toMatchObject({ ok: false, reason: 'the successor exited (status 3) while it was made the main process, right after READY=1' });
+      // MAINPID=<successor>, then this process's own pid back.
+      while (!messages.includes('STATUS=upgrade failed')) await sleep(10);
+      const mainPids = [...messages.matchAll(/MAINPID=(\d+)/g)].map((m) => Number(m[1]));
+      expect(mainPids).toHaveLength(2);
+      expect(mainPids[1]).not.toBe(mainPids[0]);
+    } finally {
+      manager.kill();
+    }
+  });
 
   it('a successor of this package told another protocol: rolled back at once with its reason, not after the READY timeout', async () => {
     const r = await upgradeTo(['/bin/sh', '-c', `SOCKET_ACTIVATION_SUCCESSOR=9 exec "${process.execPath}" "${fixtures}upgrade-once.mjs" '[]'`]);
