@@ -193,7 +193,12 @@ async function startSuccessor(options: HotUpgradeOptions): Promise<Successor> {
       close();
       if (!exit.gone()) killQuietly(pid);
       // The outcome waits until the successor is gone, so that a next upgrade never overlaps it.
-      void exit.exited.then(() => reject(new Error(reason)));
+      // Killed, it could not remove the control socket it may have made (same environment, so
+      // the same directory).
+      void exit.exited.then(() => {
+        unlinkQuietly(controlPath(pid));
+        reject(new Error(reason));
+      });
     };
     const timer = setTimeout(() => fail(`the successor did not send READY=1 within ${timeout} ms`), timeout);
     void exit.exited.then((how) => fail(`the successor exited (${how}) before READY=1`));

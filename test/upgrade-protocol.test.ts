@@ -4,6 +4,7 @@
 // instead of waiting for a READY=1 that cannot come. Real processes, no service manager.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -79,6 +80,24 @@ describe('the predecessor', () => {
       expect(mainPids[1]).not.toBe(mainPids[0]);
     } finally {
       manager.kill();
+    }
+  });
+
+  it('a successor killed on rollback leaves no control socket behind (it made one, and could not remove it)', async () => {
+    const runtime = mkdtempSync(join(tmpdir(), 'sa-upgrade-runtime-'));
+    try {
+      const successor = `import http from 'node:http'; import { hotUpgrade, listen } from 'socket-activation';
+        const server = http.createServer(); await listen(server, 'web'); hotUpgrade(server); console.error('CONTROL'); setInterval(() => {}, 1000);`;
+      const r = await reportOf('upgrade-once.mjs', {
+        fds: [inetSocket().fd],
+        env: { LISTEN_FDNAMES: 'web', XDG_RUNTIME_DIR: runtime, RUNTIME_DIRECTORY: undefined, READY_TIMEOUT: '1500' },
+        args: [JSON.stringify([process.execPath, '--input-type=module', '-e', successor])],
+      });
+      expect(r).toMatchObject({ ok: false, reason: 'the successor did not send READY=1 within 1500 ms' });
+      // The service's own socket went at its exit; the killed successor's too.
+      expect(readdirSync(runtime)).toEqual([]);
+    } finally {
+      rmSync(runtime, { recursive: true, force: true });
     }
   });
 
