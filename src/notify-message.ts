@@ -14,8 +14,8 @@ const KEY = /^[A-Z_][A-Z0-9_]*$/;
 // arrives as ab, an escaped newline joins two lines, a trailing backslash makes it drop the
 // whole message), and a NUL byte makes it ignore the message.
 const SPECIAL = /[\n\r\0\\]/;
-// NOTIFY_BUFFER_MAX: the manager ignores a longer datagram entirely.
-const MESSAGE_MAX = 4096;
+/** systemd's NOTIFY_BUFFER_MAX (PIPE_BUF): the manager ignores a longer datagram entirely. @internal */
+export const MESSAGE_MAX = 4096;
 // fdname_is_valid(): ASCII without control characters and without ':', the LISTEN_FDNAMES separator.
 const FDNAME_MAX = 255;
 

@@ -43,6 +43,15 @@ function get(port: number, agent: http.Agent, path = '/'): Promise<{ status: num
   });
 }
 
+/** A raw TCP client of the server on `port` (closed after the test); `received()` is all it got. */
+function rawClient(port: number): { client: net.Socket; received: () => string } {
+  const client = net.connect(port, '127.0.0.1');
+  cleanup.push(() => client.destroy());
+  let text = '';
+  client.setEncoding('utf8').on('data', (d: string) => (text += d));
+  return { client, received: () => text };
+}
+
 describe('drain (HTTP/1.1)', () => {
   it('an in-flight request finishes with Connection: close, then the drain resolves', async () => {
     const { server, port } = await serve((req, res) => setTimeout(() => res.end('slow'), 300));
@@ -60,16 +69,13 @@ describe('drain (HTTP/1.1)', () => {
     ['the last already answered (queued behind the first): both keep-alive, then the keep-alive timeout ends it', 0, 'keep-alive'],
   ])('pipelined requests received before the drain are all answered; %s', async (_, delayB, lastConnection) => {
     const { server, port } = await serve((req, res) => setTimeout(() => res.end(req.url), req.url === '/a' ? 300 : delayB), 1000);
-    const client = net.connect(port, '127.0.0.1');
-    cleanup.push(() => client.destroy());
-    let text = '';
-    client.setEncoding('utf8').on('data', (d: string) => (text += d));
+    const { client, received } = rawClient(port);
     const closed = once(client, 'close');
     client.write('GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n');
     await sleep(100);
     const report = await drain(server, { timeout: 5000, notify: false });
     await closed;
-    const responses = text.split(/(?=HTTP\/1\.1 )/);
+    const responses = received().split(/(?=HTTP\/1\.1 )/);
     expect(responses).toHaveLength(2);
     expect(responses[0]).toMatch(/\r\nConnection: keep-alive\r\n[\s\S]*\/a$/i);
     expect(responses[1]).toMatch(new RegExp(`\\r\\nConnection: ${lastConnection}\\r\\n[\\s\\S]*\\/b$`, 'i'));
@@ -82,32 +88,26 @@ describe('drain (HTTP/1.1)', () => {
       res.writeContinue();
       req.resume().on('end', () => setTimeout(() => res.end('posted'), 200));
     });
-    const client = net.connect(port, '127.0.0.1');
-    cleanup.push(() => client.destroy());
-    let text = '';
-    client.setEncoding('utf8').on('data', (d: string) => (text += d));
+    const { client, received } = rawClient(port);
     client.write('POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n');
-    while (!text.includes('100 Continue')) await sleep(10);
+    while (!received().includes('100 Continue')) await sleep(10);
     const closed = once(client, 'close');
     client.write('data');
     await sleep(50);
     const report = await drain(server, { timeout: 5000, notify: false });
     await closed;
-    expect(text).toMatch(/HTTP\/1\.1 200 OK\r\n[\s\S]*Connection: close[\s\S]*posted/i);
+    expect(received()).toMatch(/HTTP\/1\.1 200 OK\r\n[\s\S]*Connection: close[\s\S]*posted/i);
     expect(report).toMatchObject({ requestsFinished: 1, closed: 1, cut: 0 });
   });
 
   it('a server without a checkContinue listener still answers Expect: 100-continue itself (tracking adds no listener of its own)', async () => {
     const { server, port } = await serve((req, res) => req.resume().on('end', () => res.end('ok')));
     expect(server.listenerCount('checkContinue')).toBe(0);
-    const client = net.connect(port, '127.0.0.1');
-    cleanup.push(() => client.destroy());
-    let text = '';
-    client.setEncoding('utf8').on('data', (d: string) => (text += d));
+    const { client, received } = rawClient(port);
     client.write('POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n');
-    while (!text.includes('100 Continue')) await sleep(10);
+    while (!received().includes('100 Continue')) await sleep(10);
     client.write('ok');
-    while (!text.includes('200 OK')) await sleep(10);
+    while (!received().includes('200 OK')) await sleep(10);
   });
 
   it('a second drain() while the first runs joins it: one drain, one report, the first call\'s options', async () => {

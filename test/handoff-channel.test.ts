@@ -32,6 +32,21 @@ function channel(): { sender: number; receiver: number; close: (fd: number) => v
   return { sender: pair[0], receiver: pair[1], close };
 }
 
+/**
+ * test/fixtures/takeover.mjs serving `listener` (as "web") and receiving connections on
+ * `receiver` (its SOCKET_ACTIVATION_HANDOFF_FD), once it has said LISTENING; all it printed.
+ */
+async function takeover(listener: net.Server, receiver: number): Promise<{ child: ReturnType<typeof startActivated>; output: () => string }> {
+  const listenerFd = (listener as unknown as { _handle: { fd: number } })._handle.fd;
+  const child = startActivated('takeover.mjs', { fds: [listenerFd, receiver], env: { LISTEN_FDS: '1', LISTEN_FDNAMES: 'web', SOCKET_ACTIVATION_HANDOFF_FD: '4' } });
+  cleanup.push(() => child.kill('SIGKILL'));
+  let out = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (out += d));
+  while (!out.includes('LISTENING')) await sleep(10);
+  return { child, output: () => out };
+}
+
 /** One keep-alive request on a raw client connection; resolves the client once it is idle again. */
 async function idleClient(port: number): Promise<{ socket: net.Socket; received: () => string; ended: () => boolean }> {
   const socket = net.connect(port, '127.0.0.1');
@@ -115,19 +130,13 @@ describe('the receiving process', () => {
     clients[1]!.write('GET /waiting HTTP/1.1\r\nHost: x\r\n\r\n');
 
     const { sender, receiver } = channel();
-    const listenerFd = (listener as unknown as { _handle: { fd: number } })._handle.fd;
-    const child = startActivated('takeover.mjs', { fds: [listenerFd, receiver], env: { LISTEN_FDS: '1', LISTEN_FDNAMES: 'web', SOCKET_ACTIVATION_HANDOFF_FD: '4' } });
-    cleanup.push(() => child.kill('SIGKILL'));
-    let out = '';
-    child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
-    child.stderr!.setEncoding('utf8').on('data', (d: string) => (out += d));
-    while (!out.includes('LISTENING')) await sleep(10);
+    const { child, output } = await takeover(listener, receiver);
     // Sent in the order idle, waiting, idle.
     const fds = Int32Array.from(ordered, (s) => (s as unknown as { _handle: { fd: number } })._handle.fd);
     expect(native().sendOn(sender, Buffer.from('connections'), fds)).toBeGreaterThan(0);
     for (const s of accepted) s.destroy();
-    while ((out.match(/^ADOPTED /gm) ?? []).length < 3) await sleep(10);
-    const adopted = [...out.matchAll(/^ADOPTED (\d+)$/gm)].map((m) => Number(m[1]));
+    while ((output().match(/^ADOPTED /gm) ?? []).length < 3) await sleep(10);
+    const adopted = [...output().matchAll(/^ADOPTED (\d+)$/gm)].map((m) => Number(m[1]));
     expect(adopted).toEqual([clients[1]!.localPort, clients[0]!.localPort, clients[2]!.localPort]);
     while (!answer.includes('/waiting')) await sleep(10);
     expect(answer).toContain(`${child.pid}/waiting`);
@@ -150,13 +159,7 @@ describe('the receiving process, on unix listeners', () => {
     while (accepted.length < 1) await sleep(10);
     (accepted[0] as unknown as { _handle: { readStop(): void } })._handle.readStop();
     const { sender, receiver } = channel();
-    const listenerFd = (listener as unknown as { _handle: { fd: number } })._handle.fd;
-    const child = startActivated('takeover.mjs', { fds: [listenerFd, receiver], env: { LISTEN_FDS: '1', LISTEN_FDNAMES: 'web', SOCKET_ACTIVATION_HANDOFF_FD: '4' } });
-    cleanup.push(() => child.kill('SIGKILL'));
-    let out = '';
-    child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
-    child.stderr!.setEncoding('utf8').on('data', (d: string) => (out += d));
-    while (!out.includes('LISTENING')) await sleep(10);
+    const { child, output } = await takeover(listener, receiver);
     const fd = (accepted[0] as unknown as { _handle: { fd: number } })._handle.fd;
     expect(native().sendOn(sender, Buffer.from('connections'), Int32Array.of(fd))).toBeGreaterThan(0);
     accepted[0]!.destroy();

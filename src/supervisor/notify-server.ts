@@ -2,6 +2,7 @@ import { isUtf8 } from 'node:buffer';
 import { unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { errnoException } from '../errors.js';
+import { MESSAGE_MAX } from '../notify-message.js';
 import { native, type NativeWatcher } from '../native.js';
 import { constants } from 'node:os';
 
@@ -16,8 +17,6 @@ export interface NotifyMessage {
 }
 
 const EAGAIN = -constants.errno.EAGAIN;
-// systemd's NOTIFY_BUFFER_MAX (PIPE_BUF): it ignores longer messages, and so does the supervisor.
-const MESSAGE_MAX = 4096;
 
 /** Splits `KEY=VALUE` lines; lines without `=` are ignored, as systemd does. */
 export function parseAssignments(data: Buffer): { fields: Map<string, string>; notUtf8: Set<string> } {
@@ -69,6 +68,7 @@ export class NotifyServer {
           if (got !== EAGAIN) process.emitWarning(errnoException(got, 'recvmsg', fd, 'the notify socket'));
           return;
         }
+        // Longer than systemd takes: ignored here too.
         if (got.truncated || got.data.length > MESSAGE_MAX) {
           // systemd drops such messages too: a cut-off message could mean something else.
           for (const f of got.fds) n.close(f);

@@ -428,7 +428,8 @@ export class Supervisor {
       for (const pid of orphans()) sendSignal(pid, name);
     };
     const ms = this.options.stopTimeoutMs ?? 90_000;
-    this.log(`pid ${g.pid} left processes in its process group${orphans().length > 0 ? ` or re-parented to the supervisor (${orphans().join(', ')})` : ''}; sending them SIGTERM`);
+    const reparented = orphans();
+    this.log(`pid ${g.pid} left processes in its process group${reparented.length > 0 ? ` or re-parented to the supervisor (${reparented.join(', ')})` : ''}; sending them SIGTERM`);
     signal('SIGTERM');
     signal('SIGCONT');
     const deadline = Date.now() + ms;
