@@ -9,6 +9,9 @@
 //               $MAINPID, the native reload command)
 //   upgrade-node-reload  the same with ExecReload=node dist/cli/main.js reload $MAINPID (the Node
 //               command it replaces; both in one run show what the native one changes)
+//   prototype   issue 4's "fork-and-hand-over prototype" without the library
+//               (bench/fixtures/prototype-upgrade.mjs), `systemctl reload`: the baseline of the
+//               upgrade's window ratio
 // Loads (bench/lib/load.mjs, in a worker thread): a fresh connection per request; saturating
 // keep-alive; keep-alive clients pausing a random 0–200 ms between requests.
 // Usage: node bench/restarts.mjs [--restarts N] [--scenarios a,b] [--loads x,y]
@@ -55,6 +58,7 @@ async function main() {
   const web = join(root, 'examples', 'zero-downtime', 'server.mjs');
   const cli = join(root, 'dist', 'cli', 'main.js');
   const reloadCommand = join(root, 'bin', 'socket-activation-reload');
+  const prototype = join(root, 'bench', 'fixtures', 'prototype-upgrade.mjs');
 
   const SCENARIOS = {
     'own-port': { action: 'restart', label: 'own port + restart', socket: false, exec: (port) => command(node, plain, '--port', String(port)) },
@@ -69,6 +73,16 @@ async function main() {
       notify: true,
       exec: () => command(node, web),
       reload: () => command(node, cli, 'reload'),
+    },
+    prototype: {
+      action: 'reload',
+      label: 'fork-and-hand-over prototype, no library (systemctl reload)',
+      socket: true,
+      notify: true,
+      notifyAccess: 'all',
+      exec: () => command(node, prototype),
+      reload: () => command('/bin/kill', '-HUP'),
+      returnsAtOnce: true,
     },
   };
   const scenarioNames = names('scenarios', SCENARIOS);
@@ -94,6 +108,7 @@ Type=${s.notify ? 'notify' : 'simple'}
 ExecStart=${s.exec(port)}
 ${s.action === 'reload' ? `ExecReload=${s.reload()} $MAINPID` : ''}
 ${s.notify ? 'FileDescriptorStoreMax=4096' : ''}
+${s.notifyAccess ? `NotifyAccess=${s.notifyAccess}` : ''}
 WorkingDirectory=${root}
 TimeoutStopSec=30
 StandardOutput=append:${m.path('logs', `${name}.log`)}
@@ -122,7 +137,12 @@ StandardError=inherit`,
           const t0 = now();
           const r = await m.systemctlRun(s.action, `${name}.service`);
           const t1 = now();
-          const after = (await m.show(`${name}.service`, 'MainPID')).MainPID;
+          let after = (await m.show(`${name}.service`, 'MainPID')).MainPID;
+          // kill -HUP returns at once: the prototype's hand-over follows.
+          for (let waited = 0; s.returnsAtOnce && after === before && waited < 5000; waited += 20) {
+            await sleep(20);
+            after = (await m.show(`${name}.service`, 'MainPID')).MainPID;
+          }
           actions.push({ t0, ms: t1 - t0, ok: r.code === 0, newPid: after !== before && after !== '0', err: r.stderr.trim() });
         }
         await sleep(1500);
