@@ -6,7 +6,7 @@
 // none lost or changed, no message the manager would ignore, every FDNAME= valid, and the fd
 // with it. Quick by default (a fixed seed); `npm run fuzz` sets FUZZ_RUNS and FUZZ_SEED.
 import fc from 'fast-check';
-import { closeSync, mkdtempSync, openSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -89,9 +89,11 @@ function intended(c: Call): { tags: string[]; fds: number } {
 
 let receiver: ByteReceiver;
 let fd: number;
+let dir: string;
 
 beforeAll(async () => {
-  const address = join(mkdtempSync(join(tmpdir(), 'sa-fuzz-notify-')), 'notify');
+  dir = mkdtempSync(join(tmpdir(), 'sa-fuzz-notify-'));
+  const address = join(dir, 'notify');
   receiver = await startByteReceiver(address);
   process.env.NOTIFY_SOCKET = address;
   fd = openSync('/dev/null', 'r');
@@ -101,6 +103,7 @@ afterAll(() => {
   receiver?.stop();
   closeSync(fd);
   delete process.env.NOTIFY_SOCKET;
+  rmSync(dir, { recursive: true, force: true });
 });
 
 describe('notify message encoding', () => {

@@ -80,6 +80,7 @@ describe('the predecessor', () => {
       expect(mainPids[1]).not.toBe(mainPids[0]);
     } finally {
       manager.kill();
+      rmSync(address, { force: true });
     }
   });
 

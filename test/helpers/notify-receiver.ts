@@ -1,8 +1,9 @@
 // A stand-in notify socket (test/fixtures/notify-receiver.py) for tests that need to see the
 // exact datagrams, fds and credentials a process sends.
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterAll } from 'vitest';
 import { fixtures } from './activated.js';
 import { start, type Watched } from './watch.js';
 
@@ -34,12 +35,20 @@ export interface Receiver {
   stop(): void;
 }
 
+// Removed when the test file is done, not when a receiver stops: a test may need the socket
+// file of a stopped receiver (ECONNREFUSED, not ENOENT).
+const made: string[] = [];
+afterAll(() => {
+  for (const dir of made.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
 /** Starts a receiver on a fresh path (or abstract name) and waits until it is bound. */
 export async function startReceiver(options: { abstract?: boolean; paused?: boolean; keepFds?: boolean } = {}): Promise<Receiver> {
-  const dir = mkdtempSync(join(tmpdir(), 'sa-notify-'));
-  const address = options.abstract ? `@sa-test-notify-${process.pid}-${Math.random().toString(36).slice(2)}` : join(dir, 'notify');
+  const dir = options.abstract ? undefined : mkdtempSync(join(tmpdir(), 'sa-notify-'));
+  const address = dir ? join(dir, 'notify') : `@sa-test-notify-${process.pid}-${Math.random().toString(36).slice(2)}`;
   const flags = [...(options.paused ? ['--paused'] : []), ...(options.keepFds ? ['--keep-fds'] : [])];
   const p = start('python3', [join(fixtures, 'notify-receiver.py'), address, ...flags]);
+  if (dir) made.push(dir);
   await p.waitFor(/^BOUND$/m);
   const messages = (): Received[] =>
     p.stdout
