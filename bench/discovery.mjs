@@ -7,7 +7,8 @@
 // IPv4 and IPv6, on loopback), and for each sample starts a child activated with the first
 // N of them at fds 3.. (LISTEN_PID = the child's own pid, set by `sh -c … exec`). The Node
 // child (bench/fixtures/discover.mjs) and the C child alternate, in rotating order, so
-// machine noise hits both alike.
+// machine noise hits both alike. A third child (bench/fixtures/native-floor.mjs) makes the
+// addon's call alone, with none of the package's JavaScript: what any Node addon pays.
 //
 //   node bench/discovery.mjs [--samples 40] [--sizes 1,100,1000] [--warmup 3]
 //                            [--also DIR[,DIR…]] [--no-check-syscalls] [--json]
@@ -31,6 +32,7 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const floorSource = fileURLToPath(new URL('./floor.c', import.meta.url));
 const glibcCompat = fileURLToPath(new URL('../native/glibc-compat.c', import.meta.url));
 const importReference = fileURLToPath(new URL('./fixtures/import-reference.mjs', import.meta.url));
+const nativeFloor = fileURLToPath(new URL('./fixtures/native-floor.mjs', import.meta.url));
 
 const { values: opts } = parseArgs({
   options: {
@@ -117,6 +119,12 @@ async function runNode(variant, count) {
   return r;
 }
 
+async function runNativeFloor(count) {
+  const r = JSON.parse(await runActivated([process.execPath, nativeFloor], count));
+  if (r.n !== count) throw new Error(`native floor saw ${r.n} fds, expected ${count}`);
+  return r;
+}
+
 async function runFloor(count) {
   const [word, got, ns, calls] = (await runActivated([floorBin], count)).split(' ');
   if (word !== 'floor' || Number(got) !== count) throw new Error(`floor printed ${word} ${got}`);
@@ -166,8 +174,12 @@ async function checkSyscalls() {
 }
 
 // --- sampling -----------------------------------------------------------------------------
-const programs = [...variants.map((v) => ({ label: v.label, run: (count) => runNode(v, count) })), { label: 'floor', run: runFloor }];
-const results = new Map(sizes.map((s) => [s, new Map(programs.map((p) => [p.label, { import: [], addon: [], listeners: [], ns: [], calls: 0 }]))]));
+const programs = [
+  ...variants.map((v) => ({ label: v.label, run: (count) => runNode(v, count) })),
+  { label: 'floor', run: runFloor },
+  { label: 'native', run: runNativeFloor },
+];
+const results = new Map(sizes.map((s) => [s, new Map(programs.map((p) => [p.label, { import: [], addon: [], listeners: [], ns: [], parse: [], calls: 0 }]))]));
 const reference = { empty: [], builtins: [] };
 const started = Date.now();
 for (let round = -warmup; round < samples; round++) {
@@ -188,6 +200,9 @@ for (let round = -warmup; round < samples; round++) {
       if (label === 'floor') {
         r.ns.push(value.ns);
         r.calls = value.calls;
+      } else if (label === 'native') {
+        r.ns.push(value.callNs);
+        r.parse.push(value.callNs + value.parseNs);
       } else {
         r.import.push(value.importNs);
         r.addon.push(value.addonNs);
@@ -245,6 +260,19 @@ if (sizes.length >= 2) {
       `| marginal ${a}→${b} |${variants.length > 1 ? ` ${v.label} |` : ''} | | | ${us(s, 2)} | | | ${us(floorSlope, 2)} | ${(s / floorSlope).toFixed(2)}× |`,
     );
   }
+}
+
+console.log(
+  '\nThe addon\'s call alone (bench/fixtures/native-floor.mjs: first inspectRange() in a fresh process, after the same module and addon loads, then JSON.parse of its text), same run:\n',
+);
+console.log('| inherited fds | native call median µs | call + JSON.parse median µs | ratio to the floor | `listeners()` (ours) ÷ call + parse |');
+console.log('| ---: | ---: | ---: | ---: | ---: |');
+for (const size of sizes) {
+  const r = results.get(size);
+  const withParse = med(r.get('native').parse);
+  console.log(
+    `| ${size} | ${us(med(r.get('native').ns))} | ${us(withParse)} | ${(withParse / med(r.get('floor').ns)).toFixed(2)}× | ${(med(r.get('ours').listeners) / withParse).toFixed(2)}× |`,
+  );
 }
 
 console.log('\nModule load, same processes (all fd counts pooled):\n');
