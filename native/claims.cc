@@ -27,11 +27,20 @@ Napi::Value Claimed(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), claimed.count(fd) > 0);
 }
 
+// unclaim(fd): Node refused the fd after claim(fd) took it, so no socket holds it.
+Napi::Value Unclaim(const Napi::CallbackInfo& info) {
+  int fd = IntArg(info, 0);
+  std::lock_guard<std::mutex> lock(claims_mutex);
+  claimed.erase(fd);
+  return info.Env().Undefined();
+}
+
 }  // namespace
 
 void RegisterClaims(Napi::Env env, Napi::Object exports) {
   exports["claim"] = Napi::Function::New(env, Claim, "claim");
   exports["claimed"] = Napi::Function::New(env, Claimed, "claimed");
+  exports["unclaim"] = Napi::Function::New(env, Unclaim, "unclaim");
 }
 
 }  // namespace socket_activation

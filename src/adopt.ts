@@ -1,4 +1,5 @@
-import { describeFd, type Descriptor } from './descriptor.js';
+import net from 'node:net';
+import { describeFd, type ConnectionDescriptor, type Descriptor } from './descriptor.js';
 import { errnoException, SocketActivationError } from './errors.js';
 import { native } from './native.js';
 
@@ -36,6 +37,23 @@ export function takeOver(d: Descriptor): number {
     );
   }
   return d.fd;
+}
+
+/**
+ * A net.Socket on the inherited connection itself ({@link takeOver}).
+ * @throws as takeOver; a system error with the `fd` when Node refuses the fd (EEXIST: a Node
+ * object of this process polls it already), which leaves the fd untaken.
+ */
+export function connectionSocket(d: ConnectionDescriptor, allowHalfOpen = false): net.Socket {
+  const fd = takeOver(d);
+  try {
+    return new net.Socket({ fd, readable: true, writable: true, allowHalfOpen });
+  } catch (err) {
+    native().unclaim(fd);
+    const e = err as NodeJS.ErrnoException;
+    if (typeof e.errno !== 'number' || !e.syscall) throw err;
+    throw errnoException(e.errno, e.syscall, fd, e.code === 'EEXIST' ? 'a Node socket of this process owns this fd already; pass an fd no Node object holds' : 'Node refused the fd');
+  }
 }
 
 function checkUnchanged(d: Descriptor): void {

@@ -4,6 +4,7 @@ import { closeDuplicate, duplicateForNode } from './adopt.js';
 import { fallbackApplies } from './registry.js';
 import { check, checkTarget, listener } from './select.js';
 import { SocketActivationError } from './errors.js';
+import { datagramFallback } from './fallback.js';
 
 /** Where to bind when the process was not socket-activated. A host with `:` makes a udp6 socket. */
 export type DatagramFallback = number | { readonly port: number; readonly host?: string };
@@ -37,7 +38,8 @@ function bound(socket: dgram.Socket, bind: (done: () => void) => void): Promise<
  *
  * @throws (rejects) ERR_NOT_ACTIVATED, ERR_LISTENER_NOT_FOUND, ERR_LISTENER_AMBIGUOUS,
  * ERR_LISTENER_MISMATCH (a stream socket, or a unix datagram socket, which Node cannot adopt),
- * ERR_INVALID_ARGUMENT (neither a name nor a descriptor: an fd number, say).
+ * ERR_INVALID_ARGUMENT (neither a name nor a descriptor: an fd number, say; a fallback that is
+ * not a port or `{ port, host? }`, checked even when unused).
  * @example
  * ```ts
  * const socket = await bindDatagram('dns', { fallback: 5353 });
@@ -46,8 +48,9 @@ function bound(socket: dgram.Socket, bind: (done: () => void) => void): Promise<
  */
 export async function bindDatagram(target: string | Descriptor, options: BindDatagramOptions = {}): Promise<dgram.Socket> {
   checkTarget('bindDatagram()', target);
-  if (typeof target === 'string' && options.fallback !== undefined && fallbackApplies()) {
-    const { port, host } = typeof options.fallback === 'number' ? { port: options.fallback, host: undefined } : options.fallback;
+  const fallback = options.fallback === undefined ? undefined : datagramFallback('bindDatagram()', options.fallback);
+  if (typeof target === 'string' && fallback !== undefined && fallbackApplies()) {
+    const { port, host } = fallback;
     const socket = dgram.createSocket({ ...options.socketOptions, type: host?.includes(':') ? 'udp6' : 'udp4' });
     return bound(socket, (done) => socket.bind({ port, address: host }, done));
   }

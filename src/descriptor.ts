@@ -171,11 +171,30 @@ export function inspect(fd: number): Descriptor {
   return d;
 }
 
+const KIND_NAMES: Record<Exclude<DescriptorKind, 'socket' | 'anon'>, string> = {
+  fifo: 'FIFO',
+  file: 'regular file',
+  directory: 'directory',
+  char: 'character device',
+  block: 'block device',
+  mqueue: 'POSIX message queue',
+  other: 'file of another kind',
+};
+
+/** {@link describe} with its article: `a TCP listener on …`, `an SCTP listener …`, `an anonymous inode [eventpoll]`. */
+export function describeWithArticle(d: Descriptor): string {
+  const text = describe(d);
+  const first = text.split(' ')[0]!;
+  // An acronym is spelled out (an SCTP, a UDP); FIFO is said as a word.
+  const vowelSound = first === first.toUpperCase() && first !== 'FIFO' ? 'AEFHILMNORSX'.includes(first[0]!) : /^[aeio]/.test(first);
+  return `${vowelSound ? 'an' : 'a'} ${text}`;
+}
+
 /** A short human description of a descriptor, for error messages: `TCP listener on 127.0.0.1:80`. */
 export function describe(d: Descriptor): string {
   if (d.kind !== 'socket') {
     if (d.kind === 'anon') return `anonymous inode [${d.anonType}]`;
-    return d.kind === 'fifo' ? 'FIFO' : d.kind === 'file' ? 'regular file' : d.kind === 'char' ? 'character device' : d.kind;
+    return KIND_NAMES[d.kind];
   }
   const what =
     d.protocol !== 'default' && d.protocol !== 'other'

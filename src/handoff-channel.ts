@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { constants } from 'node:os';
-import { describe, inspect } from './descriptor.js';
+import { describeWithArticle, inspect } from './descriptor.js';
 import { stopReading } from './kept-connections.js';
 import { isConnection } from './listen.js';
 import { native, nativeSupported, PollState } from './native.js';
@@ -144,7 +144,7 @@ function isChannel(fd: number): boolean {
   const channel = d?.kind === 'socket' && d.family === 'unix' && (d.type === 'seqpacket' || d.type === 'dgram') && 'unnamed' in d.local;
   if (!channel) {
     process.stderr.write(
-      `socket-activation: ${HANDOFF_FD_VARIABLE}=${fd} ignored: fd ${fd} is ${d ? describe(d) : 'not open'}, not a hand-over channel (an unnamed unix datagram or seqpacket socket); was the variable inherited without the fd?\n`,
+      `socket-activation: ${HANDOFF_FD_VARIABLE}=${fd} ignored: fd ${fd} is ${d ? describeWithArticle(d) : 'not open'}, not a hand-over channel (an unnamed unix datagram or seqpacket socket); was the variable inherited without the fd?\n`,
     );
   }
   return channel;

@@ -5,7 +5,8 @@ import { fdOf, store, storeRemove } from './fd-store.js';
 import { checkFdName } from './notify-message.js';
 import { type NotifyOptions } from './notify.js';
 import { activation } from './registry.js';
-import { connectionSocket, isConnection } from './listen.js';
+import { connectionSocket } from './adopt.js';
+import { isConnection } from './listen.js';
 
 /** The name prefix {@link keepConnection} stores under and {@link keptConnections} takes back. */
 export const KEPT_PREFIX = 'kept.';

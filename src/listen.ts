@@ -1,9 +1,12 @@
-import { lstatSync, unlinkSync } from 'node:fs';
+import { existsSync, lstatSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
+import { constants } from 'node:os';
+import { dirname } from 'node:path';
 import { unixAddress, type SocketAddress } from './address.js';
 import { isSameFile, type Descriptor, type StreamListenerDescriptor, type ConnectionDescriptor } from './descriptor.js';
-import { SocketActivationError } from './errors.js';
-import { closeDuplicate, duplicateForNode, takeOver } from './adopt.js';
+import { addressException, SocketActivationError } from './errors.js';
+import { checkBacklog, streamFallback, type CheckedFallback } from './fallback.js';
+import { closeDuplicate, connectionSocket, duplicateForNode } from './adopt.js';
 import { trackConnections } from './drain.js';
 import { registerServer } from './served.js';
 import { activation, fallbackApplies } from './registry.js';
@@ -87,10 +90,6 @@ export function isConnection(d: Descriptor): d is ConnectionDescriptor {
   return d.kind === 'socket' && d.type === 'stream' && !d.listening && (d.remote !== undefined || d.peerClosed === true);
 }
 
-/** Wraps a validated Accept=yes connection fd in a net.Socket. */
-export function connectionSocket(d: ConnectionDescriptor, allowHalfOpen = false): net.Socket {
-  return new net.Socket({ fd: takeOver(d), readable: true, writable: true, allowHalfOpen });
-}
 
 async function listenOnFd(server: net.Server, d: StreamListenerDescriptor, backlog: number): Promise<void> {
   const fd = duplicateForNode(d);
@@ -177,18 +176,22 @@ function resolveTargets(target: string | Descriptor | readonly Descriptor[]): re
   return Array.isArray(target) ? (target as readonly Descriptor[]) : [target as Descriptor];
 }
 
-async function listenFallback<S extends StreamServer>(server: S, fallback: StreamFallback, backlog: number | undefined): Promise<Listening<S>> {
+async function listenFallback<S extends StreamServer>(server: S, fallback: CheckedFallback, backlog: number | undefined): Promise<Listening<S>> {
   const result = (addresses: SocketAddress[]): Listening<S> => ({ server, activated: false, descriptors: [], addresses, connections: [] });
-  if (typeof fallback === 'number' || 'port' in fallback) {
-    const { port, host } = typeof fallback === 'number' ? { port: fallback, host: undefined } : fallback;
+  if ('port' in fallback) {
+    const { port, host } = fallback;
     await whenListening(server, (done) => server.listen({ port, host, backlog }, done));
     const a = server.address() as net.AddressInfo;
     return result([{ address: a.address, port: a.port, family: a.family === 'IPv6' ? 'IPv6' : 'IPv4' }]);
   }
-  const { path, removeStale = false } = fallback;
+  const { path, removeStale } = fallback;
   try {
     await whenListening(server, (done) => server.listen({ path, backlog }, done));
   } catch (err) {
+    // libuv reports a missing directory as EACCES (as Windows would), which sends root looking for permissions.
+    if ((err as NodeJS.ErrnoException).code === 'EACCES' && !path.startsWith('\0') && !existsSync(dirname(path))) {
+      throw addressException(-constants.errno.ENOENT, 'listen', path, `the directory ${dirname(path)} of the fallback path does not exist: create it first`);
+    }
     if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || path.startsWith('\0')) throw err;
     const stale = await isStaleSocket(path);
     if (!stale || !removeStale) {
@@ -218,7 +221,9 @@ async function listenFallback<S extends StreamServer>(server: S, fallback: Strea
  *
  * @throws (rejects) ERR_NOT_ACTIVATED, ERR_LISTENER_NOT_FOUND, ERR_LISTENER_MISMATCH (a UDP
  * fd, a FIFO, …), ERR_FD_CHANGED, ERR_INVALID_ARGUMENT (not a server; a listener that is
- * neither a name nor a descriptor, such as an fd number), or Node's own listen error.
+ * neither a name nor a descriptor, such as an fd number; a fallback or backlog of the wrong
+ * kind, checked even when unused), ERR_FALLBACK_PATH_IN_USE, ENOENT (the fallback path's
+ * directory does not exist), or Node's own listen error.
  * @example
  * ```ts
  * const server = http.createServer(app);
@@ -238,9 +243,11 @@ export async function listen<S extends StreamServer>(
     });
   }
   checkTarget('listen(server, listener)', target, true);
+  checkBacklog('listen()', options.backlog);
+  const fallback = options.fallback === undefined ? undefined : streamFallback('listen()', options.fallback);
   trackConnections(server);
-  if (typeof target === 'string' && options.fallback !== undefined && fallbackApplies()) {
-    return listenFallback(server, options.fallback, options.backlog);
+  if (typeof target === 'string' && fallback !== undefined && fallbackApplies()) {
+    return listenFallback(server, fallback, options.backlog);
   }
   const targets = resolveTargets(target);
   const { listeners, connections } = asStreamTargets(targets);

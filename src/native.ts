@@ -43,6 +43,7 @@ export interface Native {
   pollNow(fds: Int32Array, readable: boolean): Int32Array | number;
   claim(fd: number): boolean;
   claimed(fd: number): boolean;
+  unclaim(fd: number): void;
   notifyUnix(path: Uint8Array, message: Uint8Array, fds: Int32Array): number;
   /** Linux only. `type` 0 tries datagram, then seqpacket, then stream. */
   notifyVsock?(cid: number, port: number, type: number, message: string, timeoutMs: number, done: (result: number, syscall: string) => void): void;

@@ -1,6 +1,6 @@
 import { readdirSync, readlinkSync } from 'node:fs';
 import { explainPidMismatch, formatProcess, type PidMismatch } from './ancestry.js';
-import { completeUnixAddresses, describe, describeFd, RUNTIME_ANON_TYPES, type Descriptor, type Mutable } from './descriptor.js';
+import { completeUnixAddresses, describeFd, describeWithArticle, RUNTIME_ANON_TYPES, type Descriptor, type Mutable } from './descriptor.js';
 import { judgeEnvironment, LISTEN_FDS_START, LISTEN_VARIABLES, splitNames, type EnvironmentVerdict, type Self } from './environment.js';
 import { errnoException, SocketActivationError } from './errors.js';
 import { native, nativeSupported, type NativeText, type Stored } from './native.js';
@@ -143,7 +143,7 @@ function notInherited(fd: number, count: number): SocketActivationError {
   const notes: string[] = [];
   for (let other = fd; other <= last && notes.length < 6; other++) {
     const d = describeFd(other);
-    notes.push(typeof d === 'number' ? `fd ${other} is not open` : `fd ${other} is ${runtimeOwned(d) ?? describe(d)}`);
+    notes.push(typeof d === 'number' ? `fd ${other} is not open` : `fd ${other} is ${runtimeOwned(d) ?? describeWithArticle(d)}`);
   }
   if (last - fd + 1 > notes.length) notes.push('…');
   const passed = fd - LISTEN_FDS_START;
@@ -198,7 +198,8 @@ function notActivated(verdict: Exclude<EnvironmentVerdict, { activated: true }>)
       activated: false,
       reason: 'pidfd-mismatch',
       listenPid: verdict.listenPid,
-      message: `LISTEN_PID=${verdict.listenPid} matches this process but LISTEN_PIDFDID=${verdict.pidfdId} does not match its pidfd: the variables were meant for an earlier process that had the same pid.`,
+      message: `LISTEN_PID=${verdict.listenPid} matches this process but LISTEN_PIDFDID=${verdict.pidfdId} does not match its pidfd: the variables were meant for an earlier process that had the same pid, ` +
+        'and whatever started this one passed them on (a process that forks and execs must not keep LISTEN_*). Unset them there, or pass `unsetEnvironment: true` in the process they were meant for.',
     };
   }
   return { activated: false, listenPid: verdict.listenPid, ...notActivatedMessage(explainPidMismatch(verdict.listenPid), verdict.listenPid) };

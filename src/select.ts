@@ -1,6 +1,6 @@
-import { formatAddress } from './address.js';
 import {
   describe,
+  describeWithArticle,
   type ConnectionDescriptor,
   type DatagramDescriptor,
   type Descriptor,
@@ -36,6 +36,52 @@ export interface Expectation {
   readonly abstract?: string;
 }
 
+// Every value each field may take, so that a typo ('tpc', port '80') is an argument error
+// instead of a mismatch that no fd could ever meet.
+const KINDS: Record<DescriptorKind, true> = { socket: true, fifo: true, file: true, directory: true, char: true, block: true, mqueue: true, anon: true, other: true };
+const TYPES: Record<SocketType, true> = { stream: true, dgram: true, seqpacket: true, raw: true, other: true };
+const FAMILIES: Record<SocketFamily, true> = { inet: true, inet6: true, unix: true, netlink: true, packet: true, vsock: true, tipc: true, can: true, bluetooth: true, other: true };
+const PROTOCOLS: Record<SocketProtocol, true> = { tcp: true, udp: true, sctp: true, udplite: true, mptcp: true, icmp: true, icmpv6: true, default: true, other: true };
+const oneOf = (values: object) => ({ ok: (v: unknown) => typeof v === 'string' && Object.hasOwn(values, v), expected: `one of ${Object.keys(values).join(', ')}` });
+const text = { ok: (v: unknown) => typeof v === 'string', expected: 'a string' };
+const FIELDS: Record<keyof Expectation, { ok: (v: unknown) => boolean; expected: string }> = {
+  kind: oneOf(KINDS),
+  type: oneOf(TYPES),
+  family: oneOf(FAMILIES),
+  protocol: oneOf(PROTOCOLS),
+  listening: { ok: (v) => typeof v === 'boolean', expected: 'true or false' },
+  port: { ok: (v) => Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 65535, expected: 'an integer from 0 to 65535' },
+  address: text,
+  path: text,
+  abstract: text,
+};
+
+function shown(value: unknown): string {
+  return typeof value === 'string' ? JSON.stringify(value) : typeof value === 'object' && value !== null ? (Array.isArray(value) ? 'an array' : 'an object') : String(value);
+}
+
+function checkExpectation(fn: string, expect: unknown): void {
+  if (expect === undefined) return;
+  const fault = (what: string, expected: string) => new SocketActivationError('ERR_INVALID_ARGUMENT', `${fn}: ${what}; expected ${expected}.`, { argument: 'expect', expected, found: expect });
+  if (typeof expect !== 'object' || expect === null || Array.isArray(expect)) throw fault(`the expectation is ${shown(expect)}`, `an object with some of ${Object.keys(FIELDS).join(', ')}`);
+  for (const [key, value] of Object.entries(expect)) {
+    if (value === undefined) continue;
+    const field = Object.hasOwn(FIELDS, key) ? FIELDS[key as keyof Expectation] : undefined;
+    if (!field) throw fault(`the expectation has a field ${JSON.stringify(key)} it does not know`, `some of ${Object.keys(FIELDS).join(', ')}`);
+    if (!field.ok(value)) throw fault(`expectation ${key} is ${shown(value)}`, `${key} to be ${field.expected}`);
+  }
+}
+
+function checkName(fn: string, name: unknown): asserts name is string {
+  if (typeof name === 'string') return;
+  const hint = Number.isInteger(name) && (name as number) >= 0 ? ` For fd ${name as number}, use inspect(${name as number}).` : '';
+  throw new SocketActivationError('ERR_INVALID_ARGUMENT', `${fn}: the name must be a string (an entry of LISTEN_FDNAMES); found ${shown(name)}.${hint}`, {
+    argument: 'name',
+    expected: 'string',
+    found: name,
+  });
+}
+
 type Named<D> = D & { readonly name: string };
 
 /** The descriptor type an expectation narrows to. */
@@ -58,7 +104,7 @@ export type Expected<E extends Expectation | undefined> = Named<
 function mismatches(d: Descriptor, e: Expectation): string[] {
   const out: string[] = [];
   const kind = e.kind ?? (Object.keys(e).some((k) => k !== 'kind') ? 'socket' : undefined);
-  if (kind && d.kind !== kind) return [`kind ${kind}`];
+  if (kind && d.kind !== kind) return [e.kind ? `kind ${kind}` : `a socket (${Object.entries(e).map(([k, v]) => `${k} ${String(v)}`).join(', ')})`];
   if (d.kind !== 'socket') return out;
   if (e.type && d.type !== e.type) out.push(`type ${e.type}`);
   if (e.family) {
@@ -75,9 +121,22 @@ function mismatches(d: Descriptor, e: Expectation): string[] {
   return out;
 }
 
-/** Whether `d` meets `expect` (no exception). */
+/**
+ * Whether `d` meets `expect`.
+ * @throws ERR_INVALID_ARGUMENT for an expectation no descriptor could meet (an unknown field or value).
+ */
 export function matches(d: Descriptor, expect: Expectation): boolean {
+  checkExpectation('matches()', expect);
   return mismatches(d, expect).length === 0;
+}
+
+// What takes a descriptor of this kind, for a mismatch's message.
+function takenBy(d: Descriptor): string | undefined {
+  if (d.kind === 'fifo') return 'fifo()';
+  if (d.kind !== 'socket') return undefined;
+  if (d.type === 'dgram') return d.family === 'inet' || d.family === 'inet6' ? 'bindDatagram()' : undefined;
+  if (d.listening) return d.type === 'stream' || d.type === 'seqpacket' ? 'listen(server, …)' : undefined;
+  return d.type === 'stream' && (d.remote !== undefined || d.peerClosed) ? 'connection()' : undefined;
 }
 
 /** `fd 3 "web": TCP listener on 127.0.0.1:80` */
@@ -114,13 +173,17 @@ export function checkTarget(fn: string, target: unknown, several = false): void 
  * @returns `d`, narrowed.
  */
 export function check<E extends Expectation>(d: Descriptor, expect: E, purpose?: string): Expected<E> {
+  checkExpectation(purpose ?? 'check()', expect);
   const wrong = mismatches(d, expect);
   if (wrong.length > 0) {
-    const found = d.kind === 'socket' ? `${describe(d)} (type ${d.type}, family ${d.family}, protocol ${d.protocol}${d.listening ? ', listening' : ''}${'unnamed' in d.local ? '' : `, ${formatAddress(d.local)}`})` : describe(d);
+    // describe() names the address already.
+    const found = d.kind === 'socket' ? `${describeWithArticle(d)} (type ${d.type}, family ${d.family}, protocol ${d.protocol})` : describeWithArticle(d);
+    const instead = takenBy(d);
     throw new SocketActivationError(
       'ERR_LISTENER_MISMATCH',
-      `${purpose ? `${purpose}: ` : ''}fd ${d.fd}${d.name !== undefined ? ` named ${JSON.stringify(d.name)}` : ''} is a ${found}; expected ${wrong.join(', ')}. ` +
-        'Check the Listen…= line of the socket unit (or the launcher address) that produces this name.',
+      `${purpose ? `${purpose}: ` : ''}fd ${d.fd}${d.name !== undefined ? ` named ${JSON.stringify(d.name)}` : ''} is ${found}; expected ${wrong.join(', ')}. ` +
+        (instead ? `Take it with ${instead} instead, or check` : 'Check') +
+        ' the Listen…= line of the socket unit (or the launcher address) that produces this name.',
       { fd: d.fd, listenerName: d.name, expected: expect, found: d },
     );
   }
@@ -145,6 +208,12 @@ function requireActivated(name: string): readonly InheritedDescriptor[] {
  * @throws ERR_NOT_ACTIVATED (with `reason`), ERR_LISTENER_NOT_FOUND, ERR_LISTENER_MISMATCH.
  */
 export function listenersNamed<E extends Expectation = Record<never, never>>(name: string, expect?: E): readonly Expected<E>[] {
+  checkName('listenersNamed()', name);
+  checkExpectation('listenersNamed()', expect);
+  return named(name, expect);
+}
+
+function named<E extends Expectation>(name: string, expect?: E): readonly Expected<E>[] {
   const all = requireActivated(name);
   const found = all.filter((d) => d.name === name);
   if (found.length === 0) {
@@ -172,13 +241,20 @@ export function listenersNamed<E extends Expectation = Record<never, never>>(nam
  * ```
  */
 export function listener<E extends Expectation = Record<never, never>>(name: string, expect?: E): Expected<E> {
-  const found = listenersNamed(name);
+  checkName('listener()', name);
+  checkExpectation('listener()', expect);
+  const found = named(name);
   if (found.length > 1) {
+    // listen() serves every stream listener of a name; anything else is taken one descriptor at a time.
+    const allListeners = found.every((d) => takenBy(d) === 'listen(server, …)');
     throw new SocketActivationError(
       'ERR_LISTENER_AMBIGUOUS',
       `${found.length} inherited fds are named ${JSON.stringify(name)} (${found.map(label).join('; ')}). ` +
         'systemd names every fd of a socket unit after the unit unless FileDescriptorName= is set. ' +
-        'Serve them all with listen(server, name) or listenersNamed(name), or give each Listen…= line its own socket unit and name.',
+        (allListeners
+          ? 'Serve them all with listen(server, name), or take them one by one from listenersNamed(name)'
+          : `Take them one by one: pass each descriptor of listenersNamed(name) to ${[...new Set(found.map((d) => takenBy(d) ?? 'the call that fits it'))].join(' or ')}`) +
+        ', or give each Listen…= line its own socket unit and name.',
       { listenerName: name, found: found.map((d) => d.fd) },
     );
   }

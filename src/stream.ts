@@ -1,8 +1,9 @@
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
-import { describe, type Descriptor, type FifoDescriptor } from './descriptor.js';
+import { describeWithArticle, type Descriptor, type FifoDescriptor } from './descriptor.js';
 import { SocketActivationError } from './errors.js';
-import { closeDuplicate, duplicateForNode } from './adopt.js';
-import { connectionSocket, isConnection } from './listen.js';
+import { closeDuplicate, connectionSocket, duplicateForNode } from './adopt.js';
+import { isConnection } from './listen.js';
 import { activation } from './registry.js';
 import { check, checkTarget, listener } from './select.js';
 
@@ -41,7 +42,7 @@ export function connection(target: string | Descriptor, options: { allowHalfOpen
     // Not check(): "connected" is no Expectation field, and the fix differs from a listener's.
     throw new SocketActivationError(
       'ERR_LISTENER_MISMATCH',
-      `connection(): fd ${d.fd}${d.name !== undefined ? ` named ${JSON.stringify(d.name)}` : ''} is a ${describe(d)}${d.kind === 'socket' && !d.listening && d.remote === undefined ? ' with no peer' : ''}; ` +
+      `connection(): fd ${d.fd}${d.name !== undefined ? ` named ${JSON.stringify(d.name)}` : ''} is ${describeWithArticle(d)}${d.kind === 'socket' && !d.listening && d.remote === undefined ? ' with no peer' : ''}; ` +
         'expected a connected stream socket (an Accept=yes instance\'s fd, or systemd-socket-activate --accept). For a listening socket use listen(server, name).',
       { fd: d.fd, listenerName: d.name, expected: { type: 'stream', listening: false, connected: true }, found: d },
     );
@@ -49,16 +50,40 @@ export function connection(target: string | Descriptor, options: { allowHalfOpen
   return connectionSocket(d, options.allowHalfOpen);
 }
 
+// The open file's access mode is no descriptor field; Linux shows it in fdinfo (octal flags).
+function accessMode(fd: number): 'read-only' | 'write-only' | 'read-write' | undefined {
+  try {
+    const flags = /^flags:\s*([0-7]+)$/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'latin1'))?.[1];
+    return flags === undefined ? undefined : (['read-only', 'write-only', 'read-write'] as const)[Number.parseInt(flags, 8) & 3];
+  } catch {
+    return undefined; // no procfs (macOS): Node reports a wrong direction when it is used
+  }
+}
+
 /**
- * An inherited FIFO (systemd ListenFIFO=) as a net.Socket over a pipe handle, so reads are
- * event-driven and never block the loop (an fs stream would use the thread pool).
- * @throws ERR_LISTENER_MISMATCH when the fd is not a FIFO.
+ * An inherited FIFO (systemd ListenFIFO=, which opens it read-write) as a net.Socket over a
+ * pipe handle, so reads are event-driven and never block the loop (an fs stream would use the
+ * thread pool). Readable unless the fd was opened write-only; writable with `writable: true`.
+ * @throws ERR_LISTENER_MISMATCH when the fd is not a FIFO, or (Linux) was opened write-only
+ * without `writable: true` or read-only with it; ERR_INVALID_ARGUMENT for neither a
+ * name nor a descriptor (an fd number, say).
  */
 export function fifo(target: string | Descriptor, options: { writable?: boolean } = {}): net.Socket {
+  checkTarget('fifo()', target);
   const d: FifoDescriptor = typeof target === 'string' ? listener(target, { kind: 'fifo' }) : check(target, { kind: 'fifo' }, 'fifo');
+  const writable = options.writable ?? false;
+  const mode = accessMode(d.fd);
+  if ((mode === 'write-only' && !writable) || (mode === 'read-only' && writable)) {
+    throw new SocketActivationError(
+      'ERR_LISTENER_MISMATCH',
+      `fifo(): fd ${d.fd}${d.name !== undefined ? ` named ${JSON.stringify(d.name)}` : ''} is a FIFO opened ${mode}; expected it ${writable ? 'writable' : 'readable'}. ` +
+        (writable ? 'Call fifo() without writable: true to read from it' : 'Pass { writable: true } to write to it') + ', or open it the other way where it is passed.',
+      { fd: d.fd, listenerName: d.name, expected: { kind: 'fifo', access: writable ? 'writable' : 'readable' }, found: d },
+    );
+  }
   const fd = duplicateForNode(d);
   try {
-    return new net.Socket({ fd, readable: true, writable: options.writable ?? false });
+    return new net.Socket({ fd, readable: mode !== 'write-only', writable });
   } catch (err) {
     closeDuplicate(fd);
     throw err;

@@ -33,8 +33,13 @@ describe('activated', () => {
     const env = { LISTEN_FDNAMES: 'app.socket:app.socket' };
     const one = await reportOf('report.mjs', { fds, env, args: ['listener', 'app.socket'] });
     expect(one.error).toMatchObject({ code: 'ERR_LISTENER_AMBIGUOUS', listenerName: 'app.socket', found: [3, 4] });
+    expect(one.error.message).toMatch(/Serve them all with listen\(server, name\), or take them one by one from listenersNamed\(name\), or give each/);
     const all = await reportOf('report.mjs', { fds, env, args: ['named', 'app.socket'] });
     expect(all.result.map((d: { fd: number }) => d.fd)).toEqual([3, 4]);
+    // listen() cannot serve UDP sockets: the advice names the call that takes each one.
+    const udp = await reportOf('report.mjs', { fds: [inetSocket({ type: 'dgram' }).fd, inetSocket({ type: 'dgram' }).fd], env: { LISTEN_FDNAMES: 'dns:dns' }, args: ['listener', 'dns'] });
+    expect(udp.error).toMatchObject({ code: 'ERR_LISTENER_AMBIGUOUS', found: [3, 4] });
+    expect(udp.error.message).toMatch(/Take them one by one: pass each descriptor of listenersNamed\(name\) to bindDatagram\(\), or give each/);
   });
   it('missing and mismatched listeners have their own codes, with expected vs found', async () => {
     const fds = [inetSocket({ type: 'dgram' }).fd];
@@ -44,6 +49,11 @@ describe('activated', () => {
     const wrong = await reportOf('report.mjs', { fds, env, args: ['listener', 'dns', '{"type":"stream","listening":true}'] });
     expect(wrong.error).toMatchObject({ code: 'ERR_LISTENER_MISMATCH', fd: 3, listenerName: 'dns', expected: { type: 'stream', listening: true } });
     expect(wrong.error.found).toMatchObject({ type: 'dgram', protocol: 'udp' });
+    // The address once, an article that fits, and the call that takes a UDP socket.
+    expect(wrong.error.message).toBe(
+      `listener "dns": fd 3 named "dns" is a UDP socket on 127.0.0.1:${wrong.error.found.local.port} (type dgram, family inet, protocol udp); expected type stream, listening. ` +
+        'Take it with bindDatagram() instead, or check the Listen…= line of the socket unit (or the launcher address) that produces this name.',
+    );
     const right = await reportOf('report.mjs', { fds, env, args: ['listener', 'dns', '{"type":"dgram","family":"inet","protocol":"udp"}'] });
     expect(right.result).toMatchObject({ fd: 3, name: 'dns' });
   });

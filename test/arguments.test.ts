@@ -5,7 +5,7 @@ import dgram from 'node:dgram';
 import http from 'node:http';
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { bindDatagram, connection, listen } from '../src/index.js';
+import { bindDatagram, check, connection, fifo, inspect, listen, listener, listenersNamed, matches } from '../src/index.js';
 
 describe('the listener argument', () => {
   it.each([
@@ -19,6 +19,7 @@ describe('the listener argument', () => {
     await expect(listen(net.createServer(), bad as string)).rejects.toMatchObject({ message: expect.stringMatching(message) });
     expect(() => connection(bad as string)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', message: expect.stringMatching(/^connection\(\): the listener must be a name/) }));
     await expect(bindDatagram(bad as string)).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT', message: expect.stringMatching(/^bindDatagram\(\): the listener must be a name/) });
+    expect(() => fifo(bad as string)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', message: expect.stringMatching(/^fifo\(\): the listener must be a name/) }));
   });
 });
 
@@ -35,5 +36,33 @@ describe('the server argument of listen()', () => {
       message: `listen(): the server must be a net.Server (http, https, http2, tls or net); found ${found}.`,
       found,
     });
+  });
+});
+
+// Checked before the lookup (this process is not activated: a lookup would say ERR_NOT_ACTIVATED).
+describe('the name and the expectation of listener() and listenersNamed()', () => {
+  it.each([
+    [3, /found 3\. For fd 3, use inspect\(3\)\./],
+    [undefined, /found undefined\./],
+    [{}, /found an object\./],
+  ])('name %j is ERR_INVALID_ARGUMENT, not "no fd is named"', (bad, message) => {
+    expect(() => listener(bad as string)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', argument: 'name', message: expect.stringMatching(/^listener\(\): the name must be a string/) }));
+    expect(() => listenersNamed(bad as string)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', message: expect.stringMatching(message) }));
+  });
+
+  it.each([
+    [{ type: 'bogus' }, 'listener(): expectation type is "bogus"; expected type to be one of stream, dgram, seqpacket, raw, other.'],
+    [{ port: '80' }, 'listener(): expectation port is "80"; expected port to be an integer from 0 to 65535.'],
+    [{ listening: 1 }, 'listener(): expectation listening is 1; expected listening to be true or false.'],
+    [{ tpye: 'stream' }, 'listener(): the expectation has a field "tpye" it does not know; expected some of kind, type, family, protocol, listening, port, address, path, abstract.'],
+    ['stream', 'listener(): the expectation is "stream"; expected an object with some of kind, type, family, protocol, listening, port, address, path, abstract.'],
+  ])('expectation %j, which no fd could meet, is ERR_INVALID_ARGUMENT', (bad, message) => {
+    expect(() => listener('web', bad as object)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', argument: 'expect', message }));
+  });
+
+  it('check() and matches() check the expectation too', () => {
+    const stdin = inspect(0);
+    expect(() => matches(stdin, { kind: 'pipe' } as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', message: expect.stringMatching(/^matches\(\): expectation kind is "pipe"; expected kind to be one of socket, fifo, file/) }));
+    expect(() => check(stdin, { family: 'ipv4' } as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', message: expect.stringMatching(/^check\(\): expectation family is "ipv4"/) }));
   });
 });

@@ -2,13 +2,13 @@
 // to a fixture at fd 3, real FIFOs opened read-write.
 import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
-import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { inspect } from '../src/descriptor.js';
-import { fixtures, startActivated } from './helpers/activated.js';
+import { fixtures, reportOf, startActivated } from './helpers/activated.js';
 import { runInline } from './helpers/inline.js';
 import { closeAllSockets, makeSocket } from './helpers/raw-sockets.js';
 import { killAll, watch } from './helpers/watch.js';
@@ -126,6 +126,27 @@ describe('Accept=yes: a connected socket at fd 3', () => {
     expect(r).toEqual({ again: 'ERR_FD_TAKEN', all: 0 });
   });
 
+  it("connection() on an fd a Node socket of this process owns: EEXIST with the fd, and the fd is not marked taken", async () => {
+    const r = await runInline(
+      `import net from 'node:net';
+      import { once } from 'node:events';
+      import { connection, inspect } from 'socket-activation';
+      const server = net.createServer().listen(0, '127.0.0.1');
+      await once(server, 'listening');
+      const client = net.connect(server.address().port, '127.0.0.1');
+      await once(client, 'connect');
+      const fd = client._handle.fd;
+      const attempt = () => { try { connection(inspect(fd)); return { ok: true }; } catch (err) { return { code: err.code, errno: err.errno, syscall: err.syscall, fd: err.fd, message: err.message }; } };
+      const first = attempt();
+      const second = attempt();
+      client.destroy();
+      server.close();
+      console.log(JSON.stringify({ fd, first, second }));`,
+    );
+    expect(r.first).toMatchObject({ code: 'EEXIST', errno: -17, fd: r.fd, message: expect.stringContaining('a Node socket of this process owns this fd already') });
+    expect(r.second).toEqual(r.first);
+  });
+
   it('connection(name) on a listening socket is ERR_LISTENER_MISMATCH', async () => {
     const socket = makeSocket({ family: 'inet', host: '127.0.0.1' });
     const child = watch(startActivated('attempt.mjs', { fds: [socket.fd], env: { LISTEN_FDNAMES: 'connection' }, args: ['connection', 'connection'] }));
@@ -198,6 +219,35 @@ describe('FIFO', () => {
     const data = await child.json('DATA');
     expect(Buffer.from(data.hex, 'hex')).toEqual(payload);
     expect(await child.finish()).toEqual({ code: 0, signal: null });
+  });
+
+  it('the direction the FIFO was opened in: write-only needs writable: true, read-only refuses it; write-only with it writes', async () => {
+    const path = makeFifo();
+    const reader = openSync(path, 'r+'); // keeps a reader, so a write-only open does not wait
+    cleanups.push(() => closeSync(reader));
+    const attempt = (flags: string, writable: boolean) =>
+      reportOf(
+        '',
+        {
+          env: { LISTEN_FDS: '1', LISTEN_FDNAMES: 'log' },
+          command: ['/bin/sh', '-c', `exec 3${flags}"$0"; exec "$@"`, path, process.execPath, '--input-type=module', '-e', `import { fifo } from 'socket-activation';
+        try {
+          const s = fifo('log', { writable: ${writable} });
+          if (s.writable) await new Promise((resolve) => s.end('written', resolve));
+          else s.destroy();
+          console.log(JSON.stringify({ ok: true, readable: s.readable }));
+        } catch (err) { console.log(JSON.stringify({ code: err.code, fd: err.fd, message: err.message })); }`],
+        },
+      );
+    expect(await attempt('>', false)).toEqual({
+      code: 'ERR_LISTENER_MISMATCH',
+      fd: 3,
+      message: 'fifo(): fd 3 named "log" is a FIFO opened write-only; expected it readable. Pass { writable: true } to write to it, or open it the other way where it is passed.',
+    });
+    expect(await attempt('<', true)).toMatchObject({ code: 'ERR_LISTENER_MISMATCH', message: expect.stringContaining('is a FIFO opened read-only; expected it writable. Call fifo() without writable: true') });
+    expect(await attempt('>', true)).toEqual({ ok: true, readable: false });
+    const buffer = Buffer.alloc(64);
+    expect(buffer.subarray(0, readSync(reader, buffer)).toString()).toBe('written');
   });
 
   it('a FIFO given to listen() is ERR_LISTENER_MISMATCH and stays open (Node would close it)', async () => {

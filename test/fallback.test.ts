@@ -81,8 +81,68 @@ describe('fallback', () => {
     await expect(bindDatagram('dns')).rejects.toMatchObject({ code: 'ERR_NOT_ACTIVATED' });
   });
 
+  it('a fallback path whose directory does not exist: ENOENT naming it (libuv says EACCES)', async () => {
+    const path = join(dir, 'missing', 'app.sock');
+    await expect(listen(hello(), 'web', { fallback: { path } })).rejects.toMatchObject({
+      code: 'ENOENT',
+      syscall: 'listen',
+      address: path,
+      message: `ENOENT: no such file or directory, listen ${path} (the directory ${join(dir, 'missing')} of the fallback path does not exist: create it first)`,
+    });
+  });
+
   it('activated but the name is missing: an error, never the fallback', async () => {
     const r = await reportOf('declarative.mjs', { fds: [inetSocket().fd], env: { LISTEN_FDNAMES: 'other', FALLBACK_PORT: '0' } });
     expect(r).toEqual({ ok: false, code: 'ERR_LISTENER_NOT_FOUND', listenerName: 'web' });
+  });
+});
+
+// Checked whether or not they are used; a wrong value must never bind another address.
+describe('fallback and backlog values of the wrong kind: ERR_INVALID_ARGUMENT before anything is bound', () => {
+  it.each([
+    ['21050', /found "21050"\. For a port from the environment, pass Number\("21050"\)/],
+    ['/tmp/x.sock', /For a unix socket path, pass \{ path: "\/tmp\/x\.sock" \}/],
+    [70000, /found 70000\./],
+    [-1, /found -1\./],
+    [1.5, /found 1\.5\./],
+    [true, /found true\./],
+    [null, /found null\./],
+    [{ host: '127.0.0.1' }, /found port undefined, which is not an integer from 0 to 65535/],
+    [{ port: '80' }, /found port "80", which is not an integer/],
+    [{ port: 80, host: '' }, /found host "", which is not an address or host name/],
+    [{ port: 80, hots: 'x' }, /with a key it does not take: hots/],
+  ])('%j: listen() and bindDatagram() both refuse it', async (bad, message) => {
+    const server = hello();
+    await expect(listen(server, 'web', { fallback: bad as number })).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT', argument: 'fallback', found: bad, message: expect.stringMatching(message) });
+    expect(server.listening).toBe(false);
+    await expect(bindDatagram('dns', { fallback: bad as number })).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT', argument: 'fallback', message: expect.stringMatching(/^bindDatagram\(\): fallback must be a port number \(0–65535\) or \{ port, host\? \}/) });
+  });
+
+  it('stream only: a port and a path at once, an empty path, a removeStale that is not a boolean', async () => {
+    for (const [bad, message] of [
+      [{ port: 80, path: '/tmp/a.sock' }, /which has both a port and a path/],
+      [{ path: '' }, /path "", which is not a file-system path/],
+      [{ path: join(dir, 'x.sock'), removeStale: 'yes' }, /removeStale "yes", which is not a boolean/],
+    ] as const) {
+      await expect(listen(hello(), 'web', { fallback: bad as never })).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT', message: expect.stringMatching(message) });
+    }
+  });
+
+  it('datagram: a path is refused with the reason (Node binds UDP only)', async () => {
+    await expect(bindDatagram('dns', { fallback: { path: join(dir, 'd.sock') } as never })).rejects.toMatchObject({
+      code: 'ERR_INVALID_ARGUMENT',
+      message: expect.stringContaining("Node's dgram module binds UDP only, not unix datagram sockets"),
+    });
+  });
+
+  it('a backlog that Node would silently replace with 511', async () => {
+    for (const bad of [-1, 1.5, '128', 2 ** 31]) {
+      await expect(listen(hello(), 'web', { fallback: 0, backlog: bad as number })).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT', argument: 'backlog', found: bad });
+    }
+  });
+
+  it('also when the process is activated and the fallback is not used', async () => {
+    const r = await reportOf('declarative.mjs', { fds: [inetSocket().fd], env: { LISTEN_FDNAMES: 'web', FALLBACK_PORT: 'not-a-port' } });
+    expect(r).toMatchObject({ ok: false, code: 'ERR_INVALID_ARGUMENT' });
   });
 });

@@ -1,0 +1,97 @@
+import type { DatagramFallback } from './datagram.js';
+import { SocketActivationError } from './errors.js';
+import type { StreamFallback } from './listen.js';
+
+/** A development fallback after {@link streamFallback} or {@link datagramFallback}: one shape, every field checked. */
+export type CheckedFallback = { readonly port: number; readonly host: string | undefined } | { readonly path: string; readonly removeStale: boolean };
+
+function shown(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value !== 'object' || value === null) return String(value);
+  try {
+    return JSON.stringify(value);
+  } catch {
+    return Array.isArray(value) ? 'an array' : 'an object';
+  }
+}
+
+// The likely mistakes get their fix: `fallback: process.env.PORT` is a string.
+function hint(value: unknown): string {
+  if (typeof value === 'string' && /^\d+$/.test(value)) return ` For a port from the environment, pass Number(${JSON.stringify(value)}) (or parseInt), checked.`;
+  if (typeof value === 'string') return ` For a unix socket path, pass { path: ${JSON.stringify(value)} }.`;
+  return '';
+}
+
+function invalid(fn: string, expected: string, found: unknown, why = ''): never {
+  throw new SocketActivationError('ERR_INVALID_ARGUMENT', `${fn}: fallback must be ${expected}; found ${why || shown(found)}.${why ? '' : hint(found)}`, {
+    argument: 'fallback',
+    expected,
+    found,
+  });
+}
+
+function isPort(value: unknown): value is number {
+  return Number.isInteger(value) && (value as number) >= 0 && (value as number) <= 65535;
+}
+
+function inet(fn: string, expected: string, value: Record<string, unknown>): CheckedFallback {
+  if (!isPort(value.port)) invalid(fn, expected, value, `port ${shown(value.port)}, which is not an integer from 0 to 65535`);
+  if (value.host !== undefined && (typeof value.host !== 'string' || value.host === '')) invalid(fn, expected, value, `host ${shown(value.host)}, which is not an address or host name`);
+  return { port: value.port, host: value.host as string | undefined };
+}
+
+function unknownKeys(fn: string, expected: string, value: Record<string, unknown>, known: readonly string[]): void {
+  const unknown = Object.keys(value).filter((k) => !known.includes(k) && value[k] !== undefined);
+  if (unknown.length > 0) invalid(fn, expected, value, `${shown(value)}, with ${unknown.length === 1 ? 'a key' : 'keys'} it does not take: ${unknown.join(', ')}`);
+}
+
+/**
+ * Checks `listen()`'s fallback (a port, `{ port, host? }` or `{ path, removeStale? }`) whether
+ * or not it is used, so that a mistake shows in development and under systemd alike.
+ * @throws ERR_INVALID_ARGUMENT naming what was found.
+ * @internal
+ */
+export function streamFallback(fn: string, value: StreamFallback): CheckedFallback {
+  const expected = 'a port number (0–65535), { port, host? } or { path, removeStale? }';
+  if (isPort(value)) return { port: value, host: undefined };
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return invalid(fn, expected, value);
+  const v = value as Record<string, unknown>;
+  if (v.port !== undefined && v.path !== undefined) invalid(fn, expected, value, `${shown(value)}, which has both a port and a path`);
+  if (v.path === undefined) {
+    unknownKeys(fn, expected, v, ['port', 'host']);
+    return inet(fn, expected, v);
+  }
+  unknownKeys(fn, expected, v, ['path', 'removeStale']);
+  if (typeof v.path !== 'string' || v.path === '') invalid(fn, expected, value, `path ${shown(v.path)}, which is not a file-system path`);
+  if (v.removeStale !== undefined && typeof v.removeStale !== 'boolean') invalid(fn, expected, value, `removeStale ${shown(v.removeStale)}, which is not a boolean`);
+  return { path: v.path, removeStale: v.removeStale === true };
+}
+
+/**
+ * Checks `bindDatagram()`'s fallback (a port or `{ port, host? }`), whether or not it is used.
+ * @throws ERR_INVALID_ARGUMENT naming what was found.
+ * @internal
+ */
+export function datagramFallback(fn: string, value: DatagramFallback): { readonly port: number; readonly host: string | undefined } {
+  const expected = 'a port number (0–65535) or { port, host? }';
+  if (isPort(value)) return { port: value, host: undefined };
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return invalid(fn, expected, value);
+  const v = value as Record<string, unknown>;
+  if (v.path !== undefined) invalid(fn, expected, value, `${shown(value)}: Node's dgram module binds UDP only, not unix datagram sockets`);
+  unknownKeys(fn, expected, v, ['port', 'host']);
+  return inet(fn, expected, v) as { port: number; host: string | undefined };
+}
+
+/**
+ * Checks `listen()`'s backlog option: Node ignores a value it cannot use and listens with 511.
+ * @throws ERR_INVALID_ARGUMENT naming what was found.
+ * @internal
+ */
+export function checkBacklog(fn: string, value: unknown): void {
+  if (value === undefined || (Number.isInteger(value) && (value as number) >= 0 && (value as number) <= 0x7fffffff)) return;
+  throw new SocketActivationError('ERR_INVALID_ARGUMENT', `${fn}: backlog must be an integer from 0 to 2147483647 (the kernel caps it at net.core.somaxconn); found ${shown(value)}.`, {
+    argument: 'backlog',
+    expected: 'integer 0..2147483647',
+    found: value,
+  });
+}
