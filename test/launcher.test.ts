@@ -1,7 +1,7 @@
 // The socket-activation CLI (dist/cli/main.js): addresses, names, LISTEN_* for the child,
 // socket files, exit status and signals passed through, usage errors, `npm start`. The
 // supervisor's own features (reload, restarts, notify, fd store, watchdog) are in supervisor.test.ts.
-import { existsSync, lstatSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, lstatSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -139,8 +139,27 @@ describe('socket files', () => {
     const launcher = launch(['-l', `web=${path}`, '--', ...child('report')]);
     expect(await launcher.finish()).toEqual({ code: 1, signal: null });
     expect(launcher.stdout).not.toMatch(/REPORT/);
-    expect(launcher.stderr).toMatch(/EADDRINUSE/);
+    expect(launcher.stderr).toContain(`EADDRINUSE: address already in use, bind web=${path} (another process accepts on this socket file)`);
     expect(lstatSync(path).isSocket()).toBe(true);
+  });
+
+  it('bind failures say what to do, naming the address as given (not the launcher\'s fd)', async () => {
+    const file = join(dir, `file-${++unique}`);
+    writeFileSync(file, 'keep');
+    const busy = makeSocket({ family: 'inet', host: '127.0.0.1' });
+    const long = join(dir, 'y'.repeat(120));
+    for (const [address, message] of [
+      [file, `EADDRINUSE: address already in use, bind ${file} (a file that is not a socket is there, and the launcher never removes one: choose another path)`],
+      [join(dir, 'no-dir', 'a.sock'), `ENOENT: no such file or directory, bind ${join(dir, 'no-dir', 'a.sock')} (the directory ${join(dir, 'no-dir')} does not exist: create it first)`],
+      [`127.0.0.1:${busy.port}`, `bind 127.0.0.1:${busy.port} (another process listens on this port`],
+      [long, `(a unix socket name holds at most 107 bytes, this one ${Buffer.byteLength(long)}: choose a shorter one)`],
+    ]) {
+      const launcher = launch(['-l', address!, '--', ...child('report')]);
+      expect(await launcher.finish()).toEqual({ code: 1, signal: null });
+      expect(launcher.stderr).toContain(message);
+      expect(launcher.stderr).not.toMatch(/bind fd \d+/);
+    }
+    expect(readFileSync(file, 'utf8')).toBe('keep');
   });
 });
 

@@ -317,6 +317,60 @@ describe('crashes and the fd store', () => {
     expect(s.stderr).not.toMatch(/pid -1/);
   });
 
+  it('the start directory replaced by a file: a reload fails (spawn() throws ENOTDIR) and the old child serves on under a live supervisor', async () => {
+    const release = join(dir, 'replaced', 'current');
+    mkdirSync(release, { recursive: true });
+    const port = await freePort();
+    const s = supervise(['-l', `web=127.0.0.1:${port}`], supervised(), release);
+    const up = await s.json('UP');
+    rmSync(release, { recursive: true });
+    writeFileSync(release, 'not a directory');
+    process.kill(s.pid, 'SIGHUP');
+    await s.waitFor(new RegExp(`reload failed: the new child did not start; pid ${up.pid} keeps serving`), { stream: 'stderr' });
+    expect(s.stderr).toContain(`could not start ${process.execPath}: its working directory ${release} is not a directory`);
+    expect((await ask(port)).pid).toBe(up.pid);
+    process.kill(s.pid, 'SIGTERM');
+    expect(await s.finish()).toEqual({ code: 0, signal: null });
+  });
+
+  it('a command that cannot run: one line saying why, status 127, no restarts', async () => {
+    const port = await freePort();
+    for (const [command, why] of [
+      ['/nonexistent/cmd', '/nonexistent/cmd does not exist'],
+      ['no-such-command-here', 'no-such-command-here was not found in PATH'],
+      [join(fixtures, 'supervised.mjs'), `${join(fixtures, 'supervised.mjs')} is not executable (chmod +x)`],
+    ]) {
+      const s = supervise(['-l', `web=127.0.0.1:${port}`], [command!]);
+      expect(await s.finish()).toEqual({ code: 127, signal: null });
+      expect(s.stderr).toContain(`cannot start the command: ${why}`);
+      expect(s.stderr).not.toMatch(/restarting in/);
+    }
+  });
+
+  it('a child that drops privileges (setpriv to nobody) still reaches NOTIFY_SOCKET: its READY=1 completes a reload', async () => {
+    const port = await freePort();
+    const s = supervise(
+      ['-l', `web=127.0.0.1:${port}`, '--ready-timeout', '10'],
+      ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '/bin/sh', '-c', 'systemd-notify --ready && echo UP {} && exec sleep 60'],
+    );
+    await s.json('UP');
+    process.kill(s.pid, 'SIGHUP');
+    await s.waitFor(/reloaded: pid \d+ serves, pid \d+ drains/, { stream: 'stderr' });
+  });
+
+  it('TMPDIR that cannot hold the notify socket: the error says so, and nothing is left in it', async () => {
+    const long = join(dir, 'x'.repeat(100));
+    mkdirSync(long);
+    const port = await freePort();
+    const tooLong = start(process.execPath, [cli, '-l', `web=127.0.0.1:${port}`, '--', 'true'], { env: { ...process.env, TMPDIR: long } });
+    expect(await tooLong.finish()).toEqual({ code: 1, signal: null });
+    expect(tooLong.stderr).toMatch(/ENAMETOOLONG: name too long, bind .*\/notify \(a unix socket path holds at most 107 bytes: set TMPDIR to a shorter directory/);
+    expect(readdirSync(long)).toEqual([]);
+    const missing = start(process.execPath, [cli, '-l', `web=127.0.0.1:${port}`, '--', 'true'], { env: { ...process.env, TMPDIR: join(dir, 'missing') } });
+    expect(await missing.finish()).toEqual({ code: 1, signal: null });
+    expect(missing.stderr).toContain(`(TMPDIR=${join(dir, 'missing')}: set TMPDIR to an existing, writable directory)`);
+  });
+
   it('a start that fails in spawn itself (EMFILE) counts as exit 127: restarted, then given up with that status', async () => {
     const port = await freePort();
     const s = supervise(['-l', `web=127.0.0.1:${port}`], supervised());
@@ -382,6 +436,39 @@ describe('crashes and the fd store', () => {
     expect(s.stderr).not.toContain('which this supervisor did not start');
     expect(s.stderr).toMatch(new RegExp(`re-parented to the supervisor \\(${pid}\\); sending them SIGTERM`));
     expect(alive(Number(pid))).toBe(false);
+  });
+
+  it('a reload of a service that double-forks its daemon: the new daemon\'s READY=1 counts for the new child (by the LISTEN_PID it inherited), and the old daemon is stopped', async () => {
+    // A forking service: its child starts a daemon that leaves the session, serves fd 3 and
+    // declares itself the main process, then the child exits.
+    const daemon = join(dir, 'forking.py');
+    writeFileSync(
+      daemon,
+      [
+        'import os, signal, socket, sys, time',
+        'if os.fork() > 0: os._exit(0)',
+        'os.setsid()',
+        'if os.fork() > 0: os._exit(0)',
+        'time.sleep(0.3)',
+        "socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).sendto(b'MAINPID=%d\\nREADY=1' % os.getpid(), os.environ['NOTIFY_SOCKET'])",
+        "signal.signal(signal.SIGTERM, lambda *a: os._exit(0))",
+        'listener = socket.socket(fileno=3)',
+        'while True:',
+        '    c, _ = listener.accept(); c.recv(1000); body = b\'{"pid":%d}\' % os.getpid()',
+        "    c.sendall(b'HTTP/1.1 200 OK\\r\\nConnection: close\\r\\nContent-Length: %d\\r\\n\\r\\n' % len(body) + body); c.close()",
+      ].join('\n'),
+    );
+    const port = await freePort();
+    const s = supervise(['-l', `web=127.0.0.1:${port}`], ['/bin/sh', '-c', `python3 ${daemon} & wait; sleep 1`]);
+    const first = await firstAnswer(port);
+    await s.waitFor(new RegExp(`pid ${first} \\(MAINPID=\\) is the main process now`), { stream: 'stderr' });
+    process.kill(s.pid, 'SIGHUP');
+    await s.waitFor(/reloaded: pid \d+ serves, pid \d+ drains/, { stream: 'stderr' });
+    const second = await answeredByAnother(port, first);
+    await sleep(300);
+    expect(alive(first)).toBe(false);
+    expect(s.stderr).not.toMatch(/reload failed/);
+    expect((await ask(port)).pid).toBe(second);
   });
 
   it('a leftover that ignores SIGTERM gets SIGKILL after --stop-timeout; the supervisor ends only then, leaving nothing behind', async () => {
@@ -619,9 +706,9 @@ describe('notify protocol', () => {
     expect(alive(up.helper)).toBe(false);
   });
 
-  it('WATCHDOG_USEC=0 from the child turns the watchdog off (as systemd)', async () => {
+  it.each(['0', '18446744073709551615'])('WATCHDOG_USEC=%s (0, or systemd\'s infinity) from the child turns the watchdog off (as systemd)', async (usec) => {
     const port = await freePort();
-    const s = supervise(['-l', `web=127.0.0.1:${port}`, '--watchdog-sec', '4'], supervised('--watchdog-off'));
+    const s = supervise(['-l', `web=127.0.0.1:${port}`, '--watchdog-sec', '4'], supervised('--watchdog-off', usec));
     const up = await s.json('UP');
     await sleep(5000);
     expect((await ask(port)).pid).toBe(up.pid);
@@ -640,6 +727,17 @@ describe('notify protocol', () => {
     expect(childrenOf(s.pid)).toEqual([successor]);
     process.kill(s.pid, 'SIGTERM');
     expect(await s.finish()).toEqual({ code: 7, signal: null });
+  });
+
+  it('the process MAINPID= named dies: the log names it, not the child that exited long before', async () => {
+    const port = await freePort();
+    const s = supervise(['-l', `web=127.0.0.1:${port}`], supervised('--hand-over'));
+    const up = await s.json('UP');
+    const successor = Number((await s.waitFor(/^SUCCESSOR (\d+)$/m))[1]);
+    await s.waitFor(/is the main process now/, { stream: 'stderr' });
+    process.kill(successor, 'SIGKILL');
+    await s.waitFor(new RegExp(`pid ${successor} was killed by SIGKILL; restarting in \\d+ ms`), { stream: 'stderr' });
+    expect(s.stderr).not.toMatch(new RegExp(`pid ${up.pid} was killed`));
   });
 
   it('MAINPID= to a daemon that left the session (setsid) and to a grandchild: both are the service\'s, and outlive the child', async () => {

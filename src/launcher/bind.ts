@@ -1,6 +1,8 @@
 import { lstatSync, unlinkSync } from 'node:fs';
+import { constants } from 'node:os';
+import { dirname } from 'node:path';
 import { isStaleSocket } from '../unix-path.js';
-import { errnoException } from '../errors.js';
+import { addressException } from '../errors.js';
 import { native } from '../native.js';
 import type { LaunchAddress } from './address.js';
 
@@ -12,10 +14,46 @@ export interface BoundSocket {
   readonly createdFile?: { path: string; dev: number; ino: number };
 }
 
+const E = constants.errno;
+/** sun_path holds 108 bytes, the last a NUL for a path (an abstract name may use all after its leading NUL). */
+const SUN_PATH_MAX = 107;
+
+// What to do about a failed bind or listen, for the message: the errno alone does not say.
+function advice(errno: number, address: LaunchAddress): string | undefined {
+  const where = 'path' in address ? address.path : undefined;
+  switch (-errno) {
+    case E.EADDRINUSE:
+      if (where === undefined) return 'abstract' in address ? 'another socket has this abstract name' : 'another process listens on this port (see `ss -ltnup`): stop it or choose another port';
+      try {
+        return lstatSync(where).isSocket() ? 'another process accepts on this socket file' : 'a file that is not a socket is there, and the launcher never removes one: choose another path';
+      } catch {
+        return undefined;
+      }
+    case E.ENOENT:
+      return where === undefined ? undefined : `the directory ${dirname(where)} does not exist: create it first`;
+    case E.ENOTDIR:
+      return where === undefined ? undefined : `a component of ${dirname(where)} is not a directory`;
+    case E.EACCES:
+      if (where !== undefined) return `no permission to create a file in ${dirname(where)}`;
+      return 'port' in address && address.port < 1024 ? 'ports below 1024 need root or CAP_NET_BIND_SERVICE: choose a port from 1024' : undefined;
+    case E.EADDRNOTAVAIL:
+      return 'host' in address ? `${address.host} is not an address of this machine` : undefined;
+    case E.ENAMETOOLONG:
+    case E.EINVAL:
+      return 'path' in address || 'abstract' in address
+        ? `a unix socket name holds at most ${SUN_PATH_MAX} bytes, this one ${Buffer.byteLength('path' in address ? address.path : address.abstract)}: choose a shorter one`
+        : undefined;
+    default:
+      return undefined;
+  }
+}
+
 function check(r: number, syscall: string, fd: number, address: LaunchAddress): number {
   if (r < 0) {
     if (fd >= 0) native().close(fd);
-    throw errnoException(r, syscall, fd, address.spec);
+    const why = syscall === 'bind' || syscall === 'listen' ? advice(r, address) : undefined;
+    // The fd is the launcher's own and gone: the address is what the user gave.
+    throw addressException(r, syscall, address.spec, why);
   }
   return r;
 }

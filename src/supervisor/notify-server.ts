@@ -1,7 +1,7 @@
 import { isUtf8 } from 'node:buffer';
-import { unlinkSync } from 'node:fs';
-import { join } from 'node:path';
-import { errnoException } from '../errors.js';
+import { chmodSync, unlinkSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { addressException, errnoException } from '../errors.js';
 import { MESSAGE_MAX } from '../notify-message.js';
 import { native, type NativeWatcher } from '../native.js';
 import { constants } from 'node:os';
@@ -54,12 +54,20 @@ export class NotifyServer {
     this.path = join(dir, 'notify');
     const fd = n.socket(c.AF_UNIX, c.SOCK_DGRAM);
     if (fd < 0) throw errnoException(fd, 'socket', -1, 'the notify socket');
-    let r = n.bindUnix(fd, Buffer.from(this.path));
-    if (r >= 0 && c.SO_PASSCRED !== undefined) r = n.setIntOption(fd, c.SOL_SOCKET, c.SO_PASSCRED, 1);
-    if (r < 0) {
+    const fail = (r: number, syscall: string, why?: string): never => {
       n.close(fd);
-      throw errnoException(r, r === -constants.errno.EADDRINUSE ? 'bind' : 'setsockopt', fd, this.path);
+      throw addressException(r, syscall, this.path, why);
+    };
+    const bound = n.bindUnix(fd, Buffer.from(this.path));
+    if (bound < 0) {
+      fail(bound, 'bind', bound === -constants.errno.ENAMETOOLONG || bound === -constants.errno.EINVAL ? `a unix socket path holds at most 107 bytes: set TMPDIR to a shorter directory than ${dirname(dir)}` : 'the notify socket');
     }
+    if (c.SO_PASSCRED !== undefined) {
+      const r = n.setIntOption(fd, c.SOL_SOCKET, c.SO_PASSCRED, 1);
+      if (r < 0) fail(r, 'setsockopt', 'SO_PASSCRED on the notify socket');
+    }
+    // Writable by a child that dropped privileges (see the supervisor's directory).
+    chmodSync(this.path, 0o777);
     this.fd = fd;
     this.watcher = new n.Watcher(fd, () => {
       for (;;) {
@@ -72,7 +80,10 @@ export class NotifyServer {
         if (got.truncated || got.data.length > MESSAGE_MAX) {
           // systemd drops such messages too: a cut-off message could mean something else.
           for (const f of got.fds) n.close(f);
-          onIgnored(got.pid, got.truncated ? 'it did not fit in one read (over 64 KiB, or too many fds)' : `${got.data.length} bytes, over systemd's ${MESSAGE_MAX}`);
+          onIgnored(
+            got.pid,
+            got.truncated ? 'it did not fit in one read (over 64 KiB, too many fds, or this supervisor is out of fds: see RLIMIT_NOFILE, ulimit -n)' : `${got.data.length} bytes, over systemd's ${MESSAGE_MAX}`,
+          );
           continue;
         }
         onMessage({ pid: got.pid, ...parseAssignments(got.data), fds: got.fds });

@@ -1,5 +1,5 @@
-import { type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { ChildProcess } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -14,7 +14,9 @@ import { SUPERVISOR_DIR_VARIABLE, successorMarker } from '../successor-serving.j
 import type { BoundSocket } from '../launcher/bind.js';
 import { FdStore } from './fd-store.js';
 import { NotifyServer, type NotifyMessage } from './notify-server.js';
+import { Deadline, longTimeout } from './deadline.js';
 import { children, startReaper } from './reaper.js';
+import { commandProblem, directoryProblem, openFileLimit } from './start-problems.js';
 
 /** How the supervised command ended for good. */
 export type SupervisorExit = { readonly code: number; readonly signal?: undefined } | { readonly code?: undefined; readonly signal: NodeJS.Signals };
@@ -71,8 +73,8 @@ const FORWARDED: readonly NodeJS.Signals[] = ['SIGUSR1', 'SIGUSR2', 'SIGWINCH'];
 const STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGQUIT'];
 /** How often stored fds are checked for hang-ups (systemd's event loop sees them at once). */
 const SWEEP_INTERVAL_MS = 1000;
-/** setTimeout() takes at most this (about 24.8 days); longer waits are capped to it. */
-const MAX_TIMER_MS = 0x7fffffff;
+/** systemd's USEC_INFINITY. */
+const USEC_INFINITY = 2n ** 64n - 1n;
 
 /**
  * A one-service supervisor playing systemd's part where there is none: it holds the listening
@@ -82,7 +84,7 @@ const MAX_TIMER_MS = 0x7fffffff;
  * restarts a crashed child with backoff, and passes stop signals on.
  */
 export class Supervisor {
-  private readonly dir = mkdtempSync(join(tmpdir(), 'socket-activation-'));
+  private readonly dir: string;
   private readonly notify: NotifyServer;
   private readonly store: FdStore;
   private readonly generations = new Set<Generation>();
@@ -108,11 +110,26 @@ export class Supervisor {
   constructor(private readonly options: SupervisorOptions) {
     this.log = options.log ?? ((line) => process.stderr.write(`socket-activation: ${line}\n`));
     this.store = new FdStore(options.fdStoreMax ?? 64);
-    this.notify = new NotifyServer(
-      this.dir,
-      (m) => this.onNotify(m),
-      (pid, why) => this.log(`ignored a notify message from pid ${pid}: ${why} (systemd ignores it too)`),
-    );
+    this.dir = privateDirectory();
+    try {
+      // A child that drops privileges (setpriv, gosu, su-exec) must still reach NOTIFY_SOCKET,
+      // as it reaches systemd's: the directory is searchable and the socket writable by all.
+      // Only messages from processes of the service count (onNotify()).
+      chmodSync(this.dir, 0o711);
+      this.notify = new NotifyServer(
+        this.dir,
+        (m) => this.onNotify(m),
+        (pid, why) => this.log(`ignored a notify message from pid ${pid}: ${why} (systemd ignores it too)`),
+      );
+    } catch (err) {
+      rmSync(this.dir, { recursive: true, force: true });
+      throw err;
+    }
+    const limit = openFileLimit();
+    const needed = this.store.max + options.sockets.length + 32;
+    if (limit !== undefined && needed > limit) {
+      this.log(`warning: the fd store may hold ${this.store.max} fds, but this process may open only ${limit} (RLIMIT_NOFILE): raise the limit (ulimit -n) or lower --fd-store-max, or stores and starts will fail with EMFILE`);
+    }
     this.sweeper = setInterval(() => this.sweepStore(), SWEEP_INTERVAL_MS).unref();
     rememberStart();
   }
@@ -139,7 +156,15 @@ export class Supervisor {
         (pid, exit) => this.onReaped(pid, exit),
       );
     }
-    this.startGeneration();
+    // A command that cannot run would only go round the restart limit with the shell's terse
+    // message: say why once, and end as the shell would (127).
+    const problem = commandProblem(this.options.command[0]!, successorCwd(), this.options.env?.PATH ?? process.env.PATH);
+    if (problem) {
+      this.log(`cannot start the command: ${problem}`);
+      this.endService({ code: 127 });
+    } else {
+      this.startGeneration();
+    }
     return done.finally(() => this.cleanUp());
   }
 
@@ -200,7 +225,7 @@ export class Supervisor {
       const oldGone = old.exit !== undefined;
       this.log(
         `reload failed: the new child ${fresh.pid > 0 ? `(pid ${fresh.pid}) ` : ''}${outcome === 'exited' ? (fresh.pid > 0 ? 'exited before READY=1' : 'did not start') : `sent no READY=1 within ${timeout} ms${deadline.extended ? ' and the time it asked for (EXTEND_TIMEOUT_USEC=)' : ''}`}; ` +
-          (oldGone ? `pid ${old.pid} has exited too` : `pid ${old.pid} keeps serving`),
+          (oldGone ? `pid ${old.mainPid} has exited too` : `pid ${old.mainPid} keeps serving`),
       );
       fresh.stopping = true;
       this.kill(fresh, 'SIGKILL');
@@ -264,7 +289,14 @@ export class Supervisor {
     // Where the supervisor started, by the name it was given: a symlinked release directory
     // switched since is resolved anew, as systemd's WorkingDirectory= is on every start.
     const cwd = successorCwd();
-    const child = spawnActivated(this.options.command, pair ? [...fds, { fd: pair[1], name: '' }] : fds, { env, cwd, detached: true, listenFdCount: fds.length });
+    let child: ChildProcess;
+    try {
+      child = spawnActivated(this.options.command, pair ? [...fds, { fd: pair[1], name: '' }] : fds, { env, cwd, detached: true, listenFdCount: fds.length });
+    } catch (err) {
+      // Node throws the errors it does not emit (ENOTDIR, ELOOP, E2BIG, …): the same failed start.
+      child = new ChildProcess();
+      process.nextTick(() => child.emit('error', err));
+    }
     if (pair) native().close(pair[1]);
     let resolveExit!: (e: SupervisorExit) => void;
     const g: Generation = {
@@ -299,11 +331,16 @@ export class Supervisor {
     }
     // No watchdog yet: systemd arms it when the start is complete (READY=1), or at a ping (below).
     child.once('error', (err) => {
-      // Node names the shell (`spawn /bin/sh ENOENT`) when it is the directory that is missing.
-      const missingCwd = (err as NodeJS.ErrnoException).code === 'ENOENT' && !existsSync(cwd);
+      // Node names the shell (`spawn /bin/sh ENOENT`) when it is the directory that is wrong.
+      const code = (err as NodeJS.ErrnoException).code;
+      const cwdProblem = code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP' || code === 'EACCES' ? directoryProblem(cwd) : undefined;
+      const namesBytes = Buffer.byteLength(fds.map((f) => f.name).join(':'));
       this.log(
         `could not start ${this.options.command[0]}: ` +
-          (missingCwd ? `its working directory ${cwd} does not exist (children start where the supervisor was started, by that name: was that directory removed?)` : err.message),
+          (cwdProblem ??
+            (code === 'E2BIG'
+              ? `${err.message}: the environment is too large for exec() (LISTEN_FDNAMES of ${fds.length} fds takes ${namesBytes} bytes; one variable may hold 128 KiB): store fewer fds or shorter names (FDNAME=)`
+              : err.message)),
       );
       // Node reports a failed spawn (EAGAIN, EMFILE, …) with 'error' and no 'exit': count it
       // as a start that failed, as a shell does for a command it cannot run.
@@ -351,7 +388,7 @@ export class Supervisor {
     const failed = exit.signal !== undefined || exit.code !== 0;
     const policy = this.options.restart ?? 'on-failure';
     const restart = policy === 'always' || (policy === 'on-failure' && failed);
-    const how = g.pid > 0 ? `pid ${g.pid} ${describeExit(exit)}` : `${this.options.command[0]} did not start`;
+    const how = g.pid > 0 ? `pid ${g.childGone ? g.mainPid : g.pid} ${describeExit(exit)}` : `${this.options.command[0]} did not start`;
     if (!restart) return this.endService(exit);
     const now = Date.now();
     while (this.recentStarts.length > 0 && this.recentStarts[0]! < now - 10_000) this.recentStarts.shift();
@@ -478,6 +515,24 @@ export class Supervisor {
     return false;
   }
 
+  /**
+   * The generation an orphan came from, by the LISTEN_PID its environment holds: each child
+   * starts with its own pid there, and a daemon it double-forks keeps that environment. A new
+   * child's daemon, re-parented during a reload, is then the new child's (its READY=1 completes
+   * the reload), not the serving one's. Undefined when the environment cannot be read or holds
+   * no LISTEN_PID (the package's `unsetEnvironment` removes it from what a child passes on).
+   */
+  private generationOfOrphan(pid: number): Generation | undefined {
+    let environ: string;
+    try {
+      environ = readFileSync(`/proc/${pid}/environ`, 'latin1');
+    } catch {
+      return undefined;
+    }
+    const listenPid = /(?:^|\0)LISTEN_PID=(\d+)(?:\0|$)/.exec(environ)?.[1];
+    return listenPid === undefined ? undefined : [...this.generations].find((g) => g.pid === Number(listenPid));
+  }
+
   private kill(g: Generation, signal: NodeJS.Signals): void {
     if (g.pid <= 0) return; // never started: process.kill(-(-1)) would be kill(1, …)
     // The child leads its own process group (detached): signal the whole group, as a terminal would.
@@ -502,11 +557,10 @@ export class Supervisor {
   private armWatchdog(g: Generation): void {
     clearTimeout(g.watchdogTimer);
     if (g.watchdogUsec <= 0 || g.exit || g.stopping) return;
-    const ms = Math.min(g.watchdogUsec / 1000, MAX_TIMER_MS);
-    g.watchdogTimer = setTimeout(() => {
+    g.watchdogTimer = longTimeout(g.watchdogUsec / 1000, () => {
       this.log(`pid ${g.mainPid}: watchdog timeout (no WATCHDOG=1 within ${g.watchdogUsec / 1000} ms), killing it with SIGABRT`);
       this.stopGeneration(g, 'SIGABRT');
-    }, ms);
+    });
   }
 
   // Like NotifyAccess=all: a message counts for the generation whose child, declared main
@@ -522,7 +576,7 @@ export class Supervisor {
         ? this.current
         : (generations.find((x) => x.pid === m.pid || x.mainPid === m.pid) ??
           generations.find((x) => belongsTo(m.pid, x.pid)) ??
-          (this.isOrphan(m.pid) ? this.current : undefined));
+          (this.isOrphan(m.pid) ? (this.generationOfOrphan(m.pid) ?? this.current) : undefined));
     const keep = new Set<number>();
     try {
       if (!g) {
@@ -531,7 +585,8 @@ export class Supervisor {
       }
       const f = m.fields;
       const mainPid = f.get('MAINPID');
-      if (mainPid !== undefined && /^[1-9][0-9]*$/.test(mainPid)) {
+      if (mainPid !== undefined && !/^[1-9][0-9]*$/.test(mainPid)) this.log(`[${m.pid}] MAINPID=${JSON.stringify(mainPid)} ignored: not a pid (systemd warns and ignores it too)`);
+      else if (mainPid !== undefined) {
         const refused = this.isOrphan(Number(mainPid)) ? undefined : unsuitableMainPid(Number(mainPid), g.pid);
         if (refused) this.log(`[${m.pid}] MAINPID=${mainPid} refused: ${refused}`);
         else g.mainPid = Number(mainPid);
@@ -543,8 +598,9 @@ export class Supervisor {
       else if (status !== undefined) this.log(`[${m.pid}] ${escapeControls(status)}`);
       if (f.get('ERRNO') !== undefined) this.log(`[${m.pid}] ERRNO=${f.get('ERRNO')}`);
       const usec = f.get('WATCHDOG_USEC');
-      // As systemd: WATCHDOG_USEC=0 turns the watchdog off, another number replaces WatchdogSec=.
-      if (usec !== undefined && /^(0|[1-9][0-9]*)$/.test(usec)) g.watchdogUsec = Number(usec);
+      // As systemd: WATCHDOG_USEC=0, or infinity (2^64 − 1), turns the watchdog off, another
+      // number replaces WatchdogSec=; one past 64 bits does not parse and is ignored.
+      if (usec !== undefined && /^(0|[1-9][0-9]*)$/.test(usec) && BigInt(usec) <= USEC_INFINITY) g.watchdogUsec = BigInt(usec) === USEC_INFINITY ? 0 : Number(usec);
       // As systemd's service_reset_watchdog(): a ping arms it even before READY=1 (a child that
       // pings while booting asked for it).
       if (f.get('WATCHDOG') === '1' || usec !== undefined) this.armWatchdog(g);
@@ -608,34 +664,13 @@ export class Supervisor {
   }
 }
 
-/** A timeout that EXTEND_TIMEOUT_USEC= can push back, capped at what a Node timer holds. */
-class Deadline {
-  private at: number;
-  private timer: NodeJS.Timeout;
-  /** Whether an extension moved it. */
-  extended = false;
-
-  constructor(ms: number, private readonly onExpire: () => void) {
-    this.at = Date.now() + ms;
-    this.timer = this.arm();
-  }
-
-  /** Not before `ms` from now. */
-  extend(ms: number): void {
-    const at = Date.now() + ms;
-    if (at <= this.at) return;
-    this.at = at;
-    this.extended = true;
-    clearTimeout(this.timer);
-    this.timer = this.arm();
-  }
-
-  clear(): void {
-    clearTimeout(this.timer);
-  }
-
-  private arm(): NodeJS.Timeout {
-    return setTimeout(this.onExpire, Math.min(Math.max(0, this.at - Date.now()), MAX_TIMER_MS));
+/** mkdtemp in TMPDIR, with what to do when TMPDIR is the problem. */
+function privateDirectory(): string {
+  try {
+    return mkdtempSync(join(tmpdir(), 'socket-activation-'));
+  } catch (err) {
+    (err as Error).message += ` (TMPDIR=${tmpdir()}: set TMPDIR to an existing, writable directory)`;
+    throw err;
   }
 }
 

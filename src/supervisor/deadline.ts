@@ -1,0 +1,46 @@
+// Timers for the supervisor's waits, which systemd lets be as long as a 64-bit µs count:
+// setTimeout() takes at most MAX_TIMER_MS and fires at once (after 1 ms) beyond it.
+
+/** setTimeout()'s limit (about 24.8 days). */
+export const MAX_TIMER_MS = 0x7fffffff;
+
+/** A timeout that EXTEND_TIMEOUT_USEC= can push back, of any length. */
+export class Deadline {
+  private at: number;
+  private timer: NodeJS.Timeout;
+  /** Whether an extension moved it. */
+  extended = false;
+
+  constructor(ms: number, private readonly onExpire: () => void) {
+    this.at = Date.now() + ms;
+    this.timer = this.arm();
+  }
+
+  /** Not before `ms` from now. */
+  extend(ms: number): void {
+    const at = Date.now() + ms;
+    if (at <= this.at) return;
+    this.at = at;
+    this.extended = true;
+    clearTimeout(this.timer);
+    this.timer = this.arm();
+  }
+
+  clear(): void {
+    clearTimeout(this.timer);
+  }
+
+  private arm(): NodeJS.Timeout {
+    return longTimeout(Math.max(0, this.at - Date.now()), this.onExpire);
+  }
+}
+
+/** A timer of any length: setTimeout() fires at once past MAX_TIMER_MS, so longer waits are made of several. */
+export function longTimeout(ms: number, done: () => void): NodeJS.Timeout {
+  // Equal parts, each within the limit; refresh() rearms the same handle, so clearTimeout()
+  // of it still stops the whole wait.
+  const parts = Math.max(1, Math.ceil(ms / MAX_TIMER_MS));
+  let left = parts;
+  const handle = setTimeout(() => (--left === 0 ? done() : handle.refresh()), ms / parts);
+  return handle;
+}
