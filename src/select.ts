@@ -103,8 +103,9 @@ export type Expected<E extends Expectation | undefined> = Named<
 
 function mismatches(d: Descriptor, e: Expectation): string[] {
   const out: string[] = [];
-  const kind = e.kind ?? (Object.keys(e).some((k) => k !== 'kind') ? 'socket' : undefined);
-  if (kind && d.kind !== kind) return [e.kind ? `kind ${kind}` : `a socket (${Object.entries(e).map(([k, v]) => `${k} ${String(v)}`).join(', ')})`];
+  const given = Object.entries(e).filter(([, v]) => v !== undefined);
+  const kind = e.kind ?? (given.length > 0 ? 'socket' : undefined);
+  if (kind && d.kind !== kind) return [e.kind ? `kind ${kind}` : `a socket (${given.map(([k, v]) => `${k} ${String(v)}`).join(', ')})`];
   if (d.kind !== 'socket') return out;
   if (e.type && d.type !== e.type) out.push(`type ${e.type}`);
   if (e.family) {
@@ -178,7 +179,9 @@ export function check<E extends Expectation>(d: Descriptor, expect: E, purpose?:
   if (wrong.length > 0) {
     // describe() names the address already.
     const found = d.kind === 'socket' ? `${describeWithArticle(d)} (type ${d.type}, family ${d.family}, protocol ${d.protocol})` : describeWithArticle(d);
-    const instead = takenBy(d);
+    // Another call fits only when the fd is of another kind, not when its address differs.
+    const { kind, type, listening } = expect;
+    const instead = mismatches(d, { kind, type, listening }).length > 0 ? takenBy(d) : undefined;
     throw new SocketActivationError(
       'ERR_LISTENER_MISMATCH',
       `${purpose ? `${purpose}: ` : ''}fd ${d.fd}${d.name !== undefined ? ` named ${JSON.stringify(d.name)}` : ''} is ${found}; expected ${wrong.join(', ')}. ` +

@@ -70,7 +70,10 @@ describe('activated', () => {
     const check = (name: string, expect: object) => reportOf('report.mjs', { fds, env, args: ['listener', name, JSON.stringify(expect)] });
     try {
       expect((await check('tcp', { port: tcp.port, address: '127.0.0.1', family: 'inet' })).ok).toBe(true);
-      expect((await check('tcp', { port: tcp.port + 1 })).error.code).toBe('ERR_LISTENER_MISMATCH');
+      const otherPort = (await check('tcp', { port: tcp.port + 1 })).error;
+      expect(otherPort.code).toBe('ERR_LISTENER_MISMATCH');
+      // The right kind at another address: no other call to suggest.
+      expect(otherPort.message).toMatch(new RegExp(`is a TCP listener on 127\\.0\\.0\\.1:${tcp.port} \\(type stream, family inet, protocol tcp\\); expected port ${tcp.port + 1}\\. Check the Listen`));
       expect((await check('dual', { family: 'inet', port: dual.port })).ok).toBe(true);
       expect((await check('v6only', { family: 'inet' })).error.code).toBe('ERR_LISTENER_MISMATCH');
       expect((await check('v6only', { family: 'inet6' })).result).toMatchObject({ v6only: true });
