@@ -56,7 +56,11 @@ export function connectionSocket(d: ConnectionDescriptor, allowHalfOpen = false)
   }
 }
 
-function checkUnchanged(d: Descriptor): void {
+/**
+ * Throws ERR_FD_CHANGED unless `d.fd` is still open as the file `d` describes.
+ * @internal
+ */
+export function checkUnchanged(d: Pick<Descriptor, 'fd' | 'name' | 'dev' | 'ino'>): void {
   const now = describeFd(d.fd);
   if (typeof now === 'number' || now.dev !== d.dev || now.ino !== d.ino) {
     throw new SocketActivationError(

@@ -3,6 +3,7 @@ import type http2 from 'node:http2';
 import net from 'node:net';
 import type tls from 'node:tls';
 import { SocketActivationError } from './errors.js';
+import { isTimerMs, TIMER_MS_EXPECTED } from './milliseconds.js';
 import { keepConnection } from './kept-connections.js';
 import { stopAccepting } from './listen.js';
 import { extendTimeout, stopping } from './notify.js';
@@ -84,6 +85,15 @@ interface Connection {
    * `bytesAtIdle` differs, a response here has finished since, and the connection can go.
    */
   lingeringFrom: number | undefined;
+  /**
+   * Met by drain() with a response in progress (an untracked server) and requests read after
+   * it: Node holds their responses behind it, which no event shows. None of them can be told
+   * Connection: close without dropping the rest, so each is followed as it becomes the one in
+   * progress, and the connection ends as an idle one once they are all out.
+   */
+  queueUnseen?: boolean;
+  /** The client closed it while a hand-off was deciding (give()). */
+  closedWhileHandingOff?: boolean;
 }
 
 interface Counts {
@@ -180,6 +190,7 @@ class Tracker {
    * one that says close, so marking an earlier one would drop the requests received after it.
    */
   closeAfterLast(c: Connection): void {
+    if (c.queueUnseen) return;
     const pending = [...c.pending];
     const last = pending[pending.length - 1];
     for (const res of pending) {
@@ -201,6 +212,10 @@ class Tracker {
       c.pending.delete(res);
       if (!res.shouldKeepAlive) c.closing = true;
       c.bytesAtIdle = c.socket.bytesRead;
+      // Node gave the socket to the next queued response when this one finished (its own
+      // 'finish' listener runs first).
+      const next = c.queueUnseen ? inProgress(c.socket) : undefined;
+      if (next && next !== res && !c.pending.has(next)) this.request(c, next);
       if (this.draining) {
         if (res.writableFinished) this.counts.requestsFinished++;
         this.draining(c);
@@ -230,8 +245,13 @@ class Tracker {
       this.add(socket);
       const c = this.connections.get(socket)!;
       if (reading.has(socket)) c.bytesAtIdle = -1;
-      const res = (socket as net.Socket & { _httpMessage?: http.ServerResponse | null })._httpMessage;
-      if (res && !res.writableFinished) this.request(c, res);
+      const res = inProgress(socket);
+      if (res) {
+        // The parser's latest request is another one: pipelined requests were read after it.
+        const latest = (socket as net.Socket & { parser?: { incoming?: unknown } | null }).parser?.incoming;
+        if (latest && latest !== (res as http.ServerResponse & { req?: unknown }).req) c.queueUnseen = true;
+        this.request(c, res);
+      }
     }
   }
 
@@ -241,11 +261,19 @@ class Tracker {
     this.connections.set(socket, c);
     socket.once('close', () => {
       this.connections.delete(socket);
-      if (this.draining && (c.fate === 'open' || c.fate === 'kept-here')) this.counts.closed++;
+      // Closed by its client before it could move: closed, whatever the hand-off then says.
+      if (c.fate === 'handing-off') c.closedWhileHandingOff = true;
+      if (this.draining && (c.fate === 'open' || c.fate === 'kept-here' || c.fate === 'handing-off')) this.counts.closed++;
       this.onGone?.();
     });
     if (this.draining) this.draining(c);
   }
+}
+
+/** The response Node is writing on `socket` (the first of any pipelined ones), if unfinished. */
+function inProgress(socket: net.Socket): http.ServerResponse | undefined {
+  const res = (socket as net.Socket & { _httpMessage?: http.ServerResponse | null })._httpMessage;
+  return res && !res.writableFinished ? res : undefined;
 }
 
 /**
@@ -254,6 +282,7 @@ class Tracker {
  * yourself for servers started otherwise, before they accept.
  */
 export function trackConnections(server: Server): void {
+  if (!(server instanceof net.Server)) throw invalid('server', 'a net.Server (http, https, http2, tls or net)', server === null ? null : typeof server === 'object' ? ((server as object).constructor?.name ?? 'an object') : server, 'trackConnections()');
   const s = server as Server & { [kTracker]?: Tracker };
   s[kTracker] ??= new Tracker(server);
 }
@@ -282,14 +311,16 @@ function trackerOf(server: Server): Tracker {
  */
 export const DEFAULT_LINGER = 1000;
 
-function checkMs(name: string, ms: unknown): number {
-  if (typeof ms !== 'number' || !(ms >= 0) || ms === Infinity) throw invalid(name, 'a finite number of milliseconds >= 0', ms);
+/** @internal */
+export function checkMs(name: string, ms: unknown, what = 'drain'): number {
+  if (!isTimerMs(ms)) throw invalid(name, TIMER_MS_EXPECTED, ms, what);
   return ms;
 }
 
-function invalid(what: string, expected: string, found: unknown): SocketActivationError {
+/** @internal */
+export function invalid(what: string, expected: string, found: unknown, fn = 'drain'): SocketActivationError {
   const shown = typeof found === 'string' ? JSON.stringify(found) : typeof found === 'function' ? 'a function' : String(found);
-  return new SocketActivationError('ERR_INVALID_ARGUMENT', `drain ${what} must be ${expected}, found ${shown}.`, { expected, found });
+  return new SocketActivationError('ERR_INVALID_ARGUMENT', `${fn} ${what} must be ${expected}, found ${shown}.`, { argument: what, expected, found });
 }
 
 function checkOptions(server: unknown, options: DrainOptions): DrainOptions {
@@ -359,10 +390,12 @@ async function drainTracked(tracker: Tracker, timeout: number, linger: number, o
     const idle = (): boolean => c.active === 0 && c.socket.bytesRead === c.bytesAtIdle;
     let gone = false;
     try {
-      gone = typeof handOff === 'function' ? idle() && (await handOff(c.socket)) : await keepConnection(c.socket, { idle });
-    } catch {
-      gone = false;
+      // Only true means it went: anything else leaves it here, where it still is.
+      gone = (typeof handOff === 'function' ? idle() && (await handOff(c.socket)) : await keepConnection(c.socket, { idle })) === true;
+    } catch (err) {
+      process.emitWarning(`drain: the hand-off of a connection failed (${(err as Error).message ?? String(err)}); it is closed here instead`, 'SocketActivationWarning');
     }
+    if (c.closedWhileHandingOff) return; // counted when it closed
     if (gone) {
       c.fate = 'handed-off';
       counts.handedOff++;

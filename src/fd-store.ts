@@ -1,7 +1,7 @@
 import type dgram from 'node:dgram';
 import type net from 'node:net';
-import { closeDuplicate } from './adopt.js';
-import { describeFd, RUNTIME_ANON_TYPES } from './descriptor.js';
+import { checkUnchanged, closeDuplicate } from './adopt.js';
+import { describeFd, RUNTIME_ANON_TYPES, type Descriptor } from './descriptor.js';
 import { errnoException, SocketActivationError } from './errors.js';
 import { native } from './native.js';
 import { checkFdName, encodeFields } from './notify-message.js';
@@ -36,6 +36,11 @@ function notMovable(what: string, why: string, expected = 'an fd, a descriptor, 
  * The fd behind a storable value, checked to be a number this process has open.
  * @internal
  */
+function isDescriptorLike(target: unknown): target is Pick<Descriptor, 'fd' | 'name' | 'dev' | 'ino'> {
+  const t = target as Partial<Descriptor> | null;
+  return typeof t === 'object' && t !== null && !('_handle' in t) && typeof t.fd === 'number' && typeof t.dev === 'number' && typeof t.ino === 'number';
+}
+
 export function fdOf(target: Storable): number {
   let fd: unknown;
   if (typeof target === 'number') fd = target;
@@ -88,7 +93,12 @@ export function store(name: string, target: Storable, options?: StoreOptions): P
   let message: string;
   try {
     checkFdName(name);
+    if (options?.poll !== undefined && typeof options.poll !== 'boolean') {
+      throw new SocketActivationError('ERR_INVALID_ARGUMENT', `store()'s poll must be true or false, found ${JSON.stringify(options.poll) ?? String(options.poll)}.`, { argument: 'poll', expected: 'boolean', found: options.poll });
+    }
     const fd = fdOf(target);
+    // A descriptor names the file it was inspected as: its fd number may have been reused since.
+    if (isDescriptorLike(target)) checkUnchanged(target);
     const d = describeFd(fd);
     if (typeof d !== 'number' && d.kind === 'anon' && RUNTIME_ANON_TYPES.has(d.anonType)) {
       // Stored, it would come back among LISTEN_FDS and make every later start fail.

@@ -60,6 +60,13 @@ export function stopReading(socket: net.Socket): () => void {
   };
 }
 
+// null means no options, as drain() takes it; anything else but an object is a mistake.
+function objectOptions<T extends object>(fn: string, options: T | null | undefined): T {
+  if (options === null || options === undefined) return {} as T;
+  if (typeof options !== 'object') throw new SocketActivationError('ERR_INVALID_ARGUMENT', `${fn}'s options must be an object, found ${typeof options}.`, { argument: 'options', expected: 'object', found: options });
+  return options;
+}
+
 /**
  * Keeps an open connection across a restart: stores it in the manager's fd store and gives up
  * this process's fd without a FIN (`destroy()`), so the client's TCP session stays open while
@@ -75,12 +82,16 @@ export function stopReading(socket: net.Socket): () => void {
  * @returns `true` when stored and released; `false` when there is no manager — the socket is
  * then left as it was (end it yourself).
  */
-export async function keepConnection(socket: net.Socket, options: KeepOptions = {}): Promise<boolean> {
+export async function keepConnection(socket: net.Socket, options: KeepOptions | null = {}): Promise<boolean> {
   if (!(socket instanceof net.Socket)) {
     throw new SocketActivationError('ERR_INVALID_ARGUMENT', `keepConnection needs a net.Socket, found ${Object.prototype.toString.call(socket)}.`, {
       expected: 'net.Socket',
       found: typeof socket,
     });
+  }
+  options = objectOptions('keepConnection', options);
+  if (options.idle !== undefined && typeof options.idle !== 'function') {
+    throw new SocketActivationError('ERR_INVALID_ARGUMENT', `keepConnection's idle must be a function returning a boolean, found ${typeof options.idle}.`, { argument: 'idle', expected: 'function', found: options.idle });
   }
   const name = checkFdName(options.name ?? `${KEPT_PREFIX}${process.pid}.${++counter}`);
   const fd = fdOf(socket);
@@ -102,7 +113,14 @@ export async function keepConnection(socket: net.Socket, options: KeepOptions = 
     resumeReading();
     throw refuse(`${socket.readableLength} bytes were read from it but not consumed; they would be lost`, fd);
   }
-  if (options.idle && !options.idle()) {
+  let idle: boolean;
+  try {
+    idle = options.idle ? options.idle() : true;
+  } catch (err) {
+    resumeReading(); // the socket goes on as it was
+    throw err;
+  }
+  if (!idle) {
     resumeReading();
     throw refuse('the idle() check said the protocol is in the middle of a message', fd);
   }
@@ -131,8 +149,13 @@ export async function keepConnection(socket: net.Socket, options: KeepOptions = 
  * A connection whose removal from the store fails is ended (FIN) and reported as a process
  * warning, so it can never linger half-open in the store.
  */
-export async function keptConnections(options: KeptOptions = {}): Promise<net.Socket[]> {
+export async function keptConnections(options: KeptOptions | null = {}): Promise<net.Socket[]> {
+  options = objectOptions('keptConnections', options);
   const prefix = options.prefix ?? KEPT_PREFIX;
+  if (typeof prefix !== 'string' || prefix === '') {
+    // An empty prefix would take every inherited connection, an Accept=yes one included.
+    throw new SocketActivationError('ERR_INVALID_ARGUMENT', `keptConnections's prefix must be a non-empty string, found ${JSON.stringify(prefix) ?? String(prefix)}.`, { argument: 'prefix', expected: 'non-empty string', found: prefix });
+  }
   const a = activation();
   if (!a.activated) return [];
   const taken: { socket: net.Socket; name: string }[] = [];

@@ -1,6 +1,7 @@
 import net from 'node:net';
 import { constants } from 'node:os';
 import { addressException, SocketActivationError } from './errors.js';
+import { isTimerMs, TIMER_MS_EXPECTED } from './milliseconds.js';
 import { native, nativeSupported } from './native.js';
 import { parseNotifyAddress, type NotifyAddress } from './notify-address.js';
 import { checkRawMessage, encodeFields, type NotifyFields } from './notify-message.js';
@@ -71,9 +72,10 @@ function unsetIfAsked(options: NotifyOptions | undefined, address: NotifyAddress
 
 function checkTimeout(timeout: unknown, fallback: number): number {
   if (timeout === undefined) return fallback;
-  if (typeof timeout !== 'number' || !(timeout >= 0) || timeout === Infinity) {
-    throw new SocketActivationError('ERR_INVALID_ARGUMENT', `timeout must be a finite number of milliseconds >= 0, found ${String(timeout)}.`, {
-      expected: 'milliseconds >= 0',
+  if (!isTimerMs(timeout)) {
+    throw new SocketActivationError('ERR_INVALID_ARGUMENT', `timeout must be ${TIMER_MS_EXPECTED}, found ${String(timeout)}.`, {
+      argument: 'timeout',
+      expected: TIMER_MS_EXPECTED,
       found: timeout,
     });
   }
@@ -187,12 +189,32 @@ export function send(message: string, fds: readonly number[], options: NotifyOpt
 export function notify(message: string | NotifyFields, options?: NotifyWithFdsOptions): Promise<boolean> {
   let text: string;
   try {
+    if (typeof message !== 'string' && (typeof message !== 'object' || message === null || Array.isArray(message))) {
+      throw new SocketActivationError('ERR_INVALID_ARGUMENT', `notify() needs assignments ({ READY: true, … }) or a KEY=VALUE string, found ${message === null ? 'null' : Array.isArray(message) ? 'an array' : typeof message}.`, {
+        argument: 'message',
+        expected: 'object or string',
+        found: message,
+      });
+    }
+    checkFds(options?.fds);
     text = typeof message === 'string' ? checkRawMessage(message) : encodeFields(message);
   } catch (err) {
     unsetIfAsked(options, undefined);
     return Promise.reject(err);
   }
   return send(text, options?.fds ?? [], options);
+}
+
+// Int32Array.from() would make "x", 1.5 or true into fds 0 and 1: stdin and stdout sent away.
+function checkFds(fds: unknown): void {
+  if (fds === undefined) return;
+  const bad = Array.isArray(fds) ? fds.find((fd) => !Number.isInteger(fd) || fd < 0 || fd > 0x7fffffff) : fds;
+  if (Array.isArray(fds) && bad === undefined) return;
+  throw new SocketActivationError('ERR_INVALID_ARGUMENT', `notify()'s fds must be an array of open fd numbers (integers >= 0), found ${Array.isArray(fds) ? `${JSON.stringify(bad) ?? String(bad)} in it` : JSON.stringify(fds) ?? String(fds)}.`, {
+    argument: 'fds',
+    expected: 'integer fds >= 0',
+    found: fds,
+  });
 }
 
 /** `READY=1` (with `STATUS=` when given): start-up is finished; a Type=notify unit becomes active. */
@@ -235,8 +257,8 @@ export function reportErrno(errno: number | string, options?: NotifyOptions): Pr
 
 /** `MAINPID=…`: another process is now the service's main process (hand-over on upgrade). */
 export function mainPid(pid: number, options?: NotifyOptions): Promise<boolean> {
-  if (!Number.isSafeInteger(pid) || pid <= 0) {
-    return Promise.reject(new SocketActivationError('ERR_INVALID_ARGUMENT', `pid must be a positive integer, found ${String(pid)}.`, { expected: 'pid > 0', found: pid }));
+  if (!Number.isInteger(pid) || pid <= 0 || pid > 0x7fffffff) {
+    return Promise.reject(new SocketActivationError('ERR_INVALID_ARGUMENT', `pid must be a positive integer (a pid_t), found ${String(pid)}.`, { expected: 'pid 1..2147483647', found: pid }));
   }
   return notify({ MAINPID: pid }, options);
 }
@@ -246,8 +268,11 @@ export function mainPid(pid: number, options?: NotifyOptions): Promise<boolean> 
  * stop or reload timeout (TimeoutStartSec=/TimeoutStopSec=) fires. Send it again before it runs out.
  */
 export function extendTimeout(ms: number, options?: NotifyOptions): Promise<boolean> {
-  if (typeof ms !== 'number' || !(ms > 0) || ms === Infinity) {
-    return Promise.reject(new SocketActivationError('ERR_INVALID_ARGUMENT', `extendTimeout needs milliseconds > 0, found ${String(ms)}.`, { expected: 'ms > 0', found: ms }));
+  // In µs it must stay an exact integer: at most about 285 years.
+  if (typeof ms !== 'number' || !(ms > 0) || ms * 1000 > Number.MAX_SAFE_INTEGER) {
+    return Promise.reject(
+      new SocketActivationError('ERR_INVALID_ARGUMENT', `extendTimeout needs milliseconds > 0 and at most ${Math.floor(Number.MAX_SAFE_INTEGER / 1000)}, found ${String(ms)}.`, { argument: 'ms', expected: 'ms > 0', found: ms }),
+    );
   }
   return notify({ EXTEND_TIMEOUT_USEC: Math.ceil(ms * 1000) }, options);
 }

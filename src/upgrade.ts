@@ -4,7 +4,7 @@ import net from 'node:net';
 import { constants } from 'node:os';
 import { getSystemErrorName } from 'node:util';
 import { controlPath } from './control-path.js';
-import { DEFAULT_LINGER, drain, type DrainReport } from './drain.js';
+import { checkMs, DEFAULT_LINGER, drain, invalid, type DrainReport } from './drain.js';
 import { SocketActivationError } from './errors.js';
 import { notify, reloading, barrier } from './notify.js';
 import type { NotifyValue } from './notify-message.js';
@@ -250,9 +250,14 @@ async function startSuccessor(options: HotUpgradeOptions): Promise<Successor> {
  * `posix_spawn()` off the event loop (a fork of this process would stop it for milliseconds),
  * so it has no Node IPC channel; the `diagnostics_channel` named `socket-activation:main`
  * publishes `{ pid }` in it when it becomes the main process.
+ *
+ * @throws ERR_INVALID_ARGUMENT for a server that is not a net.Server or an option of the wrong
+ * kind, at the call: found only at upgrade time, a bad drain option would leave this process
+ * serving beside its successor.
  */
-export function hotUpgrade(servers: Server | readonly Server[], options: HotUpgradeOptions = {}): Upgrader {
+export function hotUpgrade(servers: Server | readonly Server[], options: HotUpgradeOptions | null = {}): Upgrader {
   const list = Array.isArray(servers) ? (servers as readonly Server[]) : [servers as Server];
+  options = checkUpgradeOptions(list, options ?? {});
   // Now, at start-up: the names this process was started with, before a release switch.
   rememberStart();
   const report = options.onOutcome ?? ((o: UpgradeOutcome) => process.stderr.write(`socket-activation: upgrade ${o.ok ? `done: pid ${o.pid} took over` : `failed: ${o.reason}`}\n`));
@@ -317,7 +322,16 @@ export function hotUpgrade(servers: Server | readonly Server[], options: HotUpgr
       if (outcome.ok) {
         successorPid = outcome.pid;
         closeControl();
-        if (options.exit !== false) void outcome.drained.then(() => process.exit(0));
+        if (options.exit !== false) {
+          void outcome.drained.then(
+            () => process.exit(0),
+            (err: Error) => {
+              // The successor serves; this process must not go on beside it.
+              process.stderr.write(`socket-activation: the drain after the hand-over failed (${err.message}); exiting\n`);
+              process.exit(1);
+            },
+          );
+        }
       }
       return outcome;
     });
@@ -375,6 +389,24 @@ export function hotUpgrade(servers: Server | readonly Server[], options: HotUpgr
       closeControl();
     },
   };
+}
+
+const FUNCTIONS = ['command', 'cwd', 'onOutcome'] as const;
+const DURATIONS = ['readyTimeout', 'drainTimeout', 'drainLinger'] as const;
+
+function checkUpgradeOptions(list: readonly unknown[], options: HotUpgradeOptions): HotUpgradeOptions {
+  const at = list.findIndex((s) => !(s instanceof net.Server));
+  if (list.length === 0 || at >= 0) {
+    const found = list.length === 0 ? 'an empty list' : list[at] === null ? null : typeof list[at] === 'object' ? ((list[at] as object).constructor?.name ?? 'an object') : list[at];
+    throw invalid('servers', 'a net.Server (http, https, http2, tls or net) or a non-empty array of them', found, 'hotUpgrade()');
+  }
+  if (typeof options !== 'object') throw invalid('options', 'an object', options, 'hotUpgrade()');
+  const { signal, exit } = options;
+  if (signal !== undefined && signal !== null && !(typeof signal === 'string' && signal in constants.signals)) throw invalid('signal', 'a signal name such as SIGHUP, or null', signal, 'hotUpgrade()');
+  for (const name of FUNCTIONS) if (options[name] !== undefined && typeof options[name] !== 'function') throw invalid(name, 'a function', options[name], 'hotUpgrade()');
+  for (const name of DURATIONS) if (options[name] !== undefined) checkMs(name, options[name], 'hotUpgrade()');
+  if (exit !== undefined && typeof exit !== 'boolean') throw invalid('exit', 'true or false', exit, 'hotUpgrade()');
+  return options;
 }
 
 function unlinkQuietly(path: string): void {

@@ -108,7 +108,9 @@ let running: (Watchdog & { restart(usec: number): void }) | undefined;
  * (see {@link watchdogEnabled}).
  * @throws ERR_WATCHDOG_USEC, ERR_WATCHDOG_PID, ERR_INVALID_ARGUMENT (fraction).
  */
-export function startWatchdog(options: WatchdogOptions = {}): Watchdog | undefined {
+export function startWatchdog(options: WatchdogOptions | null = {}): Watchdog | undefined {
+  options ??= {};
+  if (typeof options !== 'object') throw new SocketActivationError('ERR_INVALID_ARGUMENT', `startWatchdog()'s options must be an object, found ${typeof options}.`, { argument: 'options', expected: 'object', found: options });
   const fraction = options.fraction ?? 0.5;
   if (typeof fraction !== 'number' || !(fraction > 0 && fraction <= 0.5)) {
     throw new SocketActivationError('ERR_INVALID_ARGUMENT', `fraction must be a number in (0, 0.5], found ${String(fraction)}.`, { expected: '(0, 0.5]', found: fraction });

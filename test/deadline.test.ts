@@ -2,7 +2,8 @@
 // child can ask for (WATCHDOG_USEC=, EXTEND_TIMEOUT_USEC=): with fake timers, since the real
 // limit is 24.8 days. Node fires a longer setTimeout() after 1 ms; the fakes do the same.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { Deadline, longTimeout, MAX_TIMER_MS } from '../src/supervisor/deadline.js';
+import { MAX_TIMER_MS } from '../src/milliseconds.js';
+import { Deadline, longTimeout } from '../src/supervisor/deadline.js';
 
 beforeEach(() => {
   vi.useFakeTimers();

@@ -220,6 +220,8 @@ describe('drain (HTTP/1.1)', () => {
   it('a bad timeout or linger: ERR_INVALID_ARGUMENT', async () => {
     const { server } = await serve(() => undefined);
     await expect(drain(server, { timeout: -1 })).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT' });
+    // Past a Node timer's limit it would fire after 1 ms and cut every connection at once.
+    await expect(drain(server, { timeout: 3e9 })).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT', message: /drain timeout must be a number of milliseconds from 0 to 2147483647 .*found 3000000000/ });
     await expect(drain(server, { linger: Number.NaN })).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT', message: /drain linger must be/ });
   });
 });
@@ -349,6 +351,18 @@ describe('a server drain() meets first (no trackConnections() before it accepted
     expect(report).toMatchObject({ requestsFinished: 2, handedOff: 1, closed: 2, cut: 0 });
   });
 
+  it('HTTP/1: pipelined requests queued behind the one in progress are all answered (none is told Connection: close, which would drop the rest)', async () => {
+    const server = http.createServer((req, res) => (req.url === '/slow' ? setTimeout(() => res.end('slow'), 300) : res.end(req.url)));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanup.push(() => server.closeAllConnections());
+    const { client, received } = rawClient((server.address() as net.AddressInfo).port);
+    client.write('GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\nGET /c HTTP/1.1\r\nHost: x\r\n\r\n');
+    await sleep(100);
+    await drain(server, { timeout: 1500, notify: false });
+    expect(received().match(/HTTP\/1\.1 200/g)).toHaveLength(3);
+    expect(received()).toMatch(/slow[\s\S]*\/b[\s\S]*\/c$/);
+  });
+
   it('a net server with connections it cannot see: ERR_NOT_TRACKED, which says what to call', async () => {
     const server = net.createServer(() => undefined);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -475,5 +489,37 @@ describe('drain: what is not moved, and bad arguments', () => {
     }
     // null options are no options.
     expect(await drain(server, null)).toMatchObject({ cut: 0, closed: 0 });
+    for (const bad of [undefined, {}, 5]) {
+      expect(() => trackConnections(bad as http.Server)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', message: expect.stringMatching(/^trackConnections\(\) server must be a net\.Server/) }));
+    }
+  });
+
+  it('the report counts every connection once: one whose client leaves during a slow hand-off is closed; a hand-off that answers anything but true moved nothing', async () => {
+    const { server, port } = await serve((req, res) => res.end('x'), 2000);
+    const agents = [new http.Agent({ keepAlive: true }), new http.Agent({ keepAlive: true })];
+    cleanup.push(() => agents.forEach((a) => a.destroy()));
+    await get(port, agents[0]!);
+    await get(port, agents[1]!);
+    const report = await drain(server, {
+      timeout: 1500,
+      notify: false,
+      handOff: async () => 'yes' as unknown as boolean,
+    });
+    expect(report.handedOff).toBe(0);
+    expect(report.closed + report.cut).toBe(2);
+
+    const second = await serve((req, res) => res.end('x'), 2000);
+    const leaving = new http.Agent({ keepAlive: true });
+    await get(second.port, leaving);
+    const slow = await drain(second.server, {
+      timeout: 3000,
+      notify: false,
+      handOff: async () => {
+        leaving.destroy(); // the client goes while the hand-off decides
+        await sleep(300);
+        return false;
+      },
+    });
+    expect(slow).toMatchObject({ closed: 1, handedOff: 0, cut: 0 });
   });
 });

@@ -5,7 +5,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
-import { keepConnection } from '../src/index.js';
+import { keepConnection, keptConnections } from '../src/index.js';
 import { startReceiver } from './helpers/notify-receiver.js';
 import { killAll } from './helpers/watch.js';
 
@@ -51,6 +51,32 @@ describe('keepConnection', () => {
     // The receiver holds the connection now: the client got our bytes and no end.
     expect(received).toBe('last words\n');
     expect(ended).toBe(false);
+  });
+
+  it('an idle() that is not a function is refused; one that throws rejects with its error: either way the socket reads on', async () => {
+    const r = await startReceiver();
+    process.env.NOTIFY_SOCKET = r.address;
+    for (const idle of ['yes', () => { throw new Error('boom in idle()'); }]) {
+      const { client, accepted } = await pair();
+      const got: string[] = [];
+      accepted.setEncoding('utf8').on('data', (d: string) => got.push(d));
+      client.write('one');
+      await sleep(100);
+      const refused = keepConnection(accepted, { idle: idle as () => boolean });
+      await (typeof idle === 'function' ? expect(refused).rejects.toThrow('boom in idle()') : expect(refused).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT', argument: 'idle' }));
+      client.write('two');
+      await sleep(100);
+      expect(got.join('')).toBe('onetwo');
+      client.destroy();
+    }
+    expect(r.messages()).toEqual([]);
+  });
+
+  it('keptConnections(): a prefix that is empty (every inherited connection) or not a string is ERR_INVALID_ARGUMENT; null options are none', async () => {
+    for (const prefix of ['', 5]) {
+      await expect(keptConnections({ prefix: prefix as string })).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT', argument: 'prefix' });
+    }
+    await expect(keptConnections(null)).resolves.toEqual([]);
   });
 
   it('a custom name is checked (ERR_FDNAME) before anything happens to the socket', async () => {

@@ -24,6 +24,7 @@ import {
   watchdogPing,
   watchdogTrigger,
 } from '../src/index.js';
+import { inspect } from '../src/descriptor.js';
 import { native } from '../src/native.js';
 import { root } from './helpers/activated.js';
 import { startReceiver, type Receiver } from './helpers/notify-receiver.js';
@@ -369,6 +370,25 @@ describe('fd store messages', () => {
     await expect(store('x', -1)).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT' });
   });
 
+  it('store(descriptor) whose fd number was reused since: ERR_FD_CHANGED, nothing sent; a poll option that is not a boolean: ERR_INVALID_ARGUMENT', async () => {
+    const r = await receiver();
+    const server = net.createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const fd = (server as unknown as { _handle: { fd: number } })._handle.fd;
+    const d = inspect(fd);
+    await new Promise((resolve) => server.close(resolve));
+    const reused = native().socket(native().constants.AF_INET, native().constants.SOCK_DGRAM);
+    try {
+      expect(reused).toBe(fd);
+      await expect(store('web', d)).rejects.toMatchObject({ code: 'ERR_FD_CHANGED', fd });
+      await expect(store('web', reused, { poll: 'no' as unknown as boolean })).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT', argument: 'poll' });
+      await sleep(200);
+      expect(r.messages()).toEqual([]);
+    } finally {
+      native().close(reused);
+    }
+  });
+
   it('an eventfd or epoll fd: ERR_NOT_MOVABLE saying why (the next start could not tell it from Node\'s own), and nothing is sent', async () => {
     const r = await receiver();
     const own = readdirSync('/proc/self/fd').map((e) => {
@@ -387,6 +407,27 @@ describe('fd store messages', () => {
     }
     await status('after');
     expect((await r.waitFor(1)).map((m) => m.text)).toEqual(['STATUS=after']);
+  });
+});
+
+describe('arguments', () => {
+  it('fds that are not fd numbers are refused before anything is sent (Int32Array.from would make "x" or true into stdin/stdout)', async () => {
+    const r = await receiver();
+    for (const fds of ['x', [1.5], [true], '12', [-1], null]) {
+      await expect(notify({ FDSTORE: true, FDNAME: 'probe' }, { fds: fds as number[] })).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT', argument: 'fds' });
+    }
+    await sleep(200);
+    expect(r.messages()).toEqual([]);
+  });
+
+  it('a message that is neither assignments nor a string, a pid past pid_t, an extension past exact µs, a timeout past a Node timer: ERR_INVALID_ARGUMENT', async () => {
+    await receiver();
+    for (const message of [null, undefined, 42, ['READY=1']]) {
+      await expect(notify(message as never)).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT', argument: 'message' });
+    }
+    await expect(mainPid(2 ** 40)).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT' });
+    await expect(extendTimeout(1e13)).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT', argument: 'ms' });
+    await expect(barrier({ timeout: 3e9 })).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT', argument: 'timeout', message: /from 0 to 2147483647/ });
   });
 });
 

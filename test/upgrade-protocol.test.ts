@@ -9,6 +9,8 @@ import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
+import http from 'node:http';
+import { hotUpgrade, type HotUpgradeOptions } from '../src/index.js';
 import { native } from '../src/native.js';
 import { fixtures, reportOf, root, runActivated } from './helpers/activated.js';
 import { closeAll, inetSocket } from './helpers/sockets.js';
@@ -41,6 +43,26 @@ describe('a successor started by a predecessor that speaks another protocol', ()
       child.kill();
       native().close(pair[0]);
     }
+  });
+});
+
+describe('hotUpgrade() arguments', () => {
+  // Checked at the call: found at upgrade time, a bad drain option left the old process
+  // serving beside its successor after the hand-over.
+  it.each([
+    [undefined, {}, /hotUpgrade\(\) servers must be a net\.Server .*found undefined/],
+    [5, {}, /servers must be .*found 5/],
+    [[], {}, /servers must be .*found "an empty list"/],
+    ['server', { drainTimeout: 'x' }, /hotUpgrade\(\) drainTimeout must be a number of milliseconds from 0 to 2147483647/],
+    ['server', { readyTimeout: 3e9 }, /readyTimeout must be a number of milliseconds/],
+    ['server', { drainLinger: -1 }, /drainLinger must be/],
+    ['server', { signal: 'SIGFOO' }, /signal must be a signal name such as SIGHUP, or null, found "SIGFOO"/],
+    ['server', { command: ['node'] }, /command must be a function/],
+    ['server', { exit: 'no' }, /exit must be true or false/],
+    ['server', 7, /options must be an object, found 7/],
+  ])('%j with %j: ERR_INVALID_ARGUMENT', (servers, options, message) => {
+    const server = http.createServer();
+    expect(() => hotUpgrade((servers === 'server' ? server : servers) as http.Server, options as HotUpgradeOptions)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', message: expect.stringMatching(message) }));
   });
 });
 

@@ -39,6 +39,12 @@ describe('judgeWatchdog', () => {
 });
 
 describe('startWatchdog', () => {
+  it('null options are none; options that are not an object: ERR_INVALID_ARGUMENT', () => {
+    delete process.env.WATCHDOG_USEC;
+    expect(startWatchdog(null)).toBeUndefined();
+    expect(() => startWatchdog(5 as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', argument: 'options' }));
+  });
+
   it('pings at half the interval and never keeps the process alive', async () => {
     const r = await startReceiver();
     const child = startActivated('watchdog.mjs', { listenPid: 'none', args: ['--hold', '1000'], env: { NOTIFY_SOCKET: r.address, WATCHDOG_USEC: '200000' } });

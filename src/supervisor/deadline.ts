@@ -1,8 +1,7 @@
 // Timers for the supervisor's waits, which systemd lets be as long as a 64-bit µs count:
 // setTimeout() takes at most MAX_TIMER_MS and fires at once (after 1 ms) beyond it.
 
-/** setTimeout()'s limit (about 24.8 days). */
-export const MAX_TIMER_MS = 0x7fffffff;
+import { MAX_TIMER_MS } from '../milliseconds.js';
 
 /** A timeout that EXTEND_TIMEOUT_USEC= can push back, of any length. */
 export class Deadline {
