@@ -282,7 +282,7 @@ function inProgress(socket: net.Socket): http.ServerResponse | undefined {
  * yourself for servers started otherwise, before they accept.
  */
 export function trackConnections(server: Server): void {
-  if (!(server instanceof net.Server)) throw invalid('server', 'a net.Server (http, https, http2, tls or net)', server === null ? null : typeof server === 'object' ? ((server as object).constructor?.name ?? 'an object') : server, 'trackConnections()');
+  if (!(server instanceof net.Server)) throw invalid('server', 'a net.Server (http, https, http2, tls or net)', notAServer(server), 'trackConnections()');
   const s = server as Server & { [kTracker]?: Tracker };
   s[kTracker] ??= new Tracker(server);
 }
@@ -317,6 +317,11 @@ export function checkMs(name: string, ms: unknown, what = 'drain'): number {
   return ms;
 }
 
+/** What was given where a server was expected, for {@link invalid}: an object by its class. @internal */
+export function notAServer(value: unknown): unknown {
+  return typeof value === 'object' && value !== null ? (value.constructor?.name ?? 'an object') : value;
+}
+
 /** @internal */
 export function invalid(what: string, expected: string, found: unknown, fn = 'drain'): SocketActivationError {
   const shown = typeof found === 'string' ? JSON.stringify(found) : typeof found === 'function' ? 'a function' : String(found);
@@ -324,7 +329,7 @@ export function invalid(what: string, expected: string, found: unknown, fn = 'dr
 }
 
 function checkOptions(server: unknown, options: DrainOptions): DrainOptions {
-  if (!(server instanceof net.Server)) throw invalid('server', 'a net.Server (http, https, http2 or net)', server === null ? null : typeof server === 'object' ? server.constructor?.name ?? 'an object' : server);
+  if (!(server instanceof net.Server)) throw invalid('server', 'a net.Server (http, https, http2 or net)', notAServer(server));
   if (typeof options !== 'object') throw invalid('options', 'an object', options);
   const { handOff, closeConnection, notify } = options;
   if (handOff !== undefined && handOff !== 'none' && handOff !== 'fd-store' && typeof handOff !== 'function') {

@@ -32,15 +32,16 @@ function notMovable(what: string, why: string, expected = 'an fd, a descriptor, 
   return new SocketActivationError('ERR_NOT_MOVABLE', `${what} cannot be stored: ${why}`, { expected, found: what });
 }
 
-/**
- * The fd behind a storable value, checked to be a number this process has open.
- * @internal
- */
+// A descriptor from inspect() or listeners(), not a socket or server (those have a _handle).
 function isDescriptorLike(target: unknown): target is Pick<Descriptor, 'fd' | 'name' | 'dev' | 'ino'> {
   const t = target as Partial<Descriptor> | null;
   return typeof t === 'object' && t !== null && !('_handle' in t) && typeof t.fd === 'number' && typeof t.dev === 'number' && typeof t.ino === 'number';
 }
 
+/**
+ * The fd behind a storable value, checked to be a number this process has open.
+ * @internal
+ */
 export function fdOf(target: Storable): number {
   let fd: unknown;
   if (typeof target === 'number') fd = target;

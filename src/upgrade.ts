@@ -4,7 +4,7 @@ import net from 'node:net';
 import { constants } from 'node:os';
 import { getSystemErrorName } from 'node:util';
 import { controlPath } from './control-path.js';
-import { checkMs, DEFAULT_LINGER, drain, invalid, type DrainReport } from './drain.js';
+import { checkMs, DEFAULT_LINGER, drain, invalid, notAServer, type DrainReport } from './drain.js';
 import { SocketActivationError } from './errors.js';
 import { notify, reloading, barrier } from './notify.js';
 import type { NotifyValue } from './notify-message.js';
@@ -397,8 +397,7 @@ const DURATIONS = ['readyTimeout', 'drainTimeout', 'drainLinger'] as const;
 function checkUpgradeOptions(list: readonly unknown[], options: HotUpgradeOptions): HotUpgradeOptions {
   const at = list.findIndex((s) => !(s instanceof net.Server));
   if (list.length === 0 || at >= 0) {
-    const found = list.length === 0 ? 'an empty list' : list[at] === null ? null : typeof list[at] === 'object' ? ((list[at] as object).constructor?.name ?? 'an object') : list[at];
-    throw invalid('servers', 'a net.Server (http, https, http2, tls or net) or a non-empty array of them', found, 'hotUpgrade()');
+    throw invalid('servers', 'a net.Server (http, https, http2, tls or net) or a non-empty array of them', list.length === 0 ? 'an empty list' : notAServer(list[at]), 'hotUpgrade()');
   }
   if (typeof options !== 'object') throw invalid('options', 'an object', options, 'hotUpgrade()');
   const { signal, exit } = options;
