@@ -395,10 +395,9 @@ const FUNCTIONS = ['command', 'cwd', 'onOutcome'] as const;
 const DURATIONS = ['readyTimeout', 'drainTimeout', 'drainLinger'] as const;
 
 function checkUpgradeOptions(list: readonly unknown[], options: HotUpgradeOptions): HotUpgradeOptions {
+  // An empty list is a process with nothing to drain: it hands over the main role alone.
   const at = list.findIndex((s) => !(s instanceof net.Server));
-  if (list.length === 0 || at >= 0) {
-    throw invalid('servers', 'a net.Server (http, https, http2, tls or net) or a non-empty array of them', list.length === 0 ? 'an empty list' : notAServer(list[at]), 'hotUpgrade()');
-  }
+  if (at >= 0) throw invalid('servers', 'a net.Server (http, https, http2, tls or net) or an array of them', notAServer(list[at]), 'hotUpgrade()');
   if (typeof options !== 'object') throw invalid('options', 'an object', options, 'hotUpgrade()');
   const { signal, exit } = options;
   if (signal !== undefined && signal !== null && !(typeof signal === 'string' && signal in constants.signals)) throw invalid('signal', 'a signal name such as SIGHUP, or null', signal, 'hotUpgrade()');
