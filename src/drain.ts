@@ -216,6 +216,8 @@ class Tracker {
       // 'finish' listener runs first).
       const next = c.queueUnseen ? inProgress(c.socket) : undefined;
       if (next && next !== res && !c.pending.has(next)) this.request(c, next);
+      // The queue is out: a later request is seen as it comes, and told Connection: close.
+      else if (c.queueUnseen && c.pending.size === 0) c.queueUnseen = false;
       if (this.draining) {
         if (res.writableFinished) this.counts.requestsFinished++;
         this.draining(c);
@@ -398,7 +400,7 @@ async function drainTracked(tracker: Tracker, timeout: number, linger: number, o
       // Only true means it went: anything else leaves it here, where it still is.
       gone = (typeof handOff === 'function' ? idle() && (await handOff(c.socket)) : await keepConnection(c.socket, { idle })) === true;
     } catch (err) {
-      process.emitWarning(`drain: the hand-off of a connection failed (${(err as Error).message ?? String(err)}); it is closed here instead`, 'SocketActivationWarning');
+      process.emitWarning(`drain: the hand-off of a connection failed (${err instanceof Error ? err.message : String(err)}); it is closed here instead`, 'SocketActivationWarning');
     }
     if (c.closedWhileHandingOff) return; // counted when it closed
     if (gone) {

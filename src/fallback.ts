@@ -40,11 +40,6 @@ function inet(fn: string, expected: string, value: Record<string, unknown>): Che
   return { port: value.port, host: value.host as string | undefined };
 }
 
-function unknownKeys(fn: string, expected: string, value: Record<string, unknown>, known: readonly string[]): void {
-  const unknown = Object.keys(value).filter((k) => !known.includes(k) && value[k] !== undefined);
-  if (unknown.length > 0) invalid(fn, expected, value, `${shown(value)}, with ${unknown.length === 1 ? 'a key' : 'keys'} it does not take: ${unknown.join(', ')}`);
-}
-
 /**
  * Checks `listen()`'s fallback (a port, `{ port, host? }` or `{ path, removeStale? }`) whether
  * or not it is used, so that a mistake shows in development and under systemd alike.
@@ -57,11 +52,8 @@ export function streamFallback(fn: string, value: StreamFallback): CheckedFallba
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return invalid(fn, expected, value);
   const v = value as Record<string, unknown>;
   if (v.port !== undefined && v.path !== undefined) invalid(fn, expected, value, `${shown(value)}, which has both a port and a path`);
-  if (v.path === undefined) {
-    unknownKeys(fn, expected, v, ['port', 'host']);
-    return inet(fn, expected, v);
-  }
-  unknownKeys(fn, expected, v, ['path', 'removeStale']);
+  // Other keys are left alone: a fallback is often a spread configuration object.
+  if (v.path === undefined) return inet(fn, expected, v);
   if (typeof v.path !== 'string' || v.path === '') invalid(fn, expected, value, `path ${shown(v.path)}, which is not a file-system path`);
   if (v.removeStale !== undefined && typeof v.removeStale !== 'boolean') invalid(fn, expected, value, `removeStale ${shown(v.removeStale)}, which is not a boolean`);
   return { path: v.path, removeStale: v.removeStale === true };
@@ -78,7 +70,6 @@ export function datagramFallback(fn: string, value: DatagramFallback): { readonl
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return invalid(fn, expected, value);
   const v = value as Record<string, unknown>;
   if (v.path !== undefined) invalid(fn, expected, value, `${shown(value)}: Node's dgram module binds UDP only, not unix datagram sockets`);
-  unknownKeys(fn, expected, v, ['port', 'host']);
   return inet(fn, expected, v) as { port: number; host: string | undefined };
 }
 
@@ -88,10 +79,11 @@ export function datagramFallback(fn: string, value: DatagramFallback): { readonl
  * @internal
  */
 export function checkBacklog(fn: string, value: unknown): void {
-  if (value === undefined || (Number.isInteger(value) && (value as number) >= 0 && (value as number) <= 0x7fffffff)) return;
-  throw new SocketActivationError('ERR_INVALID_ARGUMENT', `${fn}: backlog must be an integer from 0 to 2147483647 (the kernel caps it at net.core.somaxconn); found ${shown(value)}.`, {
+  // listen(2) takes any int: the kernel caps it at net.core.somaxconn, and a negative one means that.
+  if (value === undefined || (Number.isInteger(value) && Math.abs(value as number) <= 0x7fffffff)) return;
+  throw new SocketActivationError('ERR_INVALID_ARGUMENT', `${fn}: backlog must be an integer (the kernel caps it at net.core.somaxconn); found ${shown(value)}.`, {
     argument: 'backlog',
-    expected: 'integer 0..2147483647',
+    expected: 'integer',
     found: value,
   });
 }

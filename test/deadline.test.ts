@@ -29,6 +29,16 @@ describe('longTimeout()', () => {
     expect(long).toHaveBeenCalledOnce();
   });
 
+  it('Infinity (systemd\'s USEC_INFINITY) never fires and re-arms only every 24.8 days, not every millisecond', () => {
+    const never = vi.fn();
+    const handle = longTimeout(Infinity, never);
+    expect(vi.getTimerCount()).toBe(1);
+    vi.advanceTimersByTime(5 * MAX_TIMER_MS);
+    expect(never).not.toHaveBeenCalled();
+    clearTimeout(handle);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
   it('within the limit it is one plain timer; clearTimeout() stops a long one between its parts', () => {
     const short = vi.fn();
     longTimeout(MAX_TIMER_MS, short);

@@ -363,6 +363,23 @@ describe('a server drain() meets first (no trackConnections() before it accepted
     expect(received()).toMatch(/slow[\s\S]*\/b[\s\S]*\/c$/);
   });
 
+  it('HTTP/1: once that queue is out, a later request on the connection is told Connection: close, and the drain ends with it', async () => {
+    const server = http.createServer((req, res) => (req.url === '/slow' ? setTimeout(() => res.end('slow'), 300) : res.end(req.url)));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanup.push(() => server.closeAllConnections());
+    const { client, received } = rawClient((server.address() as net.AddressInfo).port);
+    client.write('GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n');
+    await sleep(100);
+    const draining = drain(server, { timeout: 5000, notify: false });
+    await sleep(400);
+    client.write('GET /third HTTP/1.1\r\nHost: x\r\n\r\n');
+    const report = await draining;
+    if (!client.readableEnded) await once(client, 'end'); // the last bytes may still be on their way
+    expect(received()).toMatch(/Connection: close[\s\S]*\/third$/i);
+    expect(report).toMatchObject({ cut: 0, closed: 1 });
+    expect(report.durationMs).toBeLessThan(4000);
+  });
+
   it('a net server with connections it cannot see: ERR_NOT_TRACKED, which says what to call', async () => {
     const server = net.createServer(() => undefined);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -521,5 +538,27 @@ describe('drain: what is not moved, and bad arguments', () => {
       },
     });
     expect(slow).toMatchObject({ closed: 1, handedOff: 0, cut: 0 });
+  });
+
+  it('a handOff that rejects with something that is not an Error (undefined) leaves the connection here with a warning, no crash', async () => {
+    const { server, port } = await serve((req, res) => res.end('x'), 1000);
+    const agent = new http.Agent({ keepAlive: true });
+    cleanup.push(() => agent.destroy());
+    await get(port, agent);
+    const warnings: string[] = [];
+    const onWarning = (w: Error): void => void warnings.push(w.message);
+    process.on('warning', onWarning);
+    cleanup.push(() => process.off('warning', onWarning));
+    const report = await drain(server, {
+      timeout: 3000,
+      notify: false,
+      handOff: async () => {
+        throw undefined;
+      },
+    });
+    expect(report.handedOff).toBe(0);
+    expect(report.closed + report.cut).toBe(1);
+    await sleep(10);
+    expect(warnings).toContain('drain: the hand-off of a connection failed (undefined); it is closed here instead');
   });
 });

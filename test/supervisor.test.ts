@@ -333,6 +333,14 @@ describe('crashes and the fd store', () => {
     expect(await s.finish()).toEqual({ code: 0, signal: null });
   });
 
+  it('with no PATH at all the command is looked for where the shell looks (its default path), not refused', async () => {
+    const port = await freePort();
+    const s = start('/usr/bin/env', ['-i', process.execPath, cli, '-l', `127.0.0.1:${port}`, '--restart', 'no', '--', 'sleep', '0.2']);
+    running.push(s);
+    expect(await s.finish()).toEqual({ code: 0, signal: null });
+    expect(s.stderr).not.toContain('cannot start the command');
+  });
+
   it('a command that cannot run: one line saying why, status 127, no restarts', async () => {
     const port = await freePort();
     for (const [command, why] of [

@@ -25,7 +25,7 @@ function advice(errno: number, address: LaunchAddress): string | undefined {
     case E.EADDRINUSE:
       if (where === undefined) return 'abstract' in address ? 'another socket has this abstract name' : 'another process listens on this port (see `ss -ltnup`): stop it or choose another port';
       try {
-        return lstatSync(where).isSocket() ? 'another process accepts on this socket file' : 'a file that is not a socket is there, and the launcher never removes one: choose another path';
+        return lstatSync(where).isSocket() ? 'another process is bound to this socket file' : 'a file that is not a socket is there, and the launcher never removes one: choose another path';
       } catch {
         return undefined;
       }

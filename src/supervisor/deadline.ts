@@ -36,6 +36,11 @@ export class Deadline {
 
 /** A timer of any length: setTimeout() fires at once past MAX_TIMER_MS, so longer waits are made of several. */
 export function longTimeout(ms: number, done: () => void): NodeJS.Timeout {
+  if (!Number.isFinite(ms)) {
+    // Infinity (systemd's USEC_INFINITY): a wait that never ends, still stopped by clearTimeout().
+    const never = setTimeout(() => never.refresh(), MAX_TIMER_MS);
+    return never;
+  }
   // Equal parts, each within the limit; refresh() rearms the same handle, so clearTimeout()
   // of it still stops the whole wait.
   const parts = Math.max(1, Math.ceil(ms / MAX_TIMER_MS));

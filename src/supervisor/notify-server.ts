@@ -67,7 +67,12 @@ export class NotifyServer {
       if (r < 0) fail(r, 'setsockopt', 'SO_PASSCRED on the notify socket');
     }
     // Writable by a child that dropped privileges (see the supervisor's directory).
-    chmodSync(this.path, 0o777);
+    try {
+      chmodSync(this.path, 0o777);
+    } catch (err) {
+      n.close(fd);
+      throw err;
+    }
     this.fd = fd;
     this.watcher = new n.Watcher(fd, () => {
       for (;;) {

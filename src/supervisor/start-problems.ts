@@ -7,7 +7,10 @@ import { delimiter, isAbsolute, join } from 'node:path';
  * Why `command` cannot be run from `cwd` with `PATH`, or undefined when it can (as far as
  * access(X_OK) tells: a script's interpreter may still be missing, which the shell reports).
  */
-export function commandProblem(command: string, cwd: string, path = process.env.PATH ?? ''): string | undefined {
+// What dash and bash search when PATH is not set at all.
+const SHELL_DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+export function commandProblem(command: string, cwd: string, path = process.env.PATH ?? SHELL_DEFAULT_PATH): string | undefined {
   const runnable = (file: string): boolean => {
     try {
       accessSync(file, constants.X_OK);

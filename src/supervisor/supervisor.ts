@@ -606,9 +606,11 @@ export class Supervisor {
       if (f.get('WATCHDOG') === '1' || usec !== undefined) this.armWatchdog(g);
       // As systemd: at least that long from now for the start (a reload's READY=1) or the stop.
       const extend = f.get('EXTEND_TIMEOUT_USEC');
-      if (extend !== undefined && /^[1-9][0-9]*$/.test(extend)) {
-        g.readyDeadline?.extend(Number(extend) / 1000);
-        g.killDeadline?.extend(Number(extend) / 1000);
+      // As systemd: past 64 bits it does not parse (ignored); infinity means no end.
+      if (extend !== undefined && /^[1-9][0-9]*$/.test(extend) && BigInt(extend) <= USEC_INFINITY) {
+        const ms = BigInt(extend) === USEC_INFINITY ? Infinity : Number(extend) / 1000;
+        g.readyDeadline?.extend(ms);
+        g.killDeadline?.extend(ms);
       }
       if (f.get('WATCHDOG') === 'trigger') {
         this.log(`pid ${g.mainPid} asked for a watchdog timeout (WATCHDOG=trigger)`);
