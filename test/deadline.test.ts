@@ -33,6 +33,9 @@ describe('longTimeout()', () => {
     const never = vi.fn();
     const handle = longTimeout(Infinity, never);
     expect(vi.getTimerCount()).toBe(1);
+    const before = Date.now();
+    vi.advanceTimersToNextTimer();
+    expect(Date.now() - before).toBe(MAX_TIMER_MS);
     vi.advanceTimersByTime(5 * MAX_TIMER_MS);
     expect(never).not.toHaveBeenCalled();
     clearTimeout(handle);
