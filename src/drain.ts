@@ -121,6 +121,11 @@ class Tracker {
   /** Called during a drain whenever a connection or session goes away. */
   onGone: (() => void) | undefined;
   counts: Counts = { closed: 0, handedOff: 0, cut: 0, requestsFinished: 0 };
+  /**
+   * An https server drain() met first: its connections still in their TLS handshake then are
+   * in no list Node keeps, so they are known only by the server's count of connections.
+   */
+  countsUnseen = false;
 
   constructor(readonly server: Server) {
     // TLS servers report the raw socket ('connection') and then the TLS one that requests use.
@@ -302,8 +307,17 @@ function trackerOf(server: Server): Tracker {
       { expected: 'trackConnections(server) before accepting', found: `${s._connections} untracked connection(s)` },
     );
   }
+  const fresh = !s[kTracker];
   trackConnections(server);
-  return s[kTracker]!;
+  const tracker = s[kTracker]!;
+  if (fresh && 'setSecureContext' in server && unseenConnections(tracker) > 0) tracker.countsUnseen = true;
+  return tracker;
+}
+
+/** Connections the server counts that the tracker does not know (see Tracker.countsUnseen). */
+function unseenConnections(tracker: Tracker): number {
+  const counted = (tracker.server as { _connections?: number })._connections ?? 0;
+  return Math.max(0, counted - tracker.connections.size - tracker.handshaking.size);
 }
 
 /**
@@ -446,11 +460,14 @@ async function drainTracked(tracker: Tracker, timeout: number, linger: number, o
 
   // Done when no connection or session is left. Not the server's 'close' event: a socket sent
   // to another process over IPC never tells the server it is gone.
+  const unseen = (): number => (tracker.countsUnseen ? unseenConnections(tracker) : 0);
   const finished = new Promise<void>((resolve) => {
     tracker.onGone = () => {
-      if (tracker.connections.size === 0 && tracker.sessions.size === 0 && tracker.handshaking.size === 0) resolve();
+      if (tracker.connections.size === 0 && tracker.sessions.size === 0 && tracker.handshaking.size === 0 && unseen() === 0) resolve();
     };
   });
+  // Those connections tell nothing when they close (a finished handshake is tracked from then on).
+  const watchUnseen = tracker.countsUnseen ? setInterval(() => tracker.onGone?.(), 20) : undefined;
   stopAccepting(server);
   let lingerTimer: NodeJS.Timeout | undefined;
   if (linger > 0 && http1 && movable) {
@@ -477,6 +494,10 @@ async function drainTracked(tracker: Tracker, timeout: number, linger: number, o
   await Promise.race([finished, expired]);
   clearTimeout(timer);
   clearTimeout(lingerTimer);
+  clearInterval(watchUnseen);
+  // Still in their handshake at the timeout, out of reach: left to end with the process.
+  counts.cut += unseen();
+  tracker.countsUnseen = false;
   if (tracker.connections.size > 0 || tracker.sessions.size > 0 || tracker.handshaking.size > 0) {
     for (const session of tracker.sessions) session.destroy();
     for (const c of tracker.connections.values()) {

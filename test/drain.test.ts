@@ -394,12 +394,12 @@ describe('a server drain() meets first (no trackConnections() before it accepted
 });
 
 describe('drain: what is not moved, and bad arguments', () => {
-  async function tlsServer(keepAliveTimeout = 5000): Promise<{ server: https.Server; port: number }> {
+  async function tlsServer(keepAliveTimeout = 5000, track = true): Promise<{ server: https.Server; port: number }> {
     const dir = mkdtempSync(join(tmpdir(), 'sa-drain-'));
     cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
     execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-days', '1', '-keyout', join(dir, 'key'), '-out', join(dir, 'cert')], { stdio: 'ignore' });
     const server = https.createServer({ key: readFileSync(join(dir, 'key')), cert: readFileSync(join(dir, 'cert')), keepAliveTimeout }, (req, res) => res.end('tls'));
-    trackConnections(server);
+    if (track) trackConnections(server);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     cleanup.push(() => server.closeAllConnections());
     return { server, port: (server.address() as net.AddressInfo).port };
@@ -423,8 +423,8 @@ describe('drain: what is not moved, and bad arguments', () => {
     expect(report).toMatchObject({ handedOff: 0, closed: 1, cut: 0 });
   });
 
-  it('a TLS connection still in its handshake is waited for: its request is answered (Connection: close) before the drain resolves', async () => {
-    const { server, port } = await tlsServer();
+  it.each([true, false])('a TLS connection still in its handshake is waited for (server tracked: %s): its request is answered (Connection: close) before the drain resolves', async (track) => {
+    const { server, port } = await tlsServer(5000, track);
     const raw = net.connect(port, '127.0.0.1');
     cleanup.push(() => raw.destroy());
     await once(raw, 'connect');
@@ -460,6 +460,17 @@ describe('drain: what is not moved, and bad arguments', () => {
     expect(await draining).toMatchObject({ requestsFinished: 0, closed: 1, cut: 1 });
     expect(Date.now() - started).toBeGreaterThanOrEqual(590);
     await ended; // the server closed it
+  });
+
+  it('an https server drain() meets first: a handshake that never ends, which it cannot reach, is counted cut at the timeout', async () => {
+    const { server, port } = await tlsServer(5000, false);
+    const silent = net.connect(port, '127.0.0.1');
+    cleanup.push(() => silent.destroy());
+    await once(silent, 'connect');
+    await sleep(50);
+    const started = Date.now();
+    expect(await drain(server, { timeout: 600, notify: false })).toMatchObject({ requestsFinished: 0, closed: 0, cut: 1 });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(590);
   });
 
   it('HTTP/2 with allowHTTP1: an HTTP/1.1 request in flight is answered with Connection: close and nothing is cut', async () => {
