@@ -46,6 +46,11 @@ export function unixAddress(bytes: Uint8Array): UnixPathAddress | AbstractAddres
   return { path: Buffer.from(bytes).toString('utf8') };
 }
 
+/** Whether `value` is a TCP/UDP port number: an integer from 0 to 65535. */
+export function isPort(value: unknown): value is number {
+  return Number.isInteger(value) && (value as number) >= 0 && (value as number) <= 65535;
+}
+
 /** Formats any socket address for messages: `127.0.0.1:80`, `[::]:443`, `/run/app.sock`, `@name`. */
 export function formatAddress(address: SocketAddress | undefined): string {
   if (!address) return 'no address';

@@ -2,7 +2,7 @@ import dgram from 'node:dgram';
 import { type Descriptor, type DatagramDescriptor } from './descriptor.js';
 import { closeDuplicate, duplicateForNode } from './adopt.js';
 import { fallbackApplies } from './registry.js';
-import { check, checkTarget, listener } from './select.js';
+import { checkTarget, listener, meets } from './select.js';
 import { SocketActivationError } from './errors.js';
 import { datagramFallback } from './fallback.js';
 
@@ -55,7 +55,7 @@ export async function bindDatagram(target: string | Descriptor, options: BindDat
     return bound(socket, (done) => socket.bind({ port, address: host }, done));
   }
   const d: DatagramDescriptor =
-    typeof target === 'string' ? listener(target, { type: 'dgram' }) : check(target, { type: 'dgram' }, 'bindDatagram');
+    typeof target === 'string' ? listener(target, { type: 'dgram' }) : meets(target, { type: 'dgram' }, 'bindDatagram');
   if (d.family !== 'inet' && d.family !== 'inet6') {
     throw new SocketActivationError(
       'ERR_LISTENER_MISMATCH',

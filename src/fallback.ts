@@ -1,9 +1,12 @@
+import { isPort } from './address.js';
 import type { DatagramFallback } from './datagram.js';
 import { SocketActivationError } from './errors.js';
 import type { StreamFallback } from './listen.js';
 
-/** A development fallback after {@link streamFallback} or {@link datagramFallback}: one shape, every field checked. */
-export type CheckedFallback = { readonly port: number; readonly host: string | undefined } | { readonly path: string; readonly removeStale: boolean };
+/** An inet fallback after {@link streamFallback} or {@link datagramFallback}, every field checked. */
+export type InetFallback = { readonly port: number; readonly host: string | undefined };
+/** A development fallback after {@link streamFallback}: one shape, every field checked. */
+export type CheckedFallback = InetFallback | { readonly path: string; readonly removeStale: boolean };
 
 function shown(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value);
@@ -30,11 +33,7 @@ function invalid(fn: string, expected: string, found: unknown, why = ''): never 
   });
 }
 
-function isPort(value: unknown): value is number {
-  return Number.isInteger(value) && (value as number) >= 0 && (value as number) <= 65535;
-}
-
-function inet(fn: string, expected: string, value: Record<string, unknown>): CheckedFallback {
+function inet(fn: string, expected: string, value: Record<string, unknown>): InetFallback {
   if (!isPort(value.port)) invalid(fn, expected, value, `port ${shown(value.port)}, which is not an integer from 0 to 65535`);
   if (value.host !== undefined && (typeof value.host !== 'string' || value.host === '')) invalid(fn, expected, value, `host ${shown(value.host)}, which is not an address or host name`);
   return { port: value.port, host: value.host as string | undefined };
@@ -64,13 +63,13 @@ export function streamFallback(fn: string, value: StreamFallback): CheckedFallba
  * @throws ERR_INVALID_ARGUMENT naming what was found.
  * @internal
  */
-export function datagramFallback(fn: string, value: DatagramFallback): { readonly port: number; readonly host: string | undefined } {
+export function datagramFallback(fn: string, value: DatagramFallback): InetFallback {
   const expected = 'a port number (0–65535) or { port, host? }';
   if (isPort(value)) return { port: value, host: undefined };
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return invalid(fn, expected, value);
   const v = value as Record<string, unknown>;
   if (v.path !== undefined) invalid(fn, expected, value, `${shown(value)}: Node's dgram module binds UDP only, not unix datagram sockets`);
-  return inet(fn, expected, v) as { port: number; host: string | undefined };
+  return inet(fn, expected, v);
 }
 
 /**

@@ -10,7 +10,7 @@ import { closeDuplicate, connectionSocket, duplicateForNode } from './adopt.js';
 import { trackConnections } from './drain.js';
 import { registerServer } from './served.js';
 import { activation, fallbackApplies } from './registry.js';
-import { check, checkTarget, listenersNamed } from './select.js';
+import { checkTarget, listenersNamed, meets } from './select.js';
 import { isStaleSocket } from './unix-path.js';
 import { warmedUp } from './warm-up.js';
 
@@ -73,13 +73,13 @@ function asStreamTargets(targets: readonly Descriptor[]): { listeners: StreamLis
   const listeners: StreamListenerDescriptor[] = [];
   const connections: ConnectionDescriptor[] = [];
   for (const d of targets) {
-    const socket = check(d, { kind: 'socket' }, 'listen(server)');
+    const socket = meets(d, { kind: 'socket' }, 'listen(server)');
     if (isConnection(socket)) {
       connections.push(socket);
       continue;
     }
-    const l = check(socket, { type: 'stream', listening: true }, 'listen(server) needs a stream listener or an Accept=yes connection');
-    if (l.family !== 'inet' && l.family !== 'inet6' && l.family !== 'unix') check(l, { family: 'inet' }, 'listen(server)');
+    const l = meets(socket, { type: 'stream', listening: true }, 'listen(server) needs a stream listener or an Accept=yes connection');
+    if (l.family !== 'inet' && l.family !== 'inet6' && l.family !== 'unix') meets(l, { family: 'inet' }, 'listen(server)');
     listeners.push(l);
   }
   return { listeners, connections };

@@ -1,3 +1,4 @@
+import { isPort } from './address.js';
 import {
   describe,
   describeWithArticle,
@@ -50,7 +51,7 @@ const FIELDS: Record<keyof Expectation, { ok: (v: unknown) => boolean; expected:
   family: oneOf(FAMILIES),
   protocol: oneOf(PROTOCOLS),
   listening: { ok: (v) => typeof v === 'boolean', expected: 'true or false' },
-  port: { ok: (v) => Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 65535, expected: 'an integer from 0 to 65535' },
+  port: { ok: isPort, expected: 'an integer from 0 to 65535' },
   address: text,
   path: text,
   abstract: text,
@@ -172,9 +173,19 @@ export function checkTarget(fn: string, target: unknown, several = false): void 
 /**
  * Throws ERR_LISTENER_MISMATCH unless `d` meets `expect`.
  * @returns `d`, narrowed.
+ * @throws ERR_INVALID_ARGUMENT for an expectation no descriptor could meet (a value its field cannot take).
  */
 export function check<E extends Expectation>(d: Descriptor, expect: E, purpose?: string): Expected<E> {
   checkExpectation(purpose ?? 'check()', expect);
+  return meets(d, expect, purpose);
+}
+
+/**
+ * {@link check} for an expectation already checked (the package's own, or a caller's checked
+ * once for all the fds of a name).
+ * @internal
+ */
+export function meets<E extends Expectation>(d: Descriptor, expect: E, purpose?: string): Expected<E> {
   const wrong = mismatches(d, expect);
   if (wrong.length > 0) {
     // describe() names the address already.
@@ -228,7 +239,7 @@ function named<E extends Expectation>(name: string, expect?: E): readonly Expect
       { listenerName: name, found: all.map((d) => d.name) },
     );
   }
-  return found.map((d) => check(d, expect ?? ({} as E), `listener ${JSON.stringify(name)}`));
+  return found.map((d) => meets(d, expect ?? ({} as E), `listener ${JSON.stringify(name)}`));
 }
 
 /**
@@ -261,5 +272,5 @@ export function listener<E extends Expectation = Record<never, never>>(name: str
       { listenerName: name, found: found.map((d) => d.fd) },
     );
   }
-  return check(found[0]!, expect ?? ({} as E), `listener ${JSON.stringify(name)}`);
+  return meets(found[0]!, expect ?? ({} as E), `listener ${JSON.stringify(name)}`);
 }

@@ -5,7 +5,7 @@ import { SocketActivationError } from './errors.js';
 import { closeDuplicate, connectionSocket, duplicateForNode } from './adopt.js';
 import { isConnection } from './listen.js';
 import { activation } from './registry.js';
-import { check, checkTarget, listener } from './select.js';
+import { checkTarget, listener, meets } from './select.js';
 
 /**
  * Every inherited connected stream socket (systemd Accept=yes, `systemd-socket-activate -a`,
@@ -70,7 +70,7 @@ function accessMode(fd: number): 'read-only' | 'write-only' | 'read-write' | und
  */
 export function fifo(target: string | Descriptor, options: { writable?: boolean } = {}): net.Socket {
   checkTarget('fifo()', target);
-  const d: FifoDescriptor = typeof target === 'string' ? listener(target, { kind: 'fifo' }) : check(target, { kind: 'fifo' }, 'fifo');
+  const d: FifoDescriptor = typeof target === 'string' ? listener(target, { kind: 'fifo' }) : meets(target, { kind: 'fifo' }, 'fifo');
   const writable = options.writable ?? false;
   const mode = accessMode(d.fd);
   if ((mode === 'write-only' && !writable) || (mode === 'read-only' && writable)) {

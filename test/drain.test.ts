@@ -316,11 +316,16 @@ describe('drain (HTTP/2)', () => {
 });
 
 describe('a server drain() meets first (no trackConnections() before it accepted)', () => {
-  it('HTTP/1: its open connections are found: the in-flight request finishes with Connection: close, the idle one is handed off, a half-read request is not', async () => {
+  /** An HTTP server no one told drain() about: /slow answers after 300 ms, anything else with its URL. */
+  async function untracked(): Promise<{ server: http.Server; port: number }> {
     const server = http.createServer((req, res) => (req.url === '/slow' ? setTimeout(() => res.end('slow'), 300) : res.end(req.url)));
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     cleanup.push(() => server.closeAllConnections());
-    const port = (server.address() as net.AddressInfo).port;
+    return { server, port: (server.address() as net.AddressInfo).port };
+  }
+
+  it('HTTP/1: its open connections are found: the in-flight request finishes with Connection: close, the idle one is handed off, a half-read request is not', async () => {
+    const { server, port } = await untracked();
     const idleAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     const busyAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     cleanup.push(() => [idleAgent, busyAgent].forEach((a) => a.destroy()));
@@ -352,10 +357,8 @@ describe('a server drain() meets first (no trackConnections() before it accepted
   });
 
   it('HTTP/1: pipelined requests queued behind the one in progress are all answered (none is told Connection: close, which would drop the rest)', async () => {
-    const server = http.createServer((req, res) => (req.url === '/slow' ? setTimeout(() => res.end('slow'), 300) : res.end(req.url)));
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    cleanup.push(() => server.closeAllConnections());
-    const { client, received } = rawClient((server.address() as net.AddressInfo).port);
+    const { server, port } = await untracked();
+    const { client, received } = rawClient(port);
     client.write('GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\nGET /c HTTP/1.1\r\nHost: x\r\n\r\n');
     await sleep(100);
     await drain(server, { timeout: 1500, notify: false });
@@ -364,10 +367,8 @@ describe('a server drain() meets first (no trackConnections() before it accepted
   });
 
   it('HTTP/1: once that queue is out, a later request on the connection is told Connection: close, and the drain ends with it', async () => {
-    const server = http.createServer((req, res) => (req.url === '/slow' ? setTimeout(() => res.end('slow'), 300) : res.end(req.url)));
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    cleanup.push(() => server.closeAllConnections());
-    const { client, received } = rawClient((server.address() as net.AddressInfo).port);
+    const { server, port } = await untracked();
+    const { client, received } = rawClient(port);
     client.write('GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n');
     await sleep(100);
     const draining = drain(server, { timeout: 5000, notify: false });
