@@ -15,7 +15,10 @@ import { successorServing } from './successor-serving.js';
  * GOAWAY), and a plain net server's connections by `closeConnection`.
  */
 export type HandOff =
-  /** Nowhere: they are closed when their advertised keep-alive timeout runs out (or at `timeout`). */
+  /**
+   * Nowhere: they are closed when their advertised keep-alive timeout runs out (or at `timeout`);
+   * where none is advertised (`keepAliveTimeout` 0, HTTP/1.1 on an HTTP/2 server), at once.
+   */
   | 'none'
   /** The service manager's fd store (FileDescriptorStoreMax= must leave room): the next process takes them with `keptConnections()`. */
   | 'fd-store'
@@ -364,9 +367,10 @@ function isHttp1(server: Server): boolean {
  * Drains a server for shutdown or hand-over, without the keep-alive race of `server.close()`:
  * stops accepting on this process's copy of the listener (the service manager keeps its own, so
  * new connections wait for the next process), answers in-flight requests with
- * `Connection: close` (HTTP/2: GOAWAY), and never closes an idle keep-alive connection while a
+ * `Connection: close` (HTTP/2: GOAWAY), and does not close an idle keep-alive connection while a
  * request may be on its way: idle ones are handed off (see {@link HandOff}) or left to expire at
- * the keep-alive timeout the server advertised. A connection is handed off only when no request
+ * the keep-alive timeout the server advertised (closed at once where none is, since nothing
+ * else would end them before the timeout). A connection is handed off only when no request
  * is in progress and no byte was read since its last response (Node's parser may hold a
  * pipelined request); otherwise its next request is answered with `Connection: close`. When
  * the next process already serves, idle connections may first linger here (see
@@ -399,6 +403,10 @@ async function drainTracked(tracker: Tracker, timeout: number, linger: number, o
   // An HTTP/2 server with allowHTTP1 serves HTTP/1.1 on the TLS connections that did not
   // negotiate h2: those are drained as HTTP/1 (its sessions by GOAWAY).
   const http2Server = typeof (server as { updateSettings?: unknown }).updateSettings === 'function';
+  // Node's HTTP/1 code arms the keep-alive timer from the server's keepAliveTimeout, which an
+  // HTTP/2 server lacks unless the application sets it.
+  const keepAliveTimeout = (server as { keepAliveTimeout?: unknown }).keepAliveTimeout;
+  const keepAliveExpires = typeof keepAliveTimeout === 'number' && keepAliveTimeout > 0;
   const counts: Counts = { closed: 0, handedOff: 0, cut: 0, requestsFinished: 0 };
   tracker.counts = counts;
 
@@ -453,9 +461,16 @@ async function drainTracked(tracker: Tracker, timeout: number, linger: number, o
       return;
     }
     if (c.socket.bytesRead !== c.bytesAtIdle) return; // a request is arriving: it gets Connection: close
-    if (movable && c.fate === 'open' && !(c.socket as tls.TLSSocket).encrypted) void give(c);
+    if (movable && c.fate === 'open' && !(c.socket as tls.TLSSocket).encrypted) {
+      void give(c);
+      return;
+    }
     // Otherwise the server's keep-alive timer (advertised to the client in the Keep-Alive
-    // header) closes it: the one moment the client does not expect to reuse it.
+    // header) closes it: the one moment the client does not expect to reuse it. Without one
+    // (HTTP/1.1 on an HTTP/2 server, whose responses advertise none, or keepAliveTimeout 0)
+    // nothing would end it before the timeout, and a cut then is the same close, only later:
+    // close it now, as Go's Shutdown() and Node's closeIdleConnections() do.
+    if (!keepAliveExpires) c.socket.end();
   };
 
   // Done when no connection or session is left. Not the server's 'close' event: a socket sent

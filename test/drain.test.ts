@@ -148,6 +148,16 @@ describe('drain (HTTP/1.1)', () => {
     expect(report.durationMs).toBeLessThan(4000);
   });
 
+  it('keepAliveTimeout 0 (no timer, none advertised): an idle keep-alive connection is closed at once, not cut at the timeout', async () => {
+    const { server, port } = await serve((req, res) => res.end('x'), 0);
+    const agent = new http.Agent({ keepAlive: true });
+    cleanup.push(() => agent.destroy());
+    await get(port, agent);
+    const report = await drain(server, { timeout: 5000, notify: false });
+    expect(report).toMatchObject({ closed: 1, cut: 0, handedOff: 0 });
+    expect(report.durationMs).toBeLessThan(4000);
+  });
+
   it('a hand-off function gets idle connections only; what it refuses stays and ends by protocol', async () => {
     // Node's agent closes an idle socket 1 s before the Keep-Alive timeout the server advertises.
     const { server, port } = await serve((req, res) => res.end('x'), 2000);
@@ -474,29 +484,45 @@ describe('drain: what is not moved, and bad arguments', () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(590);
   });
 
-  it('HTTP/2 with allowHTTP1: an HTTP/1.1 request in flight is answered with Connection: close and nothing is cut', async () => {
+  /** An HTTP/2 server with allowHTTP1, and an HTTP/1.1 keep-alive GET to it. */
+  async function http1OnHttp2(handler: (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void): Promise<{ server: http2.Http2SecureServer; get: () => Promise<{ connection: string | undefined; body: string }> }> {
     const dir = mkdtempSync(join(tmpdir(), 'sa-drain-'));
     cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
     execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-days', '1', '-keyout', join(dir, 'key'), '-out', join(dir, 'cert')], { stdio: 'ignore' });
-    const server = http2.createSecureServer({ key: readFileSync(join(dir, 'key')), cert: readFileSync(join(dir, 'cert')), allowHTTP1: true }, (req, res) => setTimeout(() => res.end('h1'), 500));
+    const server = http2.createSecureServer({ key: readFileSync(join(dir, 'key')), cert: readFileSync(join(dir, 'cert')), allowHTTP1: true }, handler);
     trackConnections(server);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     cleanup.push(() => server.close());
     const agent = new https.Agent({ keepAlive: true, rejectUnauthorized: false });
     cleanup.push(() => agent.destroy());
-    const answered = new Promise<{ connection: string | undefined; body: string }>((resolve, reject) =>
-      https
-        .get({ host: '127.0.0.1', port: (server.address() as net.AddressInfo).port, agent }, (res) => {
-          let body = '';
-          res.setEncoding('utf8').on('data', (d: string) => (body += d));
-          res.on('end', () => resolve({ connection: res.headers.connection, body }));
-        })
-        .on('error', reject),
-    );
+    const get = (): Promise<{ connection: string | undefined; body: string }> =>
+      new Promise((resolve, reject) =>
+        https
+          .get({ host: '127.0.0.1', port: (server.address() as net.AddressInfo).port, agent }, (res) => {
+            let body = '';
+            res.setEncoding('utf8').on('data', (d: string) => (body += d));
+            res.on('end', () => resolve({ connection: res.headers.connection, body }));
+          })
+          .on('error', reject),
+      );
+    return { server, get };
+  }
+
+  it('HTTP/2 with allowHTTP1: an HTTP/1.1 request in flight is answered with Connection: close and nothing is cut', async () => {
+    const { server, get } = await http1OnHttp2((req, res) => setTimeout(() => res.end('h1'), 500));
+    const answered = get();
     await sleep(200);
     const report = await drain(server, { timeout: 5000, notify: false });
     expect(await answered).toEqual({ connection: 'close', body: 'h1' });
     expect(report).toMatchObject({ requestsFinished: 1, closed: 1, cut: 0 });
+    expect(report.durationMs).toBeLessThan(4000);
+  });
+
+  it('HTTP/2 with allowHTTP1: an idle HTTP/1.1 keep-alive connection, which no keep-alive timer ends, is closed, not cut at the timeout', async () => {
+    const { server, get } = await http1OnHttp2((req, res) => res.end('h1'));
+    expect(await get()).toEqual({ connection: 'keep-alive', body: 'h1' });
+    const report = await drain(server, { timeout: 5000, notify: false });
+    expect(report).toMatchObject({ requestsFinished: 0, closed: 1, cut: 0 });
     expect(report.durationMs).toBeLessThan(4000);
   });
 
