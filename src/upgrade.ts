@@ -10,6 +10,7 @@ import { notify, reloading, barrier } from './notify.js';
 import type { NotifyValue } from './notify-message.js';
 import { activation } from './registry.js';
 import { startActivated } from './spawn.js';
+import { directoryProblem } from './start-problems.js';
 import { rememberStart, successorCommand, successorCwd } from './successor-command.js';
 import { MAIN_MESSAGE, REFUSED_FIELD, SUCCESSOR_VARIABLE, UPGRADE_PROTOCOL } from './successor.js';
 import { isConnection } from './listen.js';
@@ -152,6 +153,9 @@ async function startSuccessor(options: HotUpgradeOptions): Promise<Successor> {
   // Listeners only: connections (Accept=yes, kept ones) belong to this process.
   const fds = a.descriptors.filter((d) => !isConnection(d)).map((d) => ({ fd: d.fd, name: d.name }));
   const cwd = (options.cwd ?? successorCwd)();
+  // Else the shell's `cd` fails, and all the outcome says is that the successor exited with 2.
+  const cwdProblem = directoryProblem(cwd, options.cwd ? 'the cwd option named it' : 'the directory this process started in, by the name it was started with: was it removed or replaced? The cwd option names another');
+  if (cwdProblem) throw new Error(`the successor could not be started: ${cwdProblem}`);
   const command = options.command?.() ?? successorCommand(cwd);
   // Seqpacket: messages keep their bounds and fds, and either end sees the other one go.
   // macOS has no unix seqpacket sockets: there a datagram pair does the same, except that the

@@ -107,6 +107,12 @@ describe('the predecessor', () => {
     }
   });
 
+  it('a working directory that is gone: rolled back at once, and the reason names the directory (not the shell\'s exit status)', async () => {
+    const gone = join(tmpdir(), `sa-upgrade-gone-${process.pid}`);
+    const r = await reportOf('upgrade-once.mjs', { fds: [inetSocket().fd], env: { LISTEN_FDNAMES: 'web', UPGRADE_CWD: gone }, args: [JSON.stringify([process.execPath, `${fixtures}successor-web.mjs`])] });
+    expect(r).toMatchObject({ ok: false, reason: `the successor could not be started: its working directory ${gone} does not exist (the cwd option named it)` });
+  });
+
   it('a successor killed on rollback leaves no control socket behind (it made one, and could not remove it)', async () => {
     const runtime = mkdtempSync(join(tmpdir(), 'sa-upgrade-runtime-'));
     try {

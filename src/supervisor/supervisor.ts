@@ -16,7 +16,7 @@ import { FdStore } from './fd-store.js';
 import { NotifyServer, type NotifyMessage } from './notify-server.js';
 import { Deadline, longTimeout } from './deadline.js';
 import { children, startReaper } from './reaper.js';
-import { commandProblem, directoryProblem, openFileLimit } from './start-problems.js';
+import { commandProblem, directoryProblem, openFileLimit } from '../start-problems.js';
 
 /** How the supervised command ended for good. */
 export type SupervisorExit = { readonly code: number; readonly signal?: undefined } | { readonly code?: undefined; readonly signal: NodeJS.Signals };

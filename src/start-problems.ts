@@ -35,8 +35,11 @@ export function commandProblem(command: string, cwd: string, path = process.env.
   return `${command} was not found in PATH (${path || 'empty'})`;
 }
 
-/** What stands in the way of `cwd` as a working directory, or undefined. */
-export function directoryProblem(cwd: string): string | undefined {
+// The supervisor's children start in the directory it was started in, by that name.
+const SUPERVISOR_HINT = 'children start where the supervisor was started, by that name: was that directory removed or replaced?';
+
+/** What stands in the way of `cwd` as a working directory, or undefined; `hint` says where it came from. */
+export function directoryProblem(cwd: string, hint = SUPERVISOR_HINT): string | undefined {
   try {
     if (!statSync(cwd).isDirectory()) return `its working directory ${cwd} is not a directory`;
     accessSync(cwd, constants.X_OK);
@@ -44,7 +47,7 @@ export function directoryProblem(cwd: string): string | undefined {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const what = code === 'ENOENT' ? 'does not exist' : code === 'EACCES' ? 'cannot be entered' : `cannot be used (${code})`;
-    return `its working directory ${cwd} ${what} (children start where the supervisor was started, by that name: was that directory removed or replaced?)`;
+    return `its working directory ${cwd} ${what} (${hint})`;
   }
 }
 
