@@ -22,7 +22,11 @@ export type HandOff =
   | 'none'
   /** The service manager's fd store (FileDescriptorStoreMax= must leave room): the next process takes them with `keptConnections()`. */
   | 'fd-store'
-  /** Your own transport (e.g. to a successor): resolve `true` once the socket is given away. */
+  /**
+   * Your own transport (e.g. to a successor): resolve `true` once the socket is given away (it
+   * may destroy this process's copy before). The drain waits for the answer until its timeout,
+   * when a connection still being decided about is cut.
+   */
   | ((socket: net.Socket) => Promise<boolean>);
 
 /** Options for {@link drain}. */
@@ -81,7 +85,7 @@ interface Connection {
   /** A response went out with Connection: close: Node ends the connection itself. */
   closing: boolean;
   /** 'open' until its fate during a drain is known. */
-  fate: 'open' | 'handing-off' | 'kept-here' | 'handed-off' | 'cut';
+  fate: 'open' | 'handing-off' | 'kept-here' | 'handed-off' | 'closed' | 'cut';
   /**
    * Set while a drain lingers (see {@link DrainOptions.linger}) for a connection idle when it
    * began: its `bytesAtIdle` then. Requests on it are answered with keep-alive; once
@@ -95,7 +99,7 @@ interface Connection {
    * progress, and the connection ends as an idle one once they are all out.
    */
   queueUnseen?: boolean;
-  /** The client closed it while a hand-off was deciding (give()). */
+  /** It closed while a hand-off was deciding (give()), which then counts it. */
   closedWhileHandingOff?: boolean;
 }
 
@@ -270,10 +274,14 @@ class Tracker {
     const c: Connection = { socket, active: 0, bytesAtIdle: socket.bytesRead, pending: new Set(), closing: false, fate: 'open', lingeringFrom: undefined };
     this.connections.set(socket, c);
     socket.once('close', () => {
+      // A hand-off deciding about it counts it when it settles (give()): its transport may
+      // destroy the socket once it is sent, or its client may have left.
+      if (c.fate === 'handing-off') {
+        c.closedWhileHandingOff = true;
+        return;
+      }
       this.connections.delete(socket);
-      // Closed by its client before it could move: closed, whatever the hand-off then says.
-      if (c.fate === 'handing-off') c.closedWhileHandingOff = true;
-      if (this.draining && (c.fate === 'open' || c.fate === 'kept-here' || c.fate === 'handing-off')) this.counts.closed++;
+      if (this.draining && (c.fate === 'open' || c.fate === 'kept-here')) this.counts.closed++;
       this.onGone?.();
     });
     if (this.draining) this.draining(c);
@@ -424,10 +432,11 @@ async function drainTracked(tracker: Tracker, timeout: number, linger: number, o
     } catch (err) {
       process.emitWarning(`drain: the hand-off of a connection failed (${err instanceof Error ? err.message : String(err)}); it is closed here instead`, 'SocketActivationWarning');
     }
-    if (c.closedWhileHandingOff) return; // counted when it closed
-    if (gone) {
-      c.fate = 'handed-off';
-      counts.handedOff++;
+    if (c.fate !== 'handing-off') return; // cut at the timeout meanwhile, and counted then
+    if (gone || c.closedWhileHandingOff) {
+      c.fate = gone ? 'handed-off' : 'closed';
+      if (gone) counts.handedOff++;
+      else counts.closed++; // its client left before it could move
       // A socket sent over IPC keeps its JS object but loses its handle and never emits
       // 'close': forget it here.
       tracker.connections.delete(c.socket);
@@ -515,11 +524,15 @@ async function drainTracked(tracker: Tracker, timeout: number, linger: number, o
   tracker.countsUnseen = false;
   if (tracker.connections.size > 0 || tracker.sessions.size > 0 || tracker.handshaking.size > 0) {
     for (const session of tracker.sessions) session.destroy();
-    for (const c of tracker.connections.values()) {
-      if (c.fate === 'handed-off' || c.socket.destroyed) continue;
+    for (const c of [...tracker.connections.values()]) {
+      const deciding = c.fate === 'handing-off';
+      if (c.socket.destroyed && !deciding) continue; // its 'close' is on its way and counts it
       c.fate = 'cut';
       counts.cut++;
       c.socket.destroy();
+      // Whatever a hand-off still deciding says later changes nothing, and its 'close' may
+      // already have come (see add()).
+      if (deciding) tracker.connections.delete(c.socket);
     }
     for (const raw of tracker.handshaking) {
       counts.cut++;

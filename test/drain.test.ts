@@ -578,6 +578,37 @@ describe('drain: what is not moved, and bad arguments', () => {
     expect(slow).toMatchObject({ closed: 1, handedOff: 0, cut: 0 });
   });
 
+  it('a hand-off that destroys the socket once it has sent it counts as handed off, and the drain waits for its answer', async () => {
+    const { server, port } = await serve((req, res) => res.end('x'), 2000);
+    const agent = new http.Agent({ keepAlive: true });
+    cleanup.push(() => agent.destroy());
+    await get(port, agent);
+    let settledAt = 0;
+    const report = await drain(server, {
+      timeout: 3000,
+      notify: false,
+      handOff: async (socket) => {
+        socket.destroy(); // "sent": our copy goes
+        await sleep(300);
+        settledAt = Date.now();
+        return true;
+      },
+    });
+    expect(report).toMatchObject({ handedOff: 1, closed: 0, cut: 0 });
+    expect(settledAt).toBeGreaterThan(0);
+  });
+
+  it('a hand-off still deciding at the timeout is cut and counted once: the drain does not wait for it, and its late answer changes nothing', async () => {
+    const { server, port } = await serve((req, res) => res.end('x'), 2000);
+    const agent = new http.Agent({ keepAlive: true });
+    cleanup.push(() => agent.destroy());
+    await get(port, agent);
+    const started = Date.now();
+    const report = await drain(server, { timeout: 400, notify: false, handOff: () => sleep(1000).then(() => true) });
+    expect(report).toMatchObject({ handedOff: 0, closed: 0, cut: 1 });
+    expect(Date.now() - started).toBeLessThan(900);
+  });
+
   it('a handOff that rejects with something that is not an Error (undefined) leaves the connection here with a warning, no crash', async () => {
     const { server, port } = await serve((req, res) => res.end('x'), 1000);
     const agent = new http.Agent({ keepAlive: true });
