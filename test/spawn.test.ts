@@ -18,8 +18,10 @@ afterEach(() => {
 });
 
 // What the spawned shell reports about itself ($$ is the trampoline's pid: it execs, never forks).
+// Its signal masks are read with builtins, before it forks anything: dash blocks every signal
+// while it waits for a child, so a grep of its status could catch that.
 const REPORT = [
-  'grep -E "^Sig(Ign|Blk):" /proc/$$/status',
+  'while read -r key value; do case $key in SigIgn:|SigBlk:) echo "$key $value";; esac; done < /proc/$$/status',
   'for fd in 3 4 5; do echo "fd $fd $(stat -L -c %i /proc/$$/fd/$fd) $(sed -n "s/^flags:[[:space:]]*//p" /proc/$$/fdinfo/$fd)"; done',
   'echo "env $$ $LISTEN_PID $LISTEN_FDS $LISTEN_FDNAMES"',
   'echo "cwd $PWD $(pwd -P)"',
