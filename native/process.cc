@@ -5,6 +5,7 @@
 // older kernels give every pidfd the same anon inode, so there it returns -EOPNOTSUPP and
 // the caller skips the check, as libsystemd does when it cannot read the id.
 #include <errno.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -49,21 +50,29 @@ Napi::Value PidfdId(const Napi::CallbackInfo& info) {
 #endif
 }
 
-// reap(pid) -> { code, signal } when that child had exited (and is now reaped), 0 while it runs,
-// -errno (ECHILD: not our child). Only for a pid known not to be a child libuv waits for: a
-// supervisor running as PID 1 reaps orphans this way without taking libuv's exit statuses.
+// reap(pid, leave?) -> { code, signal } when that child had exited (and is now reaped), 0 while
+// it runs, -errno (ECHILD: not our child). Only for a pid known not to be a child libuv waits
+// for: a supervisor running as PID 1 reaps orphans this way without taking libuv's exit
+// statuses. With leave, the exited child stays a zombie (WNOWAIT): a hot upgrade's successor
+// that is the main process now must be collected by the service manager, which learns its
+// status only when the zombie is re-parented to it.
 Napi::Value Reap(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int status = 0;
-  pid_t r;
+  pid_t pid = IntArg(info, 0);
+  bool leave = info.Length() > 1 && info[1].ToBoolean().Value();
+  siginfo_t si = {};
+  int r;
   do {
-    r = waitpid(IntArg(info, 0), &status, WNOHANG);
+    r = waitid(P_PID, static_cast<id_t>(pid), &si, WEXITED | WNOHANG | (leave ? WNOWAIT : 0));
   } while (r < 0 && errno == EINTR);
   if (r < 0) return Napi::Number::New(env, -errno);
-  if (r == 0) return Napi::Number::New(env, 0);
+  if (si.si_pid == 0) return Napi::Number::New(env, 0);
   Napi::Object out = Napi::Object::New(env);
-  if (WIFEXITED(status)) out["code"] = Napi::Number::New(env, WEXITSTATUS(status));
-  if (WIFSIGNALED(status)) out["signal"] = Napi::Number::New(env, WTERMSIG(status));
+  if (si.si_code == CLD_EXITED) {
+    out["code"] = Napi::Number::New(env, si.si_status);
+  } else {
+    out["signal"] = Napi::Number::New(env, si.si_status);
+  }
   return out;
 }
 

@@ -54,7 +54,7 @@ export interface Native {
   sendOn(fd: number, message: Uint8Array, fds: Int32Array): number;
   /** posix_spawn() on the thread pool: `fds[i]` at 3 + i in the child; `done` gets the pid or -errno. */
   spawn(path: string, argv: readonly string[], envp: readonly string[], fds: Int32Array, done: (pid: number) => void): void;
-  reap(pid: number): { code?: number; signal?: number } | number;
+  reap(pid: number, leave?: boolean): { code?: number; signal?: number } | number;
   becomeSubreaper(): number;
   /** RLIMIT_CORE 0: no core dump of this process (before it re-raises a child's signal). */
   noCoreDump(): number;

@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, unlinkSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
 import net from 'node:net';
 import { constants } from 'node:os';
@@ -80,10 +80,18 @@ export interface Upgrader {
 interface ExitWatch {
   /** Settles with a description of how it ended ("status 3", "SIGKILL"). */
   readonly exited: Promise<string>;
-  /** Whether it is gone (reaped, or not ours to wait for), looking now: then its pid may belong to another process. */
+  /**
+   * Whether it is gone (exited, or not ours to wait for), looking now: then its pid may belong
+   * to another process, or is a zombie, which a service manager refuses as MAINPID=.
+   */
   readonly gone: () => boolean;
-  /** After the hand-over: look once a second, without keeping this process alive. */
+  /**
+   * For the hand-over: look once a second, without keeping this process alive, and without
+   * reaping: see {@link Native.reap}'s `leave`.
+   */
   background(): void;
+  /** Reaps it, if it exited (after a hand-over that failed). */
+  collect(): void;
 }
 
 // A pidfd would say it at once, but only on Linux >= 5.3; a successor is watched closely only
@@ -92,9 +100,10 @@ function watchExit(pid: number): ExitWatch {
   let timer: NodeJS.Timeout;
   let check: () => void;
   let gone = false;
+  let leave = false;
   const exited = new Promise<string>((resolve) => {
     check = () => {
-      const r = native().reap(pid);
+      const r = native().reap(pid, leave);
       if (r === 0) return;
       gone = true;
       clearInterval(timer);
@@ -107,13 +116,28 @@ function watchExit(pid: number): ExitWatch {
     exited,
     gone() {
       if (!gone) check();
-      return gone;
+      return gone || isZombie(pid);
     },
     background() {
+      leave = true;
       clearInterval(timer);
       timer = setInterval(check, 1000).unref();
     },
+    collect() {
+      native().reap(pid);
+    },
   };
+}
+
+// The main thread of a Node process that exits is a zombie (which systemd checks for in /proc)
+// before waitid() reports the process: that waits for its other threads.
+function isZombie(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    return /^[ZX]/.test(stat.slice(stat.lastIndexOf(')') + 2));
+  } catch {
+    return false; // gone (then reap() says so), or no /proc
+  }
 }
 
 const EAGAIN = -constants.errno.EAGAIN;
@@ -301,8 +325,16 @@ export function hotUpgrade(servers: Server | readonly Server[], options: HotUpgr
       // main process go and acts as on any exit of it.
       await notify({ MAINPID: process.pid, READY: true }).catch(() => undefined);
       successor.close();
-      return failed(`the successor exited (${await successor.exit.exited}) while it was made the main process, right after READY=1`);
+      const how = await successor.exit.exited;
+      successor.exit.collect();
+      return failed(`the successor exited (${how}) while it was made the main process, right after READY=1`);
     }
+    // Left unreaped (background()): the manager, which only sees this process's children once
+    // they are re-parented to it, would otherwise never learn that its main process died.
+    void successor.exit.exited.then((how) => {
+      process.stderr.write(`socket-activation: pid ${pid}, the main process since the upgrade, exited (${how}) while this process drained; ${options.exit === false ? 'the service manager learns it when this process exits' : 'exiting now, so that the service manager collects it and applies Restart='}\n`);
+      if (options.exit !== false) process.exit(1);
+    });
     native().sendOn(channel, Buffer.from(MAIN_MESSAGE), new Int32Array(0));
     // The outcome is known now: the reload command returns while this process drains.
     const handOff = channelHandOff(channel);

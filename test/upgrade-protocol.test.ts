@@ -7,6 +7,7 @@ import { once } from 'node:events';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
 import http from 'node:http';
@@ -111,6 +112,41 @@ describe('the predecessor', () => {
     const gone = join(tmpdir(), `sa-upgrade-gone-${process.pid}`);
     const r = await reportOf('upgrade-once.mjs', { fds: [inetSocket().fd], env: { LISTEN_FDNAMES: 'web', UPGRADE_CWD: gone }, args: [JSON.stringify([process.execPath, `${fixtures}successor-web.mjs`])] });
     expect(r).toMatchObject({ ok: false, reason: `the successor could not be started: its working directory ${gone} does not exist (the cwd option named it)` });
+  });
+
+  it('a successor that dies after the hand-over, while this process drains, is left for the manager to collect (its status, not ECHILD), and this process exits at once', async () => {
+    // A stand-in manager that, like systemd, is a subreaper: the only way it learns of its main
+    // process's exit once that is a child of the draining process.
+    const service = `import http from 'node:http'; import { hotUpgrade, listen } from 'socket-activation';
+      const server = http.createServer((req, res) => setTimeout(() => res.end('slow'), 4000));
+      await listen(server, 'web');
+      http.get({ host: '127.0.0.1', port: server.address().port }).on('error', () => {}); // in flight: the drain waits for it
+      await new Promise((r) => server.once('request', r));
+      const successor = "import http from 'node:http'; import { listen, ready } from 'socket-activation'; await listen(http.createServer(), 'web'); await ready(); setTimeout(() => process.exit(5), 300);";
+      hotUpgrade(server, { signal: null, command: () => [process.execPath, '--input-type=module', '-e', successor], onOutcome: (o) => console.log(JSON.stringify(o)) }).upgrade();`;
+    const manager = `import { spawn } from 'node:child_process';
+      const { native } = await import(${JSON.stringify(pathToFileURL(join(root, 'dist', 'native.js')).href)});
+      if (native().becomeSubreaper() !== 0) throw new Error('becomeSubreaper');
+      const child = spawn('/bin/sh', ['-c', 'LISTEN_PID=$$; export LISTEN_PID; exec "$@"', 'sh', process.execPath, '--input-type=module', '-e', ${JSON.stringify(service)}],
+        { stdio: ['ignore', 'pipe', 'inherit', 3], env: { ...process.env, LISTEN_FDS: '1', LISTEN_FDNAMES: 'web' } });
+      let outcome, serviceExit, successor, handedOverAt;
+      child.stdout.setEncoding('utf8').on('data', (d) => { outcome = JSON.parse(d); handedOverAt = Date.now(); });
+      child.on('exit', (code) => (serviceExit = { code, ms: Date.now() - handedOverAt }));
+      const timer = setInterval(() => {
+        // Ours once the service has exited (ECHILD before, or if the service reaped it).
+        if (serviceExit && successor === undefined) { const r = native().reap(outcome.pid); if (r !== 0) successor = r; }
+        if ((serviceExit && successor !== undefined) || Date.now() - (handedOverAt ?? Date.now()) > 8000) {
+          clearInterval(timer);
+          console.log(JSON.stringify({ ok: outcome?.ok, serviceExit, successor }));
+        }
+      }, 20);`;
+    const r = await runActivated('', { fds: [inetSocket().fd], command: [process.execPath, '--input-type=module', '-e', manager] });
+    const { ok, serviceExit, successor } = JSON.parse(r.stdout.trim().split('\n').pop()!) as { ok: boolean; serviceExit: { code: number; ms: number }; successor: unknown };
+    expect(ok).toBe(true);
+    expect(successor).toEqual({ code: 5 });
+    expect(serviceExit.code).toBe(1);
+    expect(serviceExit.ms).toBeLessThan(3000); // not after its 4 s request
+    expect(r.stderr).toMatch(/the main process since the upgrade, exited \(status 5\) while this process drained; exiting now/);
   });
 
   it('a successor killed on rollback leaves no control socket behind (it made one, and could not remove it)', async () => {
