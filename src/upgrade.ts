@@ -92,6 +92,8 @@ interface ExitWatch {
   background(): void;
   /** Reaps it, if it exited (after a hand-over that failed). */
   collect(): void;
+  /** Whether it exited as on a stop: status 0, or SIGTERM. */
+  stopped(): boolean;
 }
 
 // A pidfd would say it at once, but only on Linux >= 5.3; a successor is watched closely only
@@ -101,11 +103,13 @@ function watchExit(pid: number): ExitWatch {
   let check: () => void;
   let gone = false;
   let leave = false;
+  let stopped = false;
   const exited = new Promise<string>((resolve) => {
     check = () => {
       const r = native().reap(pid, leave);
       if (r === 0) return;
       gone = true;
+      stopped = typeof r === 'object' && (r.code === 0 || r.signal === constants.signals.SIGTERM);
       clearInterval(timer);
       if (typeof r === 'number') resolve(`${getSystemErrorName(r)} from waitpid`);
       else resolve(r.signal !== undefined ? (signalName(r.signal) ?? `signal ${r.signal}`) : `status ${r.code}`);
@@ -126,6 +130,7 @@ function watchExit(pid: number): ExitWatch {
     collect() {
       native().reap(pid);
     },
+    stopped: () => stopped,
   };
 }
 
@@ -331,7 +336,10 @@ export function hotUpgrade(servers: Server | readonly Server[], options: HotUpgr
     }
     // Left unreaped (background()): the manager, which only sees this process's children once
     // they are re-parented to it, would otherwise never learn that its main process died.
+    // A stop (systemctl stop: SIGTERM to every process of the unit) ends it too: this process
+    // then drains on.
     void successor.exit.exited.then((how) => {
+      if (successor.exit.stopped()) return;
       process.stderr.write(`socket-activation: pid ${pid}, the main process since the upgrade, exited (${how}) while this process drained; ${options.exit === false ? 'the service manager learns it when this process exits' : 'exiting now, so that the service manager collects it and applies Restart='}\n`);
       if (options.exit !== false) process.exit(1);
     });
