@@ -102,14 +102,16 @@ void ReadSocketFacts(int fd, Facts* f) {
     }
   }
   // An Accept=yes connection whose client gave up (RST) before this process started has no
-  // peer address left; a socket that was only bound never had a receive MSS.
+  // peer address left. Its handshake left an RTT sample; a socket that never connected (only
+  // bound, its connect() refused, or a listener after shutdown()) has none, though it too is
+  // closed and has a receive MSS (the minimum).
   if (tcp && f->accept_conn == 0 && f->peer.family < 0) {
     struct tcp_info ti;
     socklen_t tlen = sizeof(ti);
     memset(&ti, 0, sizeof(ti));
     if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &tlen) == 0 &&
-        tlen >= offsetof(struct tcp_info, tcpi_rcv_mss) + sizeof(ti.tcpi_rcv_mss)) {
-      f->peer_closed = ti.tcpi_state == TCP_CLOSE && ti.tcpi_rcv_mss > 0;
+        tlen >= offsetof(struct tcp_info, tcpi_rtt) + sizeof(ti.tcpi_rtt)) {
+      f->peer_closed = ti.tcpi_state == TCP_CLOSE && ti.tcpi_rtt > 0;
     }
   }
 #endif

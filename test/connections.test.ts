@@ -109,6 +109,34 @@ describe('Accept=yes: a connected socket at fd 3', () => {
     expect(await child.finish()).toEqual({ code: 0, signal: null });
   });
 
+  it('sockets that never were connections, though closed like one (a listener after shutdown(), a refused connect()): not peerClosed, and listen() refuses them', async () => {
+    // Python makes them (Node cannot shut a listener down or keep a failed socket) and execs
+    // node in its place, so LISTEN_PID is its own pid.
+    const script = `import http from 'node:http';
+      import { listen, listeners } from 'socket-activation';
+      const found = listeners().map((d) => ({ name: d.name, listening: d.listening, peerClosed: d.peerClosed === true }));
+      const refused = [];
+      for (const name of ['shut', 'refused']) {
+        try { await listen(http.createServer(), name); refused.push('served'); } catch (err) { refused.push(err.code); }
+      }
+      console.log(JSON.stringify({ found, refused }));`;
+    const python = `import os, socket, sys
+l = socket.socket(); l.bind(('127.0.0.1', 0)); l.listen(8); l.shutdown(socket.SHUT_RD)
+r = socket.socket()
+try: r.connect(('127.0.0.1', 1))
+except OSError: pass
+a, b = os.dup(l.fileno()), os.dup(r.fileno())
+os.dup2(a, 3); os.dup2(b, 4)
+os.environ.update(LISTEN_PID=str(os.getpid()), LISTEN_FDS='2', LISTEN_FDNAMES='shut:refused')
+os.execv(sys.argv[1], [sys.argv[1], '--input-type=module', '-e', sys.argv[2]])`;
+    const r = await reportOf<{ found: object[]; refused: string[] }>('', { command: ['python3', '-c', python, process.execPath, script] });
+    expect(r.found).toEqual([
+      { name: 'shut', listening: false, peerClosed: false },
+      { name: 'refused', listening: false, peerClosed: false },
+    ]);
+    expect(r.refused).toEqual(['ERR_LISTENER_MISMATCH', 'ERR_LISTENER_MISMATCH']);
+  });
+
   it('once taken and closed with its socket: connection() is ERR_FD_TAKEN and connections() is empty, not ERR_FD_CHANGED', async () => {
     const { fd, release } = await accepted({ host: '127.0.0.1' });
     const r = await runInline(
