@@ -168,9 +168,11 @@ class Tracker {
     });
     const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
       if ((req as { httpVersionMajor?: number }).httpVersionMajor === 2) {
-        // Counted if a drain runs when it finishes: it may have begun before.
+        // Counted if a drain runs when it finishes: it may have begun before. An HTTP/2 response
+        // also says 'finish' when its stream was reset or destroyed unanswered.
         res.once('finish', () => {
-          if (this.draining) this.counts.requestsFinished++;
+          const { stream } = res as unknown as http2.Http2ServerResponse;
+          if (this.draining && !stream.aborted) this.counts.requestsFinished++;
         });
         return;
       }

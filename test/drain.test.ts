@@ -325,6 +325,32 @@ describe('drain (HTTP/2)', () => {
   });
 });
 
+describe('drain (HTTP/2): what counts as finished', () => {
+  it('a stream cut at the timeout and one its client cancels are not counted as answered; an answered one is', async () => {
+    const server = http2.createServer((req, res) => {
+      if (req.url === '/ok') setTimeout(() => res.end('ok'), 100);
+    });
+    trackConnections(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const client = http2.connect(`http://127.0.0.1:${(server.address() as net.AddressInfo).port}`);
+    cleanup.push(() => client.destroy());
+    client.on('error', () => undefined);
+    const open = (path: string): http2.ClientHttp2Stream => {
+      const stream = client.request({ ':path': path });
+      stream.on('error', () => undefined).resume();
+      return stream;
+    };
+    open('/ok');
+    const cancelled = open('/cancel');
+    open('/never');
+    await sleep(50);
+    const report = drain(server, { timeout: 600, notify: false });
+    await sleep(50);
+    cancelled.close(http2.constants.NGHTTP2_CANCEL);
+    expect(await report).toMatchObject({ requestsFinished: 1, cut: 1 });
+  });
+});
+
 describe('a server drain() meets first (no trackConnections() before it accepted)', () => {
   /** An HTTP server no one told drain() about: /slow answers after 300 ms, anything else with its URL. */
   async function untracked(): Promise<{ server: http.Server; port: number }> {
