@@ -45,7 +45,12 @@ export interface DrainOptions {
    * @default true
    */
   readonly notify?: boolean;
-  /** For plain net servers: called once per open connection, to end your protocol gracefully. */
+  /**
+   * Called once per open connection that only your protocol can end gracefully: each of a plain
+   * net server's, and an HTTP server's upgraded (WebSocket) and CONNECT connections (of a server
+   * tracked before they were upgraded: see {@link trackConnections}). Those still open at
+   * `timeout` are cut.
+   */
   readonly closeConnection?: (socket: net.Socket) => void;
   /**
    * Milliseconds during which HTTP/1 keep-alive connections that are idle at the start stay
@@ -99,6 +104,8 @@ interface Connection {
    * progress, and the connection ends as an idle one once they are all out.
    */
   queueUnseen?: boolean;
+  /** closeConnection() was called for it (once is enough). */
+  closeAsked?: boolean;
   /** It closed while a hand-off was deciding (give()), which then counts it. */
   closedWhileHandingOff?: boolean;
 }
@@ -129,8 +136,10 @@ class Tracker {
   onGone: (() => void) | undefined;
   counts: Counts = { closed: 0, handedOff: 0, cut: 0, requestsFinished: 0 };
   /**
-   * An https server drain() met first: its connections still in their TLS handshake then are
-   * in no list Node keeps, so they are known only by the server's count of connections.
+   * An HTTP/1 server drain() met first: its connections still in their TLS handshake then, and
+   * those upgraded (WebSocket) or given to CONNECT, are in no list Node keeps, so they are known
+   * only by the server's count of connections: waited for, and counted cut if still open at the
+   * timeout (out of reach, they end with the process).
    */
   countsUnseen = false;
 
@@ -323,7 +332,9 @@ function trackerOf(server: Server): Tracker {
   const fresh = !s[kTracker];
   trackConnections(server);
   const tracker = s[kTracker]!;
-  if (fresh && 'setSecureContext' in server && unseenConnections(tracker) > 0) tracker.countsUnseen = true;
+  // Node's list leaves out HTTP/1 connections still in their TLS handshake and those given to an
+  // 'upgrade' or 'connect' listener.
+  if (fresh && isHttp1(server) && unseenConnections(tracker) > 0) tracker.countsUnseen = true;
   return tracker;
 }
 
@@ -454,8 +465,12 @@ async function drainTracked(tracker: Tracker, timeout: number, linger: number, o
   const visit = (c: Connection): void => {
     if (c.fate === 'handing-off' || c.fate === 'handed-off' || c.socket.destroyed) return;
     const alpn = (c.socket as tls.TLSSocket).alpnProtocol; // undefined on a plain socket
-    if (!http1 && !(http2Server && (alpn === 'http/1.1' || alpn === false))) {
-      options.closeConnection?.(c.socket);
+    // Node detaches its HTTP parser from a connection it gives to an 'upgrade' (WebSocket) or
+    // 'connect' listener: the application speaks another protocol on it, which only it can end.
+    const upgraded = (c.socket as net.Socket & { parser?: unknown }).parser === null;
+    if (upgraded || (!http1 && !(http2Server && (alpn === 'http/1.1' || alpn === false)))) {
+      if (!c.closeAsked) options.closeConnection?.(c.socket);
+      c.closeAsked = true;
       return;
     }
     if (c.closing) return; // Node ends it after the response that said Connection: close

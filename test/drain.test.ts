@@ -325,6 +325,55 @@ describe('drain (HTTP/2)', () => {
   });
 });
 
+describe('drain: upgraded (WebSocket) and CONNECT connections, which only the application can end', () => {
+  /** A server whose 'upgrade' and 'connect' listeners keep the socket and echo on it; a raw client that switched. */
+  async function switched(track: boolean, kind: 'upgrade' | 'connect'): Promise<{ server: http.Server; client: net.Socket; received: () => string }> {
+    const server = http.createServer((req, res) => res.end('plain'));
+    const keep = (req: http.IncomingMessage, socket: net.Socket): void => {
+      socket.write(kind === 'upgrade' ? 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n' : 'HTTP/1.1 200 Connection Established\r\n\r\n');
+      socket.on('data', (d) => socket.write(d)).on('end', () => socket.end());
+    };
+    server.on(kind, keep);
+    if (track) trackConnections(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanup.push(() => server.closeAllConnections());
+    const { client, received } = rawClient((server.address() as net.AddressInfo).port);
+    client.write(kind === 'upgrade' ? 'GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n' : 'CONNECT example.org:443 HTTP/1.1\r\nHost: example.org:443\r\n\r\n');
+    while (!/\r\n\r\n/.test(received())) await sleep(10);
+    return { server, client, received };
+  }
+
+  it.each(['upgrade', 'connect'] as const)('tracked (%s): closeConnection is called once for it, and the drain ends when the application closes it', async (kind) => {
+    const { server, client, received } = await switched(true, kind);
+    const asked: net.Socket[] = [];
+    const ended = once(client, 'end');
+    const report = await drain(server, { timeout: 5000, notify: false, closeConnection: (socket) => (asked.push(socket), socket.end('bye')) });
+    await ended;
+    expect(asked).toHaveLength(1);
+    expect(received().endsWith('bye')).toBe(true);
+    expect(report).toMatchObject({ closed: 1, cut: 0, requestsFinished: 0 });
+    expect(report.durationMs).toBeLessThan(4000);
+  });
+
+  it.each(['upgrade', 'connect'] as const)('a server drain() meets first (%s): the connection Node no longer lists is waited for, not forgotten, and counted cut at the timeout', async (kind) => {
+    const { server, client, received } = await switched(false, kind);
+    const started = Date.now();
+    const report = await drain(server, { timeout: 600, notify: false });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(590);
+    expect(report).toMatchObject({ cut: 1 });
+    client.write('still there');
+    while (!received().endsWith('still there')) await sleep(10); // out of reach: it ends with the process
+  });
+
+  it('a server drain() meets first: an upgraded connection that its client closes ends the drain', async () => {
+    const { server, client } = await switched(false, 'upgrade');
+    const draining = drain(server, { timeout: 5000, notify: false });
+    await sleep(100);
+    client.destroy();
+    expect((await draining).durationMs).toBeLessThan(4000);
+  });
+});
+
 describe('drain (HTTP/2): what counts as finished', () => {
   it('a stream cut at the timeout and one its client cancels are not counted as answered; an answered one is', async () => {
     const server = http2.createServer((req, res) => {
