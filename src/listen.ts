@@ -135,6 +135,10 @@ interface HelperServers {
 export function stopAccepting(server: net.Server): void {
   for (const helper of (server as HelperServers)[kHelpers] ?? []) helper.close();
   if (server.listening) net.Server.prototype.close.call(server);
+  // Still starting (a SIGTERM during start-up; listen() with a host looks it up first): it
+  // stops as soon as it listens. Not close() now: on a server that is not running it emits
+  // 'close' again.
+  else server.once('listening', () => net.Server.prototype.close.call(server));
 }
 
 // A net.Server has one handle; further fds of a shared name get a helper server each that

@@ -220,6 +220,17 @@ describe('drain (HTTP/1.1)', () => {
     expect(await pending).toBe('ECONNRESET');
   });
 
+  it('a server still starting (listen() looking its host up) when the drain begins stops as soon as it listens', async () => {
+    const server = http.createServer((req, res) => res.end('x'));
+    trackConnections(server);
+    server.listen(0, 'localhost');
+    expect(server.listening).toBe(false);
+    expect(await drain(server, { timeout: 1000, notify: false })).toMatchObject({ closed: 0, cut: 0 });
+    await once(server, 'listening');
+    await sleep(10);
+    expect(server.listening).toBe(false);
+  });
+
   it('new connections are no longer accepted by this process', async () => {
     const { server, port } = await serve((req, res) => res.end('x'));
     await drain(server, { timeout: 1000, notify: false });
