@@ -90,7 +90,9 @@ void ReadSocketFacts(int fd, Facts* f) {
 
 #if defined(__linux__) && defined(TCP_INFO)
   // For a listening TCP socket Linux reports the accept queue limit in tcpi_sacked.
-  bool tcp = f->protocol == IPPROTO_TCP ||
+  // An MPTCP socket answers TCP_INFO for its TCP side (systemd's SocketProtocol=mptcp).
+  constexpr int kMptcp = 262;
+  bool tcp = f->protocol == IPPROTO_TCP || f->protocol == kMptcp ||
              (f->protocol < 0 && f->socket_type == SOCK_STREAM && (f->domain == AF_INET || f->domain == AF_INET6));
   if (tcp && f->accept_conn == 1) {
     struct tcp_info ti;
