@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { startActivated } from './helpers/activated.js';
+import { reportOf, startActivated } from './helpers/activated.js';
 import { udpRequest } from './helpers/clients.js';
 import { closeAllSockets, makeSocket, type RawSocket } from './helpers/raw-sockets.js';
 import { killAll, watch } from './helpers/watch.js';
@@ -77,6 +77,23 @@ describe('fds bindDatagram() and listen() refuse', () => {
     });
     expect(result.serverListening).toBe(false);
     expect(result.fds).toMatchObject([{ fd: 3, open: true, type: 'dgram' }]);
+  });
+
+  it('an ICMP ping socket (inet, datagram, protocol icmp) given to bindDatagram: refused, not adopted as udp4', async () => {
+    // Ping sockets need net.ipv4.ping_group_range to cover the group: set in a network
+    // namespace of its own (root), where python makes one and execs node in its place.
+    const script = `import { bindDatagram } from 'socket-activation';
+      try { await bindDatagram('ping'); console.log(JSON.stringify({ ok: true })); }
+      catch (err) { console.log(JSON.stringify({ code: err.code, message: err.message, protocol: err.found?.protocol })); }`;
+    const python = `import os, socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_ICMP)
+os.dup2(os.dup(s.fileno()), 3)
+os.environ.update(LISTEN_PID=str(os.getpid()), LISTEN_FDS='1', LISTEN_FDNAMES='ping')
+os.execv(sys.argv[1], [sys.argv[1], '--input-type=module', '-e', sys.argv[2]])`;
+    const r = await reportOf<{ code: string; message: string; protocol: string }>('', {
+      command: ['unshare', '-n', 'sh', '-c', 'echo "0 0" > /proc/sys/net/ipv4/ping_group_range && exec "$@"', 'sh', 'python3', '-c', python, process.execPath, script],
+    });
+    expect(r).toMatchObject({ code: 'ERR_LISTENER_MISMATCH', protocol: 'icmp', message: expect.stringMatching(/is an ICMP .*\(family inet, protocol icmp\); expected UDP/) });
   });
 
   it.each([
