@@ -114,36 +114,57 @@ function notActivatedMessage(mismatch: PidMismatch, listenPid: number): { reason
 
 // Node's own fds (libuv's epoll and eventfd, its internal pipes with both ends held here)
 // sit right above the inherited ones. If LISTEN_FDS claims them, the count is wrong:
-// touching them would break or abort the runtime.
-function runtimeOwned(d: Descriptor): string | undefined {
+// touching them would break or abort the runtime. A pipe is Node's when its other end is open
+// here outside the claimed range `claimed` [start, end): both ends passed (a service's own
+// pipe, kept in the fd store) are inherited, and Node's epoll, which it opens before any pipe,
+// would have ended the range first.
+function runtimeOwned(d: Descriptor, claimed: readonly [number, number], pipes: PipeEnds): string | undefined {
   if (d.kind === 'anon' && RUNTIME_ANON_TYPES.has(d.anonType)) return `Node's own ${d.anonType} (anon_inode:[${d.anonType}])`;
   if (d.kind !== 'fifo') return undefined;
-  let target: string;
-  try {
-    target = readlinkSync(`/proc/self/fd/${d.fd}`);
-  } catch {
-    return undefined;
-  }
-  if (!target.startsWith('pipe:')) return undefined;
-  for (const entry of readdirSync('/proc/self/fd')) {
-    if (Number(entry) === d.fd) continue;
+  const target = pipes.target(d.fd);
+  if (!target?.startsWith('pipe:')) return undefined;
+  const other = pipes.ends(target).find((fd) => fd !== d.fd && (fd < claimed[0] || fd >= claimed[1]));
+  return other === undefined ? undefined : `an internal pipe of this process (${target}, other end at fd ${other})`;
+}
+
+/** The targets of this process's fds, read from /proc once (a pipe's ends share one). */
+interface PipeEnds {
+  target(fd: number): string | undefined;
+  ends(target: string): readonly number[];
+}
+
+function pipeEnds(): PipeEnds {
+  let byTarget: Map<string, number[]> | undefined;
+  const read = (fd: number | string): string | undefined => {
     try {
-      if (readlinkSync(`/proc/self/fd/${entry}`) === target) return `an internal pipe of this process (${target}, other end at fd ${entry})`;
+      return readlinkSync(`/proc/self/fd/${fd}`);
     } catch {
-      // closed meanwhile (e.g. the directory fd of readdir itself)
+      return undefined; // closed meanwhile (e.g. the directory fd of readdir itself)
     }
-  }
-  return undefined;
+  };
+  return {
+    target: read,
+    ends(target) {
+      if (!byTarget) {
+        byTarget = new Map();
+        for (const entry of readdirSync('/proc/self/fd')) {
+          const t = read(entry);
+          if (t?.startsWith('pipe:')) byTarget.set(t, [...(byTarget.get(t) ?? []), Number(entry)]);
+        }
+      }
+      return byTarget.get(target) ?? [];
+    },
+  };
 }
 
 // Describes the claimed fds from the first one that was not inherited, for the message:
 // a few of them, read-only.
-function notInherited(fd: number, count: number): SocketActivationError {
+function notInherited(fd: number, count: number, pipes: PipeEnds): SocketActivationError {
   const last = LISTEN_FDS_START + count - 1;
   const notes: string[] = [];
   for (let other = fd; other <= last && notes.length < 6; other++) {
     const d = describeFd(other);
-    notes.push(typeof d === 'number' ? `fd ${other} is not open` : `fd ${other} is ${runtimeOwned(d) ?? describeWithArticle(d)}`);
+    notes.push(typeof d === 'number' ? `fd ${other} is not open` : `fd ${other} is ${runtimeOwned(d, [LISTEN_FDS_START, last + 1], pipes) ?? describeWithArticle(d)}`);
   }
   if (last - fd + 1 > notes.length) notes.push('…');
   const passed = fd - LISTEN_FDS_START;
@@ -169,6 +190,7 @@ const inspectInherited = (function inspectInherited(
   let text: NativeText | undefined;
   let fd = LISTEN_FDS_START;
   let acceptFirst = false;
+  const pipes = pipeEnds();
   for (;;) {
     const r = native().inspectRange(fd, end - fd, acceptFirst, text, verdict);
     if (r.json === undefined) return r;
@@ -176,7 +198,7 @@ const inspectInherited = (function inspectInherited(
     if (r.error < 0) return { ...r, problem: errnoException(r.error, 'fcntl', r.next, 'setting FD_CLOEXEC on an inherited fd') };
     if (r.next >= end) return r;
     const d = describeFd(r.next);
-    if (typeof d === 'number' || runtimeOwned(d)) return { ...r, problem: notInherited(r.next, count) };
+    if (typeof d === 'number' || runtimeOwned(d, [LISTEN_FDS_START, end], pipes)) return { ...r, problem: notInherited(r.next, count, pipes) };
     fd = r.next;
     acceptFirst = true;
   }

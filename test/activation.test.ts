@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { finish, fixtures, reportOf, root, runActivated } from './helpers/activated.js';
 import { bareSocket, closeAll, closeSocket, inetSocket, unixSocket } from './helpers/sockets.js';
+import { native } from '../src/native.js';
 
 afterAll(closeAll);
 
@@ -109,6 +110,15 @@ describe('bad environments give a clear error, never a crash', () => {
     expect(out.stillWorks).toBe(true);
     // the one fd that was passed is still made close-on-exec, as sd_listen_fds does
     expect(out.cloexec3).toBe(true);
+  });
+  it('both ends of a pipe passed (a service\'s own pipe, e.g. from the fd store): inherited FIFOs, not taken for one of Node\'s own pipes', async () => {
+    const ends = native().pipe() as [number, number];
+    try {
+      const r = await reportOf('report.mjs', { fds: ends, env: { LISTEN_FDNAMES: 'state-r:state-w' } });
+      expect(r).toMatchObject({ ok: true, result: { activated: true, descriptors: [{ fd: 3, name: 'state-r', kind: 'fifo' }, { fd: 4, name: 'state-w', kind: 'fifo' }] } });
+    } finally {
+      ends.forEach((fd) => native().close(fd));
+    }
   });
   it('a worker thread that reads the activation first, then exits: the process lives on and the main thread sees the same', async () => {
     const r = await runActivated('worker-first.mjs', { fds: [inetSocket().fd, inetSocket().fd], env: { LISTEN_FDNAMES: 'web:admin' } });
