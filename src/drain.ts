@@ -121,12 +121,19 @@ type Server = net.Server | http.Server | http2.Http2Server | http2.Http2SecureSe
 
 const kTracker = Symbol.for('socket-activation.connection-tracker');
 
+// How long an HTTP/2 session with no stream yet is given to send its first request once a drain
+// has begun: a client that connected just before sends it within a round trip; one that only
+// preconnected is told GOAWAY after this.
+const FIRST_REQUEST_GRACE = 1000;
+
 // Responses a drain set to Connection: close (see Tracker.closeAfterLast).
 const markedClose = new WeakSet<http.ServerResponse>();
 
 class Tracker {
   readonly connections = new Map<net.Socket, Connection>();
   readonly sessions = new Set<http2.ServerHttp2Session>();
+  /** HTTP/2 sessions that have had a stream. */
+  readonly streamed = new WeakSet<http2.ServerHttp2Session>();
   /** TLS servers: raw connections still in their handshake (a request is on its way). */
   readonly handshaking = new Set<net.Socket>();
   draining: ((c: Connection) => void) | undefined;
@@ -169,11 +176,12 @@ class Tracker {
     if (isHttp1(server)) this.addOpen(server);
     server.on('session', (session: http2.ServerHttp2Session) => {
       this.sessions.add(session);
+      session.once('stream', () => this.streamed.add(session));
       session.once('close', () => {
         this.sessions.delete(session);
         this.onGone?.();
       });
-      if (this.draining) session.close();
+      if (this.draining) this.closeSession(session);
     });
     const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
       if ((req as { httpVersionMajor?: number }).httpVersionMajor === 2) {
@@ -205,6 +213,24 @@ class Tracker {
       server.on('newListener', (name: string | symbol) => name === event && queueMicrotask(follow));
       server.on('removeListener', (name: string | symbol) => name === event && follow());
     }
+  }
+
+  /**
+   * GOAWAY, which names the last stream this side took: one accepted just before the drain
+   * whose client has not sent its first request yet would have it refused (REFUSED_STREAM), as
+   * the HTTP/1 equivalent is not. So such a session waits for its first stream, for a moment.
+   */
+  closeSession(session: http2.ServerHttp2Session): void {
+    if (this.streamed.has(session)) {
+      session.close();
+      return;
+    }
+    const timer = setTimeout(() => session.close(), FIRST_REQUEST_GRACE);
+    session.once('stream', () => {
+      clearTimeout(timer);
+      session.close();
+    });
+    session.once('close', () => clearTimeout(timer));
   }
 
   /**
@@ -525,7 +551,7 @@ async function drainTracked(tracker: Tracker, timeout: number, linger: number, o
   }
   tracker.draining = visit;
   for (const c of tracker.connections.values()) visit(c);
-  for (const session of tracker.sessions) session.close();
+  for (const session of tracker.sessions) tracker.closeSession(session);
   tracker.onGone?.();
 
   let timer: NodeJS.Timeout | undefined;

@@ -385,6 +385,46 @@ describe('drain: upgraded (WebSocket) and CONNECT connections, which only the ap
   });
 });
 
+describe('drain (HTTP/2): a session accepted just before the drain', () => {
+  async function h2c(): Promise<{ server: http2.Http2Server; port: number }> {
+    const server = http2.createServer((req, res) => res.end('h2'));
+    trackConnections(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanup.push(() => server.close());
+    return { server, port: (server.address() as net.AddressInfo).port };
+  }
+
+  it('whose client sends its first request after the drain began: answered, not refused', async () => {
+    const { server, port } = await h2c();
+    const socket = net.connect(port, '127.0.0.1');
+    await once(socket, 'connect');
+    await sleep(50); // accepted: the server has its session
+    const draining = drain(server, { timeout: 5000, notify: false });
+    await sleep(100);
+    const client = http2.connect(`http://127.0.0.1:${port}`, { createConnection: () => socket });
+    cleanup.push(() => client.destroy());
+    client.on('error', () => undefined);
+    const stream = client.request({ ':path': '/late' });
+    let body = '';
+    stream.setEncoding('utf8').on('data', (d: string) => (body += d));
+    const [headers] = (await once(stream, 'response')) as [http2.IncomingHttpHeaders];
+    await once(stream, 'end');
+    expect({ status: headers[':status'], body }).toEqual({ status: 200, body: 'h2' });
+    expect(await draining).toMatchObject({ requestsFinished: 1, cut: 0 });
+  });
+
+  it('whose client never sends a request (a preconnect): told GOAWAY after a moment, not cut at the timeout', async () => {
+    const { server, port } = await h2c();
+    const client = http2.connect(`http://127.0.0.1:${port}`);
+    cleanup.push(() => client.destroy());
+    client.on('error', () => undefined);
+    await once(client, 'remoteSettings');
+    const report = await drain(server, { timeout: 5000, notify: false });
+    expect(report).toMatchObject({ cut: 0, requestsFinished: 0 });
+    expect(report.durationMs).toBeLessThan(4000);
+  });
+});
+
 describe('drain (HTTP/2): what counts as finished', () => {
   it('a stream cut at the timeout and one its client cancels are not counted as answered; an answered one is', async () => {
     const server = http2.createServer((req, res) => {
