@@ -104,6 +104,8 @@ interface Connection {
    * progress, and the connection ends as an idle one once they are all out.
    */
   queueUnseen?: boolean;
+  /** A response on it has finished (or, found open, it had read bytes): it is not a fresh one. */
+  answered: boolean;
   /** closeConnection() was called for it (once is enough). */
   closeAsked?: boolean;
   /** It closed while a hand-off was deciding (give()), which then counts it. */
@@ -258,6 +260,7 @@ class Tracker {
     if (this.draining && c.lingeringFrom === undefined) this.closeAfterLast(c);
     const done = (): void => {
       c.active--;
+      c.answered = true;
       c.pending.delete(res);
       if (!res.shouldKeepAlive) c.closing = true;
       c.bytesAtIdle = c.socket.bytesRead;
@@ -308,7 +311,7 @@ class Tracker {
 
   add(socket: net.Socket): void {
     if (this.connections.has(socket)) return;
-    const c: Connection = { socket, active: 0, bytesAtIdle: socket.bytesRead, pending: new Set(), closing: false, fate: 'open', lingeringFrom: undefined };
+    const c: Connection = { socket, active: 0, bytesAtIdle: socket.bytesRead, pending: new Set(), closing: false, fate: 'open', lingeringFrom: undefined, answered: socket.bytesRead > 0 };
     this.connections.set(socket, c);
     socket.once('close', () => {
       // A hand-off deciding about it counts it when it settles (give()): its transport may
@@ -522,7 +525,8 @@ async function drainTracked(tracker: Tracker, timeout: number, linger: number, o
     // (HTTP/1.1 on an HTTP/2 server, whose responses advertise none, or keepAliveTimeout 0)
     // nothing would end it before the timeout, and a cut then is the same close, only later:
     // close it now, as Go's Shutdown() and Node's closeIdleConnections() do.
-    if (!keepAliveExpires) c.socket.end();
+    // One that has not had its first request yet is left alone: its client is about to send it.
+    if (!keepAliveExpires && c.answered) c.socket.end();
   };
 
   // Done when no connection or session is left. Not the server's 'close' event: a socket sent

@@ -148,13 +148,22 @@ describe('drain (HTTP/1.1)', () => {
     expect(report.durationMs).toBeLessThan(4000);
   });
 
-  it('keepAliveTimeout 0 (no timer, none advertised): an idle keep-alive connection is closed at once, not cut at the timeout', async () => {
-    const { server, port } = await serve((req, res) => res.end('x'), 0);
+  it('keepAliveTimeout 0 (no timer, none advertised): an idle keep-alive connection is closed at once, not cut at the timeout; one that has not sent its first request is not', async () => {
+    const { server, port } = await serve((req, res) => res.end(req.url), 0);
     const agent = new http.Agent({ keepAlive: true });
     cleanup.push(() => agent.destroy());
     await get(port, agent);
-    const report = await drain(server, { timeout: 5000, notify: false });
-    expect(report).toMatchObject({ closed: 1, cut: 0, handedOff: 0 });
+    const { client, received } = rawClient(port);
+    await once(client, 'connect');
+    await sleep(50); // accepted, no request yet
+    const draining = drain(server, { timeout: 5000, notify: false });
+    await sleep(100);
+    const closed = once(client, 'close');
+    client.write('GET /first HTTP/1.1\r\nHost: x\r\n\r\n');
+    const report = await draining;
+    await closed;
+    expect(received()).toMatch(/^HTTP\/1\.1 200 [\s\S]*Connection: close[\s\S]*\/first$/);
+    expect(report).toMatchObject({ closed: 2, cut: 0, handedOff: 0, requestsFinished: 1 });
     expect(report.durationMs).toBeLessThan(4000);
   });
 
