@@ -99,7 +99,11 @@ export type Descriptor =
   | AnonDescriptor
   | OtherDescriptor;
 
-/** A socket that accepts stream connections: TCP, SCTP, MPTCP, unix stream or seqpacket listener. */
+/**
+ * A listening socket: TCP, SCTP, MPTCP or unix stream, which `listen()` serves, or unix
+ * seqpacket (ListenSequentialPacket=), which Node cannot serve: for `type: 'seqpacket'` this
+ * package offers the descriptor and its fd, for a native module.
+ */
 export type StreamListenerDescriptor = SocketDescriptor & { readonly type: 'stream' | 'seqpacket'; readonly listening: true };
 /** A datagram socket (UDP, unix datagram). */
 export type DatagramDescriptor = SocketDescriptor & { readonly type: 'dgram' };

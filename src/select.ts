@@ -132,13 +132,41 @@ export function matches(d: Descriptor, expect: Expectation): boolean {
   return mismatches(d, expect).length === 0;
 }
 
+// Node adopts only TCP and unix stream sockets (net) and UDP sockets (dgram): libuv takes an
+// inherited fd of no other type or family (a unix seqpacket listener, a vsock listener).
+function nodeStream(d: SocketDescriptor): boolean {
+  return d.type === 'stream' && (d.family === 'inet' || d.family === 'inet6' || d.family === 'unix');
+}
+
 // What takes a descriptor of this kind, for a mismatch's message.
 function takenBy(d: Descriptor): string | undefined {
   if (d.kind === 'fifo') return 'fifo()';
   if (d.kind !== 'socket') return undefined;
   if (d.type === 'dgram') return d.family === 'inet' || d.family === 'inet6' ? 'bindDatagram()' : undefined;
-  if (d.listening) return d.type === 'stream' || d.type === 'seqpacket' ? 'listen(server, …)' : undefined;
-  return d.type === 'stream' && (d.remote !== undefined || d.peerClosed) ? 'connection()' : undefined;
+  if (!nodeStream(d)) return undefined;
+  if (d.listening) return 'listen(server, …)';
+  return d.remote !== undefined || d.peerClosed ? 'connection()' : undefined;
+}
+
+/**
+ * What to do with a descriptor that a call refused for its kind, for the end of the message:
+ * the call that takes it or, for a kind none takes, that Node cannot serve it (so that no
+ * message sends the reader to a call that refuses it too). Undefined for a stream socket that
+ * is only bound: its unit, not the call, is what to fix.
+ * @internal
+ */
+export function otherwise(d: Descriptor): string | undefined {
+  const taker = takenBy(d);
+  if (taker) return `Take it with ${taker} instead`;
+  if (d.kind === 'socket') {
+    if (nodeStream(d)) return undefined;
+    const what = `${d.family} ${d.type} socket`;
+    return (
+      `Node cannot serve ${/^[aeio]/.test(what) ? 'an' : 'a'} ${what} (net and dgram adopt only TCP, unix stream and UDP sockets; this package only describes it, with inspect()): ` +
+      `hand fd ${d.fd} to a native module that can`
+    );
+  }
+  return `No call of this package serves ${describeWithArticle(d)}: use fd ${d.fd} as it is (inspect() describes it)`;
 }
 
 /** `fd 3 "web": TCP listener on 127.0.0.1:80` */
@@ -192,11 +220,11 @@ export function meets<E extends Expectation>(d: Descriptor, expect: E, purpose?:
     const found = d.kind === 'socket' ? `${describeWithArticle(d)} (type ${d.type}, family ${d.family}, protocol ${d.protocol})` : describeWithArticle(d);
     // Another call fits only when the fd is of another kind, not when its address differs.
     const { kind, type, listening } = expect;
-    const instead = mismatches(d, { kind, type, listening }).length > 0 ? takenBy(d) : undefined;
+    const instead = mismatches(d, { kind, type, listening }).length > 0 ? otherwise(d) : undefined;
     throw new SocketActivationError(
       'ERR_LISTENER_MISMATCH',
       `${purpose ? `${purpose}: ` : ''}fd ${d.fd}${d.name !== undefined ? ` named ${JSON.stringify(d.name)}` : ''} is ${found}; expected ${wrong.join(', ')}. ` +
-        (instead ? `Take it with ${instead} instead, or check` : 'Check') +
+        (instead ? `${instead}, or check` : 'Check') +
         ' the Listen…= line of the socket unit (or the launcher address) that produces this name.',
       { fd: d.fd, listenerName: d.name, expected: expect, found: d },
     );
@@ -267,7 +295,7 @@ export function listener<E extends Expectation = Record<never, never>>(name: str
         'systemd names every fd of a socket unit after the unit unless FileDescriptorName= is set. ' +
         (allListeners
           ? 'Serve them all with listen(server, name), or take them one by one from listenersNamed(name)'
-          : `Take them one by one: pass each descriptor of listenersNamed(name) to ${[...new Set(found.map((d) => takenBy(d) ?? 'the call that fits it'))].join(' or ')}`) +
+          : `Take them one by one: pass each descriptor of listenersNamed(name) to ${[...new Set(found.map((d) => takenBy(d) ?? (d.kind === 'socket' && !nodeStream(d) ? 'a native module (Node cannot serve it)' : 'the code that fits it')))].join(' or ')}`) +
         ', or give each Listen…= line its own socket unit and name.',
       { listenerName: name, found: found.map((d) => d.fd) },
     );

@@ -5,7 +5,7 @@ import { SocketActivationError } from './errors.js';
 import { closeDuplicate, connectionSocket, duplicateForNode } from './adopt.js';
 import { isConnection } from './listen.js';
 import { activation } from './registry.js';
-import { checkTarget, listener, meets } from './select.js';
+import { checkTarget, listener, meets, otherwise } from './select.js';
 
 /**
  * Every inherited connected stream socket (systemd Accept=yes, `systemd-socket-activate -a`,
@@ -40,10 +40,11 @@ export function connection(target: string | Descriptor, options: { allowHalfOpen
   const d = typeof target === 'string' ? listener(target) : target;
   if (!isConnection(d)) {
     // Not check(): "connected" is no Expectation field, and the fix differs from a listener's.
+    const instead = otherwise(d);
     throw new SocketActivationError(
       'ERR_LISTENER_MISMATCH',
-      `connection(): fd ${d.fd}${d.name !== undefined ? ` named ${JSON.stringify(d.name)}` : ''} is ${describeWithArticle(d)}${d.kind === 'socket' && !d.listening && d.remote === undefined ? ' with no peer' : ''}; ` +
-        'expected a connected stream socket (an Accept=yes instance\'s fd, or systemd-socket-activate --accept). For a listening socket use listen(server, name).',
+      `connection(): fd ${d.fd}${d.name !== undefined ? ` named ${JSON.stringify(d.name)}` : ''} is ${describeWithArticle(d)}${d.kind === 'socket' && d.type === 'stream' && !d.listening && d.remote === undefined ? ' with no peer' : ''}; ` +
+        `expected a connected stream socket (an Accept=yes instance's fd, or systemd-socket-activate --accept).${instead ? ` ${instead}.` : ''}`,
       { fd: d.fd, listenerName: d.name, expected: { type: 'stream', listening: false, connected: true }, found: d },
     );
   }

@@ -58,6 +58,25 @@ describe('activated', () => {
     const right = await reportOf('report.mjs', { fds, env, args: ['listener', 'dns', '{"type":"dgram","family":"inet","protocol":"udp"}'] });
     expect(right.result).toMatchObject({ fd: 3, name: 'dns' });
   });
+  it('a unix seqpacket listener (ListenSequentialPacket=): every call refuses it saying Node cannot serve it, none sends the reader to listen()', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sa-seqpacket-'));
+    const path = join(dir, 'seq.sock');
+    const fds = [unixSocket(path, 'seqpacket')];
+    try {
+      for (const op of ['listen-net', 'bindDatagram', 'fifo', 'connection']) {
+        const r = await runActivated('attempt.mjs', { fds, env: { LISTEN_FDNAMES: 'seq' }, args: [op, 'seq'] });
+        const result = JSON.parse(/^RESULT (.*)$/m.exec(r.stdout)?.[1] ?? 'null');
+        expect(result?.error, `${op}: ${r.stdout}${r.stderr}`).toMatchObject({ code: 'ERR_LISTENER_MISMATCH', fd: 3, listenerName: 'seq' });
+        expect(result.error.message, op).toContain(`is a unix seqpacket listener on ${path}`);
+        expect(result.error.message, op).toContain('Node cannot serve a unix seqpacket socket');
+        expect(result.error.message, op).toContain('hand fd 3 to a native module that can');
+        expect(result.error.message, op).not.toMatch(/Take it with|instead|use listen/);
+        expect(result.fds, op).toMatchObject([{ fd: 3, open: true, type: 'seqpacket', listening: true }]);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
   it('expectations: port, address, path, abstract, and inet accepting a dual-stack [::] socket', async () => {
     const tcp = inetSocket();
     const dual = inetSocket({ host: '::', v6only: false });

@@ -187,9 +187,28 @@ os.execv(sys.argv[1], [sys.argv[1], '--input-type=module', '-e', sys.argv[2]])`;
       expected: { type: 'stream', listening: false, connected: true },
       found: { kind: 'socket', type: 'stream', listening: true },
     });
-    expect(result.error.message).toMatch(/expected a connected stream socket .*use listen\(server, name\)/);
+    expect(result.error.message).toMatch(/expected a connected stream socket .*\. Take it with listen\(server, …\) instead\.$/);
     expect(result.fds).toMatchObject([{ fd: 3, open: true, listening: true }]);
     expect(await child.finish()).toEqual({ code: 0, signal: null });
+  });
+
+  it('connection(name) on a UDP socket or a character device: the hint fits what was found, not "use listen()"', async () => {
+    const udp = makeSocket({ family: 'inet', host: '127.0.0.1', type: 'dgram' });
+    const device = openSync('/dev/null', 'r');
+    cleanups.push(() => closeSync(device));
+    const attempt = async (fd: number) => {
+      const child = watch(startActivated('attempt.mjs', { fds: [fd], env: { LISTEN_FDNAMES: 'x' }, args: ['connection', 'x'] }));
+      const result = await child.json('RESULT');
+      expect(await child.finish()).toEqual({ code: 0, signal: null });
+      return result.error;
+    };
+    const onUdp = await attempt(udp.fd);
+    expect(onUdp).toMatchObject({ code: 'ERR_LISTENER_MISMATCH', found: { kind: 'socket', type: 'dgram' } });
+    expect(onUdp.message).toMatch(/^connection\(\): fd 3 named "x" is a UDP socket on 127\.0\.0\.1:\d+; expected a connected stream socket .*\. Take it with bindDatagram\(\) instead\.$/);
+    const onDevice = await attempt(device);
+    expect(onDevice).toMatchObject({ code: 'ERR_LISTENER_MISMATCH', found: { kind: 'char' } });
+    expect(onDevice.message).toMatch(/^connection\(\): fd 3 named "x" is a character device; expected a connected stream socket .*\. No call of this package serves a character device: use fd 3 as it is \(inspect\(\) describes it\)\.$/);
+    for (const error of [onUdp, onDevice]) expect(error.message).not.toContain('listen(server');
   });
 
   it('connection(name) on a stream socket that is neither listening nor connected is ERR_LISTENER_MISMATCH, never a net.Socket', async () => {

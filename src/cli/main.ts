@@ -15,7 +15,8 @@ SIGTERM/SIGINT/SIGQUIT stop it and become our exit; a crash restarts it.
 
   -l, --listen [NAME=]ADDRESS     stream listener (TCP, unix stream)
   -d, --datagram [NAME=]ADDRESS   datagram socket (UDP, unix datagram)
-      --seqpacket [NAME=]ADDRESS  unix seqpacket listener
+      --seqpacket [NAME=]ADDRESS  unix seqpacket listener (for native code: Node cannot
+                                  serve it)
   -b, --backlog N                 accept queue length (default 4096, like systemd)
   -E, --setenv NAME[=VALUE]       set (or pass on) a variable for COMMAND
       --restart on-failure|always|no   restart COMMAND when it exits by itself
