@@ -9,8 +9,8 @@ import { checkBacklog, streamFallback, type CheckedFallback } from './fallback.j
 import { closeDuplicate, connectionSocket, duplicateForNode } from './adopt.js';
 import { trackConnections } from './drain.js';
 import { registerServer } from './served.js';
-import { activation, fallbackApplies } from './registry.js';
-import { checkTarget, listenersNamed, meets } from './select.js';
+import { fallbackApplies } from './registry.js';
+import { checkTarget, instanceConnections, isConnection, listenersNamed, meets } from './select.js';
 import { isStaleSocket } from './unix-path.js';
 import { warmedUp } from './warm-up.js';
 
@@ -85,10 +85,8 @@ function asStreamTargets(targets: readonly Descriptor[]): { listeners: StreamLis
   return { listeners, connections };
 }
 
-/** Whether `d` is a connected stream socket (Accept=yes, a stored connection). */
-export function isConnection(d: Descriptor): d is ConnectionDescriptor {
-  return d.kind === 'socket' && d.type === 'stream' && !d.listening && (d.remote !== undefined || d.peerClosed === true);
-}
+// Where the modules that take connections (drain, upgrade, kept connections, …) import it from.
+export { isConnection };
 
 
 async function listenOnFd(server: net.Server, d: StreamListenerDescriptor, backlog: number): Promise<void> {
@@ -169,14 +167,7 @@ async function listenExtra(server: net.Server, d: StreamListenerDescriptor, back
 }
 
 function resolveTargets(target: string | Descriptor | readonly Descriptor[]): readonly Descriptor[] {
-  if (typeof target === 'string') {
-    // An Accept=yes instance inherits only its connection, which systemd names "connection"
-    // whatever FileDescriptorName= says (Debian's systemd-socket-activate: "unknown"): the
-    // code that serves the listener's name serves it.
-    const a = activation();
-    if (a.activated && a.descriptors.length > 0 && a.descriptors.every(isConnection) && !a.descriptors.some((d) => d.name === target)) return a.descriptors;
-    return listenersNamed(target);
-  }
+  if (typeof target === 'string') return instanceConnections(target) ?? listenersNamed(target);
   return Array.isArray(target) ? (target as readonly Descriptor[]) : [target as Descriptor];
 }
 

@@ -232,6 +232,28 @@ export function meets<E extends Expectation>(d: Descriptor, expect: E, purpose?:
   return d as Expected<E>;
 }
 
+/** Whether `d` is a connected stream socket (Accept=yes, a stored connection). */
+export function isConnection(d: Descriptor): d is ConnectionDescriptor {
+  return d.kind === 'socket' && d.type === 'stream' && !d.listening && (d.remote !== undefined || d.peerClosed === true);
+}
+
+// An Accept=yes instance inherits only its connection, which systemd names "connection"
+// whatever FileDescriptorName= says (Debian's systemd-socket-activate: "unknown").
+function onlyConnections(all: readonly InheritedDescriptor[]): boolean {
+  return all.length > 0 && all.every(isConnection);
+}
+
+/**
+ * The connections of an Accept=yes instance when none of them bears `name`: the code that
+ * serves the listener's name (listen(), connection()) serves them. Undefined otherwise.
+ * @internal
+ */
+export function instanceConnections(name: string): readonly (ConnectionDescriptor & InheritedDescriptor)[] | undefined {
+  const a = activation();
+  if (!a.activated || !onlyConnections(a.descriptors) || a.descriptors.some((d) => d.name === name)) return undefined;
+  return a.descriptors as readonly (ConnectionDescriptor & InheritedDescriptor)[];
+}
+
 function requireActivated(name: string): readonly InheritedDescriptor[] {
   const a = activation();
   if (!a.activated) {
@@ -260,10 +282,15 @@ function named<E extends Expectation>(name: string, expect?: E): readonly Expect
   const found = all.filter((d) => d.name === name);
   if (found.length === 0) {
     const names = all.map((d) => `${JSON.stringify(d.name)} (${label(d)})`).join(', ');
+    const one = all.length === 1;
+    // FileDescriptorName= is set already, most likely: systemd does not use it for an instance's connection.
+    const fix = onlyConnections(all)
+      ? `This process is an Accept=yes instance, which inherits only its connection${one ? '' : 's'}, named "connection" by systemd whatever FileDescriptorName= says; ` +
+        `a listening socket or any other fd of the unit is not passed to it. Take ${one ? 'it' : 'them'} with connection(name) or listen(server, name), which answer to the listener's name in an instance, or ask for ${one ? 'its name' : 'their names'}.`
+      : `Set FileDescriptorName=${name} in the socket unit (or name it in the launcher: -l ${name}=ADDRESS), or ask for one of these names.`;
     throw new SocketActivationError(
       'ERR_LISTENER_NOT_FOUND',
-      `No inherited fd is named ${JSON.stringify(name)}; the ${all.length} inherited fd${all.length === 1 ? ' is' : 's are'}: ${names}. ` +
-        `Set FileDescriptorName=${name} in the socket unit (or name it in the launcher: -l ${name}=ADDRESS), or ask for one of these names.`,
+      `No inherited fd is named ${JSON.stringify(name)}; the ${all.length} inherited fd${one ? ' is' : 's are'}: ${names}. ${fix}`,
       { listenerName: name, found: all.map((d) => d.name) },
     );
   }

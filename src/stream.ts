@@ -3,9 +3,8 @@ import net from 'node:net';
 import { describeWithArticle, type Descriptor, type FifoDescriptor } from './descriptor.js';
 import { SocketActivationError } from './errors.js';
 import { closeDuplicate, connectionSocket, duplicateForNode } from './adopt.js';
-import { isConnection } from './listen.js';
 import { activation } from './registry.js';
-import { checkTarget, listener, meets, otherwise } from './select.js';
+import { checkTarget, instanceConnections, isConnection, label, listener, meets, otherwise } from './select.js';
 
 /**
  * Every inherited connected stream socket (systemd Accept=yes, `systemd-socket-activate -a`,
@@ -29,15 +28,33 @@ export function connections(options: { allowHalfOpen?: boolean } = {}): net.Sock
   return sockets;
 }
 
+// As listen(): in an Accept=yes instance the listener's name asks for the connection.
+function connectionNamed(name: string): Descriptor {
+  const instance = instanceConnections(name);
+  if (instance === undefined) return listener(name);
+  if (instance.length > 1) {
+    throw new SocketActivationError(
+      'ERR_LISTENER_AMBIGUOUS',
+      `No inherited fd is named ${JSON.stringify(name)}, and the ${instance.length} inherited fds are all connections (${instance.map(label).join('; ')}). ` +
+        'Take them all with connections(), or one by one: pass each descriptor of listeners() to connection().',
+      { listenerName: name, found: instance.map((d) => d.fd) },
+    );
+  }
+  return instance[0]!;
+}
+
 /**
- * One inherited connection (by name or descriptor) as a net.Socket (the fd itself, see {@link connections}).
+ * One inherited connection (by name or descriptor) as a net.Socket (the fd itself, see
+ * {@link connections}). An Accept=yes instance, which inherits nothing but its connection
+ * (systemd names it "connection"), has it taken whatever name is asked for, as by `listen()`.
  * @throws ERR_LISTENER_MISMATCH when it is a listening socket, a datagram socket, …;
- * ERR_FD_TAKEN when an earlier call took it; ERR_INVALID_ARGUMENT for neither a name nor a
- * descriptor (an fd number, say).
+ * ERR_LISTENER_NOT_FOUND, ERR_LISTENER_AMBIGUOUS (several fds of that name, or an instance's
+ * several connections); ERR_FD_TAKEN when an earlier call took it; ERR_INVALID_ARGUMENT for
+ * neither a name nor a descriptor (an fd number, say).
  */
 export function connection(target: string | Descriptor, options: { allowHalfOpen?: boolean } = {}): net.Socket {
   checkTarget('connection()', target);
-  const d = typeof target === 'string' ? listener(target) : target;
+  const d = typeof target === 'string' ? connectionNamed(target) : target;
   if (!isConnection(d)) {
     // Not check(): "connected" is no Expectation field, and the fix differs from a listener's.
     const instead = otherwise(d);

@@ -96,6 +96,54 @@ describe('Accept=yes: a connected socket at fd 3', () => {
     expect(await child.finish()).toEqual({ code: 0, signal: null });
   });
 
+  // The same rule for connection(name): the service's code asks for the listener's name.
+  it.each(['connection', 'unknown'])('connection("echo") on the one connection fd, named %s, of an instance answers the client', async (fdName) => {
+    const { client, fd, release } = await accepted({ host: '127.0.0.1' });
+    const child = watch(startActivated('accept.mjs', { fds: [fd], env: { LISTEN_FDNAMES: fdName }, args: ['connection', 'echo'] }));
+    release();
+    const ready = await child.json('READY');
+    expect(ready.sockets[0]).toMatchObject({ remotePort: client.localPort, localPort: client.remotePort });
+    const answer = await request(client, '/via-connection');
+    expect(answer.body).toEqual({ pid: ready.pid, url: '/via-connection', remotePort: client.localPort, localPort: client.remotePort });
+    expect(await child.finish()).toEqual({ code: 0, signal: null });
+  });
+
+  it('an instance with two connections, neither named "echo": connection("echo") is ERR_LISTENER_AMBIGUOUS, as for two fds of one name; connection("a") takes its own', async () => {
+    const first = await accepted({ host: '127.0.0.1' });
+    const second = await accepted({ host: '127.0.0.1' });
+    const attempt = (name: string) =>
+      runInline(
+        `import { connection } from 'socket-activation';
+        try { const s = connection(${JSON.stringify(name)}); console.log(JSON.stringify({ ok: true, remotePort: s.remotePort })); s.destroy(); }
+        catch (err) { console.log(JSON.stringify({ code: err.code, found: err.found, message: err.message })); }`,
+        { fds: [first.fd, second.fd], env: { LISTEN_FDNAMES: 'a:b' } },
+      );
+    const echo = await attempt('echo');
+    expect(echo).toMatchObject({ code: 'ERR_LISTENER_AMBIGUOUS', found: [3, 4] });
+    expect(echo.message).toMatch(/^No inherited fd is named "echo", and the 2 inherited fds are all connections \(fd 3 "a": TCP connection .*; fd 4 "b": TCP connection .*\)\. Take them all with connections\(\), or one by one/);
+    expect(await attempt('a')).toEqual({ ok: true, remotePort: first.client.localPort });
+  });
+
+  // Such an instance inherits nothing else: FileDescriptorName= is not what to fix.
+  it.each([
+    ['bindDatagram', 'dns'],
+    ['fifo', 'log'],
+    ['listener', 'echo'],
+  ])('%s("%s") in an instance that inherited only its connection: ERR_LISTENER_NOT_FOUND says so, without advising FileDescriptorName=', async (call, name) => {
+    const { fd } = await accepted({ host: '127.0.0.1' });
+    const r = await runInline(
+      `import * as sa from 'socket-activation';
+      try { await sa.${call}(${JSON.stringify(name)}); console.log(JSON.stringify({ ok: true })); }
+      catch (err) { console.log(JSON.stringify({ code: err.code, listenerName: err.listenerName, found: err.found, message: err.message })); }`,
+      { fds: [fd], env: { LISTEN_FDNAMES: 'connection' } },
+    );
+    expect(r).toMatchObject({ code: 'ERR_LISTENER_NOT_FOUND', listenerName: name, found: ['connection'] });
+    expect(r.message).toMatch(new RegExp(`^No inherited fd is named "${name}"; the 1 inherited fd is: "connection" \\(fd 3 "connection": TCP connection on 127\\.0\\.0\\.1:\\d+\\)\\. `));
+    expect(r.message).toContain('This process is an Accept=yes instance, which inherits only its connection, named "connection" by systemd whatever FileDescriptorName= says;');
+    expect(r.message).toContain('Take it with connection(name) or listen(server, name)');
+    expect(r.message).not.toContain(`Set FileDescriptorName=${name}`);
+  });
+
   it('a connection its client reset before the instance started: described as closed by its peer, listen(server, "web") still serves it (it ends at once), the instance exits', async () => {
     const { client, fd, release } = await accepted({ host: '127.0.0.1' });
     client.resetAndDestroy(); // RST: the accepted socket keeps no peer address

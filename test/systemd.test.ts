@@ -245,7 +245,8 @@ describe('systemd socket units', () => {
     expect(byName.dns6).toMatchObject({ type: 'udp6', descriptor: { type: 'dgram', family: 'inet6', protocol: 'udp' }, address: { address: '::1', port } });
   });
 
-  it.each(['listen', 'connections'])('Accept=yes with a template service: one instance per connection, fds named "connection" (%s)', async (mode) => {
+  // FileDescriptorName= does not name an instance's connection: connection('echo') takes it all the same.
+  it.each(['listen', 'connections', 'connection'])('Accept=yes with a template service and FileDescriptorName=echo: one instance per connection, fds named "connection" (%s)', async (mode) => {
     const port = await freePort();
     const dir = m.path('out', `accept-${mode}`);
     mkdirSync(dir);
@@ -254,6 +255,7 @@ describe('systemd socket units', () => {
       `${base}.socket`,
       `[Socket]
       ListenStream=127.0.0.1:${port}
+      FileDescriptorName=echo
       Accept=yes`,
     );
     m.writeUnit(
