@@ -1,4 +1,4 @@
-import type dgram from 'node:dgram';
+import dgram from 'node:dgram';
 import type net from 'node:net';
 import { checkUnchanged, closeDuplicate } from './adopt.js';
 import { describeFd, RUNTIME_ANON_TYPES, type Descriptor } from './descriptor.js';
@@ -28,6 +28,21 @@ interface HasHandle {
   encrypted?: boolean;
 }
 
+/**
+ * The libuv handle of a net or dgram socket or server (null once closed). A dgram.Socket's
+ * `_handle` getter is deprecated (DEP0112: a warning, a crash under --throw-deprecation) and
+ * gone in Node 26, so its handle is read from the state Node keeps under a symbol described as
+ * 'state symbol' (Node 18.18 to 26).
+ */
+function handleOf(target: object): { fd?: number } | null | undefined {
+  if (target instanceof dgram.Socket) {
+    const key = Object.getOwnPropertySymbols(target).find((s) => s.description === 'state symbol');
+    const state = key === undefined ? undefined : (target as unknown as Record<symbol, unknown>)[key];
+    if (typeof state === 'object' && state !== null && 'handle' in state) return state.handle as { fd?: number } | null;
+  }
+  return (target as HasHandle)._handle;
+}
+
 function notMovable(what: string, why: string, expected = 'an fd, a descriptor, a listening server or a plain socket'): SocketActivationError {
   return new SocketActivationError('ERR_NOT_MOVABLE', `${what} cannot be stored: ${why}`, { expected, found: what });
 }
@@ -53,8 +68,8 @@ export function fdOf(target: Storable): number {
         'its session state (keys, sequence numbers) lives inside this process and cannot be sent with the fd. Drain TLS connections instead of keeping them.',
       );
     }
-    if ('_handle' in object) {
-      fd = object._handle?.fd;
+    if (object instanceof dgram.Socket || '_handle' in object) {
+      fd = handleOf(object)?.fd;
       if (typeof fd !== 'number' || fd < 0) {
         throw new SocketActivationError(
           'ERR_INVALID_ARGUMENT',

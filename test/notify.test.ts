@@ -330,6 +330,34 @@ describe('fd store messages', () => {
     server.close();
   });
 
+  // Node's dgram.Socket#_handle getter is deprecated (DEP0112): reading it warned, and crashed
+  // a process run with --throw-deprecation, with or without a manager.
+  it.each([true, false])('store(name, dgramSocket) under node --throw-deprecation (NOTIFY_SOCKET set: %s): sent, exit 0, no DEP0112', async (withManager) => {
+    const r = withManager ? await receiver() : undefined;
+    const code = `import dgram from 'node:dgram';
+      import { store } from 'socket-activation';
+      const socket = dgram.createSocket('udp4');
+      await new Promise((resolve) => socket.bind(0, '127.0.0.1', resolve));
+      const sent = await store('dns', socket);
+      const { port } = socket.address();
+      socket.close();
+      console.log(JSON.stringify({ sent, port }));`;
+    const env: NodeJS.ProcessEnv = { ...process.env };
+    delete env.NODE_OPTIONS;
+    if (!r) delete env.NOTIFY_SOCKET;
+    const child = spawnSync(process.execPath, ['--throw-deprecation', '--input-type=module', '-e', code], { cwd: root, env, encoding: 'utf8', timeout: 20_000 });
+    expect(child.stderr).not.toMatch(/DEP0112|DeprecationWarning/);
+    expect({ status: child.status, signal: child.signal }).toEqual({ status: 0, signal: null });
+    const { sent, port } = JSON.parse(child.stdout);
+    expect(sent).toBe(withManager);
+    if (r) {
+      const [message] = await r.waitFor(1);
+      expect(message!.text).toBe('FDSTORE=1\nFDNAME=dns');
+      // SOCK_DGRAM (2): the socket's own fd went, not another.
+      expect(message!.fds).toEqual([expect.objectContaining({ mode: 'socket', type: 2, local: `('127.0.0.1', ${port})` })]);
+    }
+  });
+
   it.each([
     ['notify({ FDNAME })', () => notify({ FDSTORE: 1, FDNAME: 'a:b' })],
     ['a raw FDNAME= line', () => notify('FDSTORE=1\nFDNAME=tab\there')],
