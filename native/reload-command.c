@@ -28,7 +28,8 @@ static const char kHelp[] =
     "\n"
     "  ExecReload=socket-activation reload $MAINPID\n"
     "\n"
-    "(kill -HUP returns at once, so systemctl reload could not report a failed upgrade.)\n";
+    "(kill -HUP returns at once, so systemctl reload could not report a failed upgrade.)\n"
+    "SIGTERM (systemctl stop or restart during a reload) ends the wait with status 0.\n";
 
 // Writes `text` as JSON.stringify() would (the Node command quotes arguments that way).
 static void PrintJson(FILE* out, const char* text) {
@@ -137,6 +138,17 @@ static const char* ErrorCode(int error) {
   }
 }
 
+// The line for SIGTERM, written by the handler (write() and _exit() are async-signal-safe).
+static char interrupted[256];
+static size_t interruptedLength;
+
+static void OnTerm(int number) {
+  (void)number;
+  ssize_t written = write(STDERR_FILENO, interrupted, interruptedLength);
+  (void)written;
+  _exit(0);
+}
+
 static int IsSpace(char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r' || c == '\v' || c == '\f'; }
 
 int main(int argc, char** argv) {
@@ -162,6 +174,14 @@ int main(int argc, char** argv) {
 
   // A service that went away must not kill us with SIGPIPE before we can say so.
   signal(SIGPIPE, SIG_IGN);
+  // As the Node command (src/cli/reload.ts says why): SIGTERM, from systemctl stop or restart
+  // during a reload, ends the wait with status 0, not with a death the unit would be failed for.
+  int printed = snprintf(interrupted, sizeof interrupted,
+                         "socket-activation: reload of pid %s interrupted by SIGTERM: the service manager is stopping or restarting the service\n", pid);
+  interruptedLength = printed < 0 ? 0 : (size_t)printed < sizeof interrupted ? (size_t)printed : sizeof interrupted - 1;
+  struct sigaction onTerm = {.sa_handler = OnTerm};
+  sigemptyset(&onTerm.sa_mask);
+  sigaction(SIGTERM, &onTerm, NULL);
   struct sockaddr_un address = {.sun_family = AF_UNIX};
   char path[4096];
   int error = 0;

@@ -165,6 +165,50 @@ describe('the outcome of an upgrade', () => {
   });
 });
 
+describe('a signal while waiting for the outcome', () => {
+  /** Starts one form against a service that never answers, and sends `signal` once the service has the request. */
+  async function signalled(command: readonly string[], signal: NodeJS.Signals): Promise<Result & { signal: NodeJS.Signals | null; pid: number }> {
+    const { runtime, pid, path } = place();
+    const control = await controlSocket(path, 'never');
+    try {
+      const child = spawn(command[0]!, [...command.slice(1), String(pid)], { env: environment({ RUNTIME_DIRECTORY: runtime }), stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+      child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+      const closed = new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.on('close', (code, sig) => resolve([code, sig])));
+      for (const started = Date.now(); control.requests.length === 0; ) {
+        if (Date.now() - started > 10_000) throw new Error(`no request within 10 s; stderr: ${stderr}`);
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      child.kill(signal);
+      const [code, sig] = await closed;
+      return { code, signal: sig, stdout, stderr, pid };
+    } finally {
+      await control.close();
+    }
+  }
+
+  // systemctl stop or restart during a reload sends the control process SIGTERM: dying of it
+  // would make systemd mark the unit failed ("Failed with result 'signal'").
+  it.each(Object.entries(commands))('SIGTERM (%s): exit 0 and one line saying the reload was interrupted', async (_, command) => {
+    const r = await signalled(command, 'SIGTERM');
+    expect(r).toEqual({
+      code: 0,
+      signal: null,
+      stdout: '',
+      stderr: `socket-activation: reload of pid ${r.pid} interrupted by SIGTERM: the service manager is stopping or restarting the service\n`,
+      pid: r.pid,
+    });
+  });
+
+  // systemd sends SIGINT only with KillSignal=SIGINT; from a terminal, Ctrl-C must not read as success.
+  it.each(Object.entries(commands))('SIGINT (%s) keeps its default: killed by it, nothing printed', async (_, command) => {
+    const r = await signalled(command, 'SIGINT');
+    expect(r).toEqual({ code: null, signal: 'SIGINT', stdout: '', stderr: '', pid: r.pid });
+  });
+});
+
 describe('no service to ask', () => {
   const noRequests = (pid: number, code: string, path: string) =>
     `socket-activation: pid ${pid} takes no upgrade requests (${code} on ${path}): is it running, and did it call hotUpgrade()? ` +

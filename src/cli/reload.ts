@@ -10,7 +10,8 @@ back (the old process keeps serving) or could not be requested. For ExecReload=:
 
   ExecReload=socket-activation reload $MAINPID
 
-(kill -HUP returns at once, so systemctl reload could not report a failed upgrade.)`;
+(kill -HUP returns at once, so systemctl reload could not report a failed upgrade.)
+SIGTERM (systemctl stop or restart during a reload) ends the wait with status 0.`;
 
 const MAX_TIMEOUT_SECONDS = 2147483;
 
@@ -39,6 +40,16 @@ export async function reload(argv: readonly string[]): Promise<number> {
     else usage(`Unexpected argument ${JSON.stringify(arg)}: expected a pid (ExecReload=socket-activation reload $MAINPID).`);
   }
   if (pid === undefined) usage('reload needs the pid of the service process (ExecReload=socket-activation reload $MAINPID).');
+  // systemctl stop or restart during a reload sends this control process the unit's
+  // KillSignal= (SIGTERM); dying of it, the process would make systemd mark the unit failed
+  // ("Failed with result 'signal'"). Status 0 hides no failed reload: a reload that outlives its
+  // timeout is marked timed out by systemd whatever this process exits with. SIGINT keeps its
+  // default (killed by it): systemd does not send it unless KillSignal= says so, and a terminal's
+  // Ctrl-C must not read as success to a script that runs this command.
+  process.once('SIGTERM', () => {
+    process.stderr.write(`socket-activation: reload of pid ${pid} interrupted by SIGTERM: the service manager is stopping or restarting the service\n`);
+    process.exit(0);
+  });
   const path = controlPath(pid);
   const answer = await new Promise<string>((resolve, reject) => {
     const socket = net.connect(path);
