@@ -62,7 +62,7 @@ function compareCloexec(c: HarnessCase, bytes: Record<string, Buffer | undefined
   if (ours.outcome === 'not-activated' && ours.reason === 'pidfd-mismatch' && set === '[]') return { same: false, rule: 'pidfdid' };
   const ownRule = JSON.stringify(ourCloexec(c.kinds, Number(text('LISTEN_FDS'))));
   if (theirs.r === EINVAL && namesEndInEscape(text('LISTEN_FDNAMES')) && set === ownRule) return { same: false, rule: 'fdnames-backslash' };
-  if (ours.outcome === 'error' && ours.code === 'ERR_LISTEN_FDS_NOT_INHERITED' && ours.fd !== undefined && isRuntimeKind(c.kinds, ours.fd)) {
+  if (ours.outcome === 'error' && ours.code === 'ERR_LISTEN_FDS_NOT_INHERITED' && ours.fd !== undefined && isRuntimeKind(c.kinds, ours.fd, Number(text('LISTEN_FDS')))) {
     if (set === JSON.stringify(theirs.cloexec.filter((fd) => fd < ours.fd!)) && set === ownRule) return { same: false, rule: 'runtime-fd' };
   }
   return { same: false, why: `FD_CLOEXEC set on [${ours.cloexecSet}], libsystemd on [${theirs.cloexec}]` };

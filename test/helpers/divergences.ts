@@ -96,13 +96,16 @@ const errnosOf: Record<string, readonly number[]> = {
 const RUNTIME_KINDS = new Set(['e', 'E']);
 
 /**
- * Whether fd `fd` of the case is one our rule refuses as the runtime's own: an eventfd, an
- * epoll fd, or a pipe another fd of the process also refers to (its other end, or a copy).
+ * Whether fd `fd` of the case is one our rule refuses as the runtime's own when LISTEN_FDS
+ * claims `claimed` fds: an eventfd, an epoll fd, or a pipe another fd of the process outside the
+ * claimed range also refers to (its other end, or a copy). Ends that are all claimed are a pipe
+ * passed whole (src/registry.ts).
  */
-export function isRuntimeKind(kinds: string, fd: number): boolean {
+export function isRuntimeKind(kinds: string, fd: number, claimed: number): boolean {
   const kind = kinds[fd - 3];
   if (kind === undefined) return false;
-  return RUNTIME_KINDS.has(kind) || ((kind === 'r' || kind === 'w') && kinds.replace(/[^rw]/g, '').length > 1);
+  if (RUNTIME_KINDS.has(kind)) return true;
+  return (kind === 'r' || kind === 'w') && [...kinds].some((k, i) => (k === 'r' || k === 'w') && i !== fd - 3 && i >= claimed);
 }
 
 /**
@@ -112,7 +115,7 @@ export function isRuntimeKind(kinds: string, fd: number): boolean {
 export function ourCloexec(kinds: string, n: number): number[] {
   const fds: number[] = [];
   for (let fd = 3; fd < 3 + n; fd++) {
-    if (fd - 3 >= kinds.length || kinds[fd - 3] === 'h' || isRuntimeKind(kinds, fd)) break;
+    if (fd - 3 >= kinds.length || kinds[fd - 3] === 'h' || isRuntimeKind(kinds, fd, n)) break;
     fds.push(fd);
   }
   return fds;
@@ -172,7 +175,7 @@ export function compareListen(input: ListenInput, ours: OurListen, theirs: Their
     const variable = ours.code === 'ERR_LISTEN_PID' ? 'LISTEN_PID' : ours.code === 'ERR_LISTEN_FDS' ? 'LISTEN_FDS' : undefined;
     const value = variable && text(variable);
     if (value !== undefined && !PLAIN_DECIMAL.test(value)) return allowed('strict-decimal');
-    if (ours.code === 'ERR_LISTEN_FDS_NOT_INHERITED' && ours.fd !== undefined && isRuntimeKind(input.kinds, ours.fd) && (theirs.r > 0 || theirs.r === EINVAL)) {
+    if (ours.code === 'ERR_LISTEN_FDS_NOT_INHERITED' && ours.fd !== undefined && isRuntimeKind(input.kinds, ours.fd, Number(text('LISTEN_FDS'))) && (theirs.r > 0 || theirs.r === EINVAL)) {
       return allowed('runtime-fd');
     }
   }
