@@ -2,6 +2,7 @@ import { chmodSync, existsSync, readFileSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
 import net from 'node:net';
 import { constants } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { getSystemErrorName } from 'node:util';
 import { controlPath } from './control-path.js';
 import { checkMs, DEFAULT_LINGER, drain, invalid, notAServer, type DrainReport } from './drain.js';
@@ -86,12 +87,10 @@ interface ExitWatch {
    */
   readonly gone: () => boolean;
   /**
-   * For the hand-over: look once a second, without keeping this process alive, and without
+   * For the hand-over: look every 100 ms, without keeping this process alive, and without
    * reaping: see {@link Native.reap}'s `leave`.
    */
   background(): void;
-  /** Reaps it, if it exited (after a hand-over that failed). */
-  collect(): void;
   /** Whether it exited as on a stop: status 0, or SIGTERM. */
   stopped(): boolean;
 }
@@ -111,7 +110,7 @@ function watchExit(pid: number): ExitWatch {
       gone = true;
       stopped = typeof r === 'object' && (r.code === 0 || r.signal === constants.signals.SIGTERM);
       clearInterval(timer);
-      if (typeof r === 'number') resolve(`${getSystemErrorName(r)} from waitpid`);
+      if (typeof r === 'number') resolve(`${getSystemErrorName(r)} from waitid`);
       else resolve(r.signal !== undefined ? (signalName(r.signal) ?? `signal ${r.signal}`) : `status ${r.code}`);
     };
     timer = setInterval(check, 20);
@@ -125,10 +124,7 @@ function watchExit(pid: number): ExitWatch {
     background() {
       leave = true;
       clearInterval(timer);
-      timer = setInterval(check, 1000).unref();
-    },
-    collect() {
-      native().reap(pid);
+      timer = setInterval(check, 100).unref();
     },
     stopped: () => stopped,
   };
@@ -146,6 +142,10 @@ function isZombie(pid: number): boolean {
 }
 
 const EAGAIN = -constants.errno.EAGAIN;
+
+// Milliseconds the successor is watched after it was made the main process, before the upgrade
+// is called done (see hotUpgrade()).
+const HANDOVER_SETTLE = 200;
 
 // How long a successor that closed its channel has to exit, so that its exit status is what
 // the failure reports.
@@ -317,22 +317,35 @@ export function hotUpgrade(servers: Server | readonly Server[], options: HotUpgr
       successor.close();
       return failed(`the successor exited (${await successor.exit.exited}) right after READY=1`);
     }
-    // It outlives us as the main process; until we exit, its exit is still ours to collect.
+    // It outlives us as the main process: from here on it is left for the manager (background()).
     successor.exit.background();
     const handOver: Record<string, NotifyValue> = { MAINPID: pid, READY: true };
     if (failureShown && !successor.sentStatus()) handOver.STATUS = '';
     failureShown = false;
     await notify(handOver).catch(() => undefined);
     await barrier().catch(() => undefined);
+    // A successor that dies right after its READY=1 mostly does so within this time; the
+    // outcome (and with it the reload command's exit, at which systemd looks at its main
+    // process) waits for it.
+    for (const until = Date.now() + HANDOVER_SETTLE; Date.now() < until && !successor.exit.gone(); ) await sleep(20);
     if (successor.exit.gone()) {
-      // It died between its READY=1 and the hand-over: take the main role back. The manager
-      // takes that where NotifyAccess= lets this process speak; elsewhere it has seen its new
-      // main process go and acts as on any exit of it.
+      // It died between its READY=1 and the hand-over. Taking the main role back works where
+      // the manager never took the successor (it was dead when MAINPID= came) or takes
+      // MAINPID= from this process (NotifyAccess=all); otherwise its main process is that
+      // dead successor, which systemd, at the end of the reload, finds not alive and not its
+      // child, and stops the unit as if it had ended well. Only this process's exit shows
+      // systemd that status (the successor is re-parented to it), so unless the application
+      // keeps control (exit: false), this process exits, unreaped successor and all: the
+      // manager applies Restart=.
       await notify({ MAINPID: process.pid, READY: true }).catch(() => undefined);
       successor.close();
       const how = await successor.exit.exited;
-      successor.exit.collect();
-      return failed(`the successor exited (${how}) while it was made the main process, right after READY=1`);
+      const reason = `the successor exited (${how}) while it was made the main process, right after READY=1`;
+      if (options.exit !== false) {
+        process.stderr.write(`socket-activation: upgrade failed: ${reason}; exiting, so that the service manager collects its status and applies Restart= (it may have taken it as its main process already)\n`);
+        process.exit(1);
+      }
+      return failed(reason);
     }
     // Left unreaped (background()): the manager, which only sees this process's children once
     // they are re-parented to it, would otherwise never learn that its main process died.

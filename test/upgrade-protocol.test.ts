@@ -114,39 +114,70 @@ describe('the predecessor', () => {
     expect(r).toMatchObject({ ok: false, reason: `the successor could not be started: its working directory ${gone} does not exist (the cwd option named it)` });
   });
 
-  it('a successor that dies after the hand-over, while this process drains, is left for the manager to collect (its status, not ECHILD), and this process exits at once', async () => {
-    // A stand-in manager that, like systemd, is a subreaper: the only way it learns of its main
-    // process's exit once that is a child of the draining process.
-    const service = `import http from 'node:http'; import { hotUpgrade, listen } from 'socket-activation';
-      const server = http.createServer((req, res) => setTimeout(() => res.end('slow'), 4000));
-      await listen(server, 'web');
-      http.get({ host: '127.0.0.1', port: server.address().port }).on('error', () => {}); // in flight: the drain waits for it
-      await new Promise((r) => server.once('request', r));
-      const successor = "import http from 'node:http'; import { listen, ready } from 'socket-activation'; await listen(http.createServer(), 'web'); await ready(); setTimeout(() => process.exit(5), 300);";
-      hotUpgrade(server, { signal: null, command: () => [process.execPath, '--input-type=module', '-e', successor], onOutcome: (o) => console.log(JSON.stringify(o)) }).upgrade();`;
+  /**
+   * Runs `service` (an activated module given one listener named web, which upgrades itself)
+   * under a stand-in manager that, like systemd, is a subreaper: the only way it learns of its
+   * main process's exit once that is a child of the old process. Reports the upgrade's outcome,
+   * the service's exit (ms after the outcome) and the successor's status as the manager reaped it.
+   */
+  async function underSubreaper(service: string): Promise<{ ok: boolean; serviceExit: { code: number; ms: number }; successor: unknown; stderr: string }> {
     const manager = `import { spawn } from 'node:child_process';
       const { native } = await import(${JSON.stringify(pathToFileURL(join(root, 'dist', 'native.js')).href)});
       if (native().becomeSubreaper() !== 0) throw new Error('becomeSubreaper');
       const child = spawn('/bin/sh', ['-c', 'LISTEN_PID=$$; export LISTEN_PID; exec "$@"', 'sh', process.execPath, '--input-type=module', '-e', ${JSON.stringify(service)}],
         { stdio: ['ignore', 'pipe', 'inherit', 3], env: { ...process.env, LISTEN_FDS: '1', LISTEN_FDNAMES: 'web' } });
-      let outcome, serviceExit, successor, handedOverAt;
-      child.stdout.setEncoding('utf8').on('data', (d) => { outcome = JSON.parse(d); handedOverAt = Date.now(); });
-      child.on('exit', (code) => (serviceExit = { code, ms: Date.now() - handedOverAt }));
+      // Lines: the successor's { successor: pid } when it is ready, the upgrade's outcome.
+      let outcome, serviceExit, successor, successorPid, handedOverAt, exitedAt;
+      child.stdout.setEncoding('utf8').on('data', (d) => {
+        for (const line of d.trim().split('\\n')) {
+          const m = JSON.parse(line);
+          if (m.successor) successorPid = m.successor;
+          else { outcome = m; handedOverAt = Date.now(); }
+        }
+      });
+      child.on('exit', (code) => { exitedAt = Date.now(); serviceExit = { code, ms: exitedAt - (handedOverAt ?? exitedAt) }; });
       const timer = setInterval(() => {
         // Ours once the service has exited (ECHILD before, or if the service reaped it).
-        if (serviceExit && successor === undefined) { const r = native().reap(outcome.pid); if (r !== 0) successor = r; }
-        if ((serviceExit && successor !== undefined) || Date.now() - (handedOverAt ?? Date.now()) > 8000) {
+        if (serviceExit && successorPid && successor === undefined) { const r = native().reap(successorPid); if (r !== 0) successor = r; }
+        if ((serviceExit && successor !== undefined) || (exitedAt && Date.now() - exitedAt > 3000)) {
           clearInterval(timer);
           console.log(JSON.stringify({ ok: outcome?.ok, serviceExit, successor }));
         }
       }, 20);`;
     const r = await runActivated('', { fds: [inetSocket().fd], command: [process.execPath, '--input-type=module', '-e', manager] });
-    const { ok, serviceExit, successor } = JSON.parse(r.stdout.trim().split('\n').pop()!) as { ok: boolean; serviceExit: { code: number; ms: number }; successor: unknown };
+    return { ...(JSON.parse(r.stdout.trim().split('\n').pop()!) as { ok: boolean; serviceExit: { code: number; ms: number }; successor: unknown }), stderr: r.stderr };
+  }
+
+  // A service that upgrades itself to `successor` (module code) and prints the outcome.
+  const upgradingTo = (successor: string, handler = '(req, res) => res.end()', before = '') => `import http from 'node:http'; import { hotUpgrade, listen } from 'socket-activation';
+    const server = http.createServer(${handler});
+    await listen(server, 'web');
+    ${before}
+    hotUpgrade(server, { signal: null, command: () => [process.execPath, '--input-type=module', '-e', ${JSON.stringify(successor)}], onOutcome: (o) => console.log(JSON.stringify(o)) }).upgrade();`;
+
+  it('a successor that dies after the hand-over, while this process drains, is left for the manager to collect (its status, not ECHILD), and this process exits at once', async () => {
+    const service = upgradingTo(
+      "import http from 'node:http'; import { listen, ready } from 'socket-activation'; await listen(http.createServer(), 'web'); await ready(); console.log(JSON.stringify({ successor: process.pid })); setTimeout(() => process.exit(5), 300);",
+      "(req, res) => setTimeout(() => res.end('slow'), 4000)",
+      `http.get({ host: '127.0.0.1', port: server.address().port }).on('error', () => {}); // in flight: the drain waits for it
+      await new Promise((r) => server.once('request', r));`,
+    );
+    const { ok, serviceExit, successor, stderr } = await underSubreaper(service);
     expect(ok).toBe(true);
     expect(successor).toEqual({ code: 5 });
     expect(serviceExit.code).toBe(1);
     expect(serviceExit.ms).toBeLessThan(3000); // not after its 4 s request
-    expect(r.stderr).toMatch(/the main process since the upgrade, exited \(status 5\) while this process drained; exiting now/);
+    expect(stderr).toMatch(/the main process since the upgrade, exited \(status 5\) while this process drained; exiting now/);
+  });
+
+  it('a successor that dies right after READY=1: the upgrade fails, and this process exits, leaving the successor for the manager (which may have taken it as its main process already)', async () => {
+    const { ok, serviceExit, successor, stderr } = await underSubreaper(
+      upgradingTo("import http from 'node:http'; import { listen, ready } from 'socket-activation'; await listen(http.createServer(), 'web'); await ready(); console.log(JSON.stringify({ successor: process.pid })); process.exit(4);"),
+    );
+    expect(ok).toBeUndefined(); // it exited before the outcome
+    expect(successor).toEqual({ code: 4 });
+    expect(serviceExit.code).toBe(1);
+    expect(stderr).toMatch(/upgrade failed: the successor exited \(status 4\) while it was made the main process, right after READY=1; exiting/);
   });
 
   it('a successor killed on rollback leaves no control socket behind (it made one, and could not remove it)', async () => {
