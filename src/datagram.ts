@@ -1,5 +1,5 @@
 import dgram from 'node:dgram';
-import { describeWithArticle, type Descriptor, type DatagramDescriptor } from './descriptor.js';
+import { describeWithArticle, isUdp, type Descriptor, type DatagramDescriptor } from './descriptor.js';
 import { closeDuplicate, duplicateForNode } from './adopt.js';
 import { fallbackApplies } from './registry.js';
 import { checkTarget, listener, meets } from './select.js';
@@ -56,10 +56,8 @@ export async function bindDatagram(target: string | Descriptor, options: BindDat
   }
   const d: DatagramDescriptor =
     typeof target === 'string' ? listener(target, { type: 'dgram' }) : meets(target, { type: 'dgram' }, 'bindDatagram');
-  // UDP-Lite speaks UDP's API; an ICMP ping socket is an inet datagram socket too, on which
-  // Node's send() fails with EINVAL. Where the platform cannot tell (protocolNumber -1), trust it.
-  const udp = d.protocol === 'udp' || d.protocol === 'udplite' || d.protocolNumber < 0;
-  if ((d.family !== 'inet' && d.family !== 'inet6') || !udp) {
+  // An ICMP ping socket is an inet datagram socket too, on which Node's send() fails with EINVAL.
+  if (!isUdp(d)) {
     throw new SocketActivationError(
       'ERR_LISTENER_MISMATCH',
       `bindDatagram: fd ${d.fd}${d.name !== undefined ? ` named ${JSON.stringify(d.name)}` : ''} is ${describeWithArticle(d)} (family ${d.family}, protocol ${d.protocol}); expected UDP (inet or inet6). Node's dgram module can only adopt UDP sockets.`,

@@ -185,6 +185,15 @@ const KIND_NAMES: Record<Exclude<DescriptorKind, 'socket' | 'anon'>, string> = {
   other: 'file of another kind',
 };
 
+/**
+ * Whether an inet datagram socket speaks UDP's API (UDP, UDP-Lite, or a protocol the platform
+ * cannot tell): what Node's dgram module can adopt. An ICMP ping socket, say, it cannot.
+ * @internal
+ */
+export function isUdp(d: SocketDescriptor): boolean {
+  return (d.family === 'inet' || d.family === 'inet6') && (d.protocol === 'udp' || d.protocol === 'udplite' || d.protocolNumber < 0);
+}
+
 /** {@link describe} with its article: `a TCP listener on …`, `an SCTP listener …`, `an anonymous inode [eventpoll]`. */
 export function describeWithArticle(d: Descriptor): string {
   const text = describe(d);

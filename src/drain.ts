@@ -230,7 +230,9 @@ class Tracker {
     const timer = setTimeout(() => session.close(), FIRST_REQUEST_GRACE);
     session.once('stream', () => {
       clearTimeout(timer);
-      session.close();
+      // After the rest of that read: a browser sends its first requests together, and GOAWAY
+      // names the last stream taken so far.
+      setImmediate(() => session.close());
     });
     session.once('close', () => clearTimeout(timer));
   }

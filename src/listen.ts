@@ -120,8 +120,11 @@ interface CountedSocket {
 }
 
 const kHelpers = Symbol('socket-activation.helpers');
+const kStopped = Symbol('socket-activation.stopped');
 interface HelperServers {
   [kHelpers]?: net.Server[];
+  /** stopAccepting() ran: helpers that listen() adds afterwards are closed at once. */
+  [kStopped]?: boolean;
 }
 
 /**
@@ -134,9 +137,10 @@ export function stopAccepting(server: net.Server): void {
   for (const helper of (server as HelperServers)[kHelpers] ?? []) helper.close();
   if (server.listening) net.Server.prototype.close.call(server);
   // Still starting (a SIGTERM during start-up; listen() with a host looks it up first): it
-  // stops as soon as it listens. Not close() now: on a server that is not running it emits
-  // 'close' again.
-  else server.once('listening', () => net.Server.prototype.close.call(server));
+  // stops as soon as it listens, with the helpers of a shared name that listen() adds after
+  // it. Not close() now: on a server that is not running it emits 'close' again.
+  else if (!(server as HelperServers)[kStopped]) server.once('listening', () => stopAccepting(server));
+  (server as HelperServers)[kStopped] = true;
 }
 
 // A net.Server has one handle; further fds of a shared name get a helper server each that
@@ -158,6 +162,7 @@ async function listenExtra(server: net.Server, d: StreamListenerDescriptor, back
   });
   await listenOnFd(helper, d, backlog);
   ((server as HelperServers)[kHelpers] ??= []).push(helper);
+  if ((server as HelperServers)[kStopped]) helper.close();
   const close = server.close;
   server.close = function closeWithHelpers(this: net.Server, callback?: (err?: Error) => void) {
     helper.close();

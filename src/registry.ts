@@ -164,7 +164,8 @@ function notInherited(fd: number, count: number, pipes: PipeEnds): SocketActivat
   const notes: string[] = [];
   for (let other = fd; other <= last && notes.length < 6; other++) {
     const d = describeFd(other);
-    notes.push(typeof d === 'number' ? `fd ${other} is not open` : `fd ${other} is ${runtimeOwned(d, [LISTEN_FDS_START, last + 1], pipes) ?? describeWithArticle(d)}`);
+    // Against the fds that were inherited: past them, both ends of Node's own pipe may be claimed.
+    notes.push(typeof d === 'number' ? `fd ${other} is not open` : `fd ${other} is ${runtimeOwned(d, [LISTEN_FDS_START, fd], pipes) ?? describeWithArticle(d)}`);
   }
   if (last - fd + 1 > notes.length) notes.push('…');
   const passed = fd - LISTEN_FDS_START;

@@ -2,6 +2,7 @@ import { isPort } from './address.js';
 import {
   describe,
   describeWithArticle,
+  isUdp,
   type ConnectionDescriptor,
   type DatagramDescriptor,
   type Descriptor,
@@ -142,7 +143,7 @@ function nodeStream(d: SocketDescriptor): boolean {
 function takenBy(d: Descriptor): string | undefined {
   if (d.kind === 'fifo') return 'fifo()';
   if (d.kind !== 'socket') return undefined;
-  if (d.type === 'dgram') return d.family === 'inet' || d.family === 'inet6' ? 'bindDatagram()' : undefined;
+  if (d.type === 'dgram') return isUdp(d) ? 'bindDatagram()' : undefined;
   if (!nodeStream(d)) return undefined;
   if (d.listening) return 'listen(server, …)';
   return d.remote !== undefined || d.peerClosed ? 'connection()' : undefined;

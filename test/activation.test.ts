@@ -149,10 +149,13 @@ describe('bad environments give a clear error, never a crash', () => {
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout).first).toMatchObject({ ok: false, code: 'ERR_LISTEN_FDS_NOT_INHERITED', fields: { fd: 4, found: 1 } });
   });
-  it('LISTEN_FDS=2 with no fd passed at all (Node\'s epoll at fd 3): error, no abort', async () => {
-    const r = await runActivated('probe.mjs', { args: ['afterError'], env: { LISTEN_FDS: '2' } });
+  it.each(['2', '6'])('LISTEN_FDS=%s with no fd passed at all (Node\'s epoll at fd 3): error, no abort; Node\'s pipes named as its own, even with both ends claimed', async (count) => {
+    const r = await runActivated('probe.mjs', { args: ['afterError'], env: { LISTEN_FDS: count } });
     expect(r.code).toBe(0);
-    expect(JSON.parse(r.stdout).first).toMatchObject({ code: 'ERR_LISTEN_FDS_NOT_INHERITED', fields: { fd: 3, found: 0 } });
+    const { first } = JSON.parse(r.stdout);
+    expect(first).toMatchObject({ code: 'ERR_LISTEN_FDS_NOT_INHERITED', fields: { fd: 3, found: 0 } });
+    const reported = await reportOf('report.mjs', { env: { LISTEN_FDS: count } });
+    expect(reported.error.message).not.toContain('is a FIFO');
   });
   it('more or fewer names than fds → ERR_LISTEN_FDNAMES, CLOEXEC still set', async () => {
     const fds = [inetSocket().fd, inetSocket().fd];

@@ -83,17 +83,21 @@ describe('fds bindDatagram() and listen() refuse', () => {
     // Ping sockets need net.ipv4.ping_group_range to cover the group: set in a network
     // namespace of its own (root), where python makes one and execs node in its place.
     const script = `import { bindDatagram } from 'socket-activation';
+      import http from 'node:http'; import { listen } from 'socket-activation';
+      // listen() refuses it too, and must not send the reader to bindDatagram().
+      const hint = await listen(http.createServer(), 'ping').then(() => 'served', (err) => err.message);
       try { await bindDatagram('ping'); console.log(JSON.stringify({ ok: true })); }
-      catch (err) { console.log(JSON.stringify({ code: err.code, message: err.message, protocol: err.found?.protocol })); }`;
+      catch (err) { console.log(JSON.stringify({ code: err.code, message: err.message, protocol: err.found?.protocol, hint })); }`;
     const python = `import os, socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_ICMP)
 os.dup2(os.dup(s.fileno()), 3)
 os.environ.update(LISTEN_PID=str(os.getpid()), LISTEN_FDS='1', LISTEN_FDNAMES='ping')
 os.execv(sys.argv[1], [sys.argv[1], '--input-type=module', '-e', sys.argv[2]])`;
-    const r = await reportOf<{ code: string; message: string; protocol: string }>('', {
+    const r = await reportOf<{ code: string; message: string; protocol: string; hint: string }>('', {
       command: ['unshare', '-n', 'sh', '-c', 'echo "0 0" > /proc/sys/net/ipv4/ping_group_range && exec "$@"', 'sh', 'python3', '-c', python, process.execPath, script],
     });
     expect(r).toMatchObject({ code: 'ERR_LISTENER_MISMATCH', protocol: 'icmp', message: expect.stringMatching(/is an ICMP .*\(family inet, protocol icmp\); expected UDP/) });
+    expect(r.hint).not.toContain('bindDatagram');
   });
 
   it.each([

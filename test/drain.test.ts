@@ -240,6 +240,15 @@ describe('drain (HTTP/1.1)', () => {
     expect(server.listening).toBe(false);
   });
 
+  it('drains of a server that is not listening (closed, or never started) add no listeners one upon another', async () => {
+    const server = http.createServer();
+    trackConnections(server);
+    await drain(server, { timeout: 1000, notify: false });
+    const after = server.listenerCount('listening');
+    for (let i = 0; i < 12; i++) await drain(server, { timeout: 1000, notify: false });
+    expect(server.listenerCount('listening')).toBe(after);
+  });
+
   it('new connections are no longer accepted by this process', async () => {
     const { server, port } = await serve((req, res) => res.end('x'));
     await drain(server, { timeout: 1000, notify: false });
@@ -403,7 +412,7 @@ describe('drain (HTTP/2): a session accepted just before the drain', () => {
     return { server, port: (server.address() as net.AddressInfo).port };
   }
 
-  it('whose client sends its first request after the drain began: answered, not refused', async () => {
+  it('whose client sends its first requests after the drain began: all answered, not refused', async () => {
     const { server, port } = await h2c();
     const socket = net.connect(port, '127.0.0.1');
     await once(socket, 'connect');
@@ -413,13 +422,17 @@ describe('drain (HTTP/2): a session accepted just before the drain', () => {
     const client = http2.connect(`http://127.0.0.1:${port}`, { createConnection: () => socket });
     cleanup.push(() => client.destroy());
     client.on('error', () => undefined);
-    const stream = client.request({ ':path': '/late' });
-    let body = '';
-    stream.setEncoding('utf8').on('data', (d: string) => (body += d));
-    const [headers] = (await once(stream, 'response')) as [http2.IncomingHttpHeaders];
-    await once(stream, 'end');
-    expect({ status: headers[':status'], body }).toEqual({ status: 200, body: 'h2' });
-    expect(await draining).toMatchObject({ requestsFinished: 1, cut: 0 });
+    // Several at once, as a browser opening a page sends them.
+    const answers = ['/a', '/b', '/c', '/d'].map(async (path) => {
+      const stream = client.request({ ':path': path });
+      let body = '';
+      stream.setEncoding('utf8').on('data', (d: string) => (body += d));
+      const [headers] = (await once(stream, 'response')) as [http2.IncomingHttpHeaders];
+      await once(stream, 'end');
+      return { status: headers[':status'], body };
+    });
+    expect(await Promise.all(answers)).toEqual(Array(4).fill({ status: 200, body: 'h2' }));
+    expect(await draining).toMatchObject({ requestsFinished: 4, cut: 0 });
   });
 
   it('whose client never sends a request (a preconnect): told GOAWAY after a moment, not cut at the timeout', async () => {
