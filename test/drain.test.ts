@@ -14,10 +14,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import tls from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
 import { drain, trackConnections, type DrainOptions } from '../src/index.js';
+import { runInline } from './helpers/inline.js';
+import { closeAll, inetSocket } from './helpers/sockets.js';
 
 const cleanup: (() => void)[] = [];
 afterEach(() => {
   for (const c of cleanup.splice(0)) c();
+  closeAll();
 });
 
 async function serve(handler: http.RequestListener, keepAliveTimeout = 5000): Promise<{ server: http.Server; port: number }> {
@@ -238,6 +241,31 @@ describe('drain (HTTP/1.1)', () => {
     await once(server, 'listening');
     await sleep(10);
     expect(server.listening).toBe(false);
+  });
+
+  it('a drain while listen() of a shared name is still starting: neither the server nor the helper listen() adds for the second fd accepts afterwards', async () => {
+    const fds = [inetSocket().fd, inetSocket().fd];
+    const r = await runInline<{ answered: (string | null)[] }>(
+      `import http from 'node:http'; import net from 'node:net';
+      import { drain, listen, listenersNamed } from 'socket-activation';
+      const server = http.createServer((req, res) => res.end('served'));
+      const ports = listenersNamed('web').map((d) => d.local.port);
+      const listening = listen(server, 'web');
+      await drain(server, { timeout: 1000, notify: false });
+      await listening;
+      await new Promise((r) => setTimeout(r, 100));
+      // The test holds the sockets too: a connection queues there, and only an answer shows that this process accepts.
+      const ask = (port) => new Promise((resolve) => {
+        const c = net.connect(port, '127.0.0.1', () => c.write('GET / HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n'));
+        let got = '';
+        c.on('data', (d) => (got += d)).on('error', () => resolve(null));
+        setTimeout(() => { c.destroy(); resolve(got || null); }, 300);
+      });
+      console.log(JSON.stringify({ answered: [await ask(ports[0]), await ask(ports[1])] }));
+      process.exit(0);`,
+      { fds, env: { LISTEN_FDNAMES: 'web:web' } },
+    );
+    expect(r.answered).toEqual([null, null]);
   });
 
   it('drains of a server that is not listening (closed, or never started) add no listeners one upon another', async () => {
