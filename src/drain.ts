@@ -203,18 +203,16 @@ class Tracker {
     // A request with Expect: goes to these instead of 'request' when the application listens
     // for them. Listened to only while the application does: a listener makes Node skip its
     // own automatic 100 Continue.
-    for (const event of ['checkContinue', 'checkExpectation']) {
-      const follow = (): void => {
-        const listeners = server.listeners(event);
-        const others = listeners.filter((l) => l !== onRequest).length;
-        if (others > 0 && !listeners.includes(onRequest)) server.prependListener(event, onRequest);
-        else if (others === 0 && listeners.includes(onRequest)) server.removeListener(event, onRequest);
-      };
-      follow();
-      // 'newListener' comes before the listener is added, 'removeListener' after it is gone.
-      server.on('newListener', (name: string | symbol) => name === event && queueMicrotask(follow));
-      server.on('removeListener', (name: string | symbol) => name === event && follow());
-    }
+    for (const event of ['checkContinue', 'checkExpectation']) followWhileListened(server, event, onRequest);
+    // A connection switched to another protocol during a drain is one only the application can
+    // end (closeConnection). Listened to only while the application does: without a listener
+    // Node treats an Upgrade: request as a plain one and destroys a CONNECT.
+    const onSwitch = (req: http.IncomingMessage, socket: net.Socket): void => {
+      const c = this.connections.get(socket);
+      // After the application's listener: Node has detached its parser by then.
+      if (c) queueMicrotask(() => this.draining?.(c));
+    };
+    for (const event of ['upgrade', 'connect']) followWhileListened(server, event, onSwitch);
   }
 
   /**
@@ -328,6 +326,23 @@ class Tracker {
     });
     if (this.draining) this.draining(c);
   }
+}
+
+/**
+ * Keeps `ours` first among the listeners of `event` while the application has any, and none
+ * while it has none: for events whose mere listener changes what Node does.
+ */
+function followWhileListened(server: Server, event: string, ours: (...args: any[]) => void): void {
+  const follow = (): void => {
+    const listeners = server.listeners(event);
+    const others = listeners.filter((l) => l !== ours).length;
+    if (others > 0 && !listeners.includes(ours)) server.prependListener(event, ours);
+    else if (others === 0 && listeners.includes(ours)) server.removeListener(event, ours);
+  };
+  follow();
+  // 'newListener' comes before the listener is added, 'removeListener' after it is gone.
+  server.on('newListener', (name: string | symbol) => name === event && queueMicrotask(follow));
+  server.on('removeListener', (name: string | symbol) => name === event && follow());
 }
 
 /** The response Node is writing on `socket` (the first of any pipelined ones), if unfinished. */

@@ -412,6 +412,29 @@ describe('drain: upgraded (WebSocket) and CONNECT connections, which only the ap
     expect(report.durationMs).toBeLessThan(4000);
   });
 
+  it.each(['upgrade', 'connect'] as const)('tracked (%s), switched during the drain: closeConnection is called for it too', async (kind) => {
+    const server = http.createServer((req, res) => res.end('plain'));
+    server.on(kind, (req: http.IncomingMessage, socket: net.Socket) => {
+      socket.write(kind === 'upgrade' ? 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n' : 'HTTP/1.1 200 Connection Established\r\n\r\n');
+      socket.on('data', (d) => socket.write(d)).on('end', () => socket.end());
+    });
+    trackConnections(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanup.push(() => server.closeAllConnections());
+    const { client, received } = rawClient((server.address() as net.AddressInfo).port);
+    await once(client, 'connect');
+    await sleep(50);
+    const asked: net.Socket[] = [];
+    const draining = drain(server, { timeout: 3000, notify: false, closeConnection: (socket) => (asked.push(socket), socket.end('bye')) });
+    await sleep(50);
+    client.write(kind === 'upgrade' ? 'GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n' : 'CONNECT example.org:443 HTTP/1.1\r\nHost: example.org:443\r\n\r\n');
+    const report = await draining;
+    expect(asked).toHaveLength(1);
+    expect(report).toMatchObject({ closed: 1, cut: 0 });
+    expect(report.durationMs).toBeLessThan(2500);
+    expect(received()).toMatch(/bye$/);
+  });
+
   it.each(['upgrade', 'connect'] as const)('a server drain() meets first (%s): the connection Node no longer lists is waited for, not forgotten, and counted cut at the timeout', async (kind) => {
     const { server, client, received } = await switched(false, kind);
     const started = Date.now();
