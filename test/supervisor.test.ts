@@ -714,6 +714,14 @@ describe('notify protocol', () => {
     expect(alive(up.helper)).toBe(false);
   });
 
+  it('a reload after MAINPID= moved the main role: the log names that process as the one that drains', async () => {
+    const port = await freePort();
+    const s = supervise(['-l', `web=127.0.0.1:${port}`], supervised('--mainpid'));
+    const up = await s.json('UP');
+    process.kill(s.pid, 'SIGHUP');
+    await s.waitFor(new RegExp(`reloaded: pid \\d+ serves, pid ${up.helper} drains`), { stream: 'stderr' });
+  });
+
   it.each(['0', '18446744073709551615'])('WATCHDOG_USEC=%s (0, or systemd\'s infinity) from the child turns the watchdog off (as systemd)', async (usec) => {
     const port = await freePort();
     const s = supervise(['-l', `web=127.0.0.1:${port}`, '--watchdog-sec', '4'], supervised('--watchdog-off', usec));

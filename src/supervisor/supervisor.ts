@@ -240,12 +240,13 @@ export class Supervisor {
     }
     try {
       // Before SIGTERM: its drain may then keep idle connections a little (drain()'s `linger`).
-      writeFileSync(successorMarker(this.dir, old.pid), '');
+      // The one that serves is its MAINPID= process, after a hot upgrade of its own.
+      for (const pid of new Set([old.pid, old.mainPid])) writeFileSync(successorMarker(this.dir, pid), '');
     } catch {
       // Without the mark it drains as for a stop: nothing is lost.
     }
     this.stopGeneration(old, 'SIGTERM');
-    this.log(`reloaded: pid ${fresh.pid} serves, pid ${old.pid} drains`);
+    this.log(`reloaded: pid ${fresh.pid} serves, pid ${old.mainPid} drains`);
     return true;
   }
 
@@ -308,7 +309,7 @@ export class Supervisor {
         g.killDeadline?.clear();
         clearInterval(g.keepAlive);
         if (g.handoffFd !== undefined) native().close(g.handoffFd);
-        rmSync(successorMarker(this.dir, g.pid), { force: true });
+        for (const pid of new Set([g.pid, g.mainPid])) rmSync(successorMarker(this.dir, pid), { force: true });
         void this.stopLeftovers(g).then(() => {
           resolveExit(exit);
           this.onExit(g);
