@@ -361,7 +361,9 @@ export class Supervisor {
           this.log(`pid ${g.mainPid} (MAINPID=) is gone, collected by another process: its exit status is unknown, counted as a failure`);
           g.end({ code: 1 });
         }, 1000);
-        this.log(`pid ${g.pid} ${describeExit(own)}; pid ${g.mainPid} (MAINPID=) is the main process now`);
+        // A hot upgrade's old process exits at once when its successor has died (it leaves it to us).
+        const dead = procStat(g.mainPid)?.state === 'Z';
+        this.log(`pid ${g.pid} ${describeExit(own)}; pid ${g.mainPid} (MAINPID=) ${dead ? 'has exited too: its status follows' : 'is the main process now'}`);
         return;
       }
       g.end(g.mainExit ?? own);
