@@ -351,15 +351,19 @@ export function hotUpgrade(servers: Server | readonly Server[], options: HotUpgr
     // they are re-parented to it, would otherwise never learn that its main process died.
     // A stop (systemctl stop: SIGTERM to every process of the unit) ends it too: this process
     // then drains on.
+    let drainedAll = false;
     void successor.exit.exited.then((how) => {
       if (successor.exit.stopped()) return;
-      process.stderr.write(`socket-activation: pid ${pid}, the main process since the upgrade, exited (${how}) while this process drained; ${options.exit === false ? 'the service manager learns it when this process exits' : 'exiting now, so that the service manager collects it and applies Restart='}\n`);
+      process.stderr.write(`socket-activation: pid ${pid}, the main process since the upgrade, exited (${how})${drainedAll ? '' : ' while this process drained'}; ${options.exit === false ? 'the service manager learns it when this process exits' : 'exiting now, so that the service manager collects it and applies Restart='}\n`);
       if (options.exit !== false) process.exit(1);
     });
     native().sendOn(channel, Buffer.from(MAIN_MESSAGE), new Int32Array(0));
     // The outcome is known now: the reload command returns while this process drains.
     const handOff = channelHandOff(channel);
-    const drained = Promise.all(list.map((server) => drain(server, { timeout: options.drainTimeout ?? 10_000, linger: options.drainLinger ?? DEFAULT_LINGER, notify: false, handOff }))).finally(successor.close);
+    const drained = Promise.all(list.map((server) => drain(server, { timeout: options.drainTimeout ?? 10_000, linger: options.drainLinger ?? DEFAULT_LINGER, notify: false, handOff }))).finally(() => {
+      drainedAll = true;
+      successor.close();
+    });
     return { ok: true, pid, drained };
   };
 
