@@ -149,6 +149,16 @@ static void OnTerm(int number) {
   _exit(0);
 }
 
+// No answer: the service exited (a hot upgrade's old process does when its successor died, and
+// leaves that successor, its child, to the manager). systemd looks at its main process when this
+// control process exits; so this process exits only once the manager has collected the service
+// (it is gone from /proc) and had a moment for what was re-parented to it, or after 5 s.
+static void AwaitCollected(int service) {
+  if (service <= 0) return;
+  for (int i = 0; i < 500 && (kill(service, 0) == 0 || errno == EPERM); i++) usleep(10000);
+  usleep(200000);
+}
+
 static int IsSpace(char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r' || c == '\v' || c == '\f'; }
 
 int main(int argc, char** argv) {
@@ -251,5 +261,6 @@ int main(int argc, char** argv) {
   }
   if (!strncmp(text, "failed ", 7)) text += 7;
   fprintf(stderr, "socket-activation: upgrade of pid %s failed: %s\n", pid, *text ? text : "no answer");
+  if (!*text) AwaitCollected(atoi(pid));
   return 1;
 }

@@ -49,12 +49,24 @@ function environment(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   return { PATH: process.env.PATH, HOME: process.env.HOME, ...extra };
 }
 
+function exists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 let unique = 0;
 /** A runtime directory of its own and the pid whose control socket it would hold. */
 function place(): { runtime: string; pid: number; path: string } {
   const runtime = join(dir, `run-${++unique}`);
   mkdirSync(runtime);
-  const pid = 40_000 + unique;
+  // One no process has: after a service that closes without an answer, the command waits
+  // for that pid to be gone.
+  let pid = 40_000 + unique;
+  while (exists(pid)) pid += 1000;
   return { runtime, pid, path: join(runtime, `socket-activation-${pid}.ctl`) };
 }
 
@@ -129,6 +141,26 @@ describe('the outcome of an upgrade', () => {
     try {
       const r = await allThree([String(pid)], environment({ RUNTIME_DIRECTORY: runtime }));
       expect(r).toEqual({ code: 1, stdout: '', stderr: `socket-activation: upgrade of pid ${pid} failed: no answer\n` });
+    } finally {
+      await control.close();
+    }
+  });
+
+  it.each(Object.entries(commands))('closed without an answer by a service that then exits (%s): the command exits only after the service is collected, and a moment more', async (_, command) => {
+    // A hot upgrade's old process exits without answering when its successor died: systemd must
+    // collect that successor (re-parented to it) before this control process's exit ends the reload.
+    const service = spawn('sleep', ['0.4'], { stdio: 'ignore' });
+    let collectedAt = 0;
+    service.on('exit', () => (collectedAt = Date.now()));
+    const runtime = join(dir, `run-${++unique}`);
+    mkdirSync(runtime);
+    const control = await controlSocket(join(runtime, `socket-activation-${service.pid}.ctl`), null);
+    try {
+      const r = await run(command, [String(service.pid)], environment({ RUNTIME_DIRECTORY: runtime }));
+      const endedAt = Date.now();
+      expect(r).toEqual({ code: 1, stdout: '', stderr: `socket-activation: upgrade of pid ${service.pid} failed: no answer\n` });
+      expect(collectedAt).toBeGreaterThan(0);
+      expect(endedAt - collectedAt).toBeGreaterThanOrEqual(150);
     } finally {
       await control.close();
     }

@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { SocketActivationError } from '../errors.js';
 import { controlPath } from '../control-path.js';
 
@@ -82,5 +83,25 @@ export async function reload(argv: readonly string[]): Promise<number> {
     return 0;
   }
   console.error(`socket-activation: upgrade of pid ${pid} failed: ${answer.replace(/^failed /, '') || 'no answer'}`);
+  if (answer === '') await awaitCollected(pid);
   return 1;
+}
+
+/**
+ * No answer: the service exited (a hot upgrade's old process does when its successor died, and
+ * leaves that successor, its child, to the manager). systemd looks at its main process when this
+ * control process exits; so it exits only once the manager has collected the service (gone from
+ * /proc) and had a moment for what was re-parented to it, or after 5 s. As the native command.
+ */
+async function awaitCollected(pid: number): Promise<void> {
+  const alive = (): boolean => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code === 'EPERM';
+    }
+  };
+  for (let i = 0; i < 500 && alive(); i++) await sleep(10);
+  await sleep(200);
 }
