@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, readFileSync, unlinkSync } from 'node:fs';
+import { chmodSync, existsSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
 import net from 'node:net';
 import { constants } from 'node:os';
@@ -12,6 +12,7 @@ import type { NotifyValue } from './notify-message.js';
 import { activation } from './registry.js';
 import { startActivated } from './spawn.js';
 import { directoryProblem } from './start-problems.js';
+import { procStat } from './processes.js';
 import { rememberStart, successorCommand, successorCwd } from './successor-command.js';
 import { MAIN_MESSAGE, REFUSED_FIELD, SUCCESSOR_VARIABLE, UPGRADE_PROTOCOL } from './successor.js';
 import { isConnection } from './listen.js';
@@ -131,14 +132,10 @@ function watchExit(pid: number): ExitWatch {
 }
 
 // The main thread of a Node process that exits is a zombie (which systemd checks for in /proc)
-// before waitid() reports the process: that waits for its other threads.
+// before waitid() reports the process: that waits for its other threads. Gone: reap() says so.
 function isZombie(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-    return /^[ZX]/.test(stat.slice(stat.lastIndexOf(')') + 2));
-  } catch {
-    return false; // gone (then reap() says so), or no /proc
-  }
+  const state = procStat(pid)?.state;
+  return state === 'Z' || state === 'X';
 }
 
 const EAGAIN = -constants.errno.EAGAIN;

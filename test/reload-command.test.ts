@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { controlPath } from '../src/control-path.js';
+import { isAlive } from '../src/processes.js';
 import { native as native_ } from '../src/native.js';
 import { cli, root } from './helpers/activated.js';
 
@@ -49,15 +50,6 @@ function environment(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   return { PATH: process.env.PATH, HOME: process.env.HOME, ...extra };
 }
 
-function exists(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 let unique = 0;
 /** A runtime directory of its own and the pid whose control socket it would hold. */
 function place(): { runtime: string; pid: number; path: string } {
@@ -66,7 +58,7 @@ function place(): { runtime: string; pid: number; path: string } {
   // One no process has: after a service that closes without an answer, the command waits
   // for that pid to be gone.
   let pid = 40_000 + unique;
-  while (exists(pid)) pid += 1000;
+  while (isAlive(pid)) pid += 1000;
   return { runtime, pid, path: join(runtime, `socket-activation-${pid}.ctl`) };
 }
 

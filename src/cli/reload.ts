@@ -2,6 +2,7 @@ import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SocketActivationError } from '../errors.js';
 import { controlPath } from '../control-path.js';
+import { isAlive } from '../processes.js';
 
 export const RELOAD_HELP = `Usage: socket-activation reload PID [--timeout SECONDS]
 
@@ -94,14 +95,6 @@ export async function reload(argv: readonly string[]): Promise<number> {
  * /proc) and had a moment for what was re-parented to it, or after 5 s. As the native command.
  */
 async function awaitCollected(pid: number): Promise<void> {
-  const alive = (): boolean => {
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch (err) {
-      return (err as NodeJS.ErrnoException).code === 'EPERM';
-    }
-  };
-  for (let i = 0; i < 500 && alive(); i++) await sleep(10);
+  for (let i = 0; i < 500 && isAlive(pid); i++) await sleep(10);
   await sleep(200);
 }

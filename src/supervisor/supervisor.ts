@@ -17,6 +17,7 @@ import { NotifyServer, type NotifyMessage } from './notify-server.js';
 import { Deadline, longTimeout } from './deadline.js';
 import { children, startReaper } from './reaper.js';
 import { commandProblem, directoryProblem, openFileLimit } from '../start-problems.js';
+import { isAlive, procStat } from '../processes.js';
 
 /** How the supervised command ended for good. */
 export type SupervisorExit = { readonly code: number; readonly signal?: undefined } | { readonly code?: undefined; readonly signal: NodeJS.Signals };
@@ -728,26 +729,6 @@ function belongsTo(pid: number, childPid: number): boolean {
     stat = procStat(stat.ppid);
   }
   return false;
-}
-
-function procStat(pid: number): { state: string; ppid: number; session: number } | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // After the command name in parentheses: state, ppid, pgrp, session.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return { state: fields[0]!, ppid: Number(fields[1]), session: Number(fields[3]) };
-  } catch {
-    return undefined;
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** Whether process group `pgid` has a member (a zombie counts until it is reaped). */

@@ -1,0 +1,28 @@
+// What /proc and kill(2) tell about another process.
+import { readFileSync } from 'node:fs';
+
+/**
+ * State (`R`, `S`, `Z` for a zombie, …), parent and session of `pid`, from /proc/PID/stat;
+ * undefined when there is no such process or no /proc.
+ * @internal
+ */
+export function procStat(pid: number): { state: string; ppid: number; session: number } | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // After the command name in parentheses: state, ppid, pgrp, session.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { state: fields[0]!, ppid: Number(fields[1]), session: Number(fields[3]) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether `pid` exists (a zombie counts until it is reaped). @internal */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
