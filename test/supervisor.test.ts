@@ -792,14 +792,17 @@ describe('notify protocol', () => {
     }
   });
 
-  it('STATUS= is printed with its control characters escaped; one that is not valid UTF-8 is ignored (as systemd)', async () => {
+  it('STATUS= is printed with its control characters escaped; one that is not valid UTF-8 is ignored (as systemd); an empty one says it cleared', async () => {
     const send = (text: Buffer) => `python3 ${join(fixtures, 'notify-send.py')} ${text.toString('hex')} &`;
     const escapes = Buffer.from('STATUS=\x1b[2Jred\x07\rforged line');
     const invalid = Buffer.concat([Buffer.from('STATUS=bad '), Buffer.from([0xff, 0xfe]), Buffer.from(' bytes')]);
-    const s = supervise(['-l', 'web=127.0.0.1:0'], ['/bin/sh', '-c', `${send(escapes)} ${send(invalid)} echo UP; wait`]);
+    const cleared = Buffer.from('STATUS=');
+    const s = supervise(['-l', 'web=127.0.0.1:0'], ['/bin/sh', '-c', `${send(escapes)} ${send(invalid)} ${send(cleared)} echo UP; wait`]);
     await s.waitFor(/^UP$/m);
     await s.waitFor(/\] \\u001b\[2Jred\\u0007\\u000dforged line$/m, { stream: 'stderr' });
     await s.waitFor(/\] STATUS= is not valid UTF-8: ignored$/m, { stream: 'stderr' });
+    await s.waitFor(/\] status cleared \(STATUS= with no text\)$/m, { stream: 'stderr' });
+    expect(s.stderr).not.toMatch(/\] $/m);
     expect(s.stderr).not.toContain('\x1b');
     expect(s.stderr).not.toContain('\r');
     expect(s.stderr).not.toMatch(/bad/);

@@ -14,7 +14,8 @@ SIGHUP reloads with zero downtime (a new child, READY=1, then SIGTERM to the old
 SIGTERM/SIGINT/SIGQUIT stop it and become our exit; a crash restarts it.
 
   -l, --listen [NAME=]ADDRESS     stream listener (TCP, unix stream)
-  -d, --datagram [NAME=]ADDRESS   datagram socket (UDP, unix datagram)
+  -d, --datagram [NAME=]ADDRESS   datagram socket (UDP; a unix datagram socket is for
+                                  native code: Node's dgram cannot use it)
       --seqpacket [NAME=]ADDRESS  unix seqpacket listener (for native code: Node cannot
                                   serve it)
   -b, --backlog N                 accept queue length (default 4096, like systemd)

@@ -599,6 +599,7 @@ export class Supervisor {
       // As systemd, which ignores a STATUS= that is not UTF-8; control characters are escaped,
       // so a status line cannot move the cursor or forge log lines on the terminal.
       if (status !== undefined && m.notUtf8.has('STATUS')) this.log(`[${m.pid}] STATUS= is not valid UTF-8: ignored`);
+      else if (status === '') this.log(`[${m.pid}] status cleared (STATUS= with no text)`);
       else if (status !== undefined) this.log(`[${m.pid}] ${escapeControls(status)}`);
       if (f.get('ERRNO') !== undefined) this.log(`[${m.pid}] ERRNO=${f.get('ERRNO')}`);
       const usec = f.get('WATCHDOG_USEC');
