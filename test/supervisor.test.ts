@@ -6,7 +6,7 @@ import { once } from 'node:events';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
+import { constants, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
@@ -228,12 +228,24 @@ describe('reload on SIGHUP', () => {
     expect((await ask(port)).pid).toBe(Number(third));
   });
 
-  it('a new child that never sends READY=1 is killed after --ready-timeout', async () => {
+  it('a new child that never sends READY=1 gets SIGTERM after --ready-timeout (it may be serving already), SIGKILL after --stop-timeout', async () => {
     const port = await freePort();
     const s = supervise(['-l', `web=127.0.0.1:${port}`, '--ready-timeout', '1'], supervised('--no-ready'));
     await s.json('UP');
     process.kill(s.pid, 'SIGHUP');
     await s.waitFor(/reload failed: the new child \(pid \d+\) sent no READY=1 within 1000 ms/, { stream: 'stderr' });
+    await s.waitFor(/neither child sent READY=1: a reload waits for it/, { stream: 'stderr' });
+
+    // A child that says how it ends: SIGTERM first, then (ignoring it) SIGKILL.
+    const script = 'trap "echo TERM $$" TERM; echo UP $$; while :; do sleep 0.1; done';
+    const t = supervise(['-l', `web=127.0.0.1:${await freePort()}`, '--ready-timeout', '1', '--stop-timeout', '1'], ['/bin/sh', '-c', script]);
+    await t.waitFor(/^UP \d+$/m);
+    process.kill(t.pid, 'SIGHUP');
+    const [, fresh] = await t.waitFor(/^UP \d+\n[\s\S]*^UP (\d+)$/m);
+    await t.waitFor(new RegExp(`^TERM ${fresh}$`, 'm'));
+    await t.waitFor(new RegExp(`pid ${fresh} did not stop within 1000 ms of SIGTERM; killing it with SIGKILL`), { stream: 'stderr' });
+    for (let i = 0; i < 100 && alive(Number(fresh)); i++) await sleep(50);
+    expect(alive(Number(fresh))).toBe(false);
   });
 });
 
@@ -408,6 +420,37 @@ describe('crashes and the fd store', () => {
     } finally {
       closeSync(stray);
     }
+  });
+
+  it.each(['SIGTERM', 'SIGPIPE'])('a child killed by %s is not restarted under on-failure (a clean exit to systemd), and its death becomes the exit', async (signal) => {
+    const s = supervise(['-l', '127.0.0.1:0'], ['/bin/sh', '-c', `echo UP; sleep 0.2; kill -${signal.slice(3)} $$`]);
+    await s.waitFor(/^UP$/m);
+    // The launcher ends as its child did: by the same signal, or 128 + n where Node cannot die
+    // of it (it ignores SIGPIPE).
+    const end = await s.finish();
+    expect(end.signal === signal || end.code === 128 + constants.signals[signal as NodeJS.Signals]).toBe(true);
+    expect(s.stderr).not.toMatch(/restarting in/);
+  });
+
+  it('a stop signal while an exited child\'s leftovers are being stopped waits for them (SIGKILL after --stop-timeout): none outlives the supervisor', async () => {
+    const s = supervise(['-l', '127.0.0.1:0', '--stop-timeout', '1'], ['/bin/sh', '-c', '(trap "" TERM; echo "LEFT $(exec sh -c \'echo $PPID\')"; while :; do sleep 0.1; done) & sleep 0.3; exit 1']);
+    const [, left] = await s.waitFor(/^LEFT (\d+)$/m);
+    await s.waitFor(/left processes in its process group.*; sending them SIGTERM/, { stream: 'stderr' });
+    process.kill(s.pid, 'SIGTERM');
+    await s.finish();
+    expect(s.stderr).toMatch(/did not stop within 1000 ms of SIGTERM; killing them with SIGKILL/);
+    expect(alive(Number(left))).toBe(false);
+  });
+
+  it('a second stop signal of another kind reaches the child as it came', async () => {
+    const script = 'trap "echo GOT TERM" TERM; trap "echo GOT INT; exit 5" INT; echo UP; while :; do sleep 0.1; done';
+    const s = supervise(['-l', '127.0.0.1:0'], ['/bin/sh', '-c', script]);
+    await s.waitFor(/^UP$/m);
+    process.kill(s.pid, 'SIGTERM');
+    await s.waitFor(/^GOT TERM$/m);
+    process.kill(s.pid, 'SIGINT');
+    await s.waitFor(/^GOT INT$/m);
+    expect(await s.finish()).toEqual({ code: 5, signal: null });
   });
 
   it('what an exited child left in its process group is stopped before the restart (SIGTERM), as systemd stops what is left in the cgroup', async () => {

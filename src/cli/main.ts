@@ -21,7 +21,8 @@ SIGTERM/SIGINT/SIGQUIT stop it and become our exit; a crash restarts it.
   -b, --backlog N                 accept queue length (default 4096, like systemd)
   -E, --setenv NAME[=VALUE]       set (or pass on) a variable for COMMAND
       --restart on-failure|always|no   restart COMMAND when it exits by itself
-                                  (default on-failure: after a non-zero status or a crash)
+                                  (default on-failure: after a non-zero status or a death
+                                  by a signal other than SIGHUP/SIGINT/SIGTERM/SIGPIPE)
       --ready-timeout SECONDS     a reload's wait for READY=1 (default 30)
       --watchdog-sec SECONDS      kill COMMAND with SIGABRT when it sends no WATCHDOG=1
                                   for that long (default 0: off), as WatchdogSec=

@@ -72,6 +72,7 @@ interface Generation {
 
 const FORWARDED: readonly NodeJS.Signals[] = ['SIGUSR1', 'SIGUSR2', 'SIGWINCH'];
 const STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGQUIT'];
+const CLEAN_SIGNALS: readonly NodeJS.Signals[] = ['SIGHUP', 'SIGINT', 'SIGTERM', 'SIGPIPE'];
 /** How often stored fds are checked for hang-ups (systemd's event loop sees them at once). */
 const SWEEP_INTERVAL_MS = 1000;
 /** systemd's USEC_INFINITY. */
@@ -105,6 +106,8 @@ export class Supervisor {
   private readonly sweeper: NodeJS.Timeout;
   /** Set once the service is ending (a stop, or no restart): what the supervisor ends with, the main child's exit once known. */
   private ending: SupervisorExit | undefined;
+  /** Exited children whose leftover processes are still being stopped: the end waits for them. */
+  private cleaning = 0;
   /** The crash restart waiting out its backoff. */
   private restartTimer: NodeJS.Timeout | undefined;
 
@@ -228,8 +231,15 @@ export class Supervisor {
         `reload failed: the new child ${fresh.pid > 0 ? `(pid ${fresh.pid}) ` : ''}${outcome === 'exited' ? (fresh.pid > 0 ? 'exited before READY=1' : 'did not start') : `sent no READY=1 within ${timeout} ms${deadline.extended ? ' and the time it asked for (EXTEND_TIMEOUT_USEC=)' : ''}`}; ` +
           (oldGone ? `pid ${old.mainPid} has exited too` : `pid ${old.mainPid} keeps serving`),
       );
-      fresh.stopping = true;
-      this.kill(fresh, 'SIGKILL');
+      if (outcome === 'timeout') {
+        if (!old.ready) this.log('neither child sent READY=1: a reload waits for it (ready() of socket-activation, or systemd-notify --ready)');
+        // As systemd after a start timeout: SIGTERM, SIGKILL only after the stop timeout. The
+        // new child may be serving already (it shares the listeners): it finishes that.
+        this.stopGeneration(fresh, 'SIGTERM');
+      } else {
+        fresh.stopping = true;
+        this.kill(fresh, 'SIGKILL');
+      }
       // The old child ended meanwhile: what its exit would have done (a restart, or the end).
       if (oldGone && !this.ending) this.afterExit(old);
       return false;
@@ -311,7 +321,9 @@ export class Supervisor {
         clearInterval(g.keepAlive);
         if (g.handoffFd !== undefined) native().close(g.handoffFd);
         for (const pid of new Set([g.pid, g.mainPid])) rmSync(successorMarker(this.dir, pid), { force: true });
+        this.cleaning++;
         void this.stopLeftovers(g).then(() => {
+          this.cleaning--;
           resolveExit(exit);
           this.onExit(g);
         });
@@ -377,7 +389,7 @@ export class Supervisor {
       // The end comes when every child has exited (as systemd waits for the whole cgroup);
       // the main child's exit becomes ours.
       if (g === this.current) this.ending = g.exit!;
-      if (this.generations.size === 0) this.finish(this.ending);
+      if (this.generations.size === 0 && this.cleaning === 0) this.finish(this.ending);
       return;
     }
     if (g !== this.current) return; // an old child that drained, or a failed reload
@@ -389,7 +401,8 @@ export class Supervisor {
   /** Restart (with backoff) or finish after the current child `g` exited by itself. */
   private afterExit(g: Generation): void {
     const exit = g.exit!;
-    const failed = exit.signal !== undefined || exit.code !== 0;
+    // systemd's clean exit: status 0, or death by SIGHUP, SIGINT, SIGTERM or SIGPIPE.
+    const failed = exit.signal !== undefined ? !CLEAN_SIGNALS.includes(exit.signal) : exit.code !== 0;
     const policy = this.options.restart ?? 'on-failure';
     const restart = policy === 'always' || (policy === 'on-failure' && failed);
     const how = g.pid > 0 ? `pid ${g.childGone ? g.mainPid : g.pid} ${describeExit(exit)}` : `${this.options.command[0]} did not start`;
@@ -417,7 +430,7 @@ export class Supervisor {
 
   private stop(signal: NodeJS.Signals): void {
     this.stopSignal ??= signal;
-    this.endService({ signal });
+    this.endService({ signal }, signal);
   }
 
   /**
@@ -425,12 +438,15 @@ export class Supervisor {
    * stopped, and the supervisor finishes once all are gone, with `exit` unless the main child's
    * own exit comes later.
    */
-  private endService(exit: SupervisorExit): void {
+  private endService(exit: SupervisorExit, signal: NodeJS.Signals = this.stopSignal ?? 'SIGTERM'): void {
     // Between a crash and its restart: nothing may start any more.
     clearTimeout(this.restartTimer);
     this.ending ??= exit;
-    if (this.generations.size === 0) return this.finish(this.ending);
-    for (const g of this.generations) this.stopGeneration(g, this.stopSignal ?? 'SIGTERM');
+    // A child that has exited may still be having its leftovers stopped: the end follows that
+    // (onExit()), or they would outlive the supervisor holding its sockets.
+    if (this.generations.size === 0 && this.cleaning === 0) return this.finish(this.ending);
+    // Each stop signal is passed on as it came (a second, different one too), as tini does.
+    for (const g of this.generations) this.stopGeneration(g, signal);
   }
 
   /**
