@@ -15,7 +15,8 @@
         "native/watch.cc",
         "native/receive.cc",
         "native/spawn.cc",
-        "native/glibc-compat.c"
+        "native/glibc-compat.c",
+        "native/libstdcxx-compat.cc"
       ],
       "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED"],

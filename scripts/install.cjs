@@ -7,30 +7,36 @@ const path = require('node:path');
 
 const root = path.join(__dirname, '..');
 
-function loads() {
+/** Why the addon did not load (a prebuild that exists but needs a newer system library, say), or '' when it loads. */
+function loadError() {
   try {
     require('node-gyp-build')(root);
-    return true;
-  } catch {
-    return false;
+    return '';
+  } catch (err) {
+    return String(err && err.message ? err.message : err);
   }
 }
 
 const forced = process.env.npm_config_build_from_source === 'true';
 if (process.platform === 'win32') process.exit(0);
-if (!forced && loads()) process.exit(0);
+const prebuilt = forced ? 'not tried' : loadError();
+if (prebuilt === '') process.exit(0);
 
 // npm puts its own node-gyp on PATH for install scripts and names it in npm_config_node_gyp.
 const gyp = process.env.npm_config_node_gyp;
 const build = gyp
   ? spawnSync(process.execPath, [gyp, 'rebuild'], { cwd: root, stdio: 'inherit' })
   : spawnSync('node-gyp', ['rebuild'], { cwd: root, stdio: 'inherit' });
-if (build.status === 0 && loads()) process.exit(0);
+if (build.status === 0 && loadError() === '') process.exit(0);
 
 const glibc = process.report?.getReport().header.glibcVersionRuntime;
+// node-gyp-build says "No native build was found" when nothing fits; anything else is a binary
+// that was found but did not load, and its loader's words say why.
 const why = forced
   ? 'building from source was asked for (npm_config_build_from_source)'
-  : `no prebuilt binary fits ${process.platform}-${process.arch}${glibc ? ` with glibc ${glibc}` : ''}`;
+  : /No native build was found/.test(prebuilt)
+    ? `no prebuilt binary fits ${process.platform}-${process.arch}${glibc ? ` with glibc ${glibc}` : ''}`
+    : `the prebuilt binary did not load (${prebuilt.split('\n')[0]})`;
 console.error(
   [
     '',

@@ -26,11 +26,15 @@ function project(options: Parameters<typeof installProject>[1] = {}): Project {
   return p;
 }
 
-/** The greatest GLIBC_x.y symbol version a shared object needs. */
-function glibcFloor(file: string): string {
-  const versions = [...execFileSync('objdump', ['-T', file], { encoding: 'utf8' }).matchAll(/\bGLIBC_(\d+)\.(\d+)(?:\.(\d+))?/g)].map((m) => [Number(m[1]), Number(m[2]), Number(m[3] ?? 0)]);
-  versions.sort((a, b) => a[0]! - b[0]! || a[1]! - b[1]! || a[2]! - b[2]!);
-  return versions.at(-1)!.slice(0, 2).join('.');
+/** The greatest symbol version of `prefix` (GLIBC, GLIBCXX, CXXABI) a shared object needs, as "x.y" or "x.y.z". */
+function versionFloor(file: string, prefix: string): string {
+  const pattern = new RegExp(`\\b${prefix}_(\\d+(?:\\.\\d+)*)\\b`, 'g');
+  const versions = [...execFileSync('objdump', ['-T', file], { encoding: 'utf8' }).matchAll(pattern)].map((m) => m[1]!.split('.').map(Number));
+  versions.sort((a, b) => {
+    for (let i = 0; i < Math.max(a.length, b.length); i++) if ((a[i] ?? 0) !== (b[i] ?? 0)) return (a[i] ?? 0) - (b[i] ?? 0);
+    return 0;
+  });
+  return versions.at(-1)!.join('.');
 }
 
 /** ELF e_machine of a file: 62 x86-64, 183 AArch64. */
@@ -54,6 +58,7 @@ describe('the tarball', () => {
       'dist/load-addon.cjs',
       'native/init.cc',
       'native/glibc-compat.c',
+      'native/libstdcxx-compat.cc',
       'scripts/install.cjs',
       'bin/socket-activation-reload',
       'native/reload-command.c',
@@ -68,12 +73,15 @@ describe('the tarball', () => {
     expect(list.filter((f) => /^dist\/cjs\/(launcher|cli|supervisor)\//.test(f))).toEqual([]);
   });
 
-  it('prebuilds: stripped ELF for x86-64 and AArch64 that need no glibc newer than 2.28', () => {
+  it('prebuilds: stripped ELF for x86-64 and AArch64 that need no glibc newer than 2.28, and no libstdc++ newer than Node\'s own (GLIBCXX_3.4.21, CXXABI_1.3.9)', () => {
     const x64 = join(root, 'prebuilds/linux-x64/socket-activation.glibc.node');
     const arm64 = join(root, 'prebuilds/linux-arm64/socket-activation.glibc.node');
     expect([elfMachine(x64), elfMachine(arm64)]).toEqual([62, 183]);
     for (const file of [x64, arm64]) {
-      expect(glibcFloor(file)).toBe('2.28');
+      expect(versionFloor(file, 'GLIBC')).toBe('2.28');
+      // Debian 10 and RHEL 8 have GLIBCXX_3.4.25 and CXXABI_1.3.11; Node 18-24 need these.
+      expect(versionFloor(file, 'GLIBCXX')).toBe('3.4.21');
+      expect(versionFloor(file, 'CXXABI')).toBe('1.3.9');
       // stripped: no static symbol table left
       expect(execFileSync('objdump', ['-t', file], { encoding: 'utf8' })).toMatch(/no symbols/);
     }
@@ -87,6 +95,19 @@ describe('the tarball', () => {
       const headers = execFileSync('readelf', ['-l', '-d', file], { encoding: 'utf8' });
       expect(headers).not.toMatch(/INTERP|program interpreter|NEEDED/);
       expect(execFileSync('objdump', ['-t', file], { encoding: 'utf8' })).toMatch(/no symbols/);
+    }
+  });
+
+  it('npm pack refuses to pack without the prebuilds (a fresh clone), saying how to make them', () => {
+    const copy = mkdtempSync(join(tmpdir(), 'sa-prepack-'));
+    try {
+      execFileSync('cp', ['-r', join(root, 'package.json'), join(root, 'scripts'), copy]);
+      const r = spawnSync('npm', ['pack', '--dry-run'], { cwd: copy, encoding: 'utf8', env: cleanEnvironment() });
+      expect(r.status).not.toBe(0);
+      expect(r.stderr).toContain('prebuilds/linux-x64/socket-activation.glibc.node');
+      expect(r.stderr).toContain('Run `npm run prebuilds` first');
+    } finally {
+      rmSync(copy, { recursive: true, force: true });
     }
   });
 
