@@ -2,7 +2,7 @@ import dgram from 'node:dgram';
 import { describeWithArticle, isUdp, type Descriptor, type DatagramDescriptor } from './descriptor.js';
 import { closeDuplicate, duplicateForNode } from './adopt.js';
 import { fallbackApplies } from './registry.js';
-import { checkTarget, listener, meets } from './select.js';
+import { checkTarget, meets, theOne } from './select.js';
 import { SocketActivationError } from './errors.js';
 import { datagramFallback } from './fallback.js';
 
@@ -55,7 +55,7 @@ export async function bindDatagram(target: string | Descriptor, options: BindDat
     return bound(socket, (done) => socket.bind({ port, address: host }, done));
   }
   const d: DatagramDescriptor =
-    typeof target === 'string' ? listener(target, { type: 'dgram' }) : meets(target, { type: 'dgram' }, 'bindDatagram');
+    typeof target === 'string' ? theOne(target, { type: 'dgram' }, `bindDatagram(${JSON.stringify(target)})`) : meets(target, { type: 'dgram' }, 'bindDatagram');
   // An ICMP ping socket is an inet datagram socket too, on which Node's send() fails with EINVAL.
   if (!isUdp(d)) {
     throw new SocketActivationError(

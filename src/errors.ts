@@ -1,4 +1,5 @@
 import { getSystemErrorMap } from 'node:util';
+import type { NotActivatedReason } from './registry.js';
 
 /** Stable error codes thrown by this package (besides Node's own system error codes). */
 export type SocketActivationErrorCode =
@@ -27,8 +28,8 @@ export type SocketActivationErrorCode =
 
 /**
  * Every error this package raises itself. `code` is stable; the message says what was
- * expected, what was found and what to do. Extra fields (`fd`, `name`, `variable`,
- * `expected`, `found`, …) carry the same facts for programs.
+ * expected, what was found and what to do. Extra fields (`fd`, `listenerName`, `variable`,
+ * `argument`, `reason`, `expected`, `found`, …) carry the same facts for programs.
  */
 export class SocketActivationError extends Error {
   /** Stable machine-readable code. */
@@ -39,6 +40,14 @@ export class SocketActivationError extends Error {
   declare listenerName?: string;
   /** The environment variable concerned, when there is one. */
   declare variable?: string;
+  /** The argument or option concerned (`ERR_INVALID_ARGUMENT`), when there is one. */
+  declare argument?: string;
+  /** `ERR_NOT_ACTIVATED`: why this process is not activated. */
+  declare reason?: NotActivatedReason;
+  /** What was expected: a description, or the expectation a descriptor was checked against. */
+  declare expected?: unknown;
+  /** What was found instead: the value given, or the descriptor that did not match. */
+  declare found?: unknown;
   [key: string]: unknown;
 
   constructor(code: SocketActivationErrorCode, message: string, fields: Record<string, unknown> = {}) {

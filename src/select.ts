@@ -313,6 +313,15 @@ function named<E extends Expectation>(name: string, expect?: E): readonly Expect
 export function listener<E extends Expectation = Record<never, never>>(name: string, expect?: E): Expected<E> {
   checkName('listener()', name);
   checkExpectation('listener()', expect);
+  return theOne(name, expect, `listener ${JSON.stringify(name)}`);
+}
+
+/**
+ * {@link listener} for the package's own calls: `purpose` names the call in a mismatch
+ * (`bindDatagram("web")`), and `expect` is the package's own.
+ * @internal
+ */
+export function theOne<E extends Expectation>(name: string, expect: E | undefined, purpose: string): Expected<E> {
   const found = named(name);
   if (found.length > 1) {
     // listen() serves every stream listener of a name; anything else is taken one descriptor at a time.
@@ -328,5 +337,5 @@ export function listener<E extends Expectation = Record<never, never>>(name: str
       { listenerName: name, found: found.map((d) => d.fd) },
     );
   }
-  return meets(found[0]!, expect ?? ({} as E), `listener ${JSON.stringify(name)}`);
+  return meets(found[0]!, expect ?? ({} as E), purpose);
 }

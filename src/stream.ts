@@ -4,7 +4,7 @@ import { describeWithArticle, type Descriptor, type FifoDescriptor } from './des
 import { SocketActivationError } from './errors.js';
 import { closeDuplicate, connectionSocket, duplicateForNode } from './adopt.js';
 import { activation } from './registry.js';
-import { checkTarget, instanceConnections, isConnection, label, listener, meets, otherwise } from './select.js';
+import { checkTarget, instanceConnections, isConnection, label, listener, meets, otherwise, theOne } from './select.js';
 
 /**
  * Every inherited connected stream socket (systemd Accept=yes, `systemd-socket-activate -a`,
@@ -88,7 +88,7 @@ function accessMode(fd: number): 'read-only' | 'write-only' | 'read-write' | und
  */
 export function fifo(target: string | Descriptor, options: { writable?: boolean } = {}): net.Socket {
   checkTarget('fifo()', target);
-  const d: FifoDescriptor = typeof target === 'string' ? listener(target, { kind: 'fifo' }) : meets(target, { kind: 'fifo' }, 'fifo');
+  const d: FifoDescriptor = typeof target === 'string' ? theOne(target, { kind: 'fifo' }, `fifo(${JSON.stringify(target)})`) : meets(target, { kind: 'fifo' }, 'fifo');
   const writable = options.writable ?? false;
   const mode = accessMode(d.fd);
   if ((mode === 'write-only' && !writable) || (mode === 'read-only' && writable)) {

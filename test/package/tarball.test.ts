@@ -48,6 +48,7 @@ describe('the tarball', () => {
     for (const f of [
       'package.json',
       'README.md',
+      'LICENSE',
       'binding.gyp',
       'dist/index.js',
       'dist/index.d.ts',
