@@ -86,22 +86,38 @@ function checkName(fn: string, name: unknown): asserts name is string {
 
 type Named<D> = D & { readonly name: string };
 
-/** The descriptor type an expectation narrows to. */
-export type Expected<E extends Expectation | undefined> = Named<
-  E extends { kind: infer K }
-    ? K extends 'socket'
-      ? SocketDescriptor
-      : Extract<Descriptor, { kind: K }>
-    : E extends { type: 'dgram' }
-      ? DatagramDescriptor
-      : E extends { listening: true }
-        ? StreamListenerDescriptor
-        : E extends { type: 'stream'; listening: false }
-          ? ConnectionDescriptor
-          : E extends { type: SocketType } | { family: SocketFamily } | { protocol: SocketProtocol } | { port: number } | { path: string } | { abstract: string } | { address: string }
-            ? SocketDescriptor
-            : Descriptor
->;
+// Any field but kind makes the expectation one of a socket (see mismatches()).
+type SocketField = { type: SocketType } | { family: SocketFamily } | { protocol: SocketProtocol } | { listening: boolean } | { port: number } | { path: string } | { abstract: string } | { address: string };
+type SocketShape<E> = E extends { type: 'dgram' }
+  ? DatagramDescriptor
+  : E extends { listening: true }
+    ? StreamListenerDescriptor
+    : E extends { type: 'stream'; listening: false }
+      ? ConnectionDescriptor
+      : SocketDescriptor;
+type Shape<E> = E extends { kind: infer K } ? (K extends 'socket' ? SocketShape<E> : Extract<Descriptor, { kind: K }>) : E extends SocketField ? SocketShape<E> : Descriptor;
+// The type and listening state an expectation asks for are what the descriptor has (not the
+// family: `inet` also accepts a dual-stack inet6 socket).
+type Refined<D, E> = D extends SocketDescriptor
+  ? D & (E extends { type: infer T extends SocketType } ? { readonly type: T } : unknown) & (E extends { listening: infer L extends boolean } ? { readonly listening: L } : unknown)
+  : D;
+
+/**
+ * The descriptor type an expectation narrows to, with its `name`:
+ *
+ * | expectation | type |
+ * | --- | --- |
+ * | `{ kind: 'fifo' }` (any kind but socket) | that kind's descriptor (`FifoDescriptor`, …) |
+ * | `{ type: 'dgram' }` | `DatagramDescriptor` |
+ * | `{ listening: true }` | `StreamListenerDescriptor` |
+ * | `{ type: 'stream', listening: false }` | `ConnectionDescriptor` |
+ * | `{ kind: 'socket' }` or any other socket field | `SocketDescriptor` |
+ * | `{}` or none | `Descriptor` |
+ *
+ * and `type` and `listening`, when given, are the values asked for
+ * (`{ listening: true, type: 'stream' }` gives `type: 'stream'`).
+ */
+export type Expected<E extends Expectation | undefined> = Named<Refined<Shape<E>, E>>;
 
 function mismatches(d: Descriptor, e: Expectation): string[] {
   const out: string[] = [];

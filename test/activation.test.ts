@@ -4,7 +4,8 @@ import { execFileSync, spawn } from 'node:child_process';
 import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, expectTypeOf, it } from 'vitest';
+import type { ConnectionDescriptor, DatagramDescriptor, Descriptor, FifoDescriptor, listener, SocketDescriptor, StreamListenerDescriptor } from '../src/index.js';
 import { finish, fixtures, reportOf, root, runActivated } from './helpers/activated.js';
 import { bareSocket, closeAll, closeSocket, inetSocket, unixSocket } from './helpers/sockets.js';
 import { native } from '../src/native.js';
@@ -12,6 +13,24 @@ import { native } from '../src/native.js';
 afterAll(closeAll);
 
 describe('activated', () => {
+  it('the result type follows the expectation: its kind, and the type and listening state asked for', () => {
+    type Of<E extends object> = ReturnType<typeof listener<E>>;
+    expectTypeOf<Of<{ type: 'dgram' }>>().toMatchTypeOf<DatagramDescriptor>();
+    expectTypeOf<Of<{ kind: 'socket'; type: 'dgram' }>>().toMatchTypeOf<DatagramDescriptor>();
+    expectTypeOf<Of<{ kind: 'socket'; type: 'dgram' }>['type']>().toEqualTypeOf<'dgram'>();
+    expectTypeOf<Of<{ listening: true }>>().toMatchTypeOf<StreamListenerDescriptor>();
+    expectTypeOf<Of<{ listening: true; type: 'stream' }>['type']>().toEqualTypeOf<'stream'>();
+    expectTypeOf<Of<{ kind: 'socket'; listening: true }>['listening']>().toEqualTypeOf<true>();
+    expectTypeOf<Of<{ type: 'stream'; listening: false }>>().toMatchTypeOf<ConnectionDescriptor>();
+    expectTypeOf<Of<{ listening: false }>['kind']>().toEqualTypeOf<'socket'>();
+    expectTypeOf<Of<{ listening: false }>['listening']>().toEqualTypeOf<false>();
+    expectTypeOf<Of<{ port: 80 }>>().toMatchTypeOf<SocketDescriptor>();
+    expectTypeOf<Of<{ kind: 'fifo' }>>().toMatchTypeOf<FifoDescriptor>();
+    expectTypeOf<Of<{ kind: 'fifo' }>['kind']>().toEqualTypeOf<'fifo'>();
+    expectTypeOf<Of<Record<never, never>>['kind']>().toEqualTypeOf<Descriptor['kind']>();
+    expectTypeOf<Of<{ listening: true }>['name']>().toEqualTypeOf<string>();
+  });
+
   it('names from LISTEN_FDNAMES, in fd order, with descriptors', async () => {
     const a = inetSocket();
     const b = inetSocket({ type: 'dgram' });
