@@ -147,7 +147,8 @@ int ReadFacts(int fd, Facts* f) {
   f->rdev = st.st_rdev;
   f->fd_flags = fcntl(fd, F_GETFD);
   f->status_flags = fcntl(fd, F_GETFL);
-  if (S_ISSOCK(st.st_mode)) ReadSocketFacts(fd, f);
+  // An O_PATH fd of a socket file answers fstat as the socket would, but no socket call.
+  if (S_ISSOCK(st.st_mode) && !PathOnly(*f)) ReadSocketFacts(fd, f);
 #ifdef __linux__
   // Message queues look like regular files and anon inodes have no type: the file
   // system tells them apart (mqueue, anon_inodefs, pidfs).
@@ -160,7 +161,17 @@ int ReadFacts(int fd, Facts* f) {
   return 0;
 }
 
+bool PathOnly(const Facts& f) {
+#ifdef O_PATH
+  return f.status_flags >= 0 && (f.status_flags & O_PATH) != 0;
+#else
+  return false;
+#endif
+}
+
 bool PlainFile(const Facts& f) {
+  // Node opens no O_PATH fd, and nothing can be read or written through one.
+  if (PathOnly(f)) return true;
   switch (f.mode) {
     case S_IFSOCK:
     case S_IFREG:

@@ -47,9 +47,13 @@ struct Facts {
 // Returns 0, or -errno when fstat fails (then only `fd` is set).
 int ReadFacts(int fd, Facts* facts);
 
-// Whether the facts are of a socket, file, directory or device: never one of Node's own
-// fds, which are anon inodes (epoll, eventfd, io_uring) or pipes. Everything else needs
-// the checks in src/registry.ts before it is touched.
+// Whether the fd was opened with O_PATH (Linux, FreeBSD): it names a file, whose type fstat
+// reports, but nothing else works on it (no I/O, no socket call: EBADF).
+bool PathOnly(const Facts& facts);
+
+// Whether the facts are of a socket, file, directory or device, or of an O_PATH fd of any
+// file: never one of Node's own fds, which are anon inodes (epoll, eventfd, io_uring) or
+// pipes. Everything else needs the checks in src/registry.ts before it is touched.
 bool PlainFile(const Facts& facts);
 
 }  // namespace socket_activation

@@ -31,7 +31,8 @@ constexpr int64_t kMqueueMagic = 0x19800202;
 constexpr int64_t kPidfsMagic = 0x50494446;
 #endif
 
-const char* Kind(const Facts& f) {
+// What fstat says the file is.
+const char* FileKind(const Facts& f) {
   switch (f.mode) {
     case S_IFSOCK:
       return "socket";
@@ -48,10 +49,19 @@ const char* Kind(const Facts& f) {
     case 0:
       // An anon inode has no file type; only its file system (Linux) tells it from garbage.
       return f.fs_type >= 0 ? "anon" : "other";
+#ifdef S_IFLNK
+    case S_IFLNK:
+      // Only O_PATH | O_NOFOLLOW opens a symbolic link itself.
+      return PathOnly(f) ? "symlink" : "other";
+#endif
     default:
       return "other";
   }
 }
+
+// An O_PATH fd is a kind of its own, whatever it names: none of the calls that fit the
+// file's kind work on it.
+const char* Kind(const Facts& f) { return PathOnly(f) ? "path" : FileKind(f); }
 
 const char* Family(int domain) {
   switch (domain) {
@@ -168,7 +178,7 @@ class Json {
     Number(f.dev);
     Raw(",\"ino\":");
     Number(f.ino);
-    if (f.mode == S_IFSOCK) {
+    if (strcmp(kind, "socket") == 0) {
       Raw(",\"type\":");
       Word(Type(f.socket_type));
       Raw(",\"family\":");
@@ -194,10 +204,13 @@ class Json {
         Raw(",\"backlog\":");
         Number(f.backlog);
       }
+    } else if (strcmp(kind, "path") == 0) {
+      Raw(",\"fileKind\":");
+      Word(FileKind(f));
     } else if (strcmp(kind, "anon") == 0) {
       Raw(",\"anonType\":");
       AnonType(f);
-    } else if (f.mode == S_IFCHR) {
+    } else if (strcmp(kind, "char") == 0) {
       Raw(",\"rdev\":");
       Number(f.rdev);
     }

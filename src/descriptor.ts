@@ -5,8 +5,13 @@ import { native } from './native.js';
 // native/inspect.cc writes these objects, as JSON: their fields, in this order, and
 // every name below.
 
-/** What kind of file an fd refers to (fstat, plus the file system for mqueue and anon inodes). */
-export type DescriptorKind = 'socket' | 'fifo' | 'file' | 'directory' | 'char' | 'block' | 'mqueue' | 'anon' | 'other';
+/**
+ * What kind of file an fd refers to (fstat, plus the file system for mqueue and anon inodes);
+ * `path` for an fd opened with O_PATH, whatever file it names.
+ */
+export type DescriptorKind = 'socket' | 'fifo' | 'file' | 'directory' | 'char' | 'block' | 'mqueue' | 'anon' | 'path' | 'other';
+/** What the file an O_PATH fd names is, as fstat reports it: `symlink` for a link opened with O_PATH | O_NOFOLLOW. */
+export type PathFileKind = Exclude<DescriptorKind, 'path'> | 'symlink';
 /** SO_TYPE. */
 export type SocketType = 'stream' | 'dgram' | 'seqpacket' | 'raw' | 'other';
 /** The socket's address family (SO_DOMAIN, else getsockname). */
@@ -84,6 +89,15 @@ export interface AnonDescriptor extends DescriptorBase {
   readonly anonType: string;
 }
 
+/**
+ * An fd opened with O_PATH: it names a file (`fileKind`) without opening it, so fstat works on
+ * it but no I/O and no socket call does (EBADF). No call of this package serves it.
+ */
+export interface PathDescriptor extends DescriptorBase {
+  readonly kind: 'path';
+  readonly fileKind: PathFileKind;
+}
+
 /** Directories, block devices and anything else. */
 export interface OtherDescriptor extends DescriptorBase {
   readonly kind: 'directory' | 'block' | 'other';
@@ -97,6 +111,7 @@ export type Descriptor =
   | CharDescriptor
   | MqueueDescriptor
   | AnonDescriptor
+  | PathDescriptor
   | OtherDescriptor;
 
 /**
@@ -175,13 +190,15 @@ export function inspect(fd: number): Descriptor {
   return d;
 }
 
-const KIND_NAMES: Record<Exclude<DescriptorKind, 'socket' | 'anon'>, string> = {
+const KIND_NAMES: Record<Exclude<PathFileKind, 'anon'>, string> = {
+  socket: 'socket file',
   fifo: 'FIFO',
   file: 'regular file',
   directory: 'directory',
   char: 'character device',
   block: 'block device',
   mqueue: 'POSIX message queue',
+  symlink: 'symbolic link',
   other: 'file of another kind',
 };
 
@@ -196,9 +213,12 @@ export function isUdp(d: SocketDescriptor): boolean {
 
 /** {@link describe} with its article: `a TCP listener on …`, `an SCTP listener …`, `an anonymous inode [eventpoll]`. */
 export function describeWithArticle(d: Descriptor): string {
-  const text = describe(d);
+  return withArticle(describe(d));
+}
+
+function withArticle(text: string): string {
   const first = text.split(' ')[0]!;
-  // An acronym is spelled out (an SCTP, a UDP); FIFO is said as a word.
+  // An acronym is spelled out (an SCTP, a UDP, an O_PATH); FIFO is said as a word.
   const vowelSound = first === first.toUpperCase() && first !== 'FIFO' ? 'AEFHILMNORSX'.includes(first[0]!) : /^[aeio]/.test(first);
   return `${vowelSound ? 'an' : 'a'} ${text}`;
 }
@@ -207,6 +227,7 @@ export function describeWithArticle(d: Descriptor): string {
 export function describe(d: Descriptor): string {
   if (d.kind !== 'socket') {
     if (d.kind === 'anon') return `anonymous inode [${d.anonType}]`;
+    if (d.kind === 'path') return `O_PATH descriptor of ${withArticle(d.fileKind === 'anon' ? 'anonymous inode' : KIND_NAMES[d.fileKind])}`;
     return KIND_NAMES[d.kind];
   }
   const what =

@@ -20,6 +20,8 @@ export {
   type FileDescriptor,
   type MqueueDescriptor,
   type OtherDescriptor,
+  type PathDescriptor,
+  type PathFileKind,
   type SocketDescriptor,
   type SocketFamily,
   type SocketProtocol,

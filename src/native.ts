@@ -13,8 +13,8 @@ export interface Native {
   /**
    * The descriptors of fds `start`.. (at most `count`) as JSON arrays to concatenate
    * (written as by inspect(), after those of `previous`), each fd made close-on-exec,
-   * stopping before the first fd that is not open or not a socket, file, directory or
-   * device (unless `acceptFirst`): `next` is the first fd not passed, `error` a -errno from
+   * stopping before the first fd that is not open or not a socket, file, directory,
+   * device or O_PATH fd (unless `acceptFirst`): `next` is the first fd not passed, `error` a -errno from
    * setting FD_CLOEXEC on it (else 0). With `verdict` (or null: check, do not store), the
    * registry in the same call: `registry` is what registry() held before (then nothing
    * else is returned: nothing was inspected), or true when every fd passed and `verdict`

@@ -40,7 +40,7 @@ export interface Expectation {
 
 // Every value each field may take, so that a typo ('tpc', port '80') is an argument error
 // instead of a mismatch that no fd could ever meet.
-const KINDS: Record<DescriptorKind, true> = { socket: true, fifo: true, file: true, directory: true, char: true, block: true, mqueue: true, anon: true, other: true };
+const KINDS: Record<DescriptorKind, true> = { socket: true, fifo: true, file: true, directory: true, char: true, block: true, mqueue: true, anon: true, path: true, other: true };
 const TYPES: Record<SocketType, true> = { stream: true, dgram: true, seqpacket: true, raw: true, other: true };
 const FAMILIES: Record<SocketFamily, true> = { inet: true, inet6: true, unix: true, netlink: true, packet: true, vsock: true, tipc: true, can: true, bluetooth: true, other: true };
 const PROTOCOLS: Record<SocketProtocol, true> = { tcp: true, udp: true, sctp: true, udplite: true, mptcp: true, icmp: true, icmpv6: true, default: true, other: true };
@@ -181,6 +181,12 @@ export function otherwise(d: Descriptor): string | undefined {
     return (
       `Node cannot serve ${/^[aeio]/.test(what) ? 'an' : 'a'} ${what} (net and dgram adopt only TCP, unix stream and UDP sockets; this package only describes it, with inspect()): ` +
       `hand fd ${d.fd} to a native module that can`
+    );
+  }
+  if (d.kind === 'path') {
+    return (
+      `fd ${d.fd} was opened with O_PATH, which only names the file: nothing can be read, written or accepted through it. ` +
+      (d.fileKind === 'socket' ? 'Pass the socket itself, not an O_PATH fd of its file' : `Pass an fd of the ${d.fileKind === 'fifo' ? 'FIFO' : d.fileKind} opened without O_PATH`)
     );
   }
   return `No call of this package serves ${describeWithArticle(d)}: use fd ${d.fd} as it is (inspect() describes it)`;

@@ -96,6 +96,41 @@ describe('activated', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+  it('an O_PATH fd (of a FIFO, of a unix socket file): inherited as kind "path"; every call refuses it naming the fd, what it expected and what it found', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sa-opath-'));
+    try {
+      const path = join(dir, 'log');
+      execFileSync('mkfifo', [path]);
+      unixSocket(join(dir, 'web.sock'));
+      // Linux's O_PATH, which fs.constants does not export.
+      const fds = [openSync(path, 0o10000000), openSync(join(dir, 'web.sock'), 0o10000000)];
+      try {
+        const env = { LISTEN_FDNAMES: 'log:web' };
+        const listed = await reportOf('report.mjs', { fds, env });
+        expect(listed.result.descriptors).toMatchObject([
+          { fd: 3, name: 'log', kind: 'path', fileKind: 'fifo', cloexec: true },
+          { fd: 4, name: 'web', kind: 'path', fileKind: 'socket', cloexec: true },
+        ]);
+        for (const [op, name, fd, expected] of [
+          ['fifo', 'log', 3, { kind: 'fifo' }],
+          ['listen-net', 'web', 4, { kind: 'socket' }],
+          ['bindDatagram', 'web', 4, { type: 'dgram' }],
+          ['connection', 'web', 4, { type: 'stream', listening: false, connected: true }],
+        ] as const) {
+          const r = await runActivated('attempt.mjs', { fds, env, args: [op, name] });
+          const result = JSON.parse(/^RESULT (.*)$/m.exec(r.stdout)?.[1] ?? 'null');
+          expect(result?.error, `${op}: ${r.stdout}${r.stderr}`).toMatchObject({ code: 'ERR_LISTENER_MISMATCH', fd, listenerName: name, expected, found: { kind: 'path' } });
+          expect(result.error.message, op).toContain(`fd ${fd} named "${name}" is an O_PATH descriptor of a ${name === 'log' ? 'FIFO' : 'socket file'}`);
+          expect(result.error.message, op).toContain(`fd ${fd} was opened with O_PATH`);
+          expect(result.fds, op).toMatchObject([{ fd: 3, open: true, kind: 'path' }, { fd: 4, open: true, kind: 'path' }]);
+        }
+      } finally {
+        fds.forEach((fd) => closeSync(fd));
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
   it('expectations: port, address, path, abstract, and inet accepting a dual-stack [::] socket', async () => {
     const tcp = inetSocket();
     const dual = inetSocket({ host: '::', v6only: false });

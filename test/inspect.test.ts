@@ -1,11 +1,11 @@
 // inspect(fd) on every kind of fd the kernel can hand us, made for real.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
+import { closeSync, constants, mkdtempSync, openSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inspect, type SocketDescriptor } from '../src/index.js';
+import { describe as describeFd, inspect, type SocketDescriptor } from '../src/index.js';
 import { native } from '../src/native.js';
 import { fixtures } from './helpers/activated.js';
 import { bareSocket, closeAll, inetSocket, unixSocket } from './helpers/sockets.js';
@@ -20,6 +20,8 @@ afterAll(() => {
 });
 
 const socketOf = (fd: number) => inspect(fd) as SocketDescriptor;
+// Linux's O_PATH, which fs.constants does not export.
+const O_PATH = 0o10000000;
 
 describe('sockets', () => {
   it('TCP listener: family, protocol, listening, address, backlog, flags', () => {
@@ -124,6 +126,31 @@ describe('other kinds', () => {
       .map((d) => (d.kind === 'anon' ? d.anonType : d.kind));
     expect(anon).toContain('eventpoll');
     expect(anon).toContain('eventfd');
+  });
+  it('an O_PATH fd is kind "path", naming what fstat found, and nothing a socket call would read', () => {
+    const fifo = join(dir, 'path-fifo');
+    execFileSync('mkfifo', [fifo]);
+    const socketFile = join(dir, 'path.sock');
+    unixSocket(socketFile);
+    execFileSync('ln', ['-s', fifo, join(dir, 'path-link')]);
+    const fds = [openSync(fifo, O_PATH), openSync(socketFile, O_PATH), openSync(dir, O_PATH), openSync(join(dir, 'path-link'), O_PATH | constants.O_NOFOLLOW)];
+    try {
+      expect(fds.map((fd) => inspect(fd))).toEqual(
+        ['fifo', 'socket', 'directory', 'symlink'].map((fileKind, i) => ({
+          fd: fds[i],
+          name: undefined,
+          kind: 'path',
+          fileKind,
+          cloexec: true,
+          nonblocking: false,
+          dev: expect.any(Number),
+          ino: expect.any(Number),
+        })),
+      );
+      expect(describeFd(inspect(fds[1]!))).toBe('O_PATH descriptor of a socket file');
+    } finally {
+      fds.forEach((fd) => closeSync(fd));
+    }
   });
   it('POSIX message queue and pidfd (made by a small C program)', () => {
     const exe = join(dir, 'mq-pidfd');
