@@ -190,10 +190,12 @@ class Json {
       Raw(",\"listening\":");
       Bool(f.accept_conn == 1);
       Raw(",\"local\":");
-      if (!Address(f.local)) Raw("{\"unnamed\":true}");
+      // A raw socket has no ports: Linux reports its protocol number in their place.
+      bool ports = f.socket_type != SOCK_RAW;
+      if (!Address(f.local, ports)) Raw("{\"unnamed\":true}");
       if (Known(f.peer)) {
         Raw(",\"remote\":");
-        Address(f.peer);
+        Address(f.peer, ports);
       }
       if (f.peer_closed) Raw(",\"peerClosed\":true");
       if (f.domain == AF_INET6 && f.v6only >= 0) {
@@ -234,8 +236,8 @@ class Json {
 
   static bool Known(const AddressFacts& a) { return a.family == AF_INET || a.family == AF_INET6 || a.family == AF_UNIX; }
 
-  // false when there is no address of a known family.
-  bool Address(const AddressFacts& a) {
+  // false when there is no address of a known family. An inet address has a port if `port`.
+  bool Address(const AddressFacts& a, bool port) {
     size_t length = a.length > sizeof(a.bytes) ? sizeof(a.bytes) : a.length;
     if (a.family == AF_INET || a.family == AF_INET6) {
       Raw("{\"address\":\"");
@@ -252,8 +254,11 @@ class Json {
         memcpy(p_, text, n);
         p_ += n;
       }
-      Raw("\",\"port\":");
-      Number(a.port);
+      *p_++ = '"';
+      if (port) {
+        Raw(",\"port\":");
+        Number(a.port);
+      }
       if (a.family == AF_INET) {
         Raw(",\"family\":\"IPv4\"}");
       } else {

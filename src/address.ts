@@ -11,6 +11,20 @@ export interface InetAddress {
   readonly scopeId?: number;
 }
 
+/**
+ * The address of a raw IPv4 or IPv6 socket (SOCK_RAW), which has no port: the kernel reports
+ * the socket's protocol number in its place, so none is given here.
+ */
+export interface RawInetAddress {
+  /** Textual address, as in {@link InetAddress}. */
+  readonly address: string;
+  readonly family: 'IPv4' | 'IPv6';
+  /** IPv6 only. */
+  readonly flowinfo?: number;
+  /** IPv6 only: the interface index of a link-local address. */
+  readonly scopeId?: number;
+}
+
 /** A unix socket bound to a file-system path. */
 export interface UnixPathAddress {
   readonly path: string;
@@ -31,7 +45,7 @@ export interface UnnamedAddress {
 }
 
 /** Every address a socket descriptor may report. */
-export type SocketAddress = InetAddress | UnixPathAddress | AbstractAddress | UnnamedAddress;
+export type SocketAddress = InetAddress | RawInetAddress | UnixPathAddress | AbstractAddress | UnnamedAddress;
 
 /**
  * Decodes the bytes of a unix socket name as getsockname returned them (leading NUL for
@@ -51,10 +65,11 @@ export function isPort(value: unknown): value is number {
   return Number.isInteger(value) && (value as number) >= 0 && (value as number) <= 65535;
 }
 
-/** Formats any socket address for messages: `127.0.0.1:80`, `[::]:443`, `/run/app.sock`, `@name`. */
+/** Formats any socket address for messages: `127.0.0.1:80`, `[::]:443`, `/run/app.sock`, `@name`; a raw socket's without a port. */
 export function formatAddress(address: SocketAddress | undefined): string {
   if (!address) return 'no address';
   if ('port' in address) return address.family === 'IPv6' ? `[${address.address}]:${address.port}` : `${address.address}:${address.port}`;
+  if ('address' in address) return address.address;
   if ('path' in address) return address.path;
   if ('abstract' in address) return `@${address.abstract}`;
   return '(unnamed)';

@@ -1,4 +1,4 @@
-import { formatAddress, type AbstractAddress, type SocketAddress } from './address.js';
+import { formatAddress, type AbstractAddress, type RawInetAddress, type SocketAddress } from './address.js';
 import { errnoException } from './errors.js';
 import { native } from './native.js';
 
@@ -46,7 +46,7 @@ export interface SocketDescriptor extends DescriptorBase {
   readonly protocolNumber: number;
   /** SO_ACCEPTCONN: listen() was called on it. */
   readonly listening: boolean;
-  /** getsockname(). */
+  /** getsockname(). A raw socket's inet address has no port ({@link RawInetAddress}). */
   readonly local: SocketAddress;
   /** getpeername(), for connected sockets only. */
   readonly remote?: SocketAddress;
@@ -230,6 +230,8 @@ export function describe(d: Descriptor): string {
     if (d.kind === 'path') return `O_PATH descriptor of ${withArticle(d.fileKind === 'anon' ? 'anonymous inode' : KIND_NAMES[d.fileKind])}`;
     return KIND_NAMES[d.kind];
   }
+  const local = 'unnamed' in d.local ? '' : formatAddress(d.local);
+  if (d.type === 'raw') return `raw ${d.family} socket (protocol ${d.protocol === 'other' ? d.protocolNumber : d.protocol})${local ? ` on ${local}` : ''}`;
   const what =
     d.protocol !== 'default' && d.protocol !== 'other'
       ? d.protocol.toUpperCase()
@@ -237,7 +239,6 @@ export function describe(d: Descriptor): string {
         ? `unix ${d.type}`
         : `${d.family} ${d.type}`;
   const state = d.type === 'dgram' ? 'socket' : d.listening ? 'listener' : d.remote ? 'connection' : d.peerClosed ? 'connection (closed by its peer)' : 'socket (not listening)';
-  const local = 'unnamed' in d.local ? '' : formatAddress(d.local);
   return `${what} ${state}${local ? ` on ${local}` : ''}`;
 }
 

@@ -16,6 +16,8 @@ describe('unix addresses', () => {
   it('formats for messages', () => {
     expect(formatAddress({ address: '::', port: 80, family: 'IPv6' })).toBe('[::]:80');
     expect(formatAddress({ address: '127.0.0.1', port: 80, family: 'IPv4' })).toBe('127.0.0.1:80');
+    // A raw socket's: no port.
+    expect(formatAddress({ address: '::1', family: 'IPv6' })).toBe('::1');
     expect(formatAddress({ path: '/x' })).toBe('/x');
     expect(formatAddress({ abstract: 'n', raw: Buffer.from('n') })).toBe('@n');
   });

@@ -54,6 +54,29 @@ describe('sockets', () => {
     // Its backlog too: listen() passes it on, or Node would reset systemd's Backlog= to 511.
     expect(socketOf(inetSocket({ protocol: 262, backlog: 33 }).fd)).toMatchObject({ type: 'stream', protocol: 'mptcp', listening: true, backlog: 33 });
   });
+  it('raw inet and inet6 sockets have no port (the kernel puts the protocol number there)', () => {
+    const n = native();
+    const c = n.constants;
+    const raw = (domain: number, protocol: number) => {
+      const fd = n.socket(domain, c.SOCK_RAW, protocol);
+      expect(fd, 'socket(SOCK_RAW) needs CAP_NET_RAW').toBeGreaterThanOrEqual(0);
+      return fd;
+    };
+    const udp = raw(c.AF_INET, 17);
+    const icmpv6 = raw(c.AF_INET6, 58);
+    try {
+      expect(n.bindInet(udp, c.AF_INET, '127.0.0.1', 0)).toBe(0);
+      const d = socketOf(udp);
+      expect(d).toMatchObject({ type: 'raw', family: 'inet', protocol: 'udp', protocolNumber: 17, listening: false });
+      expect(d.local).toEqual({ address: '127.0.0.1', family: 'IPv4' });
+      expect(describeFd(d)).toBe('raw inet socket (protocol udp) on 127.0.0.1');
+      expect(socketOf(icmpv6)).toMatchObject({ type: 'raw', family: 'inet6', protocol: 'icmpv6' });
+      expect(socketOf(icmpv6).local).toEqual({ address: '::', family: 'IPv6', flowinfo: 0, scopeId: 0 });
+    } finally {
+      n.close(udp);
+      n.close(icmpv6);
+    }
+  });
   it('unix: path, abstract (raw bytes kept), unnamed; stream, dgram, seqpacket', () => {
     const path = join(dir, 'a.sock');
     expect(socketOf(unixSocket(path))).toMatchObject({ family: 'unix', type: 'stream', protocol: 'default', listening: true, local: { path } });
