@@ -11,15 +11,16 @@ export interface Native {
   /** A JSON array of one Descriptor (`name` null, abstract `raw` bytes in hex), or -errno when fstat failed. */
   inspect(fd: number): string | number;
   /**
-   * The descriptors of fds `start`.. (at most `count`) as JSON arrays to concatenate
-   * (written as by inspect(), after those of `previous`), each fd made close-on-exec,
-   * stopping before the first fd that is not open or not a socket, file, directory,
-   * device or O_PATH fd (unless `acceptFirst`): `next` is the first fd not passed, `error` a -errno from
-   * setting FD_CLOEXEC on it (else 0). With `verdict` (or null: check, do not store), the
-   * registry in the same call: `registry` is what registry() held before (then nothing
-   * else is returned: nothing was inspected), or true when every fd passed and `verdict`
-   * was stored with them, or what another thread stored meanwhile. `text`, when nothing was stored,
-   * holds the same JSON for registry() and `previous`.
+   * Inspects fds `start`.. (at most `count`), each made close-on-exec, stopping before the
+   * first fd that is not open or not a socket, file, directory, device or O_PATH fd (unless
+   * `acceptFirst`): `next` is the first fd not passed, `error` a -errno from setting
+   * FD_CLOEXEC on it (else 0). `text` goes on as `previous` in the next call. Only when every
+   * fd passed, `json` holds the descriptors of this call and of those before it (`previous`),
+   * as JSON arrays to concatenate (written as by inspect()). With `verdict` (or null: check,
+   * do not store), the registry in the same call: `registry` is what registry() held before
+   * (then nothing else is returned: nothing was inspected), or true when every fd passed and
+   * `verdict` was stored with them, or what another thread stored meanwhile. `text`, when
+   * nothing was stored, holds the same JSON for registry().
    */
   inspectRange(start: number, count: number, acceptFirst: boolean, previous?: NativeText, verdict?: string | null): InspectedRange;
   setCloexec(fd: number, on: boolean): number;
@@ -86,8 +87,8 @@ export const PollState = { READABLE: 1, HUNG_UP: 2, NOT_OPEN: 4 } as const;
 
 /** What {@link Native.inspectRange} returns. */
 export type InspectedRange =
-  | { json: string[]; next: number; error: number; text?: NativeText; registry?: Stored | true }
-  | { registry: Stored; json?: undefined };
+  | { json?: string[]; next: number; error: number; text?: NativeText; registry?: Stored | true }
+  | { registry: Stored; next?: undefined; json?: undefined };
 
 /** What registry() holds: the verdict and the inherited fds' descriptors (JSON arrays). */
 export type Stored = [verdict: string, descriptors: string[]];

@@ -178,11 +178,12 @@ function notInherited(fd: number, count: number, pipes: PipeEnds): SocketActivat
 }
 
 // The descriptors of fds 3..3+count-1 (JSON), each made close-on-exec as sd_listen_fds()
-// does; or the first fd that is not open or is one of Node's own, with the descriptors
-// before it (which are close-on-exec too). One native call covers every socket, file and
-// device; it stops before a pipe or an anon inode, told apart from Node's own here first.
-// The same call checks the registry first (nothing is inspected when a verdict is stored)
-// and stores `verdict` with the descriptors when every fd passed (null: store nothing).
+// does; or the first fd that is not open or is one of Node's own, the fds before it made
+// close-on-exec too. One native call covers every socket, file and device; it stops before
+// a pipe or an anon inode, told apart from Node's own here first, and the next call goes on
+// with the same text (its JSON comes with the last call only). The same call checks the
+// registry first (nothing is inspected when a verdict is stored) and stores `verdict` with
+// the descriptors when every fd passed (null: store nothing).
 const inspectInherited = (function inspectInherited(
   count: number,
   verdict: string | null,
@@ -194,7 +195,7 @@ const inspectInherited = (function inspectInherited(
   const pipes = pipeEnds();
   for (;;) {
     const r = native().inspectRange(fd, end - fd, acceptFirst, text, verdict);
-    if (r.json === undefined) return r;
+    if (r.next === undefined) return r;
     text = r.text;
     if (r.error < 0) return { ...r, problem: errnoException(r.error, 'fcntl', r.next, 'setting FD_CLOEXEC on an inherited fd') };
     if (r.next >= end) return r;
@@ -266,8 +267,8 @@ const judge = (function judge(): Judgement {
   // Like sd_listen_fds(): every inherited fd becomes close-on-exec, also when we then fail.
   const mine: Verdict = { activated: true, names };
   const { json, text, registry, problem } = inspectInherited(verdict.count, namesError === undefined ? JSON.stringify(mine) : null);
-  if (json === undefined) return { verdict: mine, registry };
   if (problem) throw problem;
+  if (json === undefined) return { verdict: mine, registry };
   if (namesError) throw namesError;
   return { verdict: mine, descriptors: { json, text }, registry };
 });
