@@ -3,6 +3,7 @@
 // both addresses. Nothing here changes the fd.
 #include <errno.h>
 #include <fcntl.h>
+#include <net/if.h>
 #include <stddef.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -45,6 +46,11 @@ void StoreAddress(const sockaddr_storage& ss, socklen_t len, AddressFacts* out) 
       out->scope_id = sin6->sin6_scope_id;
       memcpy(out->bytes, &sin6->sin6_addr, 16);
       out->length = 16;
+      // Only a link-local address needs its zone to mean anything (fe80::1%eth0), and only it
+      // gets one, as in the addresses Node's own sockets report.
+      if (IN6_IS_ADDR_LINKLOCAL(&sin6->sin6_addr) && out->scope_id != 0 && if_indextoname(out->scope_id, out->zone) == nullptr) {
+        snprintf(out->zone, sizeof(out->zone), "%u", out->scope_id);
+      }
       break;
     }
     case AF_UNIX: {

@@ -1,6 +1,7 @@
 // What the kernel says about one fd: read by facts.cc, written as a Descriptor by inspect.cc.
 #pragma once
 
+#include <net/if.h>
 #include <stdint.h>
 #include <sys/un.h>
 
@@ -14,6 +15,9 @@ struct AddressFacts {
   uint32_t length;  // bytes used in `bytes`: 4, 16, or the unix name's length
   // The raw inet address, or the unix path (an abstract name keeps its leading NUL).
   uint8_t bytes[sizeof(sockaddr_un::sun_path)];
+  // A link-local IPv6 address's zone: the name of interface `scope_id` (its number when it
+  // has none any more), NUL-terminated; empty for any other address.
+  char zone[IF_NAMESIZE];
 };
 
 struct Facts {

@@ -142,8 +142,9 @@ const char* Protocol(int number, int domain, int type) {
 // thousand fds took 21 fresh pages (each a page fault) instead of 66.
 class Json {
  public:
-  // Keys, numbers and inet addresses take under 512 bytes; a unix name at most 8 per byte
-  // (as \u00XX, then again in hex for an abstract name's `raw`); an anon link 6 per byte.
+  // Keys and numbers take under 512 bytes; an address at most 32 and 8 per byte of a unix
+  // name (as \u00XX, then again in hex for an abstract name's `raw`), more than an inet
+  // address with its zone takes; an anon link 6 per byte.
   static constexpr size_t kLongest = 512 + 2 * (32 + 8 * sizeof(AddressFacts::bytes)) + 6 * sizeof(Facts::anon_link);
   // An inet socket takes about 270 bytes.
   static constexpr size_t kTypical = 320;
@@ -251,6 +252,10 @@ class Json {
         size_t n = strlen(text);
         memcpy(p_, text, n);
         p_ += n;
+        if (a.zone[0] != '\0') {
+          *p_++ = '%';
+          Escaped(a.zone, strnlen(a.zone, sizeof(a.zone)));
+        }
       }
       *p_++ = '"';
       if (port) {
@@ -353,8 +358,13 @@ class Json {
   // A JSON string of raw bytes. Bytes above 0x7f pass through: the whole text is read as
   // UTF-8, so invalid sequences become U+FFFD, as Buffer#toString('utf8') makes them.
   void Text(const char* s, size_t length) {
-    static const char kHex[] = "0123456789abcdef";
     *p_++ = '"';
+    Escaped(s, length);
+    *p_++ = '"';
+  }
+  // The inside of such a string.
+  void Escaped(const char* s, size_t length) {
+    static const char kHex[] = "0123456789abcdef";
     for (size_t i = 0; i < length; i++) {
       unsigned char c = static_cast<unsigned char>(s[i]);
       if (c == '"' || c == '\\') {
@@ -369,7 +379,6 @@ class Json {
         *p_++ = static_cast<char>(c);
       }
     }
-    *p_++ = '"';
   }
 
   size_t expected_;

@@ -1,6 +1,10 @@
 /** An IPv4 or IPv6 socket address, as the kernel reports it. */
 export interface InetAddress {
-  /** Textual address: `127.0.0.1`, `::`, `::ffff:10.0.0.1`, `fe80::1`. */
+  /**
+   * Textual address: `127.0.0.1`, `::`, `::ffff:10.0.0.1`; a link-local one with its zone,
+   * `fe80::1%eth0` (the interface's number where it has no name any more), as Node's own
+   * `address()` writes it.
+   */
   readonly address: string;
   readonly port: number;
   /** Same values as Node's `AddressInfo.family`. */
@@ -65,12 +69,28 @@ export function isPort(value: unknown): value is number {
   return Number.isInteger(value) && (value as number) >= 0 && (value as number) <= 65535;
 }
 
-/** Formats any socket address for messages: `127.0.0.1:80`, `[::]:443`, `/run/app.sock`, `@name`; a raw socket's without a port. */
+/**
+ * Formats any socket address for messages: `127.0.0.1:80`, `[::]:443`, `[fe80::1%eth0]:80`,
+ * `/run/app.sock`, `@name`; a raw socket's without a port. Control characters in a unix name
+ * are escaped (`@app\x00v2`, `/tmp/a\nb`): a name may hold any byte, a message must stay one line.
+ */
 export function formatAddress(address: SocketAddress | undefined): string {
   if (!address) return 'no address';
   if ('port' in address) return address.family === 'IPv6' ? `[${address.address}]:${address.port}` : `${address.address}:${address.port}`;
   if ('address' in address) return address.address;
-  if ('path' in address) return address.path;
-  if ('abstract' in address) return `@${address.abstract}`;
+  if ('path' in address) return printable(address.path);
+  if ('abstract' in address) return `@${printable(address.abstract)}`;
   return '(unnamed)';
+}
+
+const ESCAPES: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
+/**
+ * `text` with its control characters (C0, DEL, C1) escaped as `\n`, `\r`, `\t` or `\xNN`,
+ * for a name or path inside a message. Other characters, backslashes included, are kept, so a
+ * plain path reads as itself.
+ * @internal
+ */
+export function printable(text: string): string {
+  return text.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => ESCAPES[c] ?? `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }

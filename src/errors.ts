@@ -1,4 +1,5 @@
 import { getSystemErrorMap } from 'node:util';
+import { printable } from './address.js';
 import type { NotActivatedReason } from './registry.js';
 
 /** Stable error codes thrown by this package (besides Node's own system error codes). */
@@ -92,9 +93,9 @@ export function errnoException(errno: number, syscall: string, fd: number, conte
   return err;
 }
 
-/** Same shape for a failure to reach an address (`address` holds it, as Node's net errors do). */
+/** Same shape for a failure to reach an address (`address` holds it, as Node's net errors do; the message escapes its control characters). */
 export function addressException(errno: number, syscall: string, address: string, context?: string): AddressSystemError {
-  const err = systemError(errno, syscall, address, context, addressException) as AddressSystemError;
+  const err = systemError(errno, syscall, printable(address), context, addressException) as AddressSystemError;
   err.address = address;
   return err;
 }

@@ -2,7 +2,7 @@ import { existsSync, lstatSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import { constants } from 'node:os';
 import { dirname } from 'node:path';
-import { unixAddress, type SocketAddress } from './address.js';
+import { printable, unixAddress, type SocketAddress } from './address.js';
 import { isSameFile, type Descriptor, type StreamListenerDescriptor, type ConnectionDescriptor } from './descriptor.js';
 import { addressException, SocketActivationError } from './errors.js';
 import { checkBacklog, streamFallback, type CheckedFallback } from './fallback.js';
@@ -190,7 +190,7 @@ async function listenFallback<S extends StreamServer>(server: S, fallback: Check
   } catch (err) {
     // libuv reports a missing directory as EACCES (as Windows would), which sends root looking for permissions.
     if ((err as NodeJS.ErrnoException).code === 'EACCES' && !path.startsWith('\0') && !existsSync(dirname(path))) {
-      throw addressException(-constants.errno.ENOENT, 'listen', path, `the directory ${dirname(path)} of the fallback path does not exist: create it first`);
+      throw addressException(-constants.errno.ENOENT, 'listen', path, `the directory ${printable(dirname(path))} of the fallback path does not exist: create it first`);
     }
     if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || path.startsWith('\0')) throw err;
     const stale = await isStaleSocket(path);
@@ -198,8 +198,8 @@ async function listenFallback<S extends StreamServer>(server: S, fallback: Check
       throw new SocketActivationError(
         'ERR_FALLBACK_PATH_IN_USE',
         stale
-          ? `Fallback path ${path} holds a socket file that nothing accepts on (left by an earlier run?). Remove it, or pass fallback { path, removeStale: true }.`
-          : `Fallback path ${path} is in use: ${lstatSync(path).isSocket() ? 'another process is accepting on it' : 'it is not a socket file'}. Choose another path.`,
+          ? `Fallback path ${printable(path)} holds a socket file that nothing accepts on (left by an earlier run?). Remove it, or pass fallback { path, removeStale: true }.`
+          : `Fallback path ${printable(path)} is in use: ${lstatSync(path).isSocket() ? 'another process is accepting on it' : 'it is not a socket file'}. Choose another path.`,
         { path },
       );
     }

@@ -1,4 +1,4 @@
-import { isPort } from './address.js';
+import { isPort, printable } from './address.js';
 import {
   describe,
   describeWithArticle,
@@ -30,7 +30,7 @@ export interface Expectation {
   readonly listening?: boolean;
   /** Local port (inet/inet6). */
   readonly port?: number;
-  /** Local address as text, e.g. `127.0.0.1` or `::` (inet/inet6). */
+  /** Local address as text, e.g. `127.0.0.1` or `::` (inet/inet6); `fe80::1` matches `fe80::1%eth0` on any interface. */
   readonly address?: string;
   /** Local unix socket path. */
   readonly path?: string;
@@ -119,6 +119,12 @@ type Refined<D, E> = D extends SocketDescriptor
  */
 export type Expected<E extends Expectation | undefined> = Named<Refined<Shape<E>, E>>;
 
+// A link-local address is reported with its zone (fe80::1%eth0); an expectation without one
+// asks for the address on any interface.
+function sameAddress(address: string, expected: string): boolean {
+  return address === expected || (!expected.includes('%') && address.split('%')[0] === expected);
+}
+
 function mismatches(d: Descriptor, e: Expectation): string[] {
   const out: string[] = [];
   const given = Object.entries(e).filter(([k, v]) => v !== undefined && Object.hasOwn(FIELDS, k));
@@ -134,9 +140,9 @@ function mismatches(d: Descriptor, e: Expectation): string[] {
   if (e.listening !== undefined && d.listening !== e.listening) out.push(e.listening ? 'listening' : 'not listening');
   const local = d.local;
   if (e.port !== undefined && !('port' in local && local.port === e.port)) out.push(`port ${e.port}`);
-  if (e.address !== undefined && !('address' in local && local.address === e.address)) out.push(`address ${e.address}`);
-  if (e.path !== undefined && !('path' in local && local.path === e.path)) out.push(`path ${e.path}`);
-  if (e.abstract !== undefined && !('abstract' in local && local.abstract === e.abstract)) out.push(`abstract name @${e.abstract}`);
+  if (e.address !== undefined && !('address' in local && sameAddress(local.address, e.address))) out.push(`address ${printable(e.address)}`);
+  if (e.path !== undefined && !('path' in local && local.path === e.path)) out.push(`path ${printable(e.path)}`);
+  if (e.abstract !== undefined && !('abstract' in local && local.abstract === e.abstract)) out.push(`abstract name @${printable(e.abstract)}`);
   return out;
 }
 

@@ -132,6 +132,29 @@ describe('activated', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+  it('messages escape the control characters of a unix name and keep the zone of a link-local address', async () => {
+    const name = `sa-control-${process.pid}\nline\u0000zero`;
+    const abstract = await runActivated('attempt.mjs', { fds: [unixSocket(Buffer.from(`\0${name}`))], env: { LISTEN_FDNAMES: 'web' }, args: ['bindDatagram', 'web'] });
+    const refused = JSON.parse(/^RESULT (.*)$/m.exec(abstract.stdout)?.[1] ?? 'null');
+    expect(refused?.error, abstract.stdout + abstract.stderr).toMatchObject({ code: 'ERR_LISTENER_MISMATCH', fd: 3 });
+    expect(refused.error.message).toContain(`is a unix stream listener on @sa-control-${process.pid}\\nline\\x00zero (type stream`);
+    expect(refused.error.message).not.toMatch(/[\n\u0000]/);
+
+    const dir = mkdtempSync(join(tmpdir(), 'sa-link-local-'));
+    try {
+      const exe = join(dir, 'link-local');
+      execFileSync('cc', ['-o', exe, join(fixtures, 'link-local.c')]);
+      const env = { LISTEN_FDS: '1', LISTEN_FDNAMES: 'dns' };
+      const linkLocal = await runActivated('', { env, command: [exe, process.execPath, join(fixtures, 'attempt.mjs'), 'listen-net', 'dns'] });
+      const wrong = JSON.parse(/^RESULT (.*)$/m.exec(linkLocal.stdout)?.[1] ?? 'null');
+      expect(wrong?.error?.message, linkLocal.stdout + linkLocal.stderr).toMatch(/fd 3 named "dns" is a UDP socket on \[fe80::1%lo\]:\d+ \(type dgram/);
+      // An expectation without a zone asks for the address on any interface.
+      const same = await runActivated('', { env, command: [exe, process.execPath, join(fixtures, 'report.mjs'), 'listener', 'dns', '{"address":"fe80::1"}'] });
+      expect(JSON.parse(same.stdout)).toMatchObject({ ok: true, result: { local: { address: 'fe80::1%lo' } } });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
   it('expectations: port, address, path, abstract, and inet accepting a dual-stack [::] socket', async () => {
     const tcp = inetSocket();
     const dual = inetSocket({ host: '::', v6only: false });

@@ -21,6 +21,11 @@ describe('unix addresses', () => {
     expect(formatAddress({ path: '/x' })).toBe('/x');
     expect(formatAddress({ abstract: 'n', raw: Buffer.from('n') })).toBe('@n');
   });
+  it('escapes the control characters of unix names, so a message stays one line; keeps an IPv6 zone', () => {
+    expect(formatAddress({ abstract: 'app\nv2\u0000x', raw: Buffer.from('app\nv2\u0000x') })).toBe('@app\\nv2\\x00x');
+    expect(formatAddress({ path: '/tmp/a\tb\r\u001b[31m\u007f\u0085c\\d' })).toBe('/tmp/a\\tb\\r\\x1b[31m\\x7f\\x85c\\d');
+    expect(formatAddress({ address: 'fe80::1%lo', port: 80, family: 'IPv6', flowinfo: 0, scopeId: 1 })).toBe('[fe80::1%lo]:80');
+  });
 });
 
 describe('who holds LISTEN_PID', () => {

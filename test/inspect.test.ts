@@ -1,6 +1,6 @@
 // inspect(fd) on every kind of fd the kernel can hand us, made for real.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { closeSync, constants, mkdtempSync, openSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
+import { closeSync, constants, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -96,6 +96,14 @@ describe('sockets', () => {
     expect(abstract.raw).toEqual(raw.subarray(1));
     expect(abstract.abstract).toBe(raw.subarray(1).toString('utf8'));
     expect(abstract.abstract).toBe('"\\\u0001\u007f€\ufffd');
+  });
+  it('a link-local IPv6 address keeps its zone, as Node writes it (fe80::1%lo), beside scopeId', () => {
+    const exe = join(dir, 'link-local');
+    execFileSync('cc', ['-o', exe, join(fixtures, 'link-local.c')]);
+    const r = spawnSync(exe, [process.execPath, join(fixtures, 'inspect-fds.mjs'), '3'], { encoding: 'utf8' });
+    const [d] = JSON.parse(r.stdout || 'null') ?? [r.stderr];
+    const lo = Number(readFileSync('/sys/class/net/lo/ifindex', 'utf8'));
+    expect(d).toMatchObject({ kind: 'socket', family: 'inet6', protocol: 'udp', local: { address: 'fe80::1%lo', port: expect.any(Number), family: 'IPv6', scopeId: lo } });
   });
   it('a connected TCP socket has a remote address and is not listening', async () => {
     const server = net.createServer();
