@@ -6,12 +6,12 @@ import { readFileSync } from 'node:fs';
  * undefined when there is no such process or no /proc.
  * @internal
  */
-export function procStat(pid: number): { state: string; ppid: number; session: number } | undefined {
+export function procStat(pid: number): { state: string; ppid: number; pgrp: number; session: number } | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // After the command name in parentheses: state, ppid, pgrp, session.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return { state: fields[0]!, ppid: Number(fields[1]), session: Number(fields[3]) };
+    return { state: fields[0]!, ppid: Number(fields[1]), pgrp: Number(fields[2]), session: Number(fields[3]) };
   } catch {
     return undefined;
   }

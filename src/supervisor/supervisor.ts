@@ -108,6 +108,8 @@ export class Supervisor {
   private ending: SupervisorExit | undefined;
   /** Exited children whose leftover processes are still being stopped: the end waits for them. */
   private cleaning = 0;
+  /** The stop signals passed on so far: each is sent once. */
+  private readonly stopsSent = new Set<NodeJS.Signals>();
   /** The crash restart waiting out its backoff. */
   private restartTimer: NodeJS.Timeout | undefined;
 
@@ -429,6 +431,14 @@ export class Supervisor {
   }
 
   private stop(signal: NodeJS.Signals): void {
+    // As systemd, which does not signal a unit that is stopping already: a second SIGTERM would
+    // kill a child whose handler was process.once() in the middle of its drain. Another stop
+    // signal (SIGINT after SIGTERM, say) is passed on: that is asking for more.
+    if (this.stopsSent.has(signal)) {
+      this.log(`${signal} again: stopping already (SIGKILL follows ${this.options.stopTimeoutMs ?? 90_000} ms after the first stop signal if needed)`);
+      return;
+    }
+    this.stopsSent.add(signal);
     this.stopSignal ??= signal;
     this.endService({ signal }, signal);
   }
@@ -460,6 +470,9 @@ export class Supervisor {
     // SIGABRT then would cut its requests in flight; the stop timeout bounds it instead.
     clearTimeout(g.watchdogTimer);
     this.kill(g, signal);
+    // As systemd's kill_and_sigcont(): a stopped process (SIGSTOP, a debugger) would otherwise
+    // sit on the signal until the stop timeout.
+    if (signal !== 'SIGKILL') this.kill(g, 'SIGCONT');
     if (g.killDeadline) return;
     const ms = this.options.stopTimeoutMs ?? 90_000;
     g.killDeadline = new Deadline(ms, () => {
@@ -555,6 +568,10 @@ export class Supervisor {
 
   private kill(g: Generation, signal: NodeJS.Signals): void {
     if (g.pid <= 0) return; // never started: process.kill(-(-1)) would be kill(1, …)
+    // A MAINPID= process in the child's group (a hot upgrade's successor) gets the group's
+    // signal: one more would be a second SIGTERM, which kills a process whose handler was
+    // process.once() in the middle of its drain. systemd signals each process once too.
+    const mainOutside = g.mainPid !== g.pid && procStat(g.mainPid)?.pgrp !== g.pid;
     // The child leads its own process group (detached): signal the whole group, as a terminal would.
     try {
       process.kill(-g.pid, signal);
@@ -565,7 +582,7 @@ export class Supervisor {
         // gone
       }
     }
-    if (g.mainPid !== g.pid) {
+    if (mainOutside) {
       try {
         process.kill(g.mainPid, signal);
       } catch {
@@ -607,7 +624,9 @@ export class Supervisor {
       const mainPid = f.get('MAINPID');
       if (mainPid !== undefined && !/^[1-9][0-9]*$/.test(mainPid)) this.log(`[${m.pid}] MAINPID=${JSON.stringify(mainPid)} ignored: not a pid (systemd warns and ignores it too)`);
       else if (mainPid !== undefined) {
-        const refused = this.isOrphan(Number(mainPid)) ? undefined : unsuitableMainPid(Number(mainPid), g.pid);
+        // A child asked to stop, or replaced by a reload, that hands its role on would start a
+        // second lineage beside the one that serves (or one the stop never reached).
+        const refused = g.stopping ? 'this child is stopping (asked to stop, or replaced by a reload)' : this.isOrphan(Number(mainPid)) ? undefined : unsuitableMainPid(Number(mainPid), g.pid);
         if (refused) this.log(`[${m.pid}] MAINPID=${mainPid} refused: ${refused}`);
         else g.mainPid = Number(mainPid);
       }
