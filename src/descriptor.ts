@@ -1,5 +1,5 @@
 import { formatAddress, type AbstractAddress, type RawInetAddress, type SocketAddress } from './address.js';
-import { errnoException } from './errors.js';
+import { errnoException, SocketActivationError } from './errors.js';
 import { native } from './native.js';
 
 // native/inspect.cc writes these objects, as JSON: their fields, in this order, and
@@ -181,9 +181,10 @@ export function isSameFile(fd: number, was: { readonly dev: number; readonly ino
  */
 export function inspect(fd: number): Descriptor {
   if (!Number.isInteger(fd) || fd < 0 || fd > 0x7fffffff) {
-    // A TypeError, as Node's own argument errors are, with this package's code.
+    // Like every other argument error of the package (listener(3), drain(server, …)), so that
+    // one `instanceof SocketActivationError` covers them.
     const shown = typeof fd === 'string' ? JSON.stringify(fd) : String(fd);
-    throw Object.assign(new TypeError(`inspect(fd): expected a non-negative integer fd, got ${shown}`), { code: 'ERR_INVALID_ARGUMENT', expected: 'integer fd >= 0', found: fd });
+    throw new SocketActivationError('ERR_INVALID_ARGUMENT', `inspect(fd): expected a non-negative integer fd, found ${shown}.`, { argument: 'fd', expected: 'integer fd >= 0', found: fd });
   }
   const d = describeFd(fd);
   if (typeof d === 'number') throw errnoException(d, 'fstat', fd);

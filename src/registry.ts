@@ -305,7 +305,13 @@ const inherited = (function inherited(verdict: Verdict, json: readonly string[] 
   for (let i = 0; i < descriptors.length; i++) {
     const d = descriptors[i]!;
     d.name = names?.[i] ?? 'unknown';
-    if (d.kind === 'socket' && d.family === 'unix') completeUnixAddresses(d);
+    if (d.kind === 'socket') {
+      if (d.family === 'unix') completeUnixAddresses(d);
+      // Shared by every caller in the process (and the checks of listener()/listen()): an
+      // address changed by one would be wrong for all.
+      Object.freeze(d.local);
+      if (d.remote) Object.freeze(d.remote);
+    }
     Object.freeze(d);
   }
   return Object.freeze(descriptors);

@@ -386,6 +386,17 @@ describe('CLOEXEC and the process-wide registry', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+  it('the descriptors and their addresses are frozen: shared by every caller in the process, none can change them for the others', async () => {
+    const code = `import { listeners } from 'socket-activation';
+      const [d] = listeners();
+      let threw = false;
+      try { d.local.port = 1; } catch { threw = true; }
+      console.log(JSON.stringify({ descriptor: Object.isFrozen(d), list: Object.isFrozen(listeners()), local: Object.isFrozen(d.local), threw, port: listeners()[0].local.port }));`;
+    const socket = inetSocket();
+    const r = await runInline(code, { fds: [socket.fd] });
+    expect(r).toEqual({ descriptor: true, list: true, local: true, threw: true, port: socket.port });
+  });
+
   it('two thousand inherited pipes: each judged on its own, all of them passed and made close-on-exec (the time they take: bench/pipes.mjs)', async () => {
     const count = 2000;
     const code = `import { listeners } from 'socket-activation';

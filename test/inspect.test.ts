@@ -5,7 +5,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { describe as describeFd, inspect, type SocketDescriptor } from '../src/index.js';
+import { describe as describeFd, inspect, SocketActivationError, type SocketDescriptor } from '../src/index.js';
 import { native } from '../src/native.js';
 import { fixtures } from './helpers/activated.js';
 import { bareSocket, closeAll, inetSocket, unixSocket } from './helpers/sockets.js';
@@ -200,9 +200,9 @@ describe('errors', () => {
     native().close(fd);
     expect(() => inspect(fd)).toThrow(expect.objectContaining({ code: 'EBADF', errno: -9, syscall: 'fstat', fd }));
   });
-  it('a non-integer fd is a TypeError with code ERR_INVALID_ARGUMENT', () => {
+  it('a non-integer fd is a SocketActivationError with code ERR_INVALID_ARGUMENT, as the package\'s other argument errors', () => {
     for (const bad of [-1, 1.5, Number.NaN, 2 ** 31, '3']) {
-      expect(() => inspect(bad as number)).toThrow(TypeError);
+      expect(() => inspect(bad as number)).toThrow(SocketActivationError);
       expect(() => inspect(bad as number)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', found: bad }));
     }
   });
