@@ -442,6 +442,16 @@ describe('crashes and the fd store', () => {
     expect(alive(Number(left))).toBe(false);
   });
 
+  it('the control socket of a child killed by a signal (which could not remove it) is removed once it has exited', async () => {
+    const runtime = mkdtempSync(join(dir, 'runtime-'));
+    const bind = `import socket, os; socket.socket(socket.AF_UNIX).bind(os.environ['XDG_RUNTIME_DIR'] + '/socket-activation-%d.ctl' % os.getppid())`;
+    const s = supervise(['-l', '127.0.0.1:0', '--restart', 'no', '-E', `XDG_RUNTIME_DIR=${runtime}`], ['/bin/sh', '-c', `python3 -c "${bind}"; echo "UP $$"; kill -KILL $$`]);
+    const [, pid] = await s.waitFor(/^UP (\d+)$/m);
+    await s.finish();
+    expect(existsSync(join(runtime, `socket-activation-${pid}.ctl`))).toBe(false);
+    expect(readdirSync(runtime)).toEqual([]);
+  });
+
   it('a repeated stop signal is not sent again (a second SIGTERM would kill a drain whose handler was process.once())', async () => {
     const script = 'trap "echo GOT TERM" TERM; echo UP; while :; do sleep 0.1; done';
     const s = supervise(['-l', '127.0.0.1:0', '--stop-timeout', '2'], ['/bin/sh', '-c', script]);

@@ -1,5 +1,5 @@
 import { ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -18,6 +18,7 @@ import { Deadline, longTimeout } from './deadline.js';
 import { children, startReaper } from './reaper.js';
 import { commandProblem, directoryProblem, openFileLimit } from '../start-problems.js';
 import { isAlive, procStat } from '../processes.js';
+import { controlPath } from '../control-path.js';
 
 /** How the supervised command ended for good. */
 export type SupervisorExit = { readonly code: number; readonly signal?: undefined } | { readonly code?: undefined; readonly signal: NodeJS.Signals };
@@ -322,7 +323,10 @@ export class Supervisor {
         g.killDeadline?.clear();
         clearInterval(g.keepAlive);
         if (g.handoffFd !== undefined) native().close(g.handoffFd);
-        for (const pid of new Set([g.pid, g.mainPid])) rmSync(successorMarker(this.dir, pid), { force: true });
+        for (const pid of new Set([g.pid, g.mainPid])) {
+          rmSync(successorMarker(this.dir, pid), { force: true });
+          removeControlSocket(pid, { ...process.env, ...this.options.env });
+        }
         this.cleaning++;
         void this.stopLeftovers(g).then(() => {
           this.cleaning--;
@@ -796,6 +800,20 @@ function describeExit(exit: SupervisorExit): string {
 /** Control characters (C0, DEL, C1) as JSON-style escapes (ESC as `\u001b`), the rest as it is. */
 function escapeControls(text: string): string {
   return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/**
+ * A child killed by a signal could not remove the control socket its hotUpgrade() made (in the
+ * same environment, so the same directory): once it has exited, the file is stale.
+ */
+function removeControlSocket(pid: number, env: NodeJS.ProcessEnv): void {
+  if (pid <= 0) return;
+  const path = controlPath(pid, env);
+  try {
+    if (lstatSync(path).isSocket()) unlinkSync(path);
+  } catch {
+    // none, or not ours to remove
+  }
 }
 
 /** systemd's fdname_is_valid(): printable ASCII without ":", at most 255 characters; empty is allowed. */
