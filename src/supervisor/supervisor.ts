@@ -40,6 +40,12 @@ export interface SupervisorOptions {
   readonly fdStoreMax?: number;
   /** Where messages go (status lines, restarts). @default stderr */
   readonly log?: (line: string) => void;
+  /**
+   * Called by run() once its signal handlers are in place: the signals that came before (the
+   * CLI records them from its first line). A stop among them ends the service before the
+   * command starts; a SIGHUP is dropped, as the command starts with what is there now.
+   */
+  readonly pendingSignals?: () => readonly NodeJS.Signals[];
 }
 
 interface Generation {
@@ -163,10 +169,13 @@ export class Supervisor {
         (pid, exit) => this.onReaped(pid, exit),
       );
     }
+    const stopped = this.options.pendingSignals?.().find((s) => STOP_SIGNALS.includes(s));
     // A command that cannot run would only go round the restart limit with the shell's terse
     // message: say why once, and end as the shell would (127).
-    const problem = commandProblem(this.options.command[0]!, successorCwd(), this.options.env?.PATH ?? process.env.PATH);
-    if (problem) {
+    const problem = stopped ? undefined : commandProblem(this.options.command[0]!, successorCwd(), this.options.env?.PATH ?? process.env.PATH);
+    if (stopped) {
+      this.stop(stopped);
+    } else if (problem) {
       this.log(`cannot start the command: ${problem}`);
       this.endService({ code: 127 });
     } else {

@@ -1,0 +1,204 @@
+// The launcher proper, loaded by main.ts once the stop signals are caught.
+import { readFileSync } from 'node:fs';
+import { constants } from 'node:os';
+import { SocketActivationError } from '../errors.js';
+import { parseLaunchAddress, type LaunchAddress } from '../launcher/address.js';
+import type { BoundSocket } from '../launcher/bind.js';
+
+const HELP = `Usage: socket-activation [options] -- COMMAND [ARGS...]
+
+Opens sockets the way a systemd socket unit does, holds them, and supervises COMMAND
+with them at fds 3, 4, ... (LISTEN_PID, LISTEN_FDS, LISTEN_FDNAMES set for it) and a
+NOTIFY_SOCKET of its own (READY, STATUS, WATCHDOG, MAINPID, fd store, BARRIER).
+SIGHUP reloads with zero downtime (a new child, READY=1, then SIGTERM to the old one);
+SIGTERM/SIGINT/SIGQUIT stop it and become our exit; a crash restarts it.
+
+  -l, --listen [NAME=]ADDRESS     stream listener (TCP, unix stream)
+  -d, --datagram [NAME=]ADDRESS   datagram socket (UDP; a unix datagram socket is for
+                                  native code: Node's dgram cannot use it)
+      --seqpacket [NAME=]ADDRESS  unix seqpacket listener (for native code: Node cannot
+                                  serve it)
+  -b, --backlog N                 accept queue length (default 4096, like systemd)
+  -E, --setenv NAME[=VALUE]       set (or pass on) a variable for COMMAND
+      --restart on-failure|always|no   restart COMMAND when it exits by itself
+                                  (default on-failure: after a non-zero status or a death
+                                  by a signal other than SIGHUP/SIGINT/SIGTERM/SIGPIPE)
+      --ready-timeout SECONDS     a reload's wait for READY=1 (default 30)
+      --watchdog-sec SECONDS      kill COMMAND with SIGABRT when it sends no WATCHDOG=1
+                                  for that long (default 0: off), as WatchdogSec=
+      --stop-timeout SECONDS      SIGKILL a child still running that long after it was
+                                  asked to stop or to drain (default 90), as TimeoutStopSec=
+      --fd-store-max N            FileDescriptorStoreMax= (default 64)
+  -h, --help                      show this help
+      --version                   show the version
+
+ADDRESS: PORT (dual-stack [::]:PORT), HOST:PORT, [IPV6]:PORT, a unix socket path
+(with a '/', e.g. ./app.sock), or @NAME (abstract unix socket). NAME defaults to
+"unknown". Signals are passed on to COMMAND; its exit status becomes ours.
+
+Example: socket-activation -l web=127.0.0.1:8080 -d dns=[::]:5353 -- node server.js
+
+       socket-activation reload PID   hot-upgrade a service (ExecReload=), see reload --help`;
+
+interface Options {
+  addresses: LaunchAddress[];
+  backlog: number;
+  env: Record<string, string>;
+  command: string[];
+  restart: 'no' | 'on-failure' | 'always';
+  readyTimeoutMs: number;
+  watchdogMs: number;
+  stopTimeoutMs: number;
+  fdStoreMax: number;
+}
+
+/** The longest wait a Node timer holds (2^31 − 1 ms, about 24.8 days), in seconds. */
+const MAX_SECONDS = 2147483;
+
+function seconds(flag: string, text: string, allowZero: boolean): number {
+  const n = /^[0-9]+(\.[0-9]+)?$/.test(text) ? Number(text) : Number.NaN;
+  if (!(n > 0 || (allowZero && n === 0)) || n > MAX_SECONDS) {
+    usage(`${flag} needs a number of seconds${allowZero ? ' (0: off)' : ' > 0'} up to ${MAX_SECONDS}; found ${JSON.stringify(text)}.`);
+  }
+  return n * 1000;
+}
+
+function usage(message: string): never {
+  throw new SocketActivationError('ERR_LAUNCHER_USAGE', `${message}\nRun socket-activation --help for usage.`);
+}
+
+function parseArguments(argv: readonly string[]): Options | 'help' | 'version' {
+  const options: Options = { addresses: [], backlog: 4096, env: {}, command: [], restart: 'on-failure', readyTimeoutMs: 30_000, watchdogMs: 0, stopTimeoutMs: 90_000, fdStoreMax: 64 };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const [flag, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
+    const value = () => {
+      if (inline !== undefined) return inline;
+      const next = argv[++i];
+      // `-l -- node app.mjs`: the value was forgotten, and `--` is not one.
+      if (next === undefined || next === '--') usage(`${flag} needs a value${next === '--' ? ` before --` : ''}.`);
+      return next;
+    };
+    switch (flag) {
+      case '--':
+        options.command = argv.slice(i + 1);
+        i = argv.length;
+        break;
+      case '-h':
+      case '--help':
+        return 'help';
+      case '--version':
+        return 'version';
+      case '-l':
+      case '--listen':
+        options.addresses.push(parseLaunchAddress(value(), 'stream'));
+        break;
+      case '-d':
+      case '--datagram':
+        options.addresses.push(parseLaunchAddress(value(), 'dgram'));
+        break;
+      case '--seqpacket':
+        options.addresses.push(parseLaunchAddress(value(), 'seqpacket'));
+        break;
+      case '-b':
+      case '--backlog': {
+        const text = value();
+        const n = /^[0-9]+$/.test(text) ? Number(text) : Number.NaN;
+        if (!(n >= 1 && n <= 0x7fffffff)) usage(`--backlog must be a positive integer; found ${JSON.stringify(text)}.`);
+        options.backlog = n;
+        break;
+      }
+      case '--restart': {
+        const text = value();
+        if (text !== 'no' && text !== 'on-failure' && text !== 'always') usage(`--restart must be on-failure, always or no; found ${JSON.stringify(text)}.`);
+        options.restart = text;
+        break;
+      }
+      case '--ready-timeout':
+        options.readyTimeoutMs = seconds(flag, value(), false);
+        break;
+      case '--watchdog-sec':
+        options.watchdogMs = seconds(flag, value(), true);
+        break;
+      case '--stop-timeout':
+        options.stopTimeoutMs = seconds(flag, value(), false);
+        break;
+      case '--fd-store-max': {
+        const text = value();
+        if (!/^[0-9]+$/.test(text) || Number(text) > 65536) usage(`--fd-store-max must be a whole number up to 65536; found ${JSON.stringify(text)}.`);
+        options.fdStoreMax = Number(text);
+        break;
+      }
+      case '-E':
+      case '--setenv': {
+        const text = value();
+        const eq = text.indexOf('=');
+        const name = eq < 0 ? text : text.slice(0, eq);
+        const v = eq < 0 ? process.env[name] : text.slice(eq + 1);
+        if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) usage(`--setenv: ${JSON.stringify(name)} is not a variable name.`);
+        if (v !== undefined) options.env[name] = v;
+        break;
+      }
+      default:
+        if (arg.startsWith('-')) usage(`Unknown option ${arg}.`);
+        // The first operand starts the command (the "--" is optional).
+        options.command = argv.slice(i);
+        i = argv.length;
+    }
+  }
+  if (options.addresses.length === 0) usage('Give at least one address with -l, -d or --seqpacket.');
+  if (options.command.length === 0) usage('Give the command to run after --.');
+  return options;
+}
+
+/**
+ * Runs the launcher with `argv` (the arguments after the program name); resolves with the exit
+ * status. `takeEarlySignals` stops the entry's recording of stop signals and returns what it
+ * recorded, for the supervisor to act on once its own handlers are in place.
+ */
+export async function launch(argv: readonly string[], takeEarlySignals: () => readonly NodeJS.Signals[]): Promise<number> {
+  const [{ bindLaunchSocket, releaseLaunchSockets }, { Supervisor }] = await Promise.all([import('../launcher/bind.js'), import('../supervisor/supervisor.js')]);
+  const parsed = parseArguments(argv);
+  if (parsed === 'help') {
+    console.log(HELP);
+    return 0;
+  }
+  if (parsed === 'version') {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    console.log(pkg.version);
+    return 0;
+  }
+  // A log pipe that is gone (EPIPE: `| head`, a log collector restarting) must not take the
+  // supervisor and its service down; systemd goes on supervising when the journal is away.
+  process.stderr.on('error', () => undefined);
+  const sockets: BoundSocket[] = [];
+  try {
+    for (const address of parsed.addresses) sockets.push(await bindLaunchSocket(address, parsed.backlog));
+    const supervisor = new Supervisor({
+      command: parsed.command,
+      sockets,
+      env: parsed.env,
+      restart: parsed.restart,
+      readyTimeoutMs: parsed.readyTimeoutMs,
+      watchdogMs: parsed.watchdogMs,
+      stopTimeoutMs: parsed.stopTimeoutMs,
+      fdStoreMax: parsed.fdStoreMax,
+      pendingSignals: takeEarlySignals,
+    });
+    const exit = await supervisor.run();
+    if (exit.signal) {
+      releaseLaunchSockets(sockets.splice(0));
+      // Die of the same signal, so our parent sees what really happened. As PID 1 (which the
+      // kernel does not kill with a signal it has no handler for) or for a signal Node ignores
+      // (SIGPIPE), we are still here: then the shell's 128 + n. The child's core (SIGABRT,
+      // SIGSEGV, …) is the one to keep, not one of this supervisor.
+      (await import('../native.js')).native().noCoreDump();
+      process.kill(process.pid, exit.signal);
+      return 128 + (constants.signals[exit.signal] ?? 0);
+    }
+    return exit.code;
+  } finally {
+    releaseLaunchSockets(sockets);
+  }
+}
+
