@@ -11,6 +11,9 @@ const TRAMPOLINE = 'LISTEN_PID=$$; export LISTEN_PID; if [ -n "$WATCHDOG_USEC" ]
 // the prebuilds load on 2.28). The shell sets $PWD to that path, symlinks kept.
 const CD_TRAMPOLINE = `cd -- "$1" || exit; shift; ${TRAMPOLINE}`;
 const SHELL = '/bin/sh';
+// The trampoline's $0, which the shell puts before its own errors (`sh: 1: exec: ./app: not
+// found`): not the launcher's name, or they would read as the supervisor's messages.
+const SHELL_NAME = 'sh';
 
 /** An fd to pass at 3, 4, … with its LISTEN_FDNAMES name. */
 export interface PassedFd {
@@ -50,7 +53,7 @@ function activatedEnvironment(fds: readonly PassedFd[], options: SpawnActivatedO
  */
 export function spawnActivated(command: readonly string[], fds: readonly PassedFd[], options: SpawnActivatedOptions = {}): ChildProcess {
   const stdio: StdioOptions = ['inherit', 'inherit', 'inherit', ...fds.map((f) => f.fd)];
-  return spawn(SHELL, ['-c', TRAMPOLINE, 'socket-activation', ...command], { stdio, env: activatedEnvironment(fds, options), cwd: options.cwd, detached: options.detached ?? false });
+  return spawn(SHELL, ['-c', TRAMPOLINE, SHELL_NAME, ...command], { stdio, env: activatedEnvironment(fds, options), cwd: options.cwd, detached: options.detached ?? false });
 }
 
 /**
@@ -63,7 +66,7 @@ export function spawnActivated(command: readonly string[], fds: readonly PassedF
  */
 export function startActivated(command: readonly string[], fds: readonly PassedFd[], options: SpawnActivatedOptions = {}): Promise<number> {
   const env = Object.entries(activatedEnvironment(fds, options)).map(([k, v]) => `${k}=${v}`);
-  const argv = options.cwd === undefined ? [SHELL, '-c', TRAMPOLINE, 'socket-activation', ...command] : [SHELL, '-c', CD_TRAMPOLINE, 'socket-activation', options.cwd, ...command];
+  const argv = options.cwd === undefined ? [SHELL, '-c', TRAMPOLINE, SHELL_NAME, ...command] : [SHELL, '-c', CD_TRAMPOLINE, SHELL_NAME, options.cwd, ...command];
   return new Promise((resolve, reject) => {
     native().spawn(SHELL, argv, env, Int32Array.from(fds, (f) => f.fd), (pid) => {
       if (pid > 0) resolve(pid);

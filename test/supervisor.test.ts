@@ -353,15 +353,15 @@ describe('crashes and the fd store', () => {
     expect(s.stderr).not.toContain('cannot start the command');
   });
 
-  it('a command that cannot run: one line saying why, status 127, no restarts', async () => {
+  it('a command that cannot run: one line saying why, status 127 (not found) or 126 (not executable), no restarts', async () => {
     const port = await freePort();
-    for (const [command, why] of [
-      ['/nonexistent/cmd', '/nonexistent/cmd does not exist'],
-      ['no-such-command-here', 'no-such-command-here was not found in PATH'],
-      [join(fixtures, 'supervised.mjs'), `${join(fixtures, 'supervised.mjs')} is not executable (chmod +x)`],
-    ]) {
-      const s = supervise(['-l', `web=127.0.0.1:${port}`], [command!]);
-      expect(await s.finish()).toEqual({ code: 127, signal: null });
+    for (const [command, why, code] of [
+      ['/nonexistent/cmd', '/nonexistent/cmd does not exist', 127],
+      ['no-such-command-here', 'no-such-command-here was not found in PATH', 127],
+      [join(fixtures, 'supervised.mjs'), `${join(fixtures, 'supervised.mjs')} is not executable (chmod +x)`, 126],
+    ] as const) {
+      const s = supervise(['-l', `web=127.0.0.1:${port}`], [command]);
+      expect(await s.finish()).toEqual({ code, signal: null });
       expect(s.stderr).toContain(`cannot start the command: ${why}`);
       expect(s.stderr).not.toMatch(/restarting in/);
     }

@@ -171,13 +171,13 @@ export class Supervisor {
     }
     const stopped = this.options.pendingSignals?.().find((s) => STOP_SIGNALS.includes(s));
     // A command that cannot run would only go round the restart limit with the shell's terse
-    // message: say why once, and end as the shell would (127).
+    // message: say why once, and end as the shell would (127 or 126).
     const problem = stopped ? undefined : commandProblem(this.options.command[0]!, successorCwd(), this.options.env?.PATH ?? process.env.PATH);
     if (stopped) {
       this.stop(stopped);
     } else if (problem) {
-      this.log(`cannot start the command: ${problem}`);
-      this.endService({ code: 127 });
+      this.log(`cannot start the command: ${problem.why}`);
+      this.endService({ code: problem.status });
     } else {
       this.startGeneration();
     }
