@@ -19,6 +19,8 @@ SIGTERM/SIGINT/SIGQUIT stop it and become our exit; a crash restarts it.
       --seqpacket [NAME=]ADDRESS  unix seqpacket listener (for native code: Node cannot
                                   serve it)
   -b, --backlog N                 accept queue length (default 4096, like systemd)
+      --socket-mode MODE          octal mode of unix socket files (default 0666, like
+                                  systemd's SocketMode=)
   -E, --setenv NAME[=VALUE]       set (or pass on) a variable for COMMAND
       --restart on-failure|always|no   restart COMMAND when it exits by itself
                                   (default on-failure: after a non-zero status or a death
@@ -50,6 +52,7 @@ interface Options {
   watchdogMs: number;
   stopTimeoutMs: number;
   fdStoreMax: number;
+  socketMode: number;
 }
 
 /** The longest wait a Node timer holds (2^31 − 1 ms, about 24.8 days), in seconds. */
@@ -68,7 +71,7 @@ function usage(message: string): never {
 }
 
 function parseArguments(argv: readonly string[]): Options | 'help' | 'version' {
-  const options: Options = { addresses: [], backlog: 4096, env: {}, command: [], restart: 'on-failure', readyTimeoutMs: 30_000, watchdogMs: 0, stopTimeoutMs: 90_000, fdStoreMax: 64 };
+  const options: Options = { addresses: [], backlog: 4096, env: {}, command: [], restart: 'on-failure', readyTimeoutMs: 30_000, watchdogMs: 0, stopTimeoutMs: 90_000, fdStoreMax: 64, socketMode: 0o666 };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const [flag, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
@@ -123,6 +126,12 @@ function parseArguments(argv: readonly string[]): Options | 'help' | 'version' {
       case '--stop-timeout':
         options.stopTimeoutMs = seconds(flag, value(), false);
         break;
+      case '--socket-mode': {
+        const text = value();
+        if (!/^[0-7]{1,4}$/.test(text) || Number.parseInt(text, 8) > 0o777) usage(`--socket-mode must be an octal file mode from 0000 to 0777 (e.g. 0660); found ${JSON.stringify(text)}.`);
+        options.socketMode = Number.parseInt(text, 8);
+        break;
+      }
       case '--fd-store-max': {
         const text = value();
         if (!/^[0-9]+$/.test(text) || Number(text) > 65536) usage(`--fd-store-max must be a whole number up to 65536; found ${JSON.stringify(text)}.`);
@@ -173,7 +182,7 @@ export async function launch(argv: readonly string[], takeEarlySignals: () => re
   process.stderr.on('error', () => undefined);
   const sockets: BoundSocket[] = [];
   try {
-    for (const address of parsed.addresses) sockets.push(await bindLaunchSocket(address, parsed.backlog));
+    for (const address of parsed.addresses) sockets.push(await bindLaunchSocket(address, parsed.backlog, parsed.socketMode));
     const supervisor = new Supervisor({
       command: parsed.command,
       sockets,

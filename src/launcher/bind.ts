@@ -59,8 +59,14 @@ function check(r: number, syscall: string, fd: number, address: LaunchAddress): 
 }
 
 
-/** Creates, binds and (for stream and seqpacket) listens on one address, like a socket unit. */
-export async function bindLaunchSocket(address: LaunchAddress, backlog: number): Promise<BoundSocket> {
+/** systemd's SocketMode= default: any local user may connect, as to a TCP port. */
+export const DEFAULT_SOCKET_MODE = 0o666;
+
+/**
+ * Creates, binds and (for stream and seqpacket) listens on one address, like a socket unit; a
+ * unix socket file gets `socketMode` (SocketMode=).
+ */
+export async function bindLaunchSocket(address: LaunchAddress, backlog: number, socketMode = DEFAULT_SOCKET_MODE): Promise<BoundSocket> {
   const n = native();
   const c = n.constants;
   const type = address.type === 'stream' ? c.SOCK_STREAM : address.type === 'dgram' ? c.SOCK_DGRAM : c.SOCK_SEQPACKET;
@@ -69,12 +75,23 @@ export async function bindLaunchSocket(address: LaunchAddress, backlog: number):
   if (address.family === 'unix') {
     fd = check(n.socket(c.AF_UNIX, type), 'socket', -1, address);
     const bytes = 'path' in address ? Buffer.from(address.path) : Buffer.concat([Buffer.from([0]), Buffer.from(address.abstract)]);
-    let r = n.bindUnix(fd, bytes);
+    // bind() creates the file with 0777 & ~umask: the mode is right from the start, as systemd
+    // does it, with no window in which a chmod() has not happened yet. Nothing else of this
+    // process creates files meanwhile (the call is synchronous, before any child).
+    const bind = (): number => {
+      const umask = process.umask(~socketMode & 0o777);
+      try {
+        return n.bindUnix(fd, bytes);
+      } finally {
+        process.umask(umask);
+      }
+    };
+    let r = bind();
     // Like systemd, replace a socket file left behind by an earlier run, but only when
     // nothing accepts on it and it is a socket.
     if (r < 0 && 'path' in address && (await isStaleSocket(address.path))) {
       unlinkSync(address.path);
-      r = n.bindUnix(fd, bytes);
+      r = bind();
     }
     check(r, 'bind', fd, address);
     if ('path' in address) {
