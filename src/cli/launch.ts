@@ -2,7 +2,10 @@
 import { readFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { SocketActivationError } from '../errors.js';
+import { LISTEN_VARIABLES } from '../environment.js';
+import { HANDOFF_FD_VARIABLE } from '../handoff-channel.js';
 import { parseLaunchAddress, type LaunchAddress } from '../launcher/address.js';
+import { SUPERVISOR_DIR_VARIABLE } from '../successor-serving.js';
 import type { BoundSocket } from '../launcher/bind.js';
 
 const HELP = `Usage: socket-activation [options] -- COMMAND [ARGS...]
@@ -66,6 +69,16 @@ function seconds(flag: string, text: string, allowZero: boolean): number {
   return n * 1000;
 }
 
+// What the supervisor sets for every child, whatever -E says: giving one is a mistake to report.
+const RESERVED_VARIABLES = new Map<string, string>([
+  ...LISTEN_VARIABLES.map((v) => [v, 'the sockets passed: choose them with -l, -d and --seqpacket and their NAME='] as const),
+  ['NOTIFY_SOCKET', "the supervisor's own notify socket, which READY=1, the watchdog and the fd store need"],
+  ['WATCHDOG_USEC', 'from --watchdog-sec'],
+  ['WATCHDOG_PID', "the child's own pid, with WATCHDOG_USEC"],
+  [SUPERVISOR_DIR_VARIABLE, "the supervisor's private directory"],
+  [HANDOFF_FD_VARIABLE, "a reload's hand-over channel"],
+]);
+
 function usage(message: string): never {
   throw new SocketActivationError('ERR_LAUNCHER_USAGE', `${message}\nRun socket-activation --help for usage.`);
 }
@@ -74,7 +87,13 @@ function parseArguments(argv: readonly string[]): Options | 'help' | 'version' {
   const options: Options = { addresses: [], backlog: 4096, env: {}, command: [], restart: 'on-failure', readyTimeoutMs: 30_000, watchdogMs: 0, stopTimeoutMs: 90_000, fdStoreMax: 64, socketMode: 0o666 };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
-    const [flag, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
+    // `--listen=ADDRESS`, and as getopt takes them, short options with the value attached: `-l127.0.0.1:80`.
+    const [flag, inline] =
+      arg.startsWith('--') && arg.includes('=')
+        ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)]
+        : /^-[ldbE]./.test(arg)
+          ? [arg.slice(0, 2), arg.slice(2)]
+          : [arg, undefined];
     const value = () => {
       if (inline !== undefined) return inline;
       const next = argv[++i];
@@ -145,6 +164,8 @@ function parseArguments(argv: readonly string[]): Options | 'help' | 'version' {
         const name = eq < 0 ? text : text.slice(0, eq);
         const v = eq < 0 ? process.env[name] : text.slice(eq + 1);
         if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) usage(`--setenv: ${JSON.stringify(name)} is not a variable name.`);
+        const why = RESERVED_VARIABLES.get(name);
+        if (why) usage(`--setenv ${text}: ${name} is set (or removed) by the launcher for each start (${why}), and would be replaced; leave it out.`);
         if (v !== undefined) options.env[name] = v;
         break;
       }
