@@ -85,6 +85,8 @@ function usage(message: string): never {
 
 function parseArguments(argv: readonly string[]): Options | 'help' | 'version' {
   const options: Options = { addresses: [], backlog: 4096, env: {}, command: [], restart: 'on-failure', readyTimeoutMs: 30_000, watchdogMs: 0, stopTimeoutMs: 90_000, fdStoreMax: 64, socketMode: 0o666 };
+  /** Each address argument as given, for messages. */
+  const given: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     // `--listen=ADDRESS`, and as getopt takes them, short options with the value attached: `-l127.0.0.1:80`.
@@ -113,20 +115,19 @@ function parseArguments(argv: readonly string[]): Options | 'help' | 'version' {
         return 'version';
       case '-l':
       case '--listen':
-        options.addresses.push(parseLaunchAddress(value(), 'stream'));
-        break;
       case '-d':
       case '--datagram':
-        options.addresses.push(parseLaunchAddress(value(), 'dgram'));
+      case '--seqpacket': {
+        const text = value();
+        options.addresses.push(parseLaunchAddress(text, flag === '--seqpacket' ? 'seqpacket' : flag === '-d' || flag === '--datagram' ? 'dgram' : 'stream'));
+        given.push(`${flag} ${text}`);
         break;
-      case '--seqpacket':
-        options.addresses.push(parseLaunchAddress(value(), 'seqpacket'));
-        break;
+      }
       case '-b':
       case '--backlog': {
         const text = value();
         const n = /^[0-9]+$/.test(text) ? Number(text) : Number.NaN;
-        if (!(n >= 1 && n <= 0x7fffffff)) usage(`--backlog must be a positive integer; found ${JSON.stringify(text)}.`);
+        if (!(n >= 1 && n <= 0x7fffffff)) usage(`--backlog must be a whole number from 1 to 2147483647 (the kernel caps it at net.core.somaxconn); found ${JSON.stringify(text)}.`);
         options.backlog = n;
         break;
       }
@@ -178,7 +179,54 @@ function parseArguments(argv: readonly string[]): Options | 'help' | 'version' {
   }
   if (options.addresses.length === 0) usage('Give at least one address with -l, -d or --seqpacket.');
   if (options.command.length === 0) usage('Give the command to run after --.');
+  if (options.command[0] === '') usage('The command is an empty string (""): give the program to run after --.');
+  sameAddressTwice(options.addresses, given);
   return options;
+}
+
+/**
+ * A usage error when two address arguments would bind the same address (`given[i]` is the
+ * argument of `addresses[i]`): the second bind would fail with EADDRINUSE and a message about
+ * "another process". Port 0 never clashes (the kernel picks a free port for each).
+ */
+function sameAddressTwice(addresses: readonly LaunchAddress[], given: readonly string[]): void {
+  for (let j = 1; j < addresses.length; j++) {
+    for (let i = 0; i < j; i++) {
+      if (!clash(addresses[i]!, addresses[j]!)) continue;
+      const a = addresses[i]!;
+      const b = addresses[j]!;
+      const covered = a.family !== 'unix' && b.family !== 'unix' && JSON.stringify(coverage(a)) !== JSON.stringify(coverage(b));
+      usage(`${given[i]} and ${given[j]} bind the same address${covered ? ' (a wildcard, dual-stack or IPv4-mapped address covers the other on its port)' : ''}: give each address once.`);
+    }
+  }
+}
+
+/** What an IP address argument takes: its IPv4 and IPv6 parts ('*' for any), on a port and protocol. */
+function coverage(a: LaunchAddress & { family: 'inet' | 'inet6' }): { v4?: string; v6?: string } {
+  if (a.family === 'inet') return { v4: a.host === '0.0.0.0' ? '*' : a.host };
+  // The URL parser writes an IPv6 address in one canonical form: ::1 and 0:0::1 are one address.
+  const host = new URL(`http://[${a.host}]/`).hostname.slice(1, -1);
+  if (host === '::') return a.dualStack ? { v4: '*', v6: '*' } : { v6: '*' };
+  const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(host);
+  if (mapped && a.dualStack) {
+    const n = (Number.parseInt(mapped[1]!, 16) << 16) | Number.parseInt(mapped[2]!, 16);
+    return { v4: [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.') };
+  }
+  return { v6: host };
+}
+
+function clash(a: LaunchAddress, b: LaunchAddress): boolean {
+  if (a.family === 'unix' || b.family === 'unix') {
+    if (a.family !== 'unix' || b.family !== 'unix') return false;
+    // One file, whatever the types; an abstract name is per socket type.
+    if ('path' in a && 'path' in b) return a.path === b.path;
+    return 'abstract' in a && 'abstract' in b && a.abstract === b.abstract && a.type === b.type;
+  }
+  if (a.type !== b.type || a.port !== b.port || a.port === 0) return false;
+  const x = coverage(a);
+  const y = coverage(b);
+  const overlap = (p?: string, q?: string): boolean => p !== undefined && q !== undefined && (p === '*' || q === '*' || p === q);
+  return overlap(x.v4, y.v4) || overlap(x.v6, y.v6);
 }
 
 /**

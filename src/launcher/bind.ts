@@ -3,6 +3,7 @@ import { constants } from 'node:os';
 import { dirname } from 'node:path';
 import { isStaleSocket } from '../unix-path.js';
 import { addressException } from '../errors.js';
+import { openFileLimit } from '../start-problems.js';
 import { native } from '../native.js';
 import type { LaunchAddress } from './address.js';
 
@@ -17,6 +18,9 @@ export interface BoundSocket {
 const E = constants.errno;
 /** sun_path holds 108 bytes, the last a NUL for a path (an abstract name may use all after its leading NUL). */
 const SUN_PATH_MAX = 107;
+
+// Read now: at EMFILE there is no fd left to read /proc/self/limits with.
+const FILE_LIMIT = openFileLimit();
 
 // What to do about a failed bind or listen, for the message: the errno alone does not say.
 function advice(errno: number, address: LaunchAddress): string | undefined {
@@ -38,6 +42,10 @@ function advice(errno: number, address: LaunchAddress): string | undefined {
       return 'port' in address && address.port < 1024 ? 'ports below 1024 need root or CAP_NET_BIND_SERVICE: choose a port from 1024' : undefined;
     case E.EADDRNOTAVAIL:
       return 'host' in address ? `${address.host} is not an address of this machine` : undefined;
+    case E.EMFILE:
+      return `this process may have only ${FILE_LIMIT === undefined ? 'so many' : FILE_LIMIT} files open (RLIMIT_NOFILE), one per socket: raise the limit with \`ulimit -n\` before starting the launcher, or give fewer addresses`;
+    case E.ENFILE:
+      return 'the system-wide limit of open files is reached (fs.file-max)';
     case E.ENAMETOOLONG:
     case E.EINVAL:
       return 'path' in address || 'abstract' in address
@@ -48,12 +56,21 @@ function advice(errno: number, address: LaunchAddress): string | undefined {
   }
 }
 
+/** The address as the user gave it, without its `NAME=`, and that name if one was given. */
+function described(address: LaunchAddress): { where: string; name?: string } {
+  const named = address.spec.startsWith(`${address.name}=`);
+  return named ? { where: address.spec.slice(address.name.length + 1), name: address.name } : { where: address.spec };
+}
+
 function check(r: number, syscall: string, fd: number, address: LaunchAddress): number {
   if (r < 0) {
     if (fd >= 0) native().close(fd);
-    const why = syscall === 'bind' || syscall === 'listen' ? advice(r, address) : undefined;
-    // The fd is the launcher's own and gone: the address is what the user gave.
-    throw addressException(r, syscall, address.spec, why);
+    const why = syscall === 'bind' || syscall === 'listen' || -r === E.EMFILE || -r === E.ENFILE ? advice(r, address) : undefined;
+    // The fd is the launcher's own and gone: the address is what the user gave, and its name
+    // is said apart from it (`bind web=/x.sock` reads as if the path were "web=/x.sock").
+    const { where, name } = described(address);
+    const context = [name === undefined ? undefined : `name ${JSON.stringify(name)}`, why].filter((x) => x !== undefined).join(': ');
+    throw addressException(r, syscall, where, context || undefined);
   }
   return r;
 }
@@ -75,6 +92,9 @@ export async function bindLaunchSocket(address: LaunchAddress, backlog: number, 
   if (address.family === 'unix') {
     fd = check(n.socket(c.AF_UNIX, type), 'socket', -1, address);
     const bytes = 'path' in address ? Buffer.from(address.path) : Buffer.concat([Buffer.from([0]), Buffer.from(address.abstract)]);
+    // Linux takes a path of all 108 bytes of sun_path, without its NUL; systemd refuses one
+    // (and clients with the usual C string handling cannot reach it): 107 at most, as it says.
+    if ('path' in address && bytes.length > SUN_PATH_MAX) check(-E.ENAMETOOLONG, 'bind', fd, address);
     // bind() creates the file with 0777 & ~umask: the mode is right from the start, as systemd
     // does it, with no window in which a chmod() has not happened yet. Nothing else of this
     // process creates files meanwhile (the call is synchronous, before any child).

@@ -1,0 +1,77 @@
+// The launcher's messages about its addresses and arguments: the address and its name apart,
+// one address given twice, EMFILE, the longest unix socket path, an empty command, the
+// largest backlog.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { cli, root } from './helpers/activated.js';
+import { freePort } from './helpers/raw-sockets.js';
+import { killAll, start } from './helpers/watch.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'sa-messages-'));
+afterEach(() => killAll());
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const launch = (args: string[]) => start(process.execPath, [cli, ...args], { cwd: dir });
+const usageError = async (args: string[]): Promise<string> => {
+  const s = launch(args);
+  expect(await s.finish()).toEqual({ code: 2, signal: null });
+  expect(s.stderr).toContain('[ERR_LAUNCHER_USAGE]');
+  return s.stderr;
+};
+
+describe('bind errors', () => {
+  it('name the address and its NAME= apart', async () => {
+    const s = launch(['-l', 'u=/nonexistent/d.sock', '--', 'true']);
+    expect(await s.finish()).toEqual({ code: 1, signal: null });
+    expect(s.stderr).toContain('ENOENT: no such file or directory, bind /nonexistent/d.sock (name "u": the directory /nonexistent does not exist: create it first)');
+  });
+
+  it('a unix socket path of 108 bytes (all of sun_path, no NUL) is refused as the message says, 107 bound', async () => {
+    const path = (n: number): string => join(dir, 'p'.repeat(n - dir.length - 1));
+    const long = launch(['-l', path(108), '--', 'true']);
+    expect(await long.finish()).toEqual({ code: 1, signal: null });
+    expect(long.stderr).toContain(`bind ${path(108)} (a unix socket name holds at most 107 bytes, this one 108: choose a shorter one)`);
+    const fits = launch(['-l', path(107), '--restart', 'no', '--', 'true']);
+    expect(await fits.finish()).toEqual({ code: 0, signal: null });
+  });
+
+  it('EMFILE says to raise ulimit -n', async () => {
+    const args = Array.from({ length: 40 }, () => ['-l', '127.0.0.1:0']).flat();
+    const s = start('/bin/sh', ['-c', 'ulimit -n 32 && exec "$@"', 'sh', process.execPath, cli, ...args, '--', 'true'], { cwd: dir });
+    expect(await s.finish()).toEqual({ code: 1, signal: null });
+    expect(s.stderr).toContain('EMFILE: too many open files, socket 127.0.0.1:0 (this process may have only 32 files open (RLIMIT_NOFILE), one per socket: raise the limit with `ulimit -n`');
+  });
+});
+
+describe('the same address twice is a usage error naming both arguments', () => {
+  const covers = ' (a wildcard, dual-stack or IPv4-mapped address covers the other on its port)';
+  it.each([
+    { args: ['-l', '127.0.0.1:P', '-l', '127.0.0.1:P'], named: '-l 127.0.0.1:P and -l 127.0.0.1:P', note: '' },
+    { args: ['-l', 'P', '-l', 'web=127.0.0.1:P'], named: '-l P and -l web=127.0.0.1:P', note: covers },
+    { args: ['-l', '0.0.0.0:P', '--listen=127.0.0.1:P'], named: '-l 0.0.0.0:P and --listen 127.0.0.1:P', note: covers },
+    { args: ['-d', '[::1]:P', '-d', '[0:0::1]:P'], named: '-d [::1]:P and -d [0:0::1]:P', note: '' },
+    { args: ['-l', './s.sock', '-d', './s.sock'], named: '-l ./s.sock and -d ./s.sock', note: '' },
+  ])('$named', async ({ args, named, note }) => {
+    const port = String(await freePort());
+    const stderr = await usageError([...args.map((a) => a.replace('P', port)), '--', 'true']);
+    expect(stderr).toContain(`${named.replaceAll('P', port)} bind the same address${note}: give each address once.`);
+  });
+
+  it('different protocols, port 0 twice, and an abstract name for two socket types are fine', async () => {
+    const port = await freePort();
+    const s = launch(['-l', `127.0.0.1:${port}`, '-d', `127.0.0.1:${port}`, '-l', '127.0.0.1:0', '-l', '127.0.0.1:0', '-l', `@sa-messages-${port}`, '-d', `@sa-messages-${port}`, '--restart', 'no', '--', 'true']);
+    expect(await s.finish()).toEqual({ code: 0, signal: null });
+  });
+});
+
+describe('other usage errors', () => {
+  it("-- '' is a usage error, not a command that was not found", async () => {
+    expect(await usageError(['-l', '127.0.0.1:0', '--', ''])).toContain('The command is an empty string ("")');
+  });
+
+  it('-b 2147483648 states the maximum', async () => {
+    expect(await usageError(['-b', '2147483648', '-l', '127.0.0.1:0', '--', 'true'])).toContain('--backlog must be a whole number from 1 to 2147483647');
+  });
+});
