@@ -1,6 +1,8 @@
 // The launcher proper, loaded by main.ts once the stop signals are caught.
 import { readFileSync } from 'node:fs';
 import { constants } from 'node:os';
+import { formatAddress } from '../address.js';
+import { inspect } from '../descriptor.js';
 import { SocketActivationError } from '../errors.js';
 import { LISTEN_VARIABLES } from '../environment.js';
 import { HANDOFF_FD_VARIABLE } from '../handoff-channel.js';
@@ -252,6 +254,14 @@ export async function launch(argv: readonly string[], takeEarlySignals: () => re
   const sockets: BoundSocket[] = [];
   try {
     for (const address of parsed.addresses) sockets.push(await bindLaunchSocket(address, parsed.backlog, parsed.socketMode));
+    // Port 0 lets the kernel choose: say which port, or no client could find the service.
+    for (const s of sockets) {
+      if (!('port' in s.address) || s.address.port !== 0) continue;
+      const d = inspect(s.fd);
+      const local = d.kind === 'socket' ? d.local : undefined;
+      const label = s.address.spec.startsWith(`${s.address.name}=`) ? s.address.name : s.address.spec;
+      process.stderr.write(`socket-activation: ${label} ${s.address.type === 'dgram' ? 'is bound to' : 'listens on'} ${formatAddress(local)}\n`);
+    }
     const supervisor = new Supervisor({
       command: parsed.command,
       sockets,
