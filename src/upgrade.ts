@@ -92,6 +92,8 @@ interface ExitWatch {
    * reaping: see {@link Native.reap}'s `leave`.
    */
   background(): void;
+  /** Undoes {@link background}: it is this process's to reap again (a hand-over that failed). */
+  reclaim(): void;
   /** Whether it exited as on a stop: status 0, or SIGTERM. */
   stopped(): boolean;
 }
@@ -127,6 +129,11 @@ function watchExit(pid: number): ExitWatch {
       clearInterval(timer);
       timer = setInterval(check, 100).unref();
     },
+    reclaim() {
+      leave = false;
+      clearInterval(timer);
+      timer = setInterval(check, 20);
+    },
     stopped: () => stopped,
   };
 }
@@ -143,6 +150,30 @@ const EAGAIN = -constants.errno.EAGAIN;
 // Milliseconds the successor is watched after it was made the main process, before the upgrade
 // is called done (see hotUpgrade()).
 const HANDOVER_SETTLE = 200;
+
+// A hand-over message that failed for want of an fd or memory is tried once more after this
+// long: a process at its fd limit gets fds back as connections end, and a successor given up is
+// a whole start-up lost (and its first requests cut). Once only, and briefly: the successor
+// serves meanwhile beside a manager that still knows this process as its main one.
+const HANDOVER_RETRY = 100;
+const TRANSIENT = new Set(['EMFILE', 'ENFILE', 'ENOBUFS', 'ENOMEM']);
+
+// MAINPID= + READY=1 to the manager: undefined once sent, else why not. A unix datagram is
+// sent whole or not at all, so a failed send told the manager nothing.
+async function tellManager(fields: Record<string, NotifyValue>, gone: () => boolean): Promise<Error | undefined> {
+  try {
+    await notify(fields);
+    return undefined;
+  } catch (err) {
+    if (!TRANSIENT.has((err as NodeJS.ErrnoException).code ?? '') || gone()) return err as Error;
+  }
+  await sleep(HANDOVER_RETRY);
+  if (gone()) return new Error('the successor exited while the message was retried');
+  return notify(fields).then(
+    () => undefined,
+    (err: Error) => err,
+  );
+}
 
 // How long a successor that closed its channel has to exit, so that its exit status is what
 // the failure reports.
@@ -319,8 +350,33 @@ export function hotUpgrade(servers: Server | readonly Server[], options: HotUpgr
     const handOver: Record<string, NotifyValue> = { MAINPID: pid, READY: true };
     if (failureShown && !successor.sentStatus()) handOver.STATUS = '';
     failureShown = false;
-    await notify(handOver).catch(() => undefined);
-    await barrier().catch(() => undefined);
+    const unsent = await tellManager(handOver, () => successor.exit.gone());
+    if (unsent) {
+      // The manager knows this process as its main process still: the successor goes (killed,
+      // as on any failure: a stop signal would have it drain and say STOPPING=1 in the
+      // service's name), and this process serves on. Otherwise this process would drain and
+      // exit 0, and the manager would take the service as ended.
+      successor.close();
+      successor.exit.reclaim();
+      if (!successor.exit.gone()) killQuietly(pid);
+      await successor.exit.exited;
+      unlinkQuietly(controlPath(pid));
+      return failed(`the service manager could not be told that the successor is the main process (MAINPID=${pid}: ${unsent.message}); the successor was stopped and this process serves on`);
+    }
+    // MAINPID= is in the manager's queue; the barrier only says that it has been read. The
+    // manager reads its queue in order, and systemd reads it before it handles the exit of a
+    // child, so even this process's exit cannot overtake it. A barrier that fails (no fd for its
+    // pipe, no answer in time) therefore leaves the hand-over standing: undoing it would take a
+    // MAINPID= back, which a manager that has switched refuses under NotifyAccess=main or exec
+    // (it is not from the main process), leaving it a killed main process. It is tried again
+    // before this process exits.
+    let confirmed = await barrier().then(
+      () => true,
+      (err: Error) => {
+        process.stderr.write(`socket-activation: the barrier after MAINPID=${pid} failed (${err.message}); the hand-over stands (the manager reads MAINPID= before it could see this process exit), and the barrier is tried again before this process exits\n`);
+        return false;
+      },
+    );
     // A successor that dies right after its READY=1 mostly does so within this time; the
     // outcome (and with it the reload command's exit, at which systemd looks at its main
     // process) waits for it.
@@ -357,10 +413,15 @@ export function hotUpgrade(servers: Server | readonly Server[], options: HotUpgr
     native().sendOn(channel, Buffer.from(MAIN_MESSAGE), new Int32Array(0));
     // The outcome is known now: the reload command returns while this process drains.
     const handOff = channelHandOff(channel);
-    const drained = Promise.all(list.map((server) => drain(server, { timeout: options.drainTimeout ?? 10_000, linger: options.drainLinger ?? DEFAULT_LINGER, notify: false, handOff }))).finally(() => {
-      drainedAll = true;
-      successor.close();
-    });
+    const drained = Promise.all(list.map((server) => drain(server, { timeout: options.drainTimeout ?? 10_000, linger: options.drainLinger ?? DEFAULT_LINGER, notify: false, handOff })))
+      .then(async (reports) => {
+        if (!confirmed) confirmed = await barrier().then(() => true, () => false);
+        return reports;
+      })
+      .finally(() => {
+        drainedAll = true;
+        successor.close();
+      });
     return { ok: true, pid, drained };
   };
 

@@ -13,7 +13,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import http from 'node:http';
 import { hotUpgrade, type HotUpgradeOptions } from '../src/index.js';
 import { native } from '../src/native.js';
-import { fixtures, reportOf, root, runActivated } from './helpers/activated.js';
+import { finish, fixtures, reportOf, root, runActivated, startActivated, waitForLine } from './helpers/activated.js';
+import { startReceiver } from './helpers/notify-receiver.js';
 import { closeAll, inetSocket } from './helpers/sockets.js';
 
 afterAll(closeAll);
@@ -105,6 +106,40 @@ describe('the predecessor', () => {
     } finally {
       manager.kill();
       rmSync(address, { force: true });
+    }
+  });
+
+  it('MAINPID= that cannot be sent (no fd left for the socket): the upgrade fails, the successor is killed and this process serves on, the manager told nothing', async () => {
+    // Without this, the upgrade was reported done and this process drained and exited 0: the
+    // manager, never told of the successor, took the service as ended.
+    const manager = await startReceiver();
+    const successor = `import http from 'node:http'; import { listen, ready } from 'socket-activation';
+      await listen(http.createServer((req, res) => res.end(String(process.pid))), 'web'); process.on('SIGUSR2', () => void ready()); console.log(JSON.stringify({ successor: process.pid }));`;
+    // A low limit, so that filling it is quick; the successor inherits it, and needs far fewer.
+    const service = startActivated('', {
+      fds: [inetSocket().fd],
+      env: { LISTEN_FDNAMES: 'web', NOTIFY_SOCKET: manager.address },
+      command: ['/bin/sh', '-c', 'ulimit -n 512 && exec "$@"', 'sh', process.execPath, `${fixtures}upgrade-fd-pressure.mjs`, JSON.stringify([process.execPath, '--input-type=module', '-e', successor])],
+    });
+    const done = finish(service);
+    try {
+      const successorPid = Number((await waitForLine(service, /"successor":(\d+)/))[1]);
+      const filled = waitForLine(service, /"filled":\d+,"code":"(\w+)"/);
+      service.kill('SIGUSR1');
+      expect((await filled)[1]).toBe('EMFILE');
+      const outcome = waitForLine(service, /\{"outcome":(.*)\}\n/);
+      process.kill(successorPid, 'SIGUSR2'); // its READY=1, up the channel: no new fd needed
+      expect(JSON.parse((await outcome)[1]!)).toEqual({
+        ok: false,
+        reason: expect.stringMatching(new RegExp(`^the service manager could not be told that the successor is the main process \\(MAINPID=${successorPid}: EMFILE.*\\); the successor was stopped and this process serves on$`)),
+      });
+      const r = await done;
+      expect(JSON.parse(r.stdout.trim().split('\n').pop()!)).toEqual({ answeredBy: service.pid });
+      expect(() => process.kill(successorPid, 0)).toThrow(expect.objectContaining({ code: 'ESRCH' }));
+      expect(manager.messages().map((m) => m.text).join('\n')).not.toMatch(/^MAINPID=/m);
+    } finally {
+      service.kill('SIGKILL');
+      manager.stop();
     }
   });
 
