@@ -390,6 +390,19 @@ function unseenConnections(tracker: Tracker): number {
   return Math.max(0, counted - tracker.connections.size - tracker.handshaking.size);
 }
 
+// Servers a drain has begun on, for good: it stopped their accepting, and hotUpgrade() must not
+// start a successor from a process on its way out (see stopBegun()).
+const drained = new WeakSet<Server>();
+let stopSignalled = false;
+
+/**
+ * Whether this process is stopping: a drain has begun on one of `servers`, or
+ * {@link drainOnSignal}'s signal has come. @internal
+ */
+export function stopBegun(servers: readonly Server[]): boolean {
+  return stopSignalled || servers.some((s) => drained.has(s));
+}
+
 /**
  * The linger of a drain whose next process already serves: long enough for most clients that
  * pause between requests to send one more, which is answered here; short enough not to keep
@@ -455,6 +468,7 @@ export async function drain(server: Server, options: DrainOptions | null = {}): 
   const timeout = checkMs('timeout', options.timeout ?? 10_000);
   const linger = Math.min(checkMs('linger', options.linger ?? (successorServing() ? DEFAULT_LINGER : 0)), timeout / 2);
   const tracker = trackerOf(server);
+  drained.add(server);
   // E.g. systemd's SIGTERM to every process of the unit while a hot upgrade's drain runs here:
   // a second drain would take over the connections the first one is deciding about.
   tracker.drain ??= drainTracked(tracker, timeout, linger, options).finally(() => (tracker.drain = undefined));
@@ -629,6 +643,7 @@ export function drainOnSignal(servers: Server | readonly Server[], options: Drai
   const list = Array.isArray(servers) ? (servers as readonly Server[]) : [servers as Server];
   for (const s of list) trackConnections(s);
   process.once(options.signal ?? 'SIGTERM', () => {
+    stopSignalled = true;
     void Promise.all(list.map((s) => drain(s, options))).then((reports) => {
       options.onDrained?.(reports);
       if (options.exit !== false) process.exit(0);

@@ -5,7 +5,7 @@ import { constants } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { getSystemErrorName } from 'node:util';
 import { controlPath } from './control-path.js';
-import { checkMs, DEFAULT_LINGER, drain, invalid, notAServer, type DrainReport } from './drain.js';
+import { checkMs, DEFAULT_LINGER, drain, invalid, notAServer, stopBegun, type DrainReport } from './drain.js';
 import { SocketActivationError } from './errors.js';
 import { notify, reloading, barrier } from './notify.js';
 import type { NotifyValue } from './notify-message.js';
@@ -429,12 +429,17 @@ export function hotUpgrade(servers: Server | readonly Server[], options: HotUpgr
   // start a lineage the manager does not know (its MAINPID= is no longer accepted), serving
   // beside the real one. tableflip refuses too.
   let successorPid: number | undefined;
+  const refuse = (reason: string): Promise<UpgradeOutcome> => {
+    const outcome: UpgradeOutcome = { ok: false, reason };
+    report(outcome);
+    return Promise.resolve(outcome);
+  };
   const upgrade = (): Promise<UpgradeOutcome> => {
-    if (successorPid !== undefined) {
-      const outcome: UpgradeOutcome = { ok: false, reason: `this process has already handed over to pid ${successorPid} and only drains; upgrade that one` };
-      report(outcome);
-      return Promise.resolve(outcome);
-    }
+    if (successorPid !== undefined) return refuse(`this process has already handed over to pid ${successorPid} and only drains; upgrade that one`);
+    // A process on its way out (systemctl stop, restart) is stopped with its unit, but a
+    // successor started now is a main process the manager never hears of, or one that outlives
+    // the stop as a second lineage (its MAINPID= can come after the manager has chosen to stop).
+    if (stopBegun(list)) return refuse('this process is stopping (its drain has begun): it starts no successor; the service is upgraded by the start that follows, if any');
     current ??= run().then((outcome) => {
       current = undefined;
       report(outcome);

@@ -81,6 +81,33 @@ describe('the predecessor', () => {
     expect(second).toEqual({ ok: false, reason: `this process has already handed over to pid ${first.pid} and only drains; upgrade that one` });
   });
 
+  // A service with a hot upgrade whose stop has begun (`stop`: module code run after the set-up,
+  // `server` and `upgrader` in scope), asked to upgrade over the control socket: the reply the
+  // reload command would get.
+  const reloadWhileStopping = async (stop: string): Promise<string> => {
+    const service = `import http from 'node:http'; import net from 'node:net';
+      import { drain, drainOnSignal, hotUpgrade, listen } from 'socket-activation';
+      const server = http.createServer((req, res) => res.end()); await listen(server, 'web');
+      const upgrader = hotUpgrade(server, { signal: null, exit: false, command: () => [process.execPath, ${JSON.stringify(`${fixtures}successor-web.mjs`)}], onOutcome: () => {} });
+      ${stop}
+      const reply = await new Promise((resolve) => {
+        const s = net.connect(upgrader.controlPath, () => s.write('upgrade\\n')); // not end(): the reply comes before its close
+        let text = ''; s.setEncoding('utf8').on('data', (d) => (text += d)).on('close', () => resolve(text));
+      });
+      console.log(JSON.stringify({ reply }));
+      const taken = /^ok (\\d+)/.exec(reply); if (taken) process.kill(Number(taken[1]), 'SIGKILL');
+      process.exit(0);`;
+    const r = await runActivated('', { fds: [inetSocket().fd], env: { LISTEN_FDNAMES: 'web' }, command: [process.execPath, '--input-type=module', '-e', service] });
+    return (JSON.parse(r.stdout.trim().split('\n').pop()!) as { reply: string }).reply;
+  };
+
+  it.each([
+    ['drainOnSignal() has had its SIGTERM', "drainOnSignal(server, { exit: false, notify: false }); const stopped = new Promise((r) => process.once('SIGTERM', r)); process.kill(process.pid, 'SIGTERM'); await stopped;"],
+    ['drain() has begun', 'void drain(server, { notify: false });'],
+  ])('a reload request once %s is refused (no successor the manager would not stop): the reload command gets failed', async (_, stop) => {
+    expect(await reloadWhileStopping(stop)).toBe('failed this process is stopping (its drain has begun): it starts no successor; the service is upgraded by the start that follows, if any\n');
+  });
+
   it('a successor that exits right after READY=1, while it is made the main process: the upgrade fails and this process takes the role back', async () => {
     // A stand-in manager that never completes a barrier (it keeps the fd): the hand-over then
     // takes the barrier's 5 s, and the successor is gone by its end.
