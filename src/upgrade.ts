@@ -69,7 +69,10 @@ export interface HotUpgradeOptions {
 
 /** A running upgrade handler. */
 export interface Upgrader {
-  /** Starts an upgrade now (or joins the one in progress). */
+  /**
+   * Starts an upgrade now; during one, queues one more to follow it (requests during one
+   * upgrade all share that one).
+   */
   upgrade(): Promise<UpgradeOutcome>;
   /** The control socket the reload command talks to. */
   readonly controlPath: string;
@@ -323,6 +326,8 @@ export function hotUpgrade(servers: Server | readonly Server[], options: HotUpgr
   rememberStart();
   const report = options.onOutcome ?? ((o: UpgradeOutcome) => process.stderr.write(`socket-activation: upgrade ${o.ok ? `done: pid ${o.pid} took over` : `failed: ${o.reason}`}\n`));
   let current: Promise<UpgradeOutcome> | undefined;
+  // The one more upgrade asked for while `current` runs.
+  let queued: Promise<UpgradeOutcome> | undefined;
   // The manager shows our "upgrade failed" until someone sets another STATUS=.
   let failureShown = false;
 
@@ -440,7 +445,20 @@ export function hotUpgrade(servers: Server | readonly Server[], options: HotUpgr
     // successor started now is a main process the manager never hears of, or one that outlives
     // the stop as a second lineage (its MAINPID= can come after the manager has chosen to stop).
     if (stopBegun(list)) return refuse('this process is stopping (its drain has begun): it starts no successor; the service is upgraded by the start that follows, if any');
-    current ??= run().then((outcome) => {
+    if (current) {
+      // Not joined to the upgrade in progress: its successor was started before this request,
+      // which may come from a deploy made since, and must then not be left out. As systemd,
+      // which re-runs a running reload job rather than merge another into it (and as the
+      // supervisor): any number of requests during one upgrade make one more, after it, whatever
+      // its outcome (a later deploy may be the fix for a failed one). After a successful one
+      // this process has handed over, and the request is refused: the successor is to upgrade.
+      queued ??= current.then(() => {
+        queued = undefined;
+        return upgrade();
+      });
+      return queued;
+    }
+    current = run().then((outcome) => {
       current = undefined;
       report(outcome);
       if (outcome.ok) {

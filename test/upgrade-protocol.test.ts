@@ -108,6 +108,25 @@ describe('the predecessor', () => {
     expect(await reloadWhileStopping(stop)).toBe('failed this process is stopping (its drain has begun): it starts no successor; the service is upgraded by the start that follows, if any\n');
   });
 
+  it('requests during an upgrade make one more upgrade after it (not joined to it: its successor was started before them)', async () => {
+    // The first successor fails; the one more upgrade starts a second one, which takes over.
+    const service = `import http from 'node:http'; import { hotUpgrade, listen } from 'socket-activation';
+      const server = http.createServer((req, res) => res.end()); await listen(server, 'web');
+      let started = 0;
+      const command = () => (++started === 1 ? ['/bin/sh', '-c', 'exit 3'] : [process.execPath, ${JSON.stringify(`${fixtures}successor-web.mjs`)}]);
+      const upgrader = hotUpgrade(server, { signal: null, exit: false, command, onOutcome: () => {} });
+      const outcomes = await Promise.all([upgrader.upgrade(), upgrader.upgrade(), upgrader.upgrade()]);
+      console.log(JSON.stringify({ started, outcomes: outcomes.map((o) => ({ ok: o.ok, reason: o.reason })), same: outcomes[1] === outcomes[2] }));
+      for (const o of new Set(outcomes)) if (o.ok) process.kill(o.pid, 'SIGKILL');
+      process.exit(0);`;
+    const r = await runActivated('', { fds: [inetSocket().fd], env: { LISTEN_FDNAMES: 'web' }, command: [process.execPath, '--input-type=module', '-e', service] });
+    expect(JSON.parse(r.stdout.trim().split('\n').pop()!)).toEqual({
+      started: 2,
+      outcomes: [{ ok: false, reason: 'the successor exited (status 3) before READY=1' }, { ok: true }, { ok: true }],
+      same: true,
+    });
+  });
+
   it('a successor that exits right after READY=1, while it is made the main process: the upgrade fails and this process takes the role back', async () => {
     // A stand-in manager that never completes a barrier (it keeps the fd): the hand-over then
     // takes the barrier's 5 s, and the successor is gone by its end.
