@@ -490,6 +490,7 @@ async function drainTracked(tracker: Tracker, timeout: number, linger: number, o
   const keepAliveExpires = typeof keepAliveTimeout === 'number' && keepAliveTimeout > 0;
   const counts: Counts = { closed: 0, handedOff: 0, cut: 0, requestsFinished: 0 };
   tracker.counts = counts;
+  const failedHandOffs: string[] = [];
 
   if (options.notify !== false) {
     await Promise.allSettled([stopping(), extendTimeout(timeout + 5_000)]);
@@ -503,7 +504,8 @@ async function drainTracked(tracker: Tracker, timeout: number, linger: number, o
       // Only true means it went: anything else leaves it here, where it still is.
       gone = (typeof handOff === 'function' ? idle() && (await handOff(c.socket)) : await keepConnection(c.socket, { idle })) === true;
     } catch (err) {
-      process.emitWarning(`drain: the hand-off of a connection failed (${err instanceof Error ? err.message : String(err)}); it is closed here instead`, 'SocketActivationWarning');
+      // Said once, when the drain ends: out of fds, every connection fails alike.
+      failedHandOffs.push(err instanceof Error ? err.message : String(err));
     }
     if (c.fate !== 'handing-off') return; // cut at the timeout meanwhile, and counted then
     if (gone || c.closedWhileHandingOff) {
@@ -622,6 +624,14 @@ async function drainTracked(tracker: Tracker, timeout: number, linger: number, o
   }
   tracker.draining = undefined;
   tracker.onGone = undefined;
+  if (failedHandOffs.length > 0) {
+    const n = failedHandOffs.length;
+    const others = new Set(failedHandOffs).size - 1;
+    process.emitWarning(
+      `drain: the hand-off of ${n === 1 ? 'a connection' : `${n} connections`} failed (${failedHandOffs[0]}${others > 0 ? `, and ${others} other error${others === 1 ? '' : 's'}` : ''}); ${n === 1 ? 'it is' : 'they are'} closed here instead`,
+      'SocketActivationWarning',
+    );
+  }
   return { ...counts, durationMs: Date.now() - started };
 }
 

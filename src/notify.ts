@@ -87,6 +87,8 @@ function attemptUnix(job: Job): boolean | undefined {
   const address = job.address as Extract<NotifyAddress, { kind: 'unix' }>;
   const r = native().notifyUnix(address.bytes, job.message, job.fds);
   if (r === EAGAIN) return undefined;
+  // Out of fds, it is the socket the message goes on that failed (sendmsg() allocates none).
+  if (r === -constants.errno.EMFILE || r === -constants.errno.ENFILE) throw addressException(r, 'socket', address.text, 'no fd for a socket to NOTIFY_SOCKET');
   if (r < 0) throw addressException(r, 'sendmsg', address.text, 'NOTIFY_SOCKET');
   return true;
 }

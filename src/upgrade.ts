@@ -52,7 +52,7 @@ export interface HotUpgradeOptions {
    * under systemd, pass it here: `() => '/srv/app/current'`.
    */
   readonly cwd?: () => string;
-  /** Milliseconds for the successor to send READY=1 before it is killed. @default 30000 */
+  /** Milliseconds (at least 1) for the successor to send READY=1 before it is killed. @default 30000 */
   readonly readyTimeout?: number;
   /** Milliseconds this process drains after the hand-over. @default 10000 */
   readonly drainTimeout?: number;
@@ -521,13 +521,15 @@ export function hotUpgrade(servers: Server | readonly Server[], options: HotUpgr
     control.close();
     unlinkQuietly(path);
   };
-  process.once('exit', () => unlinkQuietly(path));
+  const onExit = (): void => unlinkQuietly(path);
+  process.once('exit', onExit);
 
   return {
     upgrade,
     controlPath: path,
     stop() {
       if (signal) process.off(signal, onSignal);
+      process.off('exit', onExit);
       closeControl();
     },
   };
@@ -544,7 +546,10 @@ function checkUpgradeOptions(list: readonly unknown[], options: HotUpgradeOption
   const { signal, exit } = options;
   if (signal !== undefined && signal !== null && !(typeof signal === 'string' && signal in constants.signals)) throw invalid('signal', 'a signal name such as SIGHUP, or null', signal, 'hotUpgrade()');
   for (const name of FUNCTIONS) if (options[name] !== undefined && typeof options[name] !== 'function') throw invalid(name, 'a function', options[name], 'hotUpgrade()');
-  for (const name of DURATIONS) if (options[name] !== undefined) checkMs(name, options[name], 'hotUpgrade()');
+  // null is the default, as drain() takes it.
+  for (const name of DURATIONS) if (options[name] != null) checkMs(name, options[name], 'hotUpgrade()');
+  // A successor cannot be ready in no time: every upgrade would fail.
+  if (options.readyTimeout === 0) throw invalid('readyTimeout', 'a number of milliseconds from 1 to 2147483647', 0, 'hotUpgrade()');
   if (exit !== undefined && typeof exit !== 'boolean') throw invalid('exit', 'true or false', exit, 'hotUpgrade()');
   return options;
 }

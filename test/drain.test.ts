@@ -829,4 +829,29 @@ describe('drain: what is not moved, and bad arguments', () => {
     await sleep(10);
     expect(warnings).toContain('drain: the hand-off of a connection failed (undefined); it is closed here instead');
   });
+
+  it('hand-offs that fail alike (no fd left, say) are told in one warning per drain, with their count, not one per connection', async () => {
+    const { server, port } = await serve((req, res) => res.end('x'), 1000);
+    // Three keep-alive connections, each idle after one answered request.
+    for (let i = 0; i < 3; i++) {
+      const socket = net.connect(port, '127.0.0.1');
+      cleanup.push(() => socket.destroy());
+      socket.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+      await once(socket, 'data');
+    }
+    const warnings: string[] = [];
+    const onWarning = (w: Error): void => void warnings.push(w.message);
+    process.on('warning', onWarning);
+    cleanup.push(() => process.off('warning', onWarning));
+    const report = await drain(server, {
+      timeout: 3000,
+      notify: false,
+      handOff: async () => {
+        throw Object.assign(new Error('EMFILE: too many open files, socket'), { code: 'EMFILE' });
+      },
+    });
+    expect(report.handedOff).toBe(0);
+    await sleep(10);
+    expect(warnings.filter((w) => w.startsWith('drain:'))).toEqual(['drain: the hand-off of 3 connections failed (EMFILE: too many open files, socket); they are closed here instead']);
+  });
 });

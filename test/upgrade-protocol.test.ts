@@ -62,10 +62,25 @@ describe('hotUpgrade() arguments', () => {
     ['server', { command: ['node'] }, /command must be a function/],
     ['server', { exit: 'no' }, /exit must be true or false/],
     ['server', 7, /options must be an object, found 7/],
+    // A successor cannot be ready in no time: every upgrade failed.
+    ['server', { readyTimeout: 0 }, /hotUpgrade\(\) readyTimeout must be a number of milliseconds from 1 to 2147483647, found 0/],
   ])('%j with %j: ERR_INVALID_ARGUMENT', (servers, options, message) => {
     const server = http.createServer();
     const given = Array.isArray(servers) ? servers.map((s) => (s === 'server' ? server : s)) : servers === 'server' ? server : servers;
     expect(() => hotUpgrade(given as http.Server, options as HotUpgradeOptions)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', message: expect.stringMatching(message) }));
+  });
+});
+
+describe('hotUpgrade() set-up', () => {
+  it('null for a duration is its default, as drain() takes it', () => {
+    const upgrader = hotUpgrade(http.createServer(), { signal: null, readyTimeout: null, drainTimeout: null, drainLinger: null } as unknown as HotUpgradeOptions);
+    upgrader.stop();
+  });
+
+  it('stop() takes back everything it added: many set-ups and stops leave no exit listener behind', () => {
+    const before = { exit: process.listenerCount('exit'), hup: process.listenerCount('SIGHUP') };
+    for (let i = 0; i < 20; i++) hotUpgrade(http.createServer()).stop();
+    expect({ exit: process.listenerCount('exit'), hup: process.listenerCount('SIGHUP') }).toEqual(before);
   });
 });
 
@@ -177,7 +192,7 @@ describe('the predecessor', () => {
       process.kill(successorPid, 'SIGUSR2'); // its READY=1, up the channel: no new fd needed
       expect(JSON.parse((await outcome)[1]!)).toEqual({
         ok: false,
-        reason: expect.stringMatching(new RegExp(`^the service manager could not be told that the successor is the main process \\(MAINPID=${successorPid}: EMFILE.*\\); the successor was stopped and this process serves on$`)),
+        reason: expect.stringMatching(new RegExp(`^the service manager could not be told that the successor is the main process \\(MAINPID=${successorPid}: EMFILE: too many open files, socket \\S+ \\(no fd for a socket to NOTIFY_SOCKET\\)\\); the successor was stopped and this process serves on$`)),
       });
       const r = await done;
       expect(JSON.parse(r.stdout.trim().split('\n').pop()!)).toEqual({ answeredBy: service.pid });
