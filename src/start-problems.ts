@@ -88,10 +88,17 @@ function formatProblem(command: string, file: string, cwd: string): CommandProbl
     }
     return isFile ? undefined : { why: `interpreter ${shown} of ${command} is not an executable file${fix}`, status: 126 };
   }
-  if (binfmtMiscMatch(file, head)) return undefined;
+  const misc = binfmtMiscMatch(file, head);
+  if (misc === true) return undefined;
   if (head.subarray(0, 4).equals(ELF_MAGIC)) {
     return elfRunnable(head) ? undefined : { why: `${command} is not an executable format (its ELF header is broken or not of a program: exec() fails with ENOEXEC)`, status: 126 };
   }
+  // Elsewhere the programs are of other formats (Mach-O on macOS), which only execve() judges.
+  if (process.platform !== 'linux') return undefined;
+  // binfmt_misc unreadable (not mounted in most containers, though the host's entries apply):
+  // only text with no extension is surely no format an entry takes (they match binary magic,
+  // or a name's extension).
+  if (misc === undefined && (head.includes(0) || /\.[^/.]+$/.test(file))) return undefined;
   return {
     why: `${command} is not an executable format: neither a program nor a script with a #! line (exec() fails with ENOEXEC; a shell would run it as a shell script, systemd does not): add a first line such as #!/bin/sh`,
     status: 126,
@@ -113,14 +120,17 @@ function elfRunnable(head: Buffer): boolean {
 
 const BINFMT_MISC = '/proc/sys/fs/binfmt_misc';
 
-/** Whether an enabled binfmt_misc entry takes `file` (by magic or extension), so execve() runs it. */
-function binfmtMiscMatch(file: string, head: Buffer): boolean {
+/**
+ * Whether an enabled binfmt_misc entry takes `file` (by magic or extension), so execve() runs
+ * it; undefined when binfmt_misc cannot be read.
+ */
+function binfmtMiscMatch(file: string, head: Buffer): boolean | undefined {
   let entries: string[];
   try {
     if (!readFileSync(join(BINFMT_MISC, 'status'), 'latin1').startsWith('enabled')) return false;
     entries = readdirSync(BINFMT_MISC).filter((e) => e !== 'status' && e !== 'register');
   } catch {
-    return false;
+    return undefined;
   }
   return entries.some((entry) => {
     let text: string;

@@ -3,7 +3,7 @@
 // ELF header, an executable text file without a #! line (ENOEXEC: a shell would run it as a
 // script, systemd does not). The first start ends the launcher at once, saying why; a shell's
 // error at a later start is the shell's, not dressed as the supervisor's.
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -48,6 +48,20 @@ describe('a command execve() refuses fails the first start at once', () => {
     expect(s.stderr).toContain(`socket-activation: cannot start the command: ${why}`);
     expect(s.stderr).not.toMatch(/restarting in/);
     expect(s.stdout).toBe('');
+  });
+
+  // binfmt_misc is not mounted here (as in most containers), yet the host's entries would
+  // still apply: a binary of an unknown format, or a text file named with an extension, may be
+  // one an entry takes, so only execve() can judge it.
+  it.each([
+    { label: 'a binary of a format the kernel may know through binfmt_misc', name: 'unknown.bin', content: Buffer.from([0x4d, 0x5a, 0x90, 0x00, 0x03, 0x00, 0x00, 0x00]) },
+    { label: 'a text file with an extension (binfmt_misc matches names too)', name: 'script.py', content: 'print("hi")\n' },
+  ])('binfmt_misc unreadable: $label is left to execve(), not refused', async ({ name, content }) => {
+    expect(existsSync('/proc/sys/fs/binfmt_misc/status')).toBe(false);
+    executable(name, content);
+    const s = start(process.execPath, [cli, '-l', '127.0.0.1:0', '--restart', 'no', '--', `./${name}`], { cwd: dir, env: { ...process.env, LISTEN_PID: undefined, LISTEN_FDS: undefined, LISTEN_FDNAMES: undefined, NOTIFY_SOCKET: undefined } });
+    await s.finish();
+    expect(s.stderr).not.toContain('cannot start the command');
   });
 
   it('an interpreter that exists but cannot be executed: status 126', async () => {
