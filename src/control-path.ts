@@ -1,3 +1,4 @@
+import { lstatSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 
 // Kept apart so the Node reload command loads nothing else. native/reload-command.c computes
@@ -12,4 +13,19 @@ import { tmpdir } from 'node:os';
 export function controlPath(pid: number, env: NodeJS.ProcessEnv = process.env): string {
   const dir = env.RUNTIME_DIRECTORY?.split(':')[0] || env.XDG_RUNTIME_DIR || tmpdir();
   return `${dir.replace(/\/+$/, '')}/socket-activation-${pid}.ctl`;
+}
+
+/**
+ * Removes the control socket of `pid`, a process that has exited (killed, it could not remove
+ * it itself): only a socket file, never anything else found at that path.
+ * @internal
+ */
+export function removeControlSocket(pid: number, env: NodeJS.ProcessEnv = process.env): void {
+  if (pid <= 0) return;
+  const path = controlPath(pid, env);
+  try {
+    if (lstatSync(path).isSocket()) unlinkSync(path);
+  } catch {
+    // none, or not ours to remove
+  }
 }

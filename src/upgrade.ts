@@ -4,7 +4,7 @@ import net from 'node:net';
 import { constants } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { getSystemErrorName } from 'node:util';
-import { controlPath } from './control-path.js';
+import { controlPath, removeControlSocket } from './control-path.js';
 import { checkMs, DEFAULT_LINGER, drain, invalid, notAServer, stopBegun, type DrainReport } from './drain.js';
 import { SocketActivationError } from './errors.js';
 import { notify, reloading, barrier } from './notify.js';
@@ -260,7 +260,7 @@ async function startSuccessor(options: HotUpgradeOptions): Promise<Successor> {
       // Killed, it could not remove the control socket it may have made (same environment, so
       // the same directory).
       void exit.exited.then(() => {
-        unlinkQuietly(controlPath(pid));
+        removeControlSocket(pid);
         reject(new Error(reason));
       });
     };
@@ -365,7 +365,7 @@ export function hotUpgrade(servers: Server | readonly Server[], options: HotUpgr
       successor.exit.reclaim();
       if (!successor.exit.gone()) killQuietly(pid);
       await successor.exit.exited;
-      unlinkQuietly(controlPath(pid));
+      removeControlSocket(pid);
       return failed(`the service manager could not be told that the successor is the main process (MAINPID=${pid}: ${unsent.message}); the successor was stopped and this process serves on`);
     }
     // MAINPID= is in the manager's queue; the barrier only says that it has been read. The

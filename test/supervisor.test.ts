@@ -36,6 +36,9 @@ function supervise(args: string[], command: string[], cwd = root): Watched {
 }
 
 const web = (...args: string[]) => [process.execPath, join(fixtures, 'systemd-web.mjs'), ...args];
+/** Shell words that send, in the background, the notify message `printf` makes of `format` and `args` (evaluated by the shell; no single quotes, so they fit in a trap '…'). */
+const notifyFromShell = (format: string, ...args: string[]) =>
+  `python3 ${join(fixtures, 'notify-send.py')} $(printf "${format}" ${args.join(' ')} | od -An -tx1 | tr -d " \\n") &`;
 const supervised = (...args: string[]) => [process.execPath, join(fixtures, 'supervised.mjs'), ...args];
 
 /** The processes whose parent is `pid` (its main thread spawns them). */
@@ -468,15 +471,13 @@ describe('crashes and the fd store', () => {
   // the two as one: this guards that the successor is still signalled (once), it did not catch
   // the old double signal reliably (a Node successor with process.once() did, now and then).
   it('a MAINPID= process in the child\'s process group (a hot upgrade\'s successor) gets one stop signal, not the group\'s and its own', async () => {
-    const hex = 'od -An -tx1 | tr -d " \\n"';
     const script =
       `sh -c 'trap "echo GOT TERM" TERM; while :; do sleep 0.1; done' & successor=$!; ` +
-      `python3 ${join(fixtures, 'notify-send.py')} $(printf 'MAINPID=%s\nREADY=1' $successor | ${hex}) & ` +
+      `${notifyFromShell('MAINPID=%s\\nREADY=1', '$successor')} ` +
       'echo "UP $successor"; wait $successor';
     const s = supervise(['-l', '127.0.0.1:0', '--stop-timeout', '2'], ['/bin/sh', '-c', script]);
     const [, successor] = await s.waitFor(/^UP (\d+)$/m);
-    expect(Number(successor)).toBeGreaterThan(0);
-    await sleep(500); // for the MAINPID= to be read (it is not logged)
+    await s.waitFor(new RegExp(`MAINPID=${successor}: the main process`), { stream: 'stderr' });
     process.kill(s.pid, 'SIGTERM');
     await s.waitFor(/^GOT TERM$/m);
     await s.finish();
@@ -493,8 +494,7 @@ describe('crashes and the fd store', () => {
   });
 
   it('MAINPID= from a child that is stopping is refused (a second lineage the stop would never reach), and what it started is stopped with it', async () => {
-    const hex = 'od -An -tx1 | tr -d " \\n"';
-    const onTerm = `sleep 30 & echo "STARTED $!"; python3 ${join(fixtures, 'notify-send.py')} $(printf "MAINPID=%s" $! | ${hex}) & sleep 0.5; exit 0`;
+    const onTerm = `sleep 30 & echo "STARTED $!"; ${notifyFromShell('MAINPID=%s', '$!')} sleep 0.5; exit 0`;
     const s = supervise(['-l', '127.0.0.1:0', '--stop-timeout', '2'], ['/bin/sh', '-c', `trap '${onTerm}' TERM; echo UP; while :; do sleep 0.1; done`]);
     await s.waitFor(/^UP$/m);
     process.kill(s.pid, 'SIGTERM');
@@ -502,6 +502,18 @@ describe('crashes and the fd store', () => {
     await s.waitFor(new RegExp(`MAINPID=${started} refused: this child is stopping`), { stream: 'stderr' });
     await s.finish();
     expect(alive(Number(started))).toBe(false);
+  });
+
+  it('a stop after a reload does not send the old child, draining since the reload\'s SIGTERM, a second one', async () => {
+    const script = `${notifyFromShell('READY=1')} trap 'echo "TERM $$"' TERM; echo "UP $$"; while :; do sleep 0.1; done`;
+    const s = supervise(['-l', '127.0.0.1:0', '--stop-timeout', '3'], ['/bin/sh', '-c', script]);
+    const [, old] = await s.waitFor(/^UP (\d+)$/m);
+    process.kill(s.pid, 'SIGHUP');
+    await s.waitFor(/reloaded: pid \d+ serves/, { stream: 'stderr' });
+    await s.waitFor(new RegExp(`^TERM ${old}$`, 'm'));
+    process.kill(s.pid, 'SIGTERM');
+    await s.finish();
+    expect(s.stdout.match(new RegExp(`^TERM ${old}$`, 'gm'))).toHaveLength(1);
   });
 
   it('a second stop signal of another kind reaches the child as it came', async () => {
@@ -904,7 +916,7 @@ describe('notify protocol', () => {
     const cleared = Buffer.from('STATUS=');
     const s = supervise(['-l', 'web=127.0.0.1:0'], ['/bin/sh', '-c', `${send(escapes)} ${send(invalid)} ${send(cleared)} echo UP; wait`]);
     await s.waitFor(/^UP$/m);
-    await s.waitFor(/\] \\u001b\[2Jred\\u0007\\u000dforged line$/m, { stream: 'stderr' });
+    await s.waitFor(/\] \\x1b\[2Jred\\x07\\rforged line$/m, { stream: 'stderr' });
     await s.waitFor(/\] STATUS= is not valid UTF-8: ignored$/m, { stream: 'stderr' });
     await s.waitFor(/\] status cleared \(STATUS= with no text\)$/m, { stream: 'stderr' });
     expect(s.stderr).not.toMatch(/\] $/m);

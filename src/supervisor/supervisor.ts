@@ -1,5 +1,5 @@
 import { ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -18,7 +18,8 @@ import { Deadline, longTimeout } from './deadline.js';
 import { children, startReaper } from './reaper.js';
 import { commandProblem, directoryProblem, openFileLimit } from '../start-problems.js';
 import { isAlive, procStat } from '../processes.js';
-import { controlPath } from '../control-path.js';
+import { printable } from '../address.js';
+import { removeControlSocket } from '../control-path.js';
 
 /** How the supervised command ended for good. */
 export type SupervisorExit = { readonly code: number; readonly signal?: undefined } | { readonly code?: undefined; readonly signal: NodeJS.Signals };
@@ -62,6 +63,8 @@ interface Generation {
   watchdogTimer?: NodeJS.Timeout;
   /** SIGKILL after the stop timeout, once it was asked to stop. */
   killDeadline?: Deadline;
+  /** The stop signals it was sent: each once (a draining child's process.once() handler is gone after the first). */
+  readonly stopSignals: Set<NodeJS.Signals>;
   /** A reload's wait for its READY=1. */
   readyDeadline?: Deadline;
   onReady?: () => void;
@@ -332,10 +335,9 @@ export class Supervisor {
         g.killDeadline?.clear();
         clearInterval(g.keepAlive);
         if (g.handoffFd !== undefined) native().close(g.handoffFd);
-        for (const pid of new Set([g.pid, g.mainPid])) {
-          rmSync(successorMarker(this.dir, pid), { force: true });
-          removeControlSocket(pid, { ...process.env, ...this.options.env });
-        }
+        for (const pid of new Set([g.pid, g.mainPid])) rmSync(successorMarker(this.dir, pid), { force: true });
+        // The child's own was removed at its exit (its pid may be another process's by now).
+        if (g.mainPid !== g.pid) removeControlSocket(g.mainPid, { ...process.env, ...this.options.env });
         this.cleaning++;
         void this.stopLeftovers(g).then(() => {
           this.cleaning--;
@@ -351,6 +353,7 @@ export class Supervisor {
       startedAt: Date.now(),
       handoffFd: pair?.[0],
       watchdogUsec,
+      stopSignals: new Set(),
       exited: new Promise((resolve) => (resolveExit = resolve)),
     };
     this.generations.add(g);
@@ -377,6 +380,7 @@ export class Supervisor {
     });
     child.once('exit', (code, signal) => {
       const own: SupervisorExit = signal ? { signal } : { code: code ?? 1 };
+      removeControlSocket(g.pid, { ...process.env, ...this.options.env });
       // The child handed the main role to a process of the service (a hot upgrade's successor,
       // say): the service goes on with it, as under systemd. Once re-parented to us (the
       // subreaper) the reaper collects it; until then, or where that never happens, a check
@@ -482,10 +486,15 @@ export class Supervisor {
     // As systemd outside START_POST/RUNNING/RELOAD: a draining child may well stop pinging, and a
     // SIGABRT then would cut its requests in flight; the stop timeout bounds it instead.
     clearTimeout(g.watchdogTimer);
-    this.kill(g, signal);
-    // As systemd's kill_and_sigcont(): a stopped process (SIGSTOP, a debugger) would otherwise
-    // sit on the signal until the stop timeout.
-    if (signal !== 'SIGKILL') this.kill(g, 'SIGCONT');
+    // An old child draining after a reload has had its SIGTERM: a stop of the service must not
+    // send it another (see stop()).
+    if (!g.stopSignals.has(signal)) {
+      g.stopSignals.add(signal);
+      this.kill(g, signal);
+      // As systemd's kill_and_sigcont(): a stopped process (SIGSTOP, a debugger) would otherwise
+      // sit on the signal until the stop timeout.
+      if (signal !== 'SIGKILL') this.kill(g, 'SIGCONT');
+    }
     if (g.killDeadline) return;
     const ms = this.options.stopTimeoutMs ?? 90_000;
     g.killDeadline = new Deadline(ms, () => {
@@ -641,14 +650,17 @@ export class Supervisor {
         // second lineage beside the one that serves (or one the stop never reached).
         const refused = g.stopping ? 'this child is stopping (asked to stop, or replaced by a reload)' : this.isOrphan(Number(mainPid)) ? undefined : unsuitableMainPid(Number(mainPid), g.pid);
         if (refused) this.log(`[${m.pid}] MAINPID=${mainPid} refused: ${refused}`);
-        else g.mainPid = Number(mainPid);
+        else if (g.mainPid !== Number(mainPid)) {
+          g.mainPid = Number(mainPid);
+          this.log(`[${m.pid}] MAINPID=${mainPid}: the main process of pid ${g.pid}'s generation`);
+        }
       }
       const status = f.get('STATUS');
       // As systemd, which ignores a STATUS= that is not UTF-8; control characters are escaped,
       // so a status line cannot move the cursor or forge log lines on the terminal.
       if (status !== undefined && m.notUtf8.has('STATUS')) this.log(`[${m.pid}] STATUS= is not valid UTF-8: ignored`);
       else if (status === '') this.log(`[${m.pid}] status cleared (STATUS= with no text)`);
-      else if (status !== undefined) this.log(`[${m.pid}] ${escapeControls(status)}`);
+      else if (status !== undefined) this.log(`[${m.pid}] ${printable(status)}`);
       if (f.get('ERRNO') !== undefined) this.log(`[${m.pid}] ERRNO=${f.get('ERRNO')}`);
       const usec = f.get('WATCHDOG_USEC');
       // As systemd: WATCHDOG_USEC=0, or infinity (2^64 − 1), turns the watchdog off, another
@@ -804,25 +816,6 @@ function signalGroup(pgid: number, signal: NodeJS.Signals): void {
 
 function describeExit(exit: SupervisorExit): string {
   return exit.signal ? `was killed by ${exit.signal}` : `exited with status ${exit.code}`;
-}
-
-/** Control characters (C0, DEL, C1) as JSON-style escapes (ESC as `\u001b`), the rest as it is. */
-function escapeControls(text: string): string {
-  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-}
-
-/**
- * A child killed by a signal could not remove the control socket its hotUpgrade() made (in the
- * same environment, so the same directory): once it has exited, the file is stale.
- */
-function removeControlSocket(pid: number, env: NodeJS.ProcessEnv): void {
-  if (pid <= 0) return;
-  const path = controlPath(pid, env);
-  try {
-    if (lstatSync(path).isSocket()) unlinkSync(path);
-  } catch {
-    // none, or not ours to remove
-  }
 }
 
 /** systemd's fdname_is_valid(): printable ASCII without ":", at most 255 characters; empty is allowed. */
