@@ -631,6 +631,9 @@ async function drainTracked(tracker: Tracker, timeout: number, linger: number, o
       `drain: the hand-off of ${n === 1 ? 'a connection' : `${n} connections`} failed (${failedHandOffs[0]}${others > 0 ? `, and ${others} other error${others === 1 ? '' : 's'}` : ''}); ${n === 1 ? 'it is' : 'they are'} closed here instead`,
       'SocketActivationWarning',
     );
+    // Node prints a warning on a later tick; drainOnSignal() and a hot upgrade exit as soon as
+    // the drain settles, which would lose it.
+    await new Promise((resolve) => setImmediate(resolve));
   }
   return { ...counts, durationMs: Date.now() - started };
 }

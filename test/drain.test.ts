@@ -14,6 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import tls from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
 import { drain, trackConnections, type DrainOptions } from '../src/index.js';
+import { finish, startActivated } from './helpers/activated.js';
 import { runInline } from './helpers/inline.js';
 import { closeAll, inetSocket } from './helpers/sockets.js';
 
@@ -828,6 +829,20 @@ describe('drain: what is not moved, and bad arguments', () => {
     expect(report.closed + report.cut).toBe(1);
     await sleep(10);
     expect(warnings).toContain('drain: the hand-off of a connection failed (undefined); it is closed here instead');
+  });
+
+  it('that warning is printed even when the process exits as soon as the drain settles (as drainOnSignal() and a hot upgrade do)', async () => {
+    const code = `import http from 'node:http';
+      import { drain, trackConnections } from 'socket-activation';
+      const server = http.createServer((req, res) => res.end('ok'));
+      trackConnections(server);
+      await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const agent = new http.Agent({ keepAlive: true });
+      await new Promise((resolve) => http.get({ port: server.address().port, host: '127.0.0.1', agent }, (res) => res.resume().on('end', resolve)));
+      drain(server, { timeout: 2000, handOff: async () => { throw new Error('no fd left'); } }).then(() => process.exit(0));`;
+    const r = await finish(startActivated('', { command: [process.execPath, '--input-type=module', '-e', code], listenPid: 'none' }));
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain('drain: the hand-off of a connection failed (no fd left); it is closed here instead');
   });
 
   it('hand-offs that fail alike (no fd left, say) are told in one warning per drain, with their count, not one per connection', async () => {
