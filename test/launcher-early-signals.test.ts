@@ -15,6 +15,18 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const canUnshare = spawnSync('unshare', ['-fp', '--mount-proc', 'true']).status === 0;
 
+/**
+ * Checks as often as the event loop turns (the window looked for lasts a few milliseconds)
+ * until `check` is true or `s` has exited, which the loop's turns let it see; at most 20 s.
+ */
+async function until(s: { exit?: unknown }, check: () => boolean): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (!s.exit && !check()) {
+    if (Date.now() > deadline) throw new Error('the launcher never got to the state looked for within 20 s');
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
 /** Whether `pid` has a handler for `signal` (SigCgt in /proc/PID/status), false once it is gone. */
 function catches(pid: number, signal: NodeJS.Signals): boolean {
   try {
@@ -36,14 +48,14 @@ describe('stop signals while the launcher loads', () => {
       const marker = join(dir, `started-${attempt}`);
       const s = start('unshare', ['-fp', '--mount-proc', process.execPath, cli, '-l', '127.0.0.1:0', '--', '/bin/sh', '-c', `: > ${marker}; exec sleep 30`], { cwd: root });
       let launcher = 0;
-      while (!s.exit) {
+      await until(s, () => {
         try {
           launcher = Number(readFileSync(`/proc/${s.pid}/task/${s.pid}/children`, 'utf8').trim().split(' ')[0]);
         } catch {
           launcher = 0;
         }
-        if (launcher > 0 && catches(launcher, 'SIGHUP')) break;
-      }
+        return launcher > 0 && catches(launcher, 'SIGHUP');
+      });
       expect(s.exit).toBeUndefined();
       process.kill(launcher, 'SIGSTOP');
       if (catches(launcher, 'SIGUSR2')) {
@@ -65,7 +77,7 @@ describe('stop signals while the launcher loads', () => {
     for (let attempt = 0; attempt < 20; attempt++) {
       const marker = join(dir, `plain-${attempt}`);
       const s = start(process.execPath, [cli, '-l', '127.0.0.1:0', '--', '/bin/sh', '-c', `: > ${marker}; exec sleep 30`], { cwd: root });
-      while (!s.exit && !catches(s.pid, 'SIGHUP'));
+      await until(s, () => catches(s.pid, 'SIGHUP'));
       expect(s.exit).toBeUndefined();
       process.kill(s.pid, 'SIGSTOP');
       if (catches(s.pid, 'SIGUSR2')) {
