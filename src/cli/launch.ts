@@ -237,7 +237,7 @@ function clash(a: LaunchAddress, b: LaunchAddress): boolean {
  * recorded, for the supervisor to act on once its own handlers are in place.
  */
 export async function launch(argv: readonly string[], takeEarlySignals: () => readonly NodeJS.Signals[]): Promise<number> {
-  const [{ bindLaunchSocket, releaseLaunchSockets }, { Supervisor }] = await Promise.all([import('../launcher/bind.js'), import('../supervisor/supervisor.js')]);
+  const [{ bindLaunchSocket, described, releaseLaunchSockets }, { Supervisor }] = await Promise.all([import('../launcher/bind.js'), import('../supervisor/supervisor.js')]);
   const parsed = parseArguments(argv);
   if (parsed === 'help') {
     console.log(HELP);
@@ -259,7 +259,8 @@ export async function launch(argv: readonly string[], takeEarlySignals: () => re
       if (!('port' in s.address) || s.address.port !== 0) continue;
       const d = inspect(s.fd);
       const local = d.kind === 'socket' ? d.local : undefined;
-      const label = s.address.spec.startsWith(`${s.address.name}=`) ? s.address.name : s.address.spec;
+      const { where, name } = described(s.address);
+      const label = name ?? where;
       process.stderr.write(`socket-activation: ${label} ${s.address.type === 'dgram' ? 'is bound to' : 'listens on'} ${formatAddress(local)}\n`);
     }
     const supervisor = new Supervisor({

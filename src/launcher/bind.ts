@@ -57,7 +57,7 @@ function advice(errno: number, address: LaunchAddress): string | undefined {
 }
 
 /** The address as the user gave it, without its `NAME=`, and that name if one was given. */
-function described(address: LaunchAddress): { where: string; name?: string } {
+export function described(address: LaunchAddress): { where: string; name?: string } {
   const named = address.spec.startsWith(`${address.name}=`);
   return named ? { where: address.spec.slice(address.name.length + 1), name: address.name } : { where: address.spec };
 }
