@@ -21,6 +21,21 @@ const usageError = async (args: string[]): Promise<string> => {
   return s.stderr;
 };
 
+describe('strings exec() cannot take', () => {
+  // 32 pages (MAX_ARG_STRLEN) per string: 131072 bytes with 4 KiB pages.
+  const names = (n: number) => Array.from({ length: n }, (_, i) => `n${String(i).padStart(3, '0')}${'x'.repeat(246)}`);
+  it('-l names that make LISTEN_FDNAMES longer than one exec() string are a usage error, before anything is bound', async () => {
+    const stderr = await usageError([...names(600).flatMap((name, i) => ['-l', `${name}=@sa-e2big-${process.pid}-${i}`]), '--', 'true']);
+    expect(stderr).toContain('The names of the 600 sockets make LISTEN_FDNAMES 150615 bytes, more than exec() takes for one variable (131072, 32 pages)');
+  });
+
+  it('names that fit start the command', async () => {
+    const s = launch([...names(400).flatMap((name, i) => ['-l', `${name}=@sa-fits-${process.pid}-${i}`]), '--restart', 'no', '--', '/bin/sh', '-c', 'echo ${#LISTEN_FDNAMES}']);
+    expect(await s.finish()).toEqual({ code: 0, signal: null });
+    expect(s.stdout.trim()).toBe(String(400 * 250 + 399));
+  });
+});
+
 describe('bind errors', () => {
   it('name the address and its NAME= apart', async () => {
     const s = launch(['-l', 'u=/nonexistent/d.sock', '--', 'true']);

@@ -183,7 +183,37 @@ function parseArguments(argv: readonly string[]): Options | 'help' | 'version' {
   if (options.command.length === 0) usage('Give the command to run after --.');
   if (options.command[0] === '') usage('The command is an empty string (""): give the program to run after --.');
   sameAddressTwice(options.addresses, given);
+  namesTooLongForExec(options);
   return options;
+}
+
+/**
+ * A usage error when LISTEN_FDNAMES would be longer than exec() takes: Linux takes no argument
+ * or environment string longer than 32 pages (MAX_ARG_STRLEN), and each start would fail with
+ * E2BIG. The launcher's own arguments and --setenv values are under that limit already (they
+ * reached it through exec()); the names joined are what can pass it.
+ */
+function namesTooLongForExec(options: Options): void {
+  if (process.platform !== 'linux') return;
+  const limit = 32 * pageSize();
+  const names = `LISTEN_FDNAMES=${options.addresses.map((a) => a.name).join(':')}`;
+  const bytes = Buffer.byteLength(names) + 1;
+  if (bytes > limit) {
+    usage(`The names of the ${options.addresses.length} sockets make LISTEN_FDNAMES ${bytes} bytes, more than exec() takes for one variable (${limit}, 32 pages): the command could never start (E2BIG). Give them shorter names (NAME=ADDRESS), or pass fewer sockets.`);
+  }
+}
+
+/** The kernel's page size, from the auxiliary vector (AT_PAGESZ); 4096 where it cannot be read. */
+function pageSize(): number {
+  try {
+    const auxv = readFileSync('/proc/self/auxv');
+    for (let at = 0; at + 16 <= auxv.length; at += 16) {
+      if (auxv.readBigUInt64LE(at) === 6n) return Number(auxv.readBigUInt64LE(at + 8));
+    }
+  } catch {
+    // no /proc
+  }
+  return 4096;
 }
 
 /**
