@@ -136,6 +136,8 @@ class Tracker {
   readonly sessions = new Set<http2.ServerHttp2Session>();
   /** HTTP/2 sessions that have had a stream. */
   readonly streamed = new WeakSet<http2.ServerHttp2Session>();
+  /** Each session's streams not closed yet, to reset them at the timeout (Node lists them nowhere public). */
+  readonly streams = new WeakMap<http2.ServerHttp2Session, Set<http2.ServerHttp2Stream>>();
   /** TLS servers: raw connections still in their handshake (a request is on its way). */
   readonly handshaking = new Set<net.Socket>();
   draining: ((c: Connection) => void) | undefined;
@@ -178,6 +180,12 @@ class Tracker {
     if (isHttp1(server)) this.addOpen(server);
     server.on('session', (session: http2.ServerHttp2Session) => {
       this.sessions.add(session);
+      const open = new Set<http2.ServerHttp2Stream>();
+      this.streams.set(session, open);
+      session.on('stream', (stream: http2.ServerHttp2Stream) => {
+        open.add(stream);
+        stream.once('close', () => open.delete(stream));
+      });
       session.once('stream', () => this.streamed.add(session));
       session.once('close', () => {
         this.sessions.delete(session);
@@ -404,6 +412,20 @@ export function stopBegun(servers: readonly Server[]): boolean {
 }
 
 /**
+ * Ends a session at the timeout. Its open streams are reset first (RST_STREAM): a session that
+ * merely ends leaves a client that reads a stream ended by the connection's end (Node's does)
+ * with a truncated body it takes for whole. The session goes once the resets are written.
+ */
+function cutSession(session: http2.ServerHttp2Session, streams: ReadonlySet<http2.ServerHttp2Stream> | undefined): void {
+  for (const stream of streams ?? []) {
+    // The error is ours, made to reset the stream; its 'error' event has no one else to tell.
+    stream.once('error', () => undefined);
+    stream.destroy(new Error('drain(): cut at the timeout'));
+  }
+  setImmediate(() => session.destroy());
+}
+
+/**
  * The linger of a drain whose next process already serves: long enough for most clients that
  * pause between requests to send one more, which is answered here; short enough not to keep
  * this process for long. @internal
@@ -603,7 +625,9 @@ async function drainTracked(tracker: Tracker, timeout: number, linger: number, o
   counts.cut += unseen();
   tracker.countsUnseen = false;
   if (tracker.connections.size > 0 || tracker.sessions.size > 0 || tracker.handshaking.size > 0) {
-    for (const session of tracker.sessions) session.destroy();
+    for (const session of tracker.sessions) cutSession(session, tracker.streams.get(session));
+    // A session's connection is among these: destroyed now, it would take the resets with it.
+    if (tracker.sessions.size > 0) await new Promise((resolve) => setImmediate(resolve));
     for (const c of [...tracker.connections.values()]) {
       const deciding = c.fate === 'handing-off';
       if (c.socket.destroyed && !deciding) continue; // its 'close' is on its way and counts it

@@ -381,6 +381,30 @@ describe('drain (HTTP/2)', () => {
     expect(goaway).toBe(true);
     expect(await report).toMatchObject({ cut: 0, requestsFinished: 1 });
   });
+
+  it('a stream cut at the timeout is reset (RST_STREAM): its client gets an error, not a truncated body that ends as if whole', async () => {
+    const server = http2.createServer((req, res) => {
+      res.writeHead(200);
+      res.write('partial'); // and never ends
+    });
+    trackConnections(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const client = http2.connect(`http://127.0.0.1:${(server.address() as net.AddressInfo).port}`);
+    cleanup.push(() => client.destroy());
+    client.on('error', () => undefined);
+    const req = client.request({ ':path': '/' });
+    let body = '';
+    req.setEncoding('utf8').on('data', (d: string) => (body += d));
+    const outcome = new Promise<string>((resolve) => {
+      req.once('end', () => resolve('ended'));
+      req.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+    });
+    await once(req, 'response');
+    const report = await drain(server, { timeout: 300, notify: false });
+    expect(report).toMatchObject({ cut: 1, requestsFinished: 0 });
+    expect(await outcome).toBe('ERR_HTTP2_STREAM_ERROR');
+    expect(body).toBe('partial');
+  });
 });
 
 describe('drain: upgraded (WebSocket) and CONNECT connections, which only the application can end', () => {
