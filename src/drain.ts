@@ -1,6 +1,7 @@
 import type http from 'node:http';
 import type http2 from 'node:http2';
 import net from 'node:net';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import type tls from 'node:tls';
 import { SocketActivationError } from './errors.js';
 import { isTimerMs, TIMER_MS_EXPECTED } from './milliseconds.js';
@@ -183,10 +184,10 @@ class Tracker {
       const open = new Set<http2.ServerHttp2Stream>();
       this.streams.set(session, open);
       session.on('stream', (stream: http2.ServerHttp2Stream) => {
+        this.streamed.add(session);
         open.add(stream);
         stream.once('close', () => open.delete(stream));
       });
-      session.once('stream', () => this.streamed.add(session));
       session.once('close', () => {
         this.sessions.delete(session);
         this.onGone?.();
@@ -627,7 +628,7 @@ async function drainTracked(tracker: Tracker, timeout: number, linger: number, o
   if (tracker.connections.size > 0 || tracker.sessions.size > 0 || tracker.handshaking.size > 0) {
     for (const session of tracker.sessions) cutSession(session, tracker.streams.get(session));
     // A session's connection is among these: destroyed now, it would take the resets with it.
-    if (tracker.sessions.size > 0) await new Promise((resolve) => setImmediate(resolve));
+    if (tracker.sessions.size > 0) await nextTurn();
     for (const c of [...tracker.connections.values()]) {
       const deciding = c.fate === 'handing-off';
       if (c.socket.destroyed && !deciding) continue; // its 'close' is on its way and counts it
@@ -657,7 +658,7 @@ async function drainTracked(tracker: Tracker, timeout: number, linger: number, o
     );
     // Node prints a warning on a later tick; drainOnSignal() and a hot upgrade exit as soon as
     // the drain settles, which would lose it.
-    await new Promise((resolve) => setImmediate(resolve));
+    await nextTurn();
   }
   return { ...counts, durationMs: Date.now() - started };
 }

@@ -2,7 +2,7 @@ import net from 'node:net';
 import { constants } from 'node:os';
 import { describeWithArticle, inspect } from './descriptor.js';
 import { stopReading } from './kept-connections.js';
-import { isConnection } from './listen.js';
+import { isConnection } from './select.js';
 import { native, nativeSupported, PollState } from './native.js';
 import { serverFor } from './served.js';
 import { attachPredecessor, becomeMain, MAIN_MESSAGE, otherProtocol, REFUSED_FIELD, UPGRADE_PROTOCOL } from './successor.js';

@@ -6,7 +6,7 @@ import { checkFdName } from './notify-message.js';
 import { type NotifyOptions } from './notify.js';
 import { activation } from './registry.js';
 import { connectionSocket } from './adopt.js';
-import { isConnection } from './listen.js';
+import { isConnection } from './select.js';
 
 /** The name prefix {@link keepConnection} stores under and {@link keptConnections} takes back. */
 export const KEPT_PREFIX = 'kept.';

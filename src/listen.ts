@@ -85,9 +85,6 @@ function asStreamTargets(targets: readonly Descriptor[]): { listeners: StreamLis
   return { listeners, connections };
 }
 
-// Where the modules that take connections (drain, upgrade, kept connections, …) import it from.
-export { isConnection };
-
 
 async function listenOnFd(server: net.Server, d: StreamListenerDescriptor, backlog: number): Promise<void> {
   const fd = duplicateForNode(d);

@@ -10,6 +10,16 @@ export interface CommandProblem {
   readonly status: 126 | 127;
 }
 
+// An executable file (as execve() needs), not a directory.
+function runnable(file: string): boolean {
+  try {
+    accessSync(file, constants.X_OK);
+    return statSync(file).isFile();
+  } catch {
+    return false;
+  }
+}
+
 // What dash and bash search when PATH is not set at all.
 const SHELL_DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
@@ -21,14 +31,6 @@ const SHELL_DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/s
  * as a problem: systemd does not run it either.
  */
 export function commandProblem(command: string, cwd: string, path = process.env.PATH ?? SHELL_DEFAULT_PATH): CommandProblem | undefined {
-  const runnable = (file: string): boolean => {
-    try {
-      accessSync(file, constants.X_OK);
-      return statSync(file).isFile();
-    } catch {
-      return false;
-    }
-  };
   if (command.includes('/')) {
     const file = isAbsolute(command) ? command : join(cwd, command);
     let isFile: boolean;
@@ -75,18 +77,12 @@ function formatProblem(command: string, file: string, cwd: string): CommandProbl
     const shown = /[\x00-\x1f\x7f-\xff]/.test(interpreter) ? JSON.stringify(interpreter) : interpreter;
     const fix = crlf ? ' (the #! line ends in a carriage return: the script has Windows line endings; convert it with dos2unix)' : '';
     const target = isAbsolute(interpreter) ? interpreter : join(cwd, interpreter);
-    let isFile: boolean;
     try {
-      isFile = statSync(target).isFile();
+      statSync(target);
     } catch {
       return { why: `interpreter ${shown} of ${command} was not found${fix}`, status: 127 };
     }
-    try {
-      accessSync(target, constants.X_OK);
-    } catch {
-      isFile = false;
-    }
-    return isFile ? undefined : { why: `interpreter ${shown} of ${command} is not an executable file${fix}`, status: 126 };
+    return runnable(target) ? undefined : { why: `interpreter ${shown} of ${command} is not an executable file${fix}`, status: 126 };
   }
   const misc = binfmtMiscMatch(file, head);
   if (misc === true) return undefined;

@@ -15,7 +15,7 @@ import { directoryProblem } from './start-problems.js';
 import { procStat } from './processes.js';
 import { rememberStart, successorCommand, successorCwd } from './successor-command.js';
 import { MAIN_MESSAGE, REFUSED_FIELD, SUCCESSOR_VARIABLE, UPGRADE_PROTOCOL } from './successor.js';
-import { isConnection } from './listen.js';
+import { isConnection } from './select.js';
 import { channelHandOff, HANDOFF_FD_VARIABLE } from './handoff-channel.js';
 import { native, signalName, type NativeWatcher } from './native.js';
 
@@ -190,6 +190,19 @@ function killQuietly(pid: number): void {
   }
 }
 
+/**
+ * Ends a successor given up on: its channel closed, killed (a stop signal would have it drain
+ * and say STOPPING=1 in the service's name), waited for, so that a next upgrade never overlaps
+ * it, and its control socket removed, which killed it could not remove (same environment, so
+ * the same directory).
+ */
+async function dismiss(pid: number, exit: ExitWatch, close: () => void): Promise<void> {
+  close();
+  if (!exit.gone()) killQuietly(pid);
+  await exit.exited;
+  removeControlSocket(pid);
+}
+
 interface Successor {
   readonly pid: number;
   readonly exit: ExitWatch;
@@ -254,15 +267,7 @@ async function startSuccessor(options: HotUpgradeOptions): Promise<Successor> {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      close();
-      if (!exit.gone()) killQuietly(pid);
-      // The outcome waits until the successor is gone, so that a next upgrade never overlaps it.
-      // Killed, it could not remove the control socket it may have made (same environment, so
-      // the same directory).
-      void exit.exited.then(() => {
-        removeControlSocket(pid);
-        reject(new Error(reason));
-      });
+      void dismiss(pid, exit, close).then(() => reject(new Error(reason)));
     };
     const timer = setTimeout(() => fail(`the successor did not send READY=1 within ${timeout} ms`), timeout);
     void exit.exited.then((how) => fail(`the successor exited (${how}) before READY=1`));
@@ -357,15 +362,11 @@ export function hotUpgrade(servers: Server | readonly Server[], options: HotUpgr
     failureShown = false;
     const unsent = await tellManager(handOver, () => successor.exit.gone());
     if (unsent) {
-      // The manager knows this process as its main process still: the successor goes (killed,
-      // as on any failure: a stop signal would have it drain and say STOPPING=1 in the
-      // service's name), and this process serves on. Otherwise this process would drain and
-      // exit 0, and the manager would take the service as ended.
-      successor.close();
+      // The manager knows this process as its main process still: the successor goes, as on
+      // any failure, and this process serves on. Otherwise this process would drain and exit
+      // 0, and the manager would take the service as ended.
       successor.exit.reclaim();
-      if (!successor.exit.gone()) killQuietly(pid);
-      await successor.exit.exited;
-      removeControlSocket(pid);
+      await dismiss(pid, successor.exit, successor.close);
       return failed(`the service manager could not be told that the successor is the main process (MAINPID=${pid}: ${unsent.message}); the successor was stopped and this process serves on`);
     }
     // MAINPID= is in the manager's queue; the barrier only says that it has been read. The

@@ -47,6 +47,15 @@ function get(port: number, agent: http.Agent, path = '/'): Promise<{ status: num
   });
 }
 
+/** The messages of the process warnings emitted from now until the test's cleanup. */
+function warningsSeen(): string[] {
+  const warnings: string[] = [];
+  const onWarning = (w: Error): void => void warnings.push(w.message);
+  process.on('warning', onWarning);
+  cleanup.push(() => process.off('warning', onWarning));
+  return warnings;
+}
+
 /** A raw TCP client of the server on `port` (closed after the test); `received()` is all it got. */
 function rawClient(port: number): { client: net.Socket; received: () => string } {
   const client = net.connect(port, '127.0.0.1');
@@ -838,10 +847,7 @@ describe('drain: what is not moved, and bad arguments', () => {
     const agent = new http.Agent({ keepAlive: true });
     cleanup.push(() => agent.destroy());
     await get(port, agent);
-    const warnings: string[] = [];
-    const onWarning = (w: Error): void => void warnings.push(w.message);
-    process.on('warning', onWarning);
-    cleanup.push(() => process.off('warning', onWarning));
+    const warnings = warningsSeen();
     const report = await drain(server, {
       timeout: 3000,
       notify: false,
@@ -878,10 +884,7 @@ describe('drain: what is not moved, and bad arguments', () => {
       socket.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
       await once(socket, 'data');
     }
-    const warnings: string[] = [];
-    const onWarning = (w: Error): void => void warnings.push(w.message);
-    process.on('warning', onWarning);
-    cleanup.push(() => process.off('warning', onWarning));
+    const warnings = warningsSeen();
     const report = await drain(server, {
       timeout: 3000,
       notify: false,

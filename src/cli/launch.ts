@@ -86,6 +86,7 @@ function usage(message: string): never {
 }
 
 function parseArguments(argv: readonly string[]): Options | 'help' | 'version' {
+  // systemd's defaults: SocketMode= 0666 lets any local user connect, as to a TCP port.
   const options: Options = { addresses: [], backlog: 4096, env: {}, command: [], restart: 'on-failure', readyTimeoutMs: 30_000, watchdogMs: 0, stopTimeoutMs: 90_000, fdStoreMax: 64, socketMode: 0o666 };
   /** Each address argument as given, for messages. */
   const given: string[] = [];

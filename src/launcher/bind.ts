@@ -76,14 +76,11 @@ function check(r: number, syscall: string, fd: number, address: LaunchAddress): 
 }
 
 
-/** systemd's SocketMode= default: any local user may connect, as to a TCP port. */
-export const DEFAULT_SOCKET_MODE = 0o666;
-
 /**
  * Creates, binds and (for stream and seqpacket) listens on one address, like a socket unit; a
  * unix socket file gets `socketMode` (SocketMode=).
  */
-export async function bindLaunchSocket(address: LaunchAddress, backlog: number, socketMode = DEFAULT_SOCKET_MODE): Promise<BoundSocket> {
+export async function bindLaunchSocket(address: LaunchAddress, backlog: number, socketMode: number): Promise<BoundSocket> {
   const n = native();
   const c = n.constants;
   const type = address.type === 'stream' ? c.SOCK_STREAM : address.type === 'dgram' ? c.SOCK_DGRAM : c.SOCK_SEQPACKET;

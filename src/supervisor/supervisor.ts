@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { inspect } from '../descriptor.js';
 import { HANDOFF_FD_VARIABLE } from '../handoff-channel.js';
 import { KEPT_PREFIX } from '../kept-connections.js';
-import { isConnection } from '../listen.js';
+import { isConnection } from '../select.js';
 import { native, signalName } from '../native.js';
 import { spawnActivated } from '../spawn.js';
 import { rememberStart, successorCwd } from '../successor-command.js';
