@@ -1,4 +1,5 @@
 import { lstatSync, unlinkSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 
 // Kept apart so the Node reload command loads nothing else. native/reload-command.c computes
@@ -28,4 +29,34 @@ export function removeControlSocket(pid: number, env: NodeJS.ProcessEnv = proces
   } catch {
     // none, or not ours to remove
   }
+}
+
+/**
+ * Asks process `pid` over its control socket to upgrade itself, as the reload command does, and
+ * settles with its answer line (`ok PID` or `failed REASON`; empty when it closed without one).
+ * Rejects with the socket's error (its `code`: ENOENT, ECONNREFUSED, …), or with code
+ * `ETIMEDOUT` when no answer came within `timeoutMs`.
+ * @internal
+ */
+export function askToUpgrade(pid: number, timeoutMs: number, env: NodeJS.ProcessEnv = process.env): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    const socket = net.connect(controlPath(pid, env));
+    let text = '';
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(Object.assign(new Error(`no outcome from pid ${pid} within ${timeoutMs / 1000} s`), { code: 'ETIMEDOUT' }));
+    }, timeoutMs);
+    socket.setEncoding('utf8');
+    // Not end(): the answer comes before the service closes the connection.
+    socket.on('connect', () => socket.write('upgrade\n'));
+    socket.on('data', (d: string) => (text += d));
+    socket.on('end', () => {
+      clearTimeout(timer);
+      resolve(text.trim());
+    });
+    socket.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+  });
 }

@@ -4,7 +4,7 @@ import net from 'node:net';
 import { constants } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { getSystemErrorName } from 'node:util';
-import { controlPath, removeControlSocket } from './control-path.js';
+import { askToUpgrade, controlPath, removeControlSocket } from './control-path.js';
 import { checkMs, DEFAULT_LINGER, drain, invalid, notAServer, stopBegun, type DrainReport } from './drain.js';
 import { SocketActivationError } from './errors.js';
 import { notify, reloading, barrier } from './notify.js';
@@ -71,7 +71,8 @@ export interface HotUpgradeOptions {
 export interface Upgrader {
   /**
    * Starts an upgrade now; during one, queues one more to follow it (requests during one
-   * upgrade all share that one).
+   * upgrade all share that one), which, when the upgrade before it succeeded, is passed on to
+   * the successor: its outcome is then the successor's upgrade.
    */
   upgrade(): Promise<UpgradeOutcome>;
   /** The control socket the reload command talks to. */
@@ -149,6 +150,12 @@ function isZombie(pid: number): boolean {
 }
 
 const EAGAIN = -constants.errno.EAGAIN;
+
+const DEFAULT_READY_TIMEOUT = 30_000;
+
+// A request passed on to the successor waits for its upgrade: its successor's readyTimeout (taken
+// to be this one's) and this much for the rest of it (the hand-over's barrier, its settle time).
+const RELAY_MARGIN = 10_000;
 
 // Milliseconds the successor is watched after it was made the main process, before the upgrade
 // is called done (see hotUpgrade()).
@@ -251,7 +258,7 @@ async function startSuccessor(options: HotUpgradeOptions): Promise<Successor> {
     native().close(theirs);
   }
   const exit = watchExit(pid);
-  const timeout = options.readyTimeout ?? 30_000;
+  const timeout = options.readyTimeout ?? DEFAULT_READY_TIMEOUT;
   return new Promise((resolve, reject) => {
     let settled = false;
     let open = true;
@@ -440,6 +447,25 @@ export function hotUpgrade(servers: Server | readonly Server[], options: HotUpgr
     report(outcome);
     return Promise.resolve(outcome);
   };
+  // A request that came during an upgrade that then succeeded may be for a release made since
+  // (a deploy during the upgrade; `kill -HUP $MAINPID` twice, which returns at once): dropped,
+  // that release would never run. It goes on to the successor, the main process now, as systemd
+  // runs a queued reload job against the new $MAINPID; the outcome is the successor's.
+  const relay = async (pid: number, drained: Promise<readonly DrainReport[]>): Promise<UpgradeOutcome> => {
+    const asked = `pid ${pid}, the main process since the upgrade before, was asked to upgrade for a request made during that one`;
+    const outcome: UpgradeOutcome = await askToUpgrade(pid, (options.readyTimeout ?? DEFAULT_READY_TIMEOUT) + RELAY_MARGIN).then(
+      (answer) => {
+        const taken = /^ok (\d+)$/.exec(answer);
+        return taken ? { ok: true, pid: Number(taken[1]), drained } : { ok: false, reason: `${asked}: ${answer.replace(/^failed /, '') || 'it closed the request unanswered'}` };
+      },
+      (err: NodeJS.ErrnoException) => ({
+        ok: false,
+        reason: `${asked}, but ${err.code === 'ETIMEDOUT' ? err.message : `its control socket gave ${err.code ?? err.message} (does it call hotUpgrade()?)`}`,
+      }),
+    );
+    report(outcome);
+    return outcome;
+  };
   const upgrade = (): Promise<UpgradeOutcome> => {
     if (successorPid !== undefined) return refuse(`this process has already handed over to pid ${successorPid} and only drains; upgrade that one`);
     // A process on its way out (systemctl stop, restart) is stopped with its unit, but a
@@ -452,10 +478,10 @@ export function hotUpgrade(servers: Server | readonly Server[], options: HotUpgr
       // which re-runs a running reload job rather than merge another into it (and as the
       // supervisor): any number of requests during one upgrade make one more, after it, whatever
       // its outcome (a later deploy may be the fix for a failed one). After a successful one
-      // this process has handed over, and the request is refused: the successor is to upgrade.
-      queued ??= current.then(() => {
+      // this process has handed over: the request goes on to the successor (relay()).
+      queued ??= current.then((first) => {
         queued = undefined;
-        return upgrade();
+        return first.ok ? relay(first.pid, first.drained) : upgrade();
       });
       return queued;
     }
@@ -466,7 +492,9 @@ export function hotUpgrade(servers: Server | readonly Server[], options: HotUpgr
         successorPid = outcome.pid;
         closeControl();
         if (options.exit !== false) {
-          void outcome.drained.then(
+          // A request passed on to the successor is answered before this process goes.
+          const relayed = queued;
+          void Promise.all([outcome.drained, relayed]).then(
             () => process.exit(0),
             (err: Error) => {
               // The successor serves; this process must not go on beside it.

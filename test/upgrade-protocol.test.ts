@@ -12,6 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
 import http from 'node:http';
 import { hotUpgrade, type HotUpgradeOptions } from '../src/index.js';
+import { askToUpgrade } from '../src/control-path.js';
 import { native } from '../src/native.js';
 import { finish, fixtures, reportOf, root, runActivated, startActivated, waitForLine } from './helpers/activated.js';
 import { startReceiver } from './helpers/notify-receiver.js';
@@ -140,6 +141,51 @@ describe('the predecessor', () => {
       outcomes: [{ ok: false, reason: 'the successor exited (status 3) before READY=1' }, { ok: true }, { ok: true }],
       same: true,
     });
+  });
+
+  // Two upgrade requests at once to a process whose successor is `successor`: the outcomes.
+  const twoAtOnce = async (successor: string): Promise<{ ok: boolean; pid?: number; reason?: string }[]> => {
+    const service = `import http from 'node:http'; import { hotUpgrade, listen } from 'socket-activation';
+      const server = http.createServer((req, res) => res.end()); await listen(server, 'web');
+      const upgrader = hotUpgrade(server, { signal: null, exit: false, command: () => [process.execPath, ${JSON.stringify(`${fixtures}${successor}`)}], onOutcome: () => {} });
+      const outcomes = await Promise.all([upgrader.upgrade(), upgrader.upgrade()]);
+      console.log(JSON.stringify(outcomes.map((o) => ({ ok: o.ok, pid: o.pid, reason: o.reason }))));
+      for (const o of outcomes) if (o.ok) try { process.kill(o.pid, 'SIGKILL'); } catch {}
+      process.exit(0);`;
+    const r = await runActivated('', { fds: [inetSocket().fd], env: { LISTEN_FDNAMES: 'web' }, command: [process.execPath, '--input-type=module', '-e', service] });
+    return JSON.parse(r.stdout.trim().split('\n').pop()!);
+  };
+
+  it('a request during an upgrade that succeeds goes on to the successor, which upgrades in turn (a second kill -HUP during one does not drop its release)', async () => {
+    const [first, second] = await twoAtOnce('successor-upgrading.mjs');
+    expect(first).toEqual({ ok: true, pid: expect.any(Number) });
+    // The successor's own successor, started by it.
+    expect(second).toEqual({ ok: true, pid: expect.any(Number) });
+    expect(second!.pid).not.toBe(first!.pid);
+  });
+
+  it('a process that exits after its drain waits for the answer to a request it passed on (the reload command gets it)', async () => {
+    // Drained at once (drainLinger 0): without the wait it exited before the successor answered.
+    const service = `import http from 'node:http'; import { hotUpgrade, listen } from 'socket-activation';
+      const server = http.createServer((req, res) => res.end()); await listen(server, 'web');
+      hotUpgrade(server, { signal: null, drainLinger: 0, command: () => [process.execPath, ${JSON.stringify(`${fixtures}successor-upgrading.mjs`)}], onOutcome: () => {} });
+      console.log('LISTENING');`;
+    const child = startActivated('', { fds: [inetSocket().fd], env: { LISTEN_FDNAMES: 'web' }, command: [process.execPath, '--input-type=module', '-e', service] });
+    const exited = once(child, 'exit'); // not 'close': the successors share its stdout
+    await waitForLine(child, /LISTENING/);
+    // Two reload commands at once, as the tests' process.
+    const replies = await Promise.all([askToUpgrade(child.pid!, 30_000), askToUpgrade(child.pid!, 30_000)]);
+    const [code] = await exited;
+    for (const m of replies.join(' ').matchAll(/ok (\d+)/g)) try { process.kill(Number(m[1]), 'SIGKILL'); } catch {}
+    expect(code).toBe(0);
+    expect(replies).toEqual([expect.stringMatching(/^ok \d+$/), expect.stringMatching(/^ok \d+$/)]);
+    expect(replies[0]).not.toBe(replies[1]);
+  });
+
+  it('a request passed on to a successor that takes none (no hotUpgrade()) fails, saying so', async () => {
+    const [first, second] = await twoAtOnce('successor-web.mjs');
+    expect(first).toEqual({ ok: true, pid: expect.any(Number) });
+    expect(second).toEqual({ ok: false, reason: `pid ${first!.pid}, the main process since the upgrade before, was asked to upgrade for a request made during that one, but its control socket gave ENOENT (does it call hotUpgrade()?)` });
   });
 
   it('a successor that exits right after READY=1, while it is made the main process: the upgrade fails and this process takes the role back', async () => {

@@ -1,7 +1,6 @@
-import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SocketActivationError } from '../errors.js';
-import { controlPath } from '../control-path.js';
+import { askToUpgrade, controlPath } from '../control-path.js';
 import { isAlive } from '../processes.js';
 
 export const RELOAD_HELP = `Usage: socket-activation reload PID [--timeout SECONDS]
@@ -53,31 +52,15 @@ export async function reload(argv: readonly string[]): Promise<number> {
     process.exit(0);
   });
   const path = controlPath(pid);
-  const answer = await new Promise<string>((resolve, reject) => {
-    const socket = net.connect(path);
-    let text = '';
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new Error(`no outcome from pid ${pid} within ${timeoutText} s; the upgrade may still be running`));
-    }, timeoutMs);
-    socket.setEncoding('utf8');
-    socket.on('connect', () => socket.write('upgrade\n'));
-    socket.on('data', (d: string) => (text += d));
-    socket.on('end', () => {
-      clearTimeout(timer);
-      resolve(text.trim());
-    });
-    socket.on('error', (err: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
-      reject(
-        new Error(
-          err.code === 'ENOENT' || err.code === 'ECONNREFUSED'
-            ? `pid ${pid} takes no upgrade requests (${err.code} on ${path}): is it running, and did it call hotUpgrade()? ` +
-                'The control socket lives in $RUNTIME_DIRECTORY, else $XDG_RUNTIME_DIR, else the temp dir: run the reload with the service\'s environment.'
-            : `${err.code ?? 'error'} talking to ${path}: ${err.message}`,
-        ),
-      );
-    });
+  const answer = await askToUpgrade(pid, timeoutMs).catch((err: NodeJS.ErrnoException) => {
+    throw new Error(
+      err.code === 'ETIMEDOUT'
+        ? `no outcome from pid ${pid} within ${timeoutText} s; the upgrade may still be running`
+        : err.code === 'ENOENT' || err.code === 'ECONNREFUSED'
+          ? `pid ${pid} takes no upgrade requests (${err.code} on ${path}): is it running, and did it call hotUpgrade()? ` +
+            'The control socket lives in $RUNTIME_DIRECTORY, else $XDG_RUNTIME_DIR, else the temp dir: run the reload with the service\'s environment.'
+          : `${err.code ?? 'error'} talking to ${path}: ${err.message}`,
+    );
   });
   if (answer.startsWith('ok ')) {
     console.log(`socket-activation: upgraded; pid ${answer.slice(3)} is the main process now`);
