@@ -72,7 +72,8 @@ export function isPort(value: unknown): value is number {
 /**
  * Formats any socket address for messages: `127.0.0.1:80`, `[::]:443`, `[fe80::1%eth0]:80`,
  * `/run/app.sock`, `@name`; a raw socket's without a port. Control characters in a unix name
- * are escaped (`@app\x00v2`, `/tmp/a\nb`): a name may hold any byte, a message must stay one line.
+ * are escaped (`@app\x00v2`, `/tmp/a\nb`), and a backslash is doubled (`/tmp/a\\b`): a name may
+ * hold any byte, a message must stay one line and say which bytes it holds.
  */
 export function formatAddress(address: SocketAddress | undefined): string {
   if (!address) return 'no address';
@@ -83,14 +84,15 @@ export function formatAddress(address: SocketAddress | undefined): string {
   return '(unnamed)';
 }
 
-const ESCAPES: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+const ESCAPES: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t', '\\': '\\\\' };
 
 /**
  * `text` with its control characters (C0, DEL, C1) escaped as `\n`, `\r`, `\t` or `\xNN`,
- * for a name or path inside a message. Other characters, backslashes included, are kept, so a
+ * and a backslash as `\\`, for a name or path inside a message. The backslash too: otherwise
+ * a name spelling `a\x1bb` would print as one holding ESC. Other characters are kept, so a
  * plain path reads as itself.
  * @internal
  */
 export function printable(text: string): string {
-  return text.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => ESCAPES[c] ?? `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  return text.replace(/[\x00-\x1f\x7f-\x9f\\]/g, (c) => ESCAPES[c] ?? `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }

@@ -23,7 +23,11 @@ describe('unix addresses', () => {
   });
   it('escapes the control characters of unix names, so a message stays one line; keeps an IPv6 zone', () => {
     expect(formatAddress({ abstract: 'app\nv2\u0000x', raw: Buffer.from('app\nv2\u0000x') })).toBe('@app\\nv2\\x00x');
-    expect(formatAddress({ path: '/tmp/a\tb\r\u001b[31m\u007f\u0085c\\d' })).toBe('/tmp/a\\tb\\r\\x1b[31m\\x7f\\x85c\\d');
+    expect(formatAddress({ path: '/tmp/a\tb\r\u001b[31m\u007f\u0085c\\d' })).toBe('/tmp/a\\tb\\r\\x1b[31m\\x7f\\x85c\\\\d');
+    // A name that spells an escape is told from one holding the byte: its backslash is doubled.
+    expect(formatAddress({ path: '/tmp/a\\x1bb' })).toBe('/tmp/a\\\\x1bb');
+    expect(formatAddress({ path: '/tmp/a\u001bb' })).toBe('/tmp/a\\x1bb');
+    expect(formatAddress({ abstract: 'x\\ny', raw: Buffer.from('x\\ny') })).toBe('@x\\\\ny');
     expect(formatAddress({ address: 'fe80::1%lo', port: 80, family: 'IPv6', flowinfo: 0, scopeId: 1 })).toBe('[fe80::1%lo]:80');
   });
 });

@@ -43,6 +43,13 @@ describe('bind errors', () => {
     expect(s.stderr).toContain('ENOENT: no such file or directory, bind /nonexistent/d.sock (name "u": the directory /nonexistent does not exist: create it first)');
   });
 
+  it('the advice escapes the path as the address is escaped: control characters, and a backslash doubled', async () => {
+    const s = launch(['-l', 'u=/nonexistent/\\x1b\u001b/d.sock', '--', 'true']);
+    expect(await s.finish()).toEqual({ code: 1, signal: null });
+    expect(s.stderr).toContain('bind /nonexistent/\\\\x1b\\x1b/d.sock (name "u": the directory /nonexistent/\\\\x1b\\x1b does not exist: create it first)');
+    expect(s.stderr).not.toContain('\u001b');
+  });
+
   it('a unix socket path of 108 bytes (all of sun_path, no NUL) is refused as the message says, 107 bound', async () => {
     const path = (n: number): string => join(dir, 'p'.repeat(n - dir.length - 1));
     const long = launch(['-l', path(108), '--', 'true']);

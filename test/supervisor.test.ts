@@ -914,9 +914,12 @@ describe('notify protocol', () => {
     const escapes = Buffer.from('STATUS=\x1b[2Jred\x07\rforged line');
     const invalid = Buffer.concat([Buffer.from('STATUS=bad '), Buffer.from([0xff, 0xfe]), Buffer.from(' bytes')]);
     const cleared = Buffer.from('STATUS=');
-    const s = supervise(['-l', 'web=127.0.0.1:0'], ['/bin/sh', '-c', `${send(escapes)} ${send(invalid)} ${send(cleared)} echo UP; wait`]);
+    // Spells an escape: its backslash is doubled, or it would print as the ESC above.
+    const spelled = Buffer.from('STATUS=spelled \\x1b[2J');
+    const s = supervise(['-l', 'web=127.0.0.1:0'], ['/bin/sh', '-c', `${send(escapes)} ${send(invalid)} ${send(cleared)} ${send(spelled)} echo UP; wait`]);
     await s.waitFor(/^UP$/m);
     await s.waitFor(/\] \\x1b\[2Jred\\x07\\rforged line$/m, { stream: 'stderr' });
+    await s.waitFor(/\] spelled \\\\x1b\[2J$/m, { stream: 'stderr' });
     await s.waitFor(/\] STATUS= is not valid UTF-8: ignored$/m, { stream: 'stderr' });
     await s.waitFor(/\] status cleared \(STATUS= with no text\)$/m, { stream: 'stderr' });
     expect(s.stderr).not.toMatch(/\] $/m);

@@ -2,6 +2,7 @@ import { lstatSync, unlinkSync } from 'node:fs';
 import { constants } from 'node:os';
 import { dirname } from 'node:path';
 import { isStaleSocket } from '../unix-path.js';
+import { printable } from '../address.js';
 import { addressException } from '../errors.js';
 import { openFileLimit } from '../start-problems.js';
 import { native } from '../native.js';
@@ -34,11 +35,11 @@ function advice(errno: number, address: LaunchAddress): string | undefined {
         return undefined;
       }
     case E.ENOENT:
-      return where === undefined ? undefined : `the directory ${dirname(where)} does not exist: create it first`;
+      return where === undefined ? undefined : `the directory ${printable(dirname(where))} does not exist: create it first`;
     case E.ENOTDIR:
-      return where === undefined ? undefined : `a component of ${dirname(where)} is not a directory`;
+      return where === undefined ? undefined : `a component of ${printable(dirname(where))} is not a directory`;
     case E.EACCES:
-      if (where !== undefined) return `no permission to create a file in ${dirname(where)}`;
+      if (where !== undefined) return `no permission to create a file in ${printable(dirname(where))}`;
       return 'port' in address && address.port < 1024 ? 'ports below 1024 need root or CAP_NET_BIND_SERVICE: choose a port from 1024' : undefined;
     case E.EADDRNOTAVAIL:
       return 'host' in address ? `${address.host} is not an address of this machine` : undefined;
