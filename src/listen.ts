@@ -3,7 +3,7 @@ import net from 'node:net';
 import { constants } from 'node:os';
 import { dirname } from 'node:path';
 import { printable, unixAddress, type SocketAddress } from './address.js';
-import { isSameFile, type Descriptor, type StreamListenerDescriptor, type ConnectionDescriptor } from './descriptor.js';
+import { describeFd, isSameFile, type Descriptor, type StreamListenerDescriptor, type ConnectionDescriptor } from './descriptor.js';
 import { addressException, SocketActivationError } from './errors.js';
 import { checkBacklog, streamFallback, type CheckedFallback } from './fallback.js';
 import { closeDuplicate, connectionSocket, duplicateForNode } from './adopt.js';
@@ -173,13 +173,23 @@ function resolveTargets(target: string | Descriptor | readonly Descriptor[]): re
   return Array.isArray(target) ? (target as readonly Descriptor[]) : [target as Descriptor];
 }
 
+// The address as inspect() reports an inherited socket's: Node's address() has no flowinfo and
+// scopeId for IPv6, so a fallback's address would not compare equal to the same address inherited.
+function boundAddress(server: net.Server): SocketAddress {
+  const fd = (server as { _handle?: { fd?: number } | null })._handle?.fd;
+  const d = typeof fd === 'number' && fd >= 0 ? describeFd(fd) : undefined;
+  if (typeof d === 'object' && d.kind === 'socket') return d.local;
+  // No fd to read (Windows): the address Node reports, in the same shape.
+  const a = server.address() as net.AddressInfo;
+  return a.family === 'IPv6' ? { address: a.address, port: a.port, family: 'IPv6', flowinfo: 0, scopeId: 0 } : { address: a.address, port: a.port, family: 'IPv4' };
+}
+
 async function listenFallback<S extends StreamServer>(server: S, fallback: CheckedFallback, backlog: number | undefined): Promise<Listening<S>> {
   const result = (addresses: SocketAddress[]): Listening<S> => ({ server, activated: false, descriptors: [], addresses, connections: [] });
   if ('port' in fallback) {
     const { port, host } = fallback;
     await whenListening(server, (done) => server.listen({ port, host, backlog }, done));
-    const a = server.address() as net.AddressInfo;
-    return result([{ address: a.address, port: a.port, family: a.family === 'IPv6' ? 'IPv6' : 'IPv4' }]);
+    return result([boundAddress(server)]);
   }
   const { path, removeStale } = fallback;
   try {

@@ -8,7 +8,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { activation, bindDatagram, listen } from '../src/index.js';
+import { activation, bindDatagram, inspect, listen, type SocketDescriptor } from '../src/index.js';
 import { reportOf } from './helpers/activated.js';
 import { closeAll, closeSocket, inetSocket, unixSocket } from './helpers/sockets.js';
 
@@ -32,6 +32,19 @@ describe('fallback', () => {
       expect(activated).toBe(false);
       const { port } = addresses[0] as { port: number };
       expect(await fetch(`http://127.0.0.1:${port}/`).then((r) => r.text())).toBe('fallback ok');
+    } finally {
+      await close(server);
+    }
+  });
+
+  it('an IPv6 fallback reports its address as an inherited socket\'s is, with flowinfo and scopeId', async () => {
+    const { server, addresses } = await listen(hello(), 'web', { fallback: { port: 0, host: '::1' } });
+    try {
+      const { port } = server.address() as net.AddressInfo;
+      expect(addresses).toEqual([{ address: '::1', port, family: 'IPv6', flowinfo: 0, scopeId: 0 }]);
+      // An inherited socket on the same address: the same shape.
+      const inherited = (inspect(inetSocket({ host: '::1' }).fd) as SocketDescriptor).local;
+      expect(Object.keys(addresses[0]!)).toEqual(Object.keys(inherited));
     } finally {
       await close(server);
     }
