@@ -29,9 +29,14 @@ export interface RawInetAddress {
   readonly scopeId?: number;
 }
 
-/** A unix socket bound to a file-system path. */
+/**
+ * A unix socket bound to a file-system path. `path` is decoded as UTF-8 for display; `raw` keeps
+ * the exact bytes, since a path may hold any byte but NUL (one that is not UTF-8 shows U+FFFD in
+ * `path`, and only `raw` names the file).
+ */
 export interface UnixPathAddress {
   readonly path: string;
+  readonly raw: Buffer;
 }
 
 /**
@@ -61,7 +66,8 @@ export function unixAddress(bytes: Uint8Array): UnixPathAddress | AbstractAddres
     const raw = Buffer.from(bytes.subarray(1));
     return { abstract: raw.toString('utf8'), raw };
   }
-  return { path: Buffer.from(bytes).toString('utf8') };
+  const raw = Buffer.from(bytes);
+  return { path: raw.toString('utf8'), raw };
 }
 
 /** Whether `value` is a TCP/UDP port number: an integer from 0 to 65535. */
@@ -72,27 +78,57 @@ export function isPort(value: unknown): value is number {
 /**
  * Formats any socket address for messages: `127.0.0.1:80`, `[::]:443`, `[fe80::1%eth0]:80`,
  * `/run/app.sock`, `@name`; a raw socket's without a port. Control characters in a unix name
- * are escaped (`@app\x00v2`, `/tmp/a\nb`), and a backslash is doubled (`/tmp/a\\b`): a name may
- * hold any byte, a message must stay one line and say which bytes it holds.
+ * are escaped (`@app\x00v2`, `/tmp/a\nb`, C1 ones as `\u0085`), bytes that are not UTF-8 written
+ * as `\xff`, and a backslash doubled (`/tmp/a\\b`): a name may hold any byte, a message must stay
+ * one line and say which bytes it holds.
  */
 export function formatAddress(address: SocketAddress | undefined): string {
   if (!address) return 'no address';
   if ('port' in address) return address.family === 'IPv6' ? `[${address.address}]:${address.port}` : `${address.address}:${address.port}`;
   if ('address' in address) return address.address;
-  if ('path' in address) return printable(address.path);
-  if ('abstract' in address) return `@${printable(address.abstract)}`;
+  if ('path' in address) return printableName(address.path, address.raw);
+  if ('abstract' in address) return `@${printableName(address.abstract, address.raw)}`;
   return '(unnamed)';
 }
 
 const ESCAPES: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t', '\\': '\\\\' };
 
 /**
- * `text` with its control characters (C0, DEL, C1) escaped as `\n`, `\r`, `\t` or `\xNN`,
- * and a backslash as `\\`, for a name or path inside a message. The backslash too: otherwise
- * a name spelling `a\x1bb` would print as one holding ESC. Other characters are kept, so a
- * plain path reads as itself.
+ * `text` with its control characters escaped as `\n`, `\r`, `\t`, `\xNN` (C0 and DEL, one byte
+ * each) or `\u00NN` (C1, two bytes in UTF-8: `\xNN` is left to mean one byte, as in a unix name
+ * that is not UTF-8), and a backslash as `\\`, for a name or path inside a message. The
+ * backslash too: otherwise a name spelling `a\x1bb` would print as one holding ESC. Other
+ * characters are kept, so a plain path reads as itself.
  * @internal
  */
 export function printable(text: string): string {
-  return text.replace(/[\x00-\x1f\x7f-\x9f\\]/g, (c) => ESCAPES[c] ?? `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  return text.replace(/[\x00-\x1f\x7f-\x9f\\]/g, (c) => ESCAPES[c] ?? (c >= '\x80' ? `\\u00${c.charCodeAt(0).toString(16)}` : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`));
+}
+
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+// The length of the UTF-8 sequence at raw[at], or 0 where the byte starts none.
+function sequenceAt(raw: Buffer, at: number): number {
+  for (let n = 1; n <= 4 && at + n <= raw.length; n++) {
+    try {
+      UTF8.decode(raw.subarray(at, at + n));
+      return n;
+    } catch {
+      // incomplete or invalid: try one more byte
+    }
+  }
+  return 0;
+}
+
+// A unix name for a message: `text` decoded has U+FFFD where the name's bytes are not UTF-8,
+// which would hide them, so those bytes are written as `\xNN` from `raw`.
+function printableName(text: string, raw: Buffer | undefined): string {
+  if (raw === undefined || !text.includes('\ufffd')) return printable(text);
+  let out = '';
+  for (let at = 0; at < raw.length; ) {
+    const n = sequenceAt(raw, at);
+    out += n === 0 ? `\\x${raw[at]!.toString(16).padStart(2, '0')}` : printable(raw.toString('utf8', at, at + n));
+    at += n === 0 ? 1 : n;
+  }
+  return out;
 }

@@ -1,4 +1,4 @@
-import { formatAddress, type AbstractAddress, type RawInetAddress, type SocketAddress } from './address.js';
+import { formatAddress, type AbstractAddress, type RawInetAddress, type SocketAddress, type UnixPathAddress } from './address.js';
 import { errnoException, SocketActivationError } from './errors.js';
 import { native } from './native.js';
 
@@ -129,13 +129,13 @@ export type ConnectionDescriptor = SocketDescriptor & { readonly type: 'stream';
 export type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 function rawBytes(address: SocketAddress | undefined): void {
-  const abstract = address as Mutable<AbstractAddress> | undefined;
-  if (abstract?.raw !== undefined) abstract.raw = Buffer.from(abstract.raw as unknown as string, 'hex');
+  const named = address as Mutable<AbstractAddress | UnixPathAddress> | undefined;
+  if (named?.raw !== undefined) named.raw = Buffer.from(named.raw as unknown as string, 'hex');
 }
 
 /**
- * The native JSON holds an abstract unix name's raw bytes in hex (and `name` as null, to
- * keep its place among the properties, for the caller to set): this makes them a Buffer.
+ * The native JSON holds a unix path's or abstract name's raw bytes in hex (and `name` as null,
+ * to keep its place among the properties, for the caller to set): this makes them a Buffer.
  */
 export function completeUnixAddresses(d: Mutable<Descriptor>): void {
   if (d.kind === 'socket' && d.family === 'unix') {

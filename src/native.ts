@@ -8,7 +8,7 @@ export type NativeText = { readonly __nativeText: unique symbol };
 
 /** The private binding (native/*.cc). Every call returns a result or `-errno`; never throws for a syscall failure. */
 export interface Native {
-  /** A JSON array of one Descriptor (`name` null, abstract `raw` bytes in hex), or -errno when fstat failed. */
+  /** A JSON array of one Descriptor (`name` null, a unix name's `raw` bytes in hex), or -errno when fstat failed. */
   inspect(fd: number): string | number;
   /**
    * Inspects fds `start`.. (at most `count`), each made close-on-exec, stopping before the

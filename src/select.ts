@@ -32,7 +32,10 @@ export interface Expectation {
   readonly port?: number;
   /** Local address as text, e.g. `127.0.0.1` or `::` (inet/inet6); `fe80::1` matches `fe80::1%eth0` on any interface. */
   readonly address?: string;
-  /** Local unix socket path. */
+  /**
+   * Local unix socket path, compared as UTF-8 bytes with the socket's `raw`. A path that is not
+   * UTF-8 cannot be spelled as a string: compare `local.raw` of the descriptors instead.
+   */
   readonly path?: string;
   /** Local abstract unix name, without the leading `@`/NUL. */
   readonly abstract?: string;
@@ -141,8 +144,10 @@ function mismatches(d: Descriptor, e: Expectation): string[] {
   const local = d.local;
   if (e.port !== undefined && !('port' in local && local.port === e.port)) out.push(`port ${e.port}`);
   if (e.address !== undefined && !('address' in local && sameAddress(local.address, e.address))) out.push(`address ${printable(e.address)}`);
-  if (e.path !== undefined && !('path' in local && local.path === e.path)) out.push(`path ${printable(e.path)}`);
-  if (e.abstract !== undefined && !('abstract' in local && local.abstract === e.abstract)) out.push(`abstract name @${printable(e.abstract)}`);
+  // By the bytes: a name that is not UTF-8 is decoded with U+FFFD, which an expected name
+  // spelling U+FFFD must not match.
+  if (e.path !== undefined && !('path' in local && local.raw.equals(Buffer.from(e.path)))) out.push(`path ${printable(e.path)}`);
+  if (e.abstract !== undefined && !('abstract' in local && local.raw.equals(Buffer.from(e.abstract)))) out.push(`abstract name @${printable(e.abstract)}`);
   return out;
 }
 

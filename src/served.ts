@@ -16,9 +16,8 @@ function sameLocal(a: Descriptor, b: Descriptor): boolean {
   const x = a.local as { port?: number; path?: string; address?: string; raw?: Buffer };
   const y = b.local as { port?: number; path?: string; address?: string; raw?: Buffer };
   if (x.port !== undefined) return x.port === y.port && (x.address === y.address || ['0.0.0.0', '::'].includes(x.address ?? ''));
-  // An abstract name, by its exact bytes.
-  if (x.raw !== undefined) return y.raw !== undefined && x.raw.equals(y.raw);
-  return x.path !== undefined && x.path === y.path;
+  // A path or an abstract name, by its exact bytes (its text may hold U+FFFD for several).
+  return x.raw !== undefined && y.raw !== undefined && (x.path === undefined) === (y.path === undefined) && x.raw.equals(y.raw);
 }
 
 /** The server whose listener accepted this connection (same local address). @internal */

@@ -7,7 +7,7 @@ import { parseLaunchAddress } from '../src/launcher/address.js';
 
 describe('unix addresses', () => {
   it('path, abstract with any bytes, unnamed', () => {
-    expect(unixAddress(Buffer.from('/run/app.sock'))).toEqual({ path: '/run/app.sock' });
+    expect(unixAddress(Buffer.from('/run/app.sock'))).toEqual({ path: '/run/app.sock', raw: Buffer.from('/run/app.sock') });
     const abstract = unixAddress(Buffer.from([0, 0x61, 0x00, 0xff]));
     expect(abstract).toMatchObject({ abstract: 'a\u0000\ufffd' });
     expect((abstract as { raw: Buffer }).raw).toEqual(Buffer.from([0x61, 0x00, 0xff]));
@@ -18,16 +18,19 @@ describe('unix addresses', () => {
     expect(formatAddress({ address: '127.0.0.1', port: 80, family: 'IPv4' })).toBe('127.0.0.1:80');
     // A raw socket's: no port.
     expect(formatAddress({ address: '::1', family: 'IPv6' })).toBe('::1');
-    expect(formatAddress({ path: '/x' })).toBe('/x');
+    expect(formatAddress(unixAddress(Buffer.from('/x')))).toBe('/x');
     expect(formatAddress({ abstract: 'n', raw: Buffer.from('n') })).toBe('@n');
   });
   it('escapes the control characters of unix names, so a message stays one line; keeps an IPv6 zone', () => {
     expect(formatAddress({ abstract: 'app\nv2\u0000x', raw: Buffer.from('app\nv2\u0000x') })).toBe('@app\\nv2\\x00x');
-    expect(formatAddress({ path: '/tmp/a\tb\r\u001b[31m\u007f\u0085c\\d' })).toBe('/tmp/a\\tb\\r\\x1b[31m\\x7f\\x85c\\\\d');
+    expect(formatAddress(unixAddress(Buffer.from('/tmp/a\tb\r\u001b[31m\u007f\u0085c\\d')))).toBe('/tmp/a\\tb\\r\\x1b[31m\\x7f\\u0085c\\\\d');
     // A name that spells an escape is told from one holding the byte: its backslash is doubled.
-    expect(formatAddress({ path: '/tmp/a\\x1bb' })).toBe('/tmp/a\\\\x1bb');
-    expect(formatAddress({ path: '/tmp/a\u001bb' })).toBe('/tmp/a\\x1bb');
+    expect(formatAddress(unixAddress(Buffer.from('/tmp/a\\x1bb')))).toBe('/tmp/a\\\\x1bb');
+    expect(formatAddress(unixAddress(Buffer.from('/tmp/a\u001bb')))).toBe('/tmp/a\\x1bb');
     expect(formatAddress({ abstract: 'x\\ny', raw: Buffer.from('x\\ny') })).toBe('@x\\\\ny');
+    // Bytes that are not UTF-8 as \xNN, a C1 control (two bytes) as \u00NN: the two are told apart.
+    expect(formatAddress(unixAddress(Buffer.from([0x2f, 0x85, 0xc2, 0x85, 0xe2, 0x82, 0xff, 0x5c, 0xe2, 0x82, 0xac])))).toBe('/\\x85\\u0085\\xe2\\x82\\xff\\\\€');
+    expect(formatAddress(unixAddress(Buffer.from([0, 0x61, 0xff])))).toBe('@a\\xff');
     expect(formatAddress({ address: 'fe80::1%lo', port: 80, family: 'IPv6', flowinfo: 0, scopeId: 1 })).toBe('[fe80::1%lo]:80');
   });
 });

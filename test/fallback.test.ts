@@ -53,7 +53,7 @@ describe('fallback', () => {
   it('binds a unix path, and Node removes the file it created on close', async () => {
     const path = join(dir, 'app.sock');
     const { server, addresses } = await listen(hello(), 'web', { fallback: { path } });
-    expect(addresses).toEqual([{ path }]);
+    expect(addresses).toEqual([{ path, raw: Buffer.from(path) }]);
     expect(lstatSync(path).isSocket()).toBe(true);
     await close(server);
     expect(existsSync(path)).toBe(false);

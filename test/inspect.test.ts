@@ -5,7 +5,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { describe as describeFd, inspect, SocketActivationError, type SocketDescriptor } from '../src/index.js';
+import { describe as describeFd, formatAddress, inspect, matches, SocketActivationError, type SocketDescriptor } from '../src/index.js';
 import { native } from '../src/native.js';
 import { fixtures } from './helpers/activated.js';
 import { bareSocket, closeAll, inetSocket, unixSocket } from './helpers/sockets.js';
@@ -79,7 +79,7 @@ describe('sockets', () => {
   });
   it('unix: path, abstract (raw bytes kept), unnamed; stream, dgram, seqpacket', () => {
     const path = join(dir, 'a.sock');
-    expect(socketOf(unixSocket(path))).toMatchObject({ family: 'unix', type: 'stream', protocol: 'default', listening: true, local: { path } });
+    expect(socketOf(unixSocket(path))).toMatchObject({ family: 'unix', type: 'stream', protocol: 'default', listening: true, local: { path, raw: Buffer.from(path) } });
     expect(socketOf(unixSocket(join(dir, 'd.sock'), 'dgram'))).toMatchObject({ type: 'dgram', listening: false });
     expect(socketOf(unixSocket(join(dir, 's.sock'), 'seqpacket'))).toMatchObject({ type: 'seqpacket', listening: true });
     const raw = Buffer.from([0x00, 0x73, 0x61, 0x00, 0xfe, 0x0a]);
@@ -90,12 +90,27 @@ describe('sockets', () => {
   });
   it('unix names with quotes, backslashes, control characters and bytes that are not UTF-8', () => {
     const path = Buffer.concat([Buffer.from(join(dir, 'q"\\\t')), Buffer.from([0xc3, 0x28, 0xe2, 0x82])]);
-    expect(socketOf(unixSocket(path)).local).toEqual({ path: path.toString('utf8') });
+    expect(socketOf(unixSocket(path)).local).toEqual({ path: path.toString('utf8'), raw: path });
     const raw = Buffer.from([0x00, 0x22, 0x5c, 0x01, 0x7f, 0xe2, 0x82, 0xac, 0xff]);
     const abstract = socketOf(unixSocket(raw)).local as { abstract: string; raw: Buffer };
     expect(abstract.raw).toEqual(raw.subarray(1));
     expect(abstract.abstract).toBe(raw.subarray(1).toString('utf8'));
     expect(abstract.abstract).toBe('"\\\u0001\u007f€\ufffd');
+  });
+  it('a path that is not UTF-8: raw names the file, messages show its bytes, an expected path decoded alike does not match it', () => {
+    const name = Buffer.from([0x62, 0xff, 0x2e, 0x73]);
+    const path = Buffer.concat([Buffer.from(`${dir}/`), name]);
+    const d = socketOf(unixSocket(path));
+    expect(d.local).toEqual({ path: path.toString('utf8'), raw: path });
+    // The file the kernel made is the one raw names, not the decoded text's.
+    expect(readdirSync(dir, { encoding: 'buffer' })).toContainEqual(name);
+    expect(formatAddress(d.local)).toBe(`${dir}/b\\xff.s`);
+    expect(describeFd(d)).toBe(`unix stream listener on ${dir}/b\\xff.s`);
+    expect(matches(d, { path: path.toString('utf8') })).toBe(false);
+    // A UTF-8 path matches as before.
+    const utf8 = join(dir, 'é\ufffd.sock');
+    expect(matches(socketOf(unixSocket(utf8)), { path: utf8 })).toBe(true);
+    expect(formatAddress(socketOf(unixSocket(join(dir, 'é2.sock'))).local)).toBe(join(dir, 'é2.sock'));
   });
   it('a link-local IPv6 address keeps its zone, as Node writes it (fe80::1%lo), beside scopeId', () => {
     const exe = join(dir, 'link-local');

@@ -126,7 +126,7 @@ describe('socket files', () => {
   it('the socket file is removed when the launcher is stopped with SIGTERM', async () => {
     const path = join(dir, `term-${++unique}.sock`);
     const launcher = launch(['-l', `web=${path}`, '--', process.execPath, join(fixtures, 'serve.mjs'), 'http', 'web']);
-    expect((await launcher.json('READY')).addresses).toEqual([{ path }]);
+    expect((await launcher.json('READY')).addresses).toEqual([{ path, raw: { type: 'Buffer', data: [...Buffer.from(path)] } }]);
     expect((await get({ path })).status).toBe(200);
     process.kill(launcher.pid, 'SIGTERM');
     expect(await launcher.finish()).toEqual({ code: 0, signal: null });

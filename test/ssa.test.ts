@@ -120,7 +120,7 @@ describe.skipIf(!hasSsa)('systemd-socket-activate', () => {
     const w = await ssa(['-l', path, '--fdname=web'], ['serve.mjs', 'http', 'web']);
     const answer = await get({ path });
     expect(JSON.parse(answer.body)).toMatchObject({ kind: 'http', pid: w.pid });
-    expect((await w.json('READY')).addresses).toEqual([{ path }]);
+    expect((await w.json('READY')).addresses).toEqual([{ path, raw: { type: 'Buffer', data: [...Buffer.from(path)] } }]);
   });
 
   it('an @abstract socket', async () => {
