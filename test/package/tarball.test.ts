@@ -67,11 +67,33 @@ describe('the tarball', () => {
       'prebuilds/linux-arm64/socket-activation.glibc.node',
       'prebuilds/linux-x64/socket-activation-reload',
       'prebuilds/linux-arm64/socket-activation-reload',
+      'docs/API.md',
     ]) {
       expect(list).toContain(f);
     }
-    expect(list.filter((f) => /^(src|test|build|bench|examples|docs|node_modules)\/|\.map$|\.tgz$/.test(f))).toEqual([]);
+    expect(list.filter((f) => /^(src|test|build|bench|examples|docs|node_modules)\/|\.map$|\.tgz$/.test(f) && f !== 'docs/API.md')).toEqual([]);
     expect(list.filter((f) => /^dist\/cjs\/(launcher|cli|supervisor)\//.test(f))).toEqual([]);
+  });
+
+  it('no shipped file points at a source map, which the package does not hold (bundlers and debuggers warn of a missing map)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sa-unpacked-'));
+    try {
+      execFileSync('tar', ['xzf', tarball, '-C', dir]);
+      const grep = spawnSync('grep', ['-rlE', '^//# sourceMappingURL=', join(dir, 'package')], { encoding: 'utf8' });
+      // grep: 1 when no file matches.
+      expect(grep.status, grep.stderr).toBe(1);
+      expect(grep.stdout).toBe('');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("every relative link of the README names a file the package holds", () => {
+    const list = files();
+    const readme = execFileSync('tar', ['xzOf', tarball, 'package/README.md'], { encoding: 'utf8' });
+    const links = [...readme.matchAll(/\]\((?!https?:|#|mailto:)([^)#\s]+)/g)].map((m) => m[1]!);
+    expect(links).toContain('docs/API.md');
+    expect(links.filter((l) => !list.includes(l))).toEqual([]);
   });
 
   it('prebuilds: stripped ELF for x86-64 and AArch64 that need no glibc newer than 2.28, and no libstdc++ newer than Node\'s own (GLIBCXX_3.4.21, CXXABI_1.3.9)', () => {
