@@ -4,6 +4,7 @@ import { closeDuplicate, duplicateForNode } from './adopt.js';
 import { fallbackApplies } from './registry.js';
 import { checkTarget, meets, theOne } from './select.js';
 import { SocketActivationError } from './errors.js';
+import { formatAddress, type InetAddress } from './address.js';
 import { datagramFallback } from './fallback.js';
 
 /** Where to bind when the process was not socket-activated. A host with `:` makes a udp6 socket. */
@@ -34,10 +35,12 @@ function bound(socket: dgram.Socket, bind: (done: () => void) => void): Promise<
 /**
  * A dgram.Socket on an inherited UDP socket, created as `udp6` when the fd is IPv6
  * (including dual-stack `[::]`) and `udp4` otherwise, so replies work (Node does not check
- * this itself: a udp4 socket on an IPv6 fd receives but cannot send).
+ * this itself: a udp4 socket on an IPv6 fd receives but cannot send). A connected fd gives a
+ * connected socket: `remoteAddress()` names the peer, and `send()` without an address sends to it.
  *
  * @throws (rejects) ERR_NOT_ACTIVATED, ERR_LISTENER_NOT_FOUND, ERR_LISTENER_AMBIGUOUS,
- * ERR_LISTENER_MISMATCH (a stream socket, or a unix datagram socket, which Node cannot adopt),
+ * ERR_LISTENER_MISMATCH (a stream socket, or a unix datagram socket, which Node cannot adopt; a
+ * connected UDP socket on a Node whose dgram internals this package does not know),
  * ERR_INVALID_ARGUMENT (neither a name nor a descriptor: an fd number, say; a fallback that is
  * not a port or `{ port, host? }`, checked even when unused).
  * @example
@@ -72,5 +75,37 @@ export async function bindDatagram(target: string | Descriptor, options: BindDat
     closeDuplicate(fd);
     throw err;
   }
-  return bound(socket, (done) => socket.bind({ fd }, done));
+  await bound(socket, (done) => socket.bind({ fd }, done));
+  if (d.remote !== undefined && 'port' in d.remote) adoptConnected(socket, d, d.remote);
+  return socket;
+}
+
+// Node's dgram state for a socket connect() connected (lib/internal/dgram.js, Node 12 on).
+const CONNECT_STATE_DISCONNECTED = 0;
+const CONNECT_STATE_CONNECTED = 2;
+
+// libuv sees that an adopted fd is connected (uv_udp_open asks getpeername) and refuses both
+// connect() and a send() with an address (EISCONN); Node's own state says unconnected, so
+// remoteAddress() throws and send() without an address is refused before libuv is asked: the
+// socket could not send at all. Node has no call to adopt a connected fd as connected, so its
+// state is set as its connect() sets it, and checked: a Node whose internals differ gets an
+// error naming the fd, not a socket that cannot send.
+function adoptConnected(socket: dgram.Socket, d: DatagramDescriptor, peer: InetAddress): void {
+  const key = Object.getOwnPropertySymbols(socket).find((k) => k.description === 'state symbol');
+  const state = key === undefined ? undefined : (socket as unknown as Record<symbol, { connectState?: unknown } | undefined>)[key];
+  if (state?.connectState === CONNECT_STATE_DISCONNECTED) state.connectState = CONNECT_STATE_CONNECTED;
+  let seen: { port: number } | undefined;
+  try {
+    seen = socket.remoteAddress();
+  } catch {
+    seen = undefined;
+  }
+  if (seen?.port === peer.port) return;
+  socket.close();
+  throw new SocketActivationError(
+    'ERR_LISTENER_MISMATCH',
+    `bindDatagram: fd ${d.fd}${d.name !== undefined ? ` named ${JSON.stringify(d.name)}` : ''} is a UDP socket connected to ${formatAddress(peer)}, and this Node (${process.version}) cannot adopt a connected UDP socket as connected ` +
+      `(its dgram module has no call for that; libuv would refuse every send()). Pass an unconnected UDP socket, or use fd ${d.fd} with a native module.`,
+    { fd: d.fd, listenerName: d.name, expected: { type: 'dgram', connected: false }, found: d },
+  );
 }

@@ -1,5 +1,6 @@
 // UDP through bindDatagram(): replies work on every family (the dgram type follows the fd),
 // and every fd that is not a UDP socket is refused with ERR_LISTENER_MISMATCH.
+import dgram from 'node:dgram';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -40,6 +41,44 @@ describe('UDP echo through bindDatagram(name)', () => {
     expect(reply).toEqual(Buffer.concat([Buffer.from('echo:'), bytes]));
     expect(from.port).toBe(socket.port);
     expect(child.stdout).not.toMatch(/SEND_ERROR/);
+  });
+});
+
+describe('a connected UDP fd', () => {
+  it.each([
+    { label: 'IPv4', type: 'udp4', host: '127.0.0.1', family: 'AF_INET' },
+    { label: 'IPv6', type: 'udp6', host: '::1', family: 'AF_INET6' },
+  ] as const)('$label: a connected dgram socket, remoteAddress() its peer, send() without an address reaches it', async (c) => {
+    const peer = dgram.createSocket(c.type);
+    peer.on('message', (msg, rinfo) => peer.send(Buffer.concat([Buffer.from('echo:'), msg]), rinfo.port, rinfo.address));
+    await new Promise<void>((r) => peer.bind(0, c.host, r));
+    try {
+      // Connected before the service starts, as a unit's socket may be, and inherited as fd 3.
+      const python = `import os, socket, sys
+s = socket.socket(socket.${c.family}, socket.SOCK_DGRAM)
+s.bind(('${c.host}', 0))
+s.connect(('${c.host}', int(sys.argv[3])))
+os.dup2(s.fileno(), 3)
+os.set_inheritable(3, True)
+os.environ.update(LISTEN_PID=str(os.getpid()), LISTEN_FDS='1', LISTEN_FDNAMES='peer')
+os.execv(sys.argv[1], [sys.argv[1], '--input-type=module', '-e', sys.argv[2]])`;
+      const script = `import { bindDatagram } from 'socket-activation';
+        const s = await bindDatagram('peer');
+        let remote;
+        try { remote = s.remoteAddress(); } catch (err) { remote = err.code; }
+        const reply = new Promise((r) => s.once('message', (m, rinfo) => r({ text: m.toString(), port: rinfo.port })));
+        s.send('hello');
+        const local = s.address();
+        console.log(JSON.stringify({ remote, reply: await reply, local }));
+        s.close();`;
+      const port = peer.address().port;
+      const r = await reportOf<{ remote: unknown; reply: unknown; local: { address: string } }>('', { command: ['python3', '-c', python, process.execPath, script, String(port)] });
+      expect(r.remote).toEqual({ address: c.host, family: c.type === 'udp4' ? 'IPv4' : 'IPv6', port });
+      expect(r.reply).toEqual({ text: 'echo:hello', port });
+      expect(r.local.address).toBe(c.host);
+    } finally {
+      peer.close();
+    }
   });
 });
 
