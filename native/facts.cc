@@ -14,6 +14,8 @@
 #include <unistd.h>
 
 #ifdef __linux__
+#include <linux/netlink.h>
+#include <linux/vm_sockets.h>
 #include <sys/vfs.h>
 #endif
 
@@ -65,6 +67,27 @@ void StoreAddress(const sockaddr_storage& ss, socklen_t len, AddressFacts* out) 
       out->length = static_cast<uint32_t>(n);
       break;
     }
+#ifdef __linux__
+    case AF_VSOCK: {
+      if (len < sizeof(sockaddr_vm)) return;
+      const auto* svm = reinterpret_cast<const sockaddr_vm*>(&ss);
+      // An unbound vsock socket reports port VMADDR_PORT_ANY: it has no address.
+      if (svm->svm_port == VMADDR_PORT_ANY) return;
+      out->cid = svm->svm_cid;
+      out->port = svm->svm_port;
+      break;
+    }
+    case AF_NETLINK: {
+      if (len < sizeof(sockaddr_nl)) return;
+      const auto* nl = reinterpret_cast<const sockaddr_nl*>(&ss);
+      // Port id 0 with no groups: not bound (the kernel's own address, which no socket of a
+      // process has); any other is one.
+      if (nl->nl_pid == 0 && nl->nl_groups == 0) return;
+      out->port = nl->nl_pid;
+      out->groups = nl->nl_groups;
+      break;
+    }
+#endif
     default:
       break;
   }

@@ -9,9 +9,11 @@ namespace socket_activation {
 
 struct AddressFacts {
   int32_t family;  // AF_*, or -1: none (getsockname/getpeername failed or no address)
-  uint32_t port;
+  uint32_t port;   // inet and vsock port; netlink port id
   uint32_t flowinfo;
   uint32_t scope_id;
+  uint32_t cid;     // vsock context id
+  uint32_t groups;  // netlink multicast groups (a bit mask)
   uint32_t length;  // bytes used in `bytes`: 4, 16, or the unix name's length
   // The raw inet address, or the unix path (an abstract name keeps its leading NUL).
   uint8_t bytes[sizeof(sockaddr_un::sun_path)];

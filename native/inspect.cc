@@ -233,7 +233,12 @@ class Json {
     text_.arrays.push_back({std::shared_ptr<const char[]>(std::move(current_)), length});
   }
 
-  static bool Known(const AddressFacts& a) { return a.family == AF_INET || a.family == AF_INET6 || a.family == AF_UNIX; }
+  static bool Known(const AddressFacts& a) {
+#ifdef __linux__
+    if (a.family == AF_VSOCK || a.family == AF_NETLINK) return true;
+#endif
+    return a.family == AF_INET || a.family == AF_INET6 || a.family == AF_UNIX;
+  }
 
   // false when there is no address of a known family. An inet address has a port if `port`.
   bool Address(const AddressFacts& a, bool port) {
@@ -273,6 +278,24 @@ class Json {
       }
       return true;
     }
+#ifdef __linux__
+    if (a.family == AF_VSOCK) {
+      Raw("{\"cid\":");
+      Number(a.cid);
+      Raw(",\"port\":");
+      Number(a.port);
+      *p_++ = '}';
+      return true;
+    }
+    if (a.family == AF_NETLINK) {
+      Raw("{\"portid\":");
+      Number(a.port);
+      Raw(",\"groups\":");
+      Number(a.groups);
+      *p_++ = '}';
+      return true;
+    }
+#endif
     if (a.family != AF_UNIX) return false;
     const char* bytes = reinterpret_cast<const char*>(a.bytes);
     if (length == 0) {

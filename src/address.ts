@@ -48,13 +48,37 @@ export interface AbstractAddress {
   readonly raw: Buffer;
 }
 
-/** A unix socket with no name (socketpair, or never bound). */
+/**
+ * A VM socket (AF_VSOCK): the context id and the port. `cid` is 4294967295 (VMADDR_CID_ANY)
+ * for a socket bound to any CID, as a listener usually is. It has a `port` as an
+ * {@link InetAddress} has: tell them apart by `cid`.
+ */
+export interface VsockAddress {
+  readonly cid: number;
+  readonly port: number;
+}
+
+/**
+ * A netlink socket (AF_NETLINK): its port id, which the kernel gives the first socket of a
+ * process as the pid unless it was bound to another, and the bit mask of the multicast groups
+ * it was bound to (0 for none).
+ */
+export interface NetlinkAddress {
+  readonly portid: number;
+  readonly groups: number;
+}
+
+/** A socket with no name (a unix socketpair; a unix, vsock or netlink socket never bound). */
 export interface UnnamedAddress {
   readonly unnamed: true;
 }
 
-/** Every address a socket descriptor may report. */
-export type SocketAddress = InetAddress | RawInetAddress | UnixPathAddress | AbstractAddress | UnnamedAddress;
+/**
+ * Every address a socket descriptor may report. Each kind has a property of its own: `address`
+ * (inet, with `port` unless raw), `path`, `abstract`, `cid` (vsock, with `port`), `portid`
+ * (netlink) or `unnamed`.
+ */
+export type SocketAddress = InetAddress | RawInetAddress | UnixPathAddress | AbstractAddress | VsockAddress | NetlinkAddress | UnnamedAddress;
 
 /**
  * Decodes the bytes of a unix socket name as getsockname returned them (leading NUL for
@@ -77,13 +101,16 @@ export function isPort(value: unknown): value is number {
 
 /**
  * Formats any socket address for messages: `127.0.0.1:80`, `[::]:443`, `[fe80::1%eth0]:80`,
- * `/run/app.sock`, `@name`; a raw socket's without a port. Control characters in a unix name
+ * `/run/app.sock`, `@name`, `vsock:2:1024` (as NOTIFY_SOCKET writes one), `netlink:1234`
+ * (`netlink:1234 (groups 0x1)`); a raw socket's without a port. Control characters in a unix name
  * are escaped (`@app\x00v2`, `/tmp/a\nb`, C1 ones as `\u0085`), bytes that are not UTF-8 written
  * as `\xff`, and a backslash doubled (`/tmp/a\\b`): a name may hold any byte, a message must stay
  * one line and say which bytes it holds.
  */
 export function formatAddress(address: SocketAddress | undefined): string {
   if (!address) return 'no address';
+  if ('cid' in address) return `vsock:${address.cid}:${address.port}`;
+  if ('portid' in address) return `netlink:${address.portid}${address.groups !== 0 ? ` (groups 0x${address.groups.toString(16)})` : ''}`;
   if ('port' in address) return address.family === 'IPv6' ? `[${address.address}]:${address.port}` : `${address.address}:${address.port}`;
   if ('address' in address) return address.address;
   if ('path' in address) return printableName(address.path, address.raw);

@@ -76,7 +76,7 @@ export async function bindDatagram(target: string | Descriptor, options: BindDat
     throw err;
   }
   await bound(socket, (done) => socket.bind({ fd }, done));
-  if (d.remote !== undefined && 'port' in d.remote) adoptConnected(socket, d, d.remote);
+  if (d.remote !== undefined && 'address' in d.remote && 'port' in d.remote) adoptConnected(socket, d, d.remote);
   return socket;
 }
 

@@ -3,7 +3,7 @@
  * safely. See README.md for the rules and the error codes.
  * @packageDocumentation
  */
-export type { AbstractAddress, InetAddress, RawInetAddress, SocketAddress, UnixPathAddress, UnnamedAddress } from './address.js';
+export type { AbstractAddress, InetAddress, NetlinkAddress, RawInetAddress, SocketAddress, UnixPathAddress, UnnamedAddress, VsockAddress } from './address.js';
 export { formatAddress } from './address.js';
 export { activate, type Activated, type DatagramSpec, type DescriptorSpec, type FifoSpec, type ListenerSpec, type ServerSpec } from './activate.js';
 export { bindDatagram, type BindDatagramOptions, type DatagramFallback } from './datagram.js';

@@ -28,7 +28,7 @@ export interface Expectation {
   readonly protocol?: SocketProtocol;
   /** true: a listening socket; false: not listening (a connection, or a datagram socket). */
   readonly listening?: boolean;
-  /** Local port (inet/inet6). */
+  /** Local port (inet/inet6, vsock). */
   readonly port?: number;
   /** Local address as text, e.g. `127.0.0.1` or `::` (inet/inet6); `fe80::1` matches `fe80::1%eth0` on any interface. */
   readonly address?: string;

@@ -13,8 +13,9 @@ export function registerServer(descriptors: readonly Descriptor[], server: net.S
 
 function sameLocal(a: Descriptor, b: Descriptor): boolean {
   if (a.kind !== 'socket' || b.kind !== 'socket' || a.family !== b.family) return false;
-  const x = a.local as { port?: number; path?: string; address?: string; raw?: Buffer };
-  const y = b.local as { port?: number; path?: string; address?: string; raw?: Buffer };
+  const x = a.local as { port?: number; path?: string; address?: string; raw?: Buffer; cid?: number };
+  const y = b.local as { port?: number; path?: string; address?: string; raw?: Buffer; cid?: number };
+  if (x.cid !== undefined) return x.cid === y.cid && x.port === y.port;
   if (x.port !== undefined) return x.port === y.port && (x.address === y.address || ['0.0.0.0', '::'].includes(x.address ?? ''));
   // A path or an abstract name, by its exact bytes (its text may hold U+FFFD for several).
   return x.raw !== undefined && y.raw !== undefined && (x.path === undefined) === (y.path === undefined) && x.raw.equals(y.raw);

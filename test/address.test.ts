@@ -20,6 +20,9 @@ describe('unix addresses', () => {
     expect(formatAddress({ address: '::1', family: 'IPv6' })).toBe('::1');
     expect(formatAddress(unixAddress(Buffer.from('/x')))).toBe('/x');
     expect(formatAddress({ abstract: 'n', raw: Buffer.from('n') })).toBe('@n');
+    expect(formatAddress({ cid: 2, port: 1024 })).toBe('vsock:2:1024');
+    expect(formatAddress({ portid: 77, groups: 0 })).toBe('netlink:77');
+    expect(formatAddress({ portid: 77, groups: 0x11 })).toBe('netlink:77 (groups 0x11)');
   });
   it('escapes the control characters of unix names, so a message stays one line; keeps an IPv6 zone', () => {
     expect(formatAddress({ abstract: 'app\nv2\u0000x', raw: Buffer.from('app\nv2\u0000x') })).toBe('@app\\nv2\\x00x');

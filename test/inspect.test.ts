@@ -146,6 +146,61 @@ describe('sockets', () => {
   });
 });
 
+describe('vsock and netlink addresses', () => {
+  // python makes the sockets (Node cannot), places them at 3.. and execs the fixture, which
+  // prints inspect() of each; what python saw (getsockname) goes to stderr.
+  const inspectedIn = (python: string) => {
+    const r = spawnSync('python3', ['-c', `import json, os, socket, sys\n${python}`, process.execPath, join(fixtures, 'inspect-fds.mjs')], { encoding: 'utf8' });
+    const out = JSON.parse(r.stdout || 'null') as SocketDescriptor[] | null;
+    if (!out) throw new Error(`no descriptors (exit ${r.status}): ${r.stderr}`);
+    return { descriptors: out, seen: JSON.parse(r.stderr) as number[][] };
+  };
+  const place = (count: number) => `sys.stderr.write(json.dumps([list(s.getsockname()) for s in sockets]))
+high = [os.dup(s.fileno()) for s in sockets]
+for i, fd in enumerate(high): os.dup2(fd, 3 + i)
+os.execv(sys.argv[1], [sys.argv[1], sys.argv[2], ${Array.from({ length: count }, (_, i) => `'${3 + i}'`).join(', ')}])`;
+
+  it('netlink: port id and multicast groups once bound, unnamed before', () => {
+    const { descriptors, seen } = inspectedIn(`groups = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
+groups.bind((0, 1))
+chosen = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, socket.NETLINK_ROUTE)
+chosen.bind((0x40000000 + os.getpid(), 0))
+unbound = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
+sockets = [groups, chosen, unbound]
+${place(3)}`);
+    const [groups, chosen, unbound] = descriptors;
+    expect(groups).toMatchObject({ kind: 'socket', family: 'netlink', type: 'raw', local: { portid: seen[0]![0], groups: 1 } });
+    expect(groups!.local).toEqual({ portid: seen[0]![0], groups: 1 });
+    expect(seen[0]![0]).toBeGreaterThan(0);
+    expect(chosen).toMatchObject({ family: 'netlink', type: 'dgram', local: { portid: seen[1]![0], groups: 0 } });
+    expect(chosen!.remote).toBeUndefined();
+    expect(unbound!.local).toEqual({ unnamed: true });
+    expect(formatAddress(groups!.local)).toBe(`netlink:${seen[0]![0]} (groups 0x1)`);
+    expect(describeFd(chosen!)).toBe(`netlink dgram socket on netlink:${seen[1]![0]}`);
+  });
+
+  it('vsock: CID and port once bound, unnamed before', () => {
+    const probe = spawnSync('python3', ['-c', 'import socket; socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM)']);
+    if (probe.status !== 0) {
+      console.warn('AF_VSOCK is not available here (no vsock module): the vsock case was not run');
+      return;
+    }
+    const { descriptors, seen } = inspectedIn(`listener = socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM)
+listener.bind((socket.VMADDR_CID_ANY, socket.VMADDR_PORT_ANY))
+listener.listen(4)
+unbound = socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM)
+sockets = [listener, unbound]
+${place(2)}`);
+    const [listener, unbound] = descriptors;
+    const [cid, port] = seen[0]!;
+    expect(cid).toBe(0xffff_ffff);
+    expect(listener).toMatchObject({ kind: 'socket', family: 'vsock', type: 'stream', listening: true });
+    expect(listener!.local).toEqual({ cid, port });
+    expect(unbound!.local).toEqual({ unnamed: true });
+    expect(describeFd(listener!)).toBe(`vsock stream listener on vsock:4294967295:${port}`);
+  });
+});
+
 describe('other kinds', () => {
   it('FIFO, regular file, directory, character device', () => {
     const fifo = join(dir, 'fifo');
