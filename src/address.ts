@@ -151,6 +151,15 @@ function sequenceAt(raw: Buffer, at: number): number {
 // which would hide them, so those bytes are written as `\xNN` from `raw`.
 function printableName(text: string, raw: Buffer | undefined): string {
   if (raw === undefined || !text.includes('\ufffd')) return printable(text);
+  return printableBytes(raw);
+}
+
+/**
+ * Bytes meant as UTF-8 text, for a message: as {@link printable}, and a byte that is not part of
+ * a UTF-8 sequence written as `\xNN`.
+ * @internal
+ */
+export function printableBytes(raw: Buffer): string {
   let out = '';
   for (let at = 0; at < raw.length; ) {
     const n = sequenceAt(raw, at);

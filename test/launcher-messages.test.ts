@@ -1,7 +1,7 @@
 // The launcher's messages about its addresses and arguments: the address and its name apart,
 // one address given twice, EMFILE, the longest unix socket path, an empty command, the
 // largest backlog.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -84,6 +84,23 @@ describe('the same address twice is a usage error naming both arguments', () => 
   it('different protocols, port 0 twice, and an abstract name for two socket types are fine', async () => {
     const port = await freePort();
     const s = launch(['-l', `127.0.0.1:${port}`, '-d', `127.0.0.1:${port}`, '-l', '127.0.0.1:0', '-l', '127.0.0.1:0', '-l', `@sa-messages-${port}`, '-d', `@sa-messages-${port}`, '--restart', 'no', '--', 'true']);
+    expect(await s.finish()).toEqual({ code: 0, signal: null });
+  });
+});
+
+describe('arguments that are not UTF-8', () => {
+  // Node decodes them with U+FFFD: the launcher would bind, or pass on, other bytes.
+  const viaShell = (args: string) => start('/bin/sh', ['-c', `exec "$0" "$1" ${args}`, process.execPath, cli], { cwd: dir });
+
+  it('a socket path with byte 0xff is a usage error naming the bytes, and no socket file of another name is made', async () => {
+    const s = viaShell(`-l "$(printf 'u=${dir}/a\\377.sock')" -- true`);
+    expect(await s.finish()).toEqual({ code: 2, signal: null });
+    expect(s.stderr).toContain(`The argument u=${dir}/a\\xff.sock is not valid UTF-8`);
+    expect(readdirSync(dir).filter((f) => f.startsWith('a'))).toEqual([]);
+  });
+
+  it('a path that holds U+FFFD itself is bound as given', async () => {
+    const s = viaShell(`-l "$(printf 'u=${dir}/b\\357\\277\\275.sock')" -- true`);
     expect(await s.finish()).toEqual({ code: 0, signal: null });
   });
 });

@@ -1,7 +1,7 @@
 // The launcher proper, loaded by main.ts once the stop signals are caught.
 import { readFileSync } from 'node:fs';
 import { constants } from 'node:os';
-import { formatAddress } from '../address.js';
+import { formatAddress, printableBytes } from '../address.js';
 import { inspect } from '../descriptor.js';
 import { SocketActivationError } from '../errors.js';
 import { LISTEN_VARIABLES } from '../environment.js';
@@ -83,6 +83,36 @@ const RESERVED_VARIABLES = new Map<string, string>([
 
 function usage(message: string): never {
   throw new SocketActivationError('ERR_LAUNCHER_USAGE', `${message}\nRun socket-activation --help for usage.`);
+}
+
+// Node decodes its arguments as UTF-8, with U+FFFD for bytes that are not: a socket path, an
+// environment value or a command argument holding such bytes would reach the kernel or the
+// command as other bytes (a socket file of another name), and Node can pass on nothing but
+// strings. /proc/self/cmdline (Linux) still has the bytes given; only this process's own
+// arguments are checked against it.
+function checkEncoding(argv: readonly string[]): void {
+  const own = process.argv.slice(2);
+  if (!argv.some((a) => a.includes('\ufffd')) || own.length !== argv.length || own.some((a, i) => a !== argv[i])) return;
+  let cmdline: Buffer;
+  try {
+    cmdline = readFileSync('/proc/self/cmdline');
+  } catch {
+    return;
+  }
+  const parts: Buffer[] = [];
+  for (let at = 0; at < cmdline.length; ) {
+    const end = cmdline.indexOf(0, at);
+    parts.push(cmdline.subarray(at, end < 0 ? cmdline.length : end));
+    at = end < 0 ? cmdline.length : end + 1;
+  }
+  if (parts.length < argv.length) return;
+  const raw = parts.slice(parts.length - argv.length);
+  const i = argv.findIndex((a, n) => a.includes('\ufffd') && !Buffer.from(a).equals(raw[n]!));
+  if (i < 0) return;
+  usage(
+    `The argument ${printableBytes(raw[i]!)} is not valid UTF-8: Node reads its arguments as UTF-8, so the launcher would use other bytes ` +
+      '(a socket file of another name, another value or command argument). Give it in UTF-8, or a socket path through a directory or symbolic link whose name is.',
+  );
 }
 
 function parseArguments(argv: readonly string[]): Options | 'help' | 'version' {
@@ -269,6 +299,7 @@ function clash(a: LaunchAddress, b: LaunchAddress): boolean {
  */
 export async function launch(argv: readonly string[], takeEarlySignals: () => readonly NodeJS.Signals[]): Promise<number> {
   const [{ bindLaunchSocket, described, releaseLaunchSockets }, { Supervisor }] = await Promise.all([import('../launcher/bind.js'), import('../supervisor/supervisor.js')]);
+  checkEncoding(argv);
   const parsed = parseArguments(argv);
   if (parsed === 'help') {
     console.log(HELP);
