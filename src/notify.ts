@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { constants } from 'node:os';
 import { addressException, SocketActivationError } from './errors.js';
@@ -60,8 +61,34 @@ let parsed: { text: string; address: NotifyAddress } | undefined;
 export function notifyAddress(): NotifyAddress | undefined {
   const text = process.env.NOTIFY_SOCKET;
   if (text === undefined || text === '') return remembered;
-  if (parsed?.text !== text) parsed = { text, address: parseNotifyAddress(text)! };
+  if (parsed?.text !== text) parsed = { text, address: withStartBytes(parseNotifyAddress(text)!, text) };
   return parsed.address;
+}
+
+// Node decodes the environment as UTF-8, with U+FFFD for bytes that are not: a NOTIFY_SOCKET
+// path holding such bytes would be sent to as another file (ENOENT). /proc/self/environ (Linux)
+// still has the bytes the process started with; they are used while the variable holds the
+// text they decode to. Each invalid byte decodes to three, so they fit sun_path if the text did.
+function withStartBytes(address: NotifyAddress, text: string): NotifyAddress {
+  if (address.kind !== 'unix' || !text.includes('\ufffd')) return address;
+  let environ: Buffer;
+  try {
+    environ = readFileSync('/proc/self/environ');
+  } catch {
+    return address;
+  }
+  const key = Buffer.from('NOTIFY_SOCKET=');
+  for (let at = 0; at < environ.length; ) {
+    const nul = environ.indexOf(0, at);
+    const end = nul < 0 ? environ.length : nul;
+    const entry = environ.subarray(at, end);
+    at = end + 1;
+    if (!entry.subarray(0, key.length).equals(key)) continue;
+    const raw = Buffer.from(entry.subarray(key.length));
+    if (raw.toString('utf8') !== text) return address;
+    return { ...address, bytes: text.startsWith('@') ? Buffer.concat([Buffer.alloc(1), raw.subarray(1)]) : raw };
+  }
+  return address;
 }
 
 function unsetIfAsked(options: NotifyOptions | undefined, address: NotifyAddress | undefined): void {

@@ -247,6 +247,33 @@ describe('a hot-upgrade successor', () => {
   });
 });
 
+describe('a NOTIFY_SOCKET path that is not UTF-8', () => {
+  it('is sent to at its own bytes, not at the path Node decodes it to (U+FFFD)', () => {
+    // Node cannot set such a variable: python binds the socket, runs node with it and reads.
+    const python = `import json, os, socket, subprocess, sys, tempfile
+d = tempfile.mkdtemp().encode()
+path = d + b'/notify\\xff.sock'
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(path)
+s.settimeout(10)
+env = dict(os.environb)
+env[b'NOTIFY_SOCKET'] = path
+r = subprocess.run([sys.argv[1].encode(), b'--input-type=module', b'-e', sys.argv[2].encode()], env=env, capture_output=True)
+try:
+    got = s.recv(4096).decode()
+except OSError as e:
+    got = str(e)
+os.unlink(path)
+os.rmdir(d)
+print(json.dumps({ 'sent': r.stdout.decode().strip(), 'stderr': r.stderr.decode(), 'got': got }))`;
+    const script = `import { ready } from 'socket-activation';
+      try { console.log(await ready()); } catch (err) { console.log(err.code, err.message); }`;
+    const r = spawnSync('python3', ['-c', python, process.execPath, script], { cwd: root, encoding: 'utf8' });
+    const out = JSON.parse(r.stdout || 'null') ?? r.stderr;
+    expect(out).toEqual({ sent: 'true', stderr: '', got: 'READY=1' });
+  });
+});
+
 describe('errors', () => {
   it('a socket file nobody reads: ECONNREFUSED with syscall and address', async () => {
     const r = await receiver();
