@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -105,6 +106,32 @@ static int ControlPath(const char* pid, char* path, size_t size) {
   while (length > 0 && dir[length - 1] == '/') length--;
   int n = snprintf(path, size, "%.*s/socket-activation-%s.ctl", (int)length, dir, pid);
   return n >= 0 && (size_t)n < size;
+}
+
+// The uid serving the control socket when it is not one that may speak for the service (the
+// service process's owner, this command's user or root), else -1; as src/cli/reload.ts says
+// why: in a shared temp dir another user can create the path before the service does.
+static long long ImpostorOwner(int fd, const char* pid) {
+  uid_t uid;
+#if defined(SO_PEERCRED)
+  struct ucred cred;
+  socklen_t len = sizeof cred;
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) return -1;
+  uid = cred.uid;
+#elif defined(__APPLE__) || defined(__FreeBSD__) || defined(__OpenBSD__) || defined(__NetBSD__)
+  gid_t gid;
+  if (getpeereid(fd, &uid, &gid) < 0) return -1;
+#else
+  (void)fd;
+  (void)pid;
+  return -1;
+#endif
+  if (uid == 0 || uid == geteuid()) return -1;
+  char proc[64];
+  struct stat st;
+  snprintf(proc, sizeof proc, "/proc/%s", pid);
+  if (stat(proc, &st) == 0 && st.st_uid == uid) return -1;
+  return (long long)uid;
 }
 
 static double Now(void) {
@@ -207,6 +234,15 @@ int main(int argc, char** argv) {
   if (!error && fd < 0) error = errno, syscall = "socket";
   if (!error && fcntl(fd, F_SETFL, O_NONBLOCK) < 0) error = errno, syscall = "fcntl";
   if (!error && connect(fd, (struct sockaddr*)&address, sizeof address) < 0) error = errno;
+  long long impostor = error ? -1 : ImpostorOwner(fd, pid);
+  if (impostor >= 0) {
+    fprintf(stderr,
+            "socket-activation: refusing %s: it is served by uid %lld, which is neither pid %s's owner, this command's user nor root "
+            "(another user created it first in a shared directory): give the service a directory of its own (RuntimeDirectory=, or "
+            "$XDG_RUNTIME_DIR) and restart it\n",
+            path, impostor, pid);
+    return 1;
+  }
   if (!error && write(fd, "upgrade\n", 8) != 8) error = errno, syscall = "write";
 
   char answer[65536];

@@ -92,6 +92,28 @@ Napi::Value SetIntOption(const Napi::CallbackInfo& info) {
                 setsockopt(IntArg(info, 0), IntArg(info, 1), IntArg(info, 2), &value, sizeof(value)));
 }
 
+// peerUid(fd) -> uid | -errno: who made the other end of a connected unix socket (for a
+// listening socket's peer, the process that called listen()), as the kernel recorded it.
+// -ENOTSUP where the platform cannot say.
+Napi::Value PeerUid(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = IntArg(info, 0);
+#if defined(SO_PEERCRED)
+  ucred cred;
+  socklen_t len = sizeof cred;
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) return Napi::Number::New(env, -errno);
+  return Napi::Number::New(env, static_cast<double>(cred.uid));
+#elif defined(__APPLE__) || defined(__FreeBSD__) || defined(__OpenBSD__) || defined(__NetBSD__)
+  uid_t uid;
+  gid_t gid;
+  if (getpeereid(fd, &uid, &gid) < 0) return Napi::Number::New(env, -errno);
+  return Napi::Number::New(env, static_cast<double>(uid));
+#else
+  (void)fd;
+  return Napi::Number::New(env, -ENOTSUP);
+#endif
+}
+
 }  // namespace
 
 void RegisterSockets(Napi::Env env, Napi::Object exports) {
@@ -100,6 +122,7 @@ void RegisterSockets(Napi::Env env, Napi::Object exports) {
   exports["bindUnix"] = Napi::Function::New(env, BindUnix, "bindUnix");
   exports["listen"] = Napi::Function::New(env, Listen, "listen");
   exports["setIntOption"] = Napi::Function::New(env, SetIntOption, "setIntOption");
+  exports["peerUid"] = Napi::Function::New(env, PeerUid, "peerUid");
 
   // The platform's numbers for what TypeScript decodes and asks for.
   Napi::Object c = Napi::Object::New(env);

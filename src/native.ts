@@ -34,6 +34,8 @@ export interface Native {
   bindUnix(fd: number, path: Uint8Array): number;
   listen(fd: number, backlog: number): number;
   setIntOption(fd: number, level: number, name: number, value: number): number;
+  /** The uid that made the other end of a connected unix socket (SO_PEERCRED), or -errno (-ENOTSUP: the platform cannot say). */
+  peerUid(fd: number): number;
   pidfdId(): bigint | number;
   pipe(): [number, number] | number;
   /** Whether JSON text may reach JavaScript as external strings (the main thread only: see inspect.cc). */

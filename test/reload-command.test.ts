@@ -10,6 +10,7 @@ import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rm
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
 import { controlPath } from '../src/control-path.js';
 import { isAlive } from '../src/processes.js';
@@ -185,6 +186,36 @@ describe('the outcome of an upgrade', () => {
       expect(r).toEqual({ code: 1, stdout: '', stderr: `socket-activation: no outcome from pid ${pid} within 0.4 s; the upgrade may still be running\n` });
     } finally {
       await control.close();
+    }
+  });
+});
+
+describe('who serves the control socket', () => {
+  it.runIf(process.getuid?.() === 0)('a socket another user (nobody) created at the path first, in a shared directory: refused before any request, exit 1', async () => {
+    const { runtime, pid, path } = place();
+    // A shared temp dir (the fallback without $RUNTIME_DIRECTORY): any user may create there.
+    chmodSync(dir, 0o711);
+    chmodSync(runtime, 0o1777);
+    const script = "const s = require('net').createServer((c) => c.once('data', () => { console.log('REQUEST'); c.end('ok 1\\n'); })); process.umask(0); s.listen(process.argv[1], () => console.log('LISTENING'));";
+    const impostor = spawn('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '-e', script, path], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    impostor.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    try {
+      while (!out.includes('LISTENING')) {
+        if (impostor.exitCode !== null) throw new Error(`the impostor server exited (${impostor.exitCode})`);
+        await sleep(20);
+      }
+      const r = await allThree([String(pid)], environment({ RUNTIME_DIRECTORY: runtime }));
+      expect(r).toEqual({
+        code: 1,
+        stdout: '',
+        stderr:
+          `socket-activation: refusing ${path}: it is served by uid 65534, which is neither pid ${pid}'s owner, this command's user nor root ` +
+          '(another user created it first in a shared directory): give the service a directory of its own (RuntimeDirectory=, or $XDG_RUNTIME_DIR) and restart it\n',
+      });
+      expect(out).not.toContain('REQUEST');
+    } finally {
+      impostor.kill();
     }
   });
 });
