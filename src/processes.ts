@@ -2,16 +2,17 @@
 import { readFileSync } from 'node:fs';
 
 /**
- * State (`R`, `S`, `Z` for a zombie, …), parent and session of `pid`, from /proc/PID/stat;
- * undefined when there is no such process or no /proc.
+ * State (`R`, `S`, `Z` for a zombie, …), parent, session and start time (clock ticks after
+ * boot: with the pid, what tells a process from a later one given the same pid) of `pid`,
+ * from /proc/PID/stat; undefined when there is no such process or no /proc.
  * @internal
  */
-export function procStat(pid: number): { state: string; ppid: number; pgrp: number; session: number } | undefined {
+export function procStat(pid: number): { state: string; ppid: number; pgrp: number; session: number; start: number } | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // After the command name in parentheses: state, ppid, pgrp, session.
+    // After the command name in parentheses: state, ppid, pgrp, session, …, starttime (field 22).
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return { state: fields[0]!, ppid: Number(fields[1]), pgrp: Number(fields[2]), session: Number(fields[3]) };
+    return { state: fields[0]!, ppid: Number(fields[1]), pgrp: Number(fields[2]), session: Number(fields[3]), start: Number(fields[19]) };
   } catch {
     return undefined;
   }

@@ -909,6 +909,37 @@ describe('notify protocol', () => {
     }
   });
 
+  it.runIf(process.getuid?.() === 0)('a MAINPID= process that is gone, its pid then given to another user\'s process: that process\'s messages are not the service\'s, and the stop signal does not reach it', async () => {
+    // A main process the child started and collected itself: the supervisor never reaps it.
+    const script =
+      'sleep 30 & M=$!; python3 -c "import os, socket; socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).sendto(b\'MAINPID=$M\', os.environ[\'NOTIFY_SOCKET\'])"; ' +
+      'sleep 0.5; kill $M; wait $M; echo "GONE $M $NOTIFY_SOCKET"; exec sleep 30';
+    const s = supervise(['-l', 'web=127.0.0.1:0'], ['/bin/sh', '-c', script]);
+    const [, main, notifySocket] = await s.waitFor(/^GONE (\d+) (\S+)$/m);
+    expect(s.stderr).toMatch(new RegExp(`MAINPID=${main}: the main process`));
+    // The pid recycled at once (clone3 with set_tid), for a process of nobody's that talks to the supervisor.
+    const atPid = join(dir, 'at-pid');
+    if (!existsSync(atPid)) spawnSync('cc', ['-o', atPid, join(fixtures, 'at-pid.c')], { stdio: 'inherit' });
+    const stranger = start(atPid, [
+      main!, 'setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '/usr/bin/python3', '-c',
+      "import os, signal, socket, sys, time\nsignal.signal(signal.SIGTERM, lambda *a: (print('TERM', flush=True), os._exit(0)))\n" +
+        "socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).sendto(b'STATUS=from a stranger', sys.argv[1])\nprint('UP', os.getpid(), flush=True)\ntime.sleep(30)",
+      notifySocket!,
+    ]);
+    try {
+      expect((await stranger.waitFor(/^UP (\d+)$/m))[1]).toBe(main);
+      await s.waitFor(new RegExp(`ignored a notify message from pid ${main}, which this supervisor did not start`), { stream: 'stderr' });
+      expect(s.stderr).not.toMatch(/from a stranger/);
+      process.kill(s.pid, 'SIGTERM');
+      await s.finish();
+      await sleep(200);
+      expect(stranger.stdout).not.toMatch(/TERM/);
+      expect(stranger.exit).toBeUndefined();
+    } finally {
+      stranger.child.kill('SIGKILL');
+    }
+  });
+
   it('STATUS= is printed with its control characters escaped; one that is not valid UTF-8 is ignored (as systemd); an empty one says it cleared', async () => {
     const send = (text: Buffer) => `python3 ${join(fixtures, 'notify-send.py')} ${text.toString('hex')} &`;
     const escapes = Buffer.from('STATUS=\x1b[2Jred\x07\rforged line');

@@ -54,6 +54,8 @@ interface Generation {
   readonly pid: number;
   /** MAINPID= moves the role (e.g. to a hot-upgrade successor the child started). */
   mainPid: number;
+  /** The start time of the MAINPID= process (procStat()), to tell it from a process given its pid later. */
+  mainStart?: number;
   ready: boolean;
   stopping: boolean;
   readonly startedAt: number;
@@ -337,7 +339,8 @@ export class Supervisor {
         if (g.handoffFd !== undefined) native().close(g.handoffFd);
         for (const pid of new Set([g.pid, g.mainPid])) rmSync(successorMarker(this.dir, pid), { force: true });
         // The child's own was removed at its exit (its pid may be another process's by now).
-        if (g.mainPid !== g.pid) removeControlSocket(g.mainPid, { ...process.env, ...this.options.env });
+        // Not a live process's that has its pid now.
+        if (g.mainPid !== g.pid && (procStat(g.mainPid) === undefined || isNamedMain(g))) removeControlSocket(g.mainPid, { ...process.env, ...this.options.env });
         this.cleaning++;
         void this.stopLeftovers(g).then(() => {
           this.cleaning--;
@@ -386,10 +389,10 @@ export class Supervisor {
       // subreaper) the reaper collects it; until then, or where that never happens, a check
       // every second sees it go.
       const handedOver = g.mainPid !== g.pid && g.mainExit === undefined && ![...this.generations].some((x) => x.pid === g.mainPid);
-      if (handedOver && procStat(g.mainPid) !== undefined) {
+      if (handedOver && isNamedMain(g)) {
         g.childGone = true;
         g.keepAlive = setInterval(() => {
-          if (procStat(g.mainPid) !== undefined) return;
+          if (isNamedMain(g)) return;
           this.log(`pid ${g.mainPid} (MAINPID=) is gone, collected by another process: its exit status is unknown, counted as a failure`);
           g.end({ code: 1 });
         }, 1000);
@@ -593,7 +596,8 @@ export class Supervisor {
     // A MAINPID= process in the child's group (a hot upgrade's successor) gets the group's
     // signal: one more would be a second SIGTERM, which kills a process whose handler was
     // process.once() in the middle of its drain. systemd signals each process once too.
-    const mainOutside = g.mainPid !== g.pid && procStat(g.mainPid)?.pgrp !== g.pid;
+    // Not once it is gone: its pid may be another process's by now.
+    const mainOutside = g.mainPid !== g.pid && isNamedMain(g) && procStat(g.mainPid)?.pgrp !== g.pid;
     // The child leads its own process group (detached): signal the whole group, as a terminal would.
     try {
       process.kill(-g.pid, signal);
@@ -633,7 +637,7 @@ export class Supervisor {
     const g =
       m.pid === 0
         ? this.current
-        : (generations.find((x) => x.pid === m.pid || x.mainPid === m.pid) ??
+        : (generations.find((x) => x.pid === m.pid || (x.mainPid === m.pid && isNamedMain(x))) ??
           generations.find((x) => belongsTo(m.pid, x.pid)) ??
           (this.isOrphan(m.pid) ? (this.generationOfOrphan(m.pid) ?? this.current) : undefined));
     const keep = new Set<number>();
@@ -650,8 +654,9 @@ export class Supervisor {
         // second lineage beside the one that serves (or one the stop never reached).
         const refused = g.stopping ? 'this child is stopping (asked to stop, or replaced by a reload)' : this.isOrphan(Number(mainPid)) ? undefined : unsuitableMainPid(Number(mainPid), g.pid);
         if (refused) this.log(`[${m.pid}] MAINPID=${mainPid} refused: ${refused}`);
-        else if (g.mainPid !== Number(mainPid)) {
+        else if (g.mainPid !== Number(mainPid) || !isNamedMain(g)) {
           g.mainPid = Number(mainPid);
+          g.mainStart = g.mainPid === g.pid ? undefined : procStat(g.mainPid)?.start;
           this.log(`[${m.pid}] MAINPID=${mainPid}: the main process of pid ${g.pid}'s generation`);
         }
       }
@@ -790,6 +795,18 @@ function belongsTo(pid: number, childPid: number): boolean {
     stat = procStat(stat.ppid);
   }
   return false;
+}
+
+/**
+ * Whether the MAINPID= process of `g` is still there and the very process that was named (a
+ * zombie counts), not a later one given its pid: one that was not the supervisor's child is
+ * collected by its own parent, and the supervisor only learns that it is gone from here, as
+ * systemd does with a pidfd. The child itself keeps its pid until the supervisor reaps it.
+ */
+function isNamedMain(g: { pid: number; mainPid: number; mainStart?: number }): boolean {
+  if (g.mainPid === g.pid) return true;
+  const stat = procStat(g.mainPid);
+  return stat !== undefined && (g.mainStart === undefined || stat.start === g.mainStart);
 }
 
 /** Whether process group `pgid` has a member (a zombie counts until it is reaped). */
