@@ -912,8 +912,8 @@ describe('notify protocol', () => {
   it.runIf(process.getuid?.() === 0)('a MAINPID= process that is gone, its pid then given to another user\'s process: that process\'s messages are not the service\'s, and the stop signal does not reach it', async () => {
     // A main process the child started and collected itself: the supervisor never reaps it.
     const script =
-      'sleep 30 & M=$!; python3 -c "import os, socket; socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).sendto(b\'MAINPID=$M\', os.environ[\'NOTIFY_SOCKET\'])"; ' +
-      'sleep 0.5; kill $M; wait $M; echo "GONE $M $NOTIFY_SOCKET"; exec sleep 30';
+      'sleep 30 & M=$!; python3 -c "import os, socket, time; socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).sendto(b\'MAINPID=$M\', os.environ[\'NOTIFY_SOCKET\']); time.sleep(0.5)"; ' +
+      'kill $M; wait $M; echo "GONE $M $NOTIFY_SOCKET"; exec sleep 30';
     const s = supervise(['-l', 'web=127.0.0.1:0'], ['/bin/sh', '-c', script]);
     const [, main, notifySocket] = await s.waitFor(/^GONE (\d+) (\S+)$/m);
     expect(s.stderr).toMatch(new RegExp(`MAINPID=${main}: the main process`));
@@ -936,6 +936,41 @@ describe('notify protocol', () => {
       expect(stranger.stdout).not.toMatch(/TERM/);
       expect(stranger.exit).toBeUndefined();
     } finally {
+      stranger.child.kill('SIGKILL');
+    }
+  });
+
+  it.runIf(process.getuid?.() === 0)('the child handed its role to a daemon (setsid) and exited, its pid then given to another user\'s process that leads a group of its own: not the service\'s, and the stop does not reach it', async () => {
+    const script =
+      'setsid sleep 30 & python3 -c "import os, socket, time; socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).sendto(b\'MAINPID=$!\', os.environ[\'NOTIFY_SOCKET\']); time.sleep(0.5)"; ' +
+      'echo "CHILD $$ $NOTIFY_SOCKET"; exit 0';
+    const s = supervise(['-l', 'web=127.0.0.1:0', '--stop-timeout', '1'], ['/bin/sh', '-c', script]);
+    const [, child, notifySocket] = await s.waitFor(/^CHILD (\d+) (\S+)$/m);
+    await s.waitFor(new RegExp(`pid ${child} exited with status 0; pid \\d+ \\(MAINPID=\\) is the main process now`), { stream: 'stderr' });
+    const atPid = join(dir, 'at-pid');
+    if (!existsSync(atPid)) spawnSync('cc', ['-o', atPid, join(fixtures, 'at-pid.c')], { stdio: 'inherit' });
+    const stranger = start(atPid, [
+      child!, 'setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '/usr/bin/python3', '-c',
+      "import os, signal, socket, sys, time\nos.setsid()\nsignal.signal(signal.SIGTERM, lambda *a: (print('TERM', flush=True), os._exit(0)))\n" +
+        "socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).sendto(b'STATUS=from a stranger', sys.argv[1])\nprint('UP', os.getpid(), flush=True)\ntime.sleep(30)",
+      notifySocket!,
+    ]);
+    try {
+      expect((await stranger.waitFor(/^UP (\d+)$/m))[1]).toBe(child);
+      await s.waitFor(new RegExp(`ignored a notify message from pid ${child}, which this supervisor did not start`), { stream: 'stderr' });
+      process.kill(s.pid, 'SIGTERM');
+      await s.finish();
+      await sleep(200);
+      expect(s.stderr).not.toMatch(/from a stranger|left processes in its process group/);
+      expect(stranger.stdout).not.toMatch(/TERM/);
+      expect(stranger.exit).toBeUndefined();
+    } finally {
+      // Out of at-pid's group (setsid): killing the group does not reach it.
+      try {
+        process.kill(Number(child), 'SIGKILL');
+      } catch {
+        // not started
+      }
       stranger.child.kill('SIGKILL');
     }
   });

@@ -516,10 +516,12 @@ export class Supervisor {
   private async stopLeftovers(g: Generation): Promise<void> {
     // Orphans re-parented to us cannot be told apart by generation: they go when the last does.
     const orphans = (): number[] => (this.generations.size === 0 ? this.orphans() : []);
-    const left = (): boolean => (g.pid > 0 && groupAlive(g.pid)) || orphans().length > 0;
+    // The group of another process that has the child's pid by now is none of ours.
+    const group = (): boolean => g.pid > 0 && isChildsPid(g);
+    const left = (): boolean => (group() && groupAlive(g.pid)) || orphans().length > 0;
     if (!left()) return;
     const signal = (name: NodeJS.Signals): void => {
-      if (g.pid > 0) signalGroup(g.pid, name);
+      if (group()) signalGroup(g.pid, name);
       for (const pid of orphans()) sendSignal(pid, name);
     };
     const ms = this.options.stopTimeoutMs ?? 90_000;
@@ -598,14 +600,17 @@ export class Supervisor {
     // process.once() in the middle of its drain. systemd signals each process once too.
     // Not once it is gone: its pid may be another process's by now.
     const mainOutside = g.mainPid !== g.pid && isNamedMain(g) && procStat(g.mainPid)?.pgrp !== g.pid;
-    // The child leads its own process group (detached): signal the whole group, as a terminal would.
-    try {
-      process.kill(-g.pid, signal);
-    } catch {
+    // The child leads its own process group (detached): signal the whole group, as a terminal
+    // would; not once another process has the child's pid (and may lead a group of that number).
+    if (isChildsPid(g)) {
       try {
-        g.child.kill(signal);
+        process.kill(-g.pid, signal);
       } catch {
-        // gone
+        try {
+          g.child.kill(signal);
+        } catch {
+          // gone
+        }
       }
     }
     if (mainOutside) {
@@ -637,8 +642,8 @@ export class Supervisor {
     const g =
       m.pid === 0
         ? this.current
-        : (generations.find((x) => x.pid === m.pid || (x.mainPid === m.pid && isNamedMain(x))) ??
-          generations.find((x) => belongsTo(m.pid, x.pid)) ??
+        : (generations.find((x) => (x.pid === m.pid && isChildsPid(x)) || (x.mainPid === m.pid && isNamedMain(x))) ??
+          generations.find((x) => isChildsPid(x) && belongsTo(m.pid, x.pid)) ??
           (this.isOrphan(m.pid) ? (this.generationOfOrphan(m.pid) ?? this.current) : undefined));
     const keep = new Set<number>();
     try {
@@ -795,6 +800,17 @@ function belongsTo(pid: number, childPid: number): boolean {
     stat = procStat(stat.ppid);
   }
   return false;
+}
+
+/**
+ * Whether the pid of `g`'s child still names the child, its process group or session: while the
+ * child has not been collected, or when no process has that pid (a group or session of that
+ * number then keeps it from being given to another process, so its members are the child's).
+ * Once the child is collected, a process that has its pid is another one, which may have made
+ * a group and session of that number of its own (setsid()).
+ */
+function isChildsPid(g: { pid: number; childGone?: boolean; exit?: SupervisorExit }): boolean {
+  return (!g.childGone && g.exit === undefined) || procStat(g.pid) === undefined;
 }
 
 /**
