@@ -541,10 +541,14 @@ export function hotUpgrade(servers: Server | readonly Server[], options: HotUpgr
     process.stderr.write(`socket-activation: upgrade control socket ${path}: ${text}\n`);
   });
   control.unref();
-  try {
-    chmodSync(path, 0o600);
-  } catch {
-    // listen failed; the error event said so
+  // Only a socket this process bound: after a failed listen (EADDRINUSE) the path is someone
+  // else's, and chmod() follows a symlink there to whatever file it names.
+  if (control.listening) {
+    try {
+      chmodSync(path, 0o600);
+    } catch {
+      // replaced meanwhile: not ours to change
+    }
   }
   const closeControl = (): void => {
     control.close();

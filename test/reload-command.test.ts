@@ -6,7 +6,7 @@
 // exit status, output and request from each. The systemd side (a real reload, a rollback) is
 // in upgrade-systemd.test.ts.
 import { spawn } from 'node:child_process';
-import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -414,6 +414,23 @@ describe('bin/socket-activation-reload picks the form', () => {
 });
 
 describe("hotUpgrade()'s side of the control socket", () => {
+  it.runIf(process.getuid?.() === 0)('a symlink another user left at the control path: the service (not root) cannot replace it, and does not change the mode of the file it names', async () => {
+    const runtime = join(dir, `run-${++unique}`);
+    mkdirSync(runtime);
+    chmodSync(dir, 0o711);
+    chmodSync(runtime, 0o1777);
+    const victim = join(runtime, 'victim');
+    writeFileSync(victim, '');
+    chownSync(victim, 65534, 65534);
+    chmodSync(victim, 0o644);
+    // The shell's pid is the service's after exec; the symlink is root's, so nobody cannot unlink it.
+    const service = `ln -s ${victim} ${runtime}/socket-activation-$$.ctl; exec setpriv --reuid=65534 --regid=65534 --clear-groups "$@"`;
+    const script = "import { hotUpgrade } from 'socket-activation'; hotUpgrade([], { signal: null }); setTimeout(() => process.exit(0), 300);";
+    const r = await run(['/bin/sh', '-c', service, 'sh'], [process.execPath, '--input-type=module', '-e', script], environment({ RUNTIME_DIRECTORY: runtime }));
+    expect(r.stderr).toMatch(/EADDRINUSE: the reload command cannot reach this process/);
+    expect(statSync(victim).mode & 0o777).toBe(0o644);
+  });
+
   it('a runtime directory that is not there: the service goes on and says why the reload command will fail', async () => {
     const runtime = join(dir, 'not-there');
     const script = "import { hotUpgrade } from 'socket-activation'; const u = hotUpgrade([], { signal: null }); setTimeout(() => console.log(u.controlPath), 300);";
