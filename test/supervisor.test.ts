@@ -1049,6 +1049,20 @@ describe('as PID 1 (pid namespace)', () => {
     throw new Error('unshare started no supervisor');
   }
 
+  it.runIf(process.getuid?.() === 0)('a notify message from outside the namespace (no sender pid: another user on the host, through a shared /tmp) is ignored, not taken as the child\'s', async () => {
+    expect(canUnshare).toBe(true);
+    const s = start('unshare', ['-fp', '--mount-proc', process.execPath, cli, '-l', '127.0.0.1:0', '--restart', 'no', '--', '/bin/sh', '-c', 'echo "STARTED $NOTIFY_SOCKET"; exec sleep 30'], { cwd: root });
+    running.push(s);
+    const [, notifySocket] = await s.waitFor(/^STARTED (\S+)$/m);
+    const send = "import socket, sys\nsocket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).sendto(b'WATCHDOG=trigger\\nSTATUS=from outside', sys.argv[1])";
+    const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '/usr/bin/python3', '-c', send, notifySocket!], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    await s.waitFor(/ignored a notify message from pid 0: no sender pid came with it/, { stream: 'stderr' });
+    expect(s.stderr).not.toMatch(/WATCHDOG=trigger|from outside/);
+    process.kill(await supervisorIn(s), 'SIGTERM');
+    expect(await s.finish()).toEqual({ code: 143, signal: null });
+  });
+
   it('stopped with SIGTERM: exits 143 (a signal cannot kill PID 1), not 128', async () => {
     expect(canUnshare).toBe(true);
     const s = start('unshare', ['-fp', '--mount-proc', process.execPath, cli, '-l', '127.0.0.1:0', '--', '/bin/sh', '-c', 'echo STARTED; exec sleep 30'], { cwd: root });

@@ -62,8 +62,10 @@ export class NotifyServer {
     if (bound < 0) {
       fail(bound, 'bind', bound === -constants.errno.ENAMETOOLONG || bound === -constants.errno.EINVAL ? `a unix socket path holds at most 107 bytes: set TMPDIR to a shorter directory than ${dirname(dir)}` : 'the notify socket');
     }
-    if (c.SO_PASSCRED !== undefined) {
-      const r = n.setIntOption(fd, c.SOL_SOCKET, c.SO_PASSCRED, 1);
+    const passCredentials = c.SO_PASSCRED;
+    const credentials = passCredentials !== undefined;
+    if (passCredentials !== undefined) {
+      const r = n.setIntOption(fd, c.SOL_SOCKET, passCredentials, 1);
       if (r < 0) fail(r, 'setsockopt', 'SO_PASSCRED on the notify socket');
     }
     // Writable by a child that dropped privileges (see the supervisor's directory).
@@ -89,6 +91,14 @@ export class NotifyServer {
             got.pid,
             got.truncated ? 'it did not fit in one read (over 64 KiB, too many fds, or this supervisor is out of fds: see RLIMIT_NOFILE, ulimit -n)' : `${got.data.length} bytes, over systemd's ${MESSAGE_MAX}`,
           );
+          continue;
+        }
+        // With SO_PASSCRED the kernel names every sender it can: pid 0 is one in a pid namespace
+        // this supervisor cannot see (outside its container, say), never one of its children.
+        // systemd ignores a message without valid credentials too.
+        if (credentials && got.pid === 0) {
+          for (const f of got.fds) n.close(f);
+          onIgnored(0, 'no sender pid came with it: the sender is outside this pid namespace, so not a process of the service (systemd ignores it too)');
           continue;
         }
         onMessage({ pid: got.pid, ...parseAssignments(got.data), fds: got.fds });

@@ -635,8 +635,8 @@ export class Supervisor {
   // process or another process of the service (see belongsTo(), our stand-in for the cgroup)
   // sent it; anyone else is ignored, and so is a sender that is gone by the time the message is
   // read, as systemd cannot place one either (send BARRIER=1 before exiting). Without
-  // SCM_CREDENTIALS (pid 0: systems other than Linux) a message can only be taken as the
-  // current child's.
+  // SCM_CREDENTIALS (pid 0: systems other than Linux; on Linux NotifyServer drops a message
+  // without a pid) a message can only be taken as the current child's.
   private onNotify(m: NotifyMessage): void {
     const generations = [...this.generations];
     const g =
