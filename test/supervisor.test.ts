@@ -975,6 +975,18 @@ describe('notify protocol', () => {
     }
   });
 
+  it.runIf(process.getuid?.() === 0)('a flood of notify messages from another user: 20 lines say why they were ignored, then one line counts the rest', async () => {
+    const s = supervise(['-l', 'web=127.0.0.1:0'], ['/bin/sh', '-c', 'echo "STARTED $NOTIFY_SOCKET"; exec sleep 30']);
+    const [, notifySocket] = await s.waitFor(/^STARTED (\S+)$/m);
+    const send = "import socket, sys\ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\nfor i in range(50): s.sendto(b'STATUS=flood', sys.argv[1])";
+    const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '/usr/bin/python3', '-c', send, notifySocket!], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    await s.waitFor(/ignored 30 more notify messages from processes that are not the service's/, { stream: 'stderr' });
+    const lines = s.stderr.split('\n').filter((l) => /ignored a notify message from pid \d+, which this supervisor did not start/.test(l));
+    expect(lines).toHaveLength(20);
+    expect(lines[19]).toMatch(/; more in the next 10 s are only counted$/);
+  });
+
   it('STATUS= is printed with its control characters escaped; one that is not valid UTF-8 is ignored (as systemd); an empty one says it cleared', async () => {
     const send = (text: Buffer) => `python3 ${join(fixtures, 'notify-send.py')} ${text.toString('hex')} &`;
     const escapes = Buffer.from('STATUS=\x1b[2Jred\x07\rforged line');

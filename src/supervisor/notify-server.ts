@@ -98,7 +98,7 @@ export class NotifyServer {
         // systemd ignores a message without valid credentials too.
         if (credentials && got.pid === 0) {
           for (const f of got.fds) n.close(f);
-          onIgnored(0, 'no sender pid came with it: the sender is outside this pid namespace, so not a process of the service (systemd ignores it too)');
+          onIgnored(0, 'no sender pid came with it: the sender is outside this pid namespace, so not a process of the service');
           continue;
         }
         onMessage({ pid: got.pid, ...parseAssignments(got.data), fds: got.fds });

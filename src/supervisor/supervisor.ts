@@ -87,6 +87,9 @@ const STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGQUIT']
 const CLEAN_SIGNALS: readonly NodeJS.Signals[] = ['SIGHUP', 'SIGINT', 'SIGTERM', 'SIGPIPE'];
 /** How often stored fds are checked for hang-ups (systemd's event loop sees them at once). */
 const SWEEP_INTERVAL_MS = 1000;
+/** At most this many lines about ignored notify messages per window (logIgnored()). */
+const IGNORED_BURST = 20;
+const IGNORED_WINDOW_MS = 10_000;
 /** systemd's USEC_INFINITY. */
 const USEC_INFINITY = 2n ** 64n - 1n;
 
@@ -124,6 +127,8 @@ export class Supervisor {
   private readonly stopsSent = new Set<NodeJS.Signals>();
   /** The crash restart waiting out its backoff. */
   private restartTimer: NodeJS.Timeout | undefined;
+  /** Lines about ignored notify messages in the current window, and those left unsaid (see logIgnored()). */
+  private readonly ignoredLines = { since: 0, said: 0, unsaid: 0, timer: undefined as NodeJS.Timeout | undefined };
 
   constructor(private readonly options: SupervisorOptions) {
     this.log = options.log ?? ((line) => process.stderr.write(`socket-activation: ${line}\n`));
@@ -137,7 +142,7 @@ export class Supervisor {
       this.notify = new NotifyServer(
         this.dir,
         (m) => this.onNotify(m),
-        (pid, why) => this.log(`ignored a notify message from pid ${pid}: ${why} (systemd ignores it too)`),
+        (pid, why) => this.logIgnored(`ignored a notify message from pid ${pid}: ${why} (systemd ignores it too)`),
       );
     } catch (err) {
       rmSync(this.dir, { recursive: true, force: true });
@@ -648,7 +653,7 @@ export class Supervisor {
     const keep = new Set<number>();
     try {
       if (!g) {
-        if (m.pid !== 0) this.log(`ignored a notify message from pid ${m.pid}, which this supervisor did not start`);
+        if (m.pid !== 0) this.logIgnored(`ignored a notify message from pid ${m.pid}, which this supervisor did not start`);
         return;
       }
       const f = m.fields;
@@ -708,6 +713,33 @@ export class Supervisor {
     }
   }
 
+  /**
+   * Says why a notify message was ignored, at most IGNORED_BURST times per IGNORED_WINDOW_MS,
+   * then how many more there were once the window ends: the socket is writable by every user,
+   * and one line per message would let any of them fill the supervisor's log (journald's rate
+   * limit does that for systemd's own warnings).
+   */
+  private logIgnored(line: string): void {
+    const w = this.ignoredLines;
+    const now = Date.now();
+    if (now - w.since >= IGNORED_WINDOW_MS && w.timer === undefined) {
+      w.since = now;
+      w.said = 0;
+    }
+    if (w.said < IGNORED_BURST) {
+      w.said++;
+      this.log(w.said === IGNORED_BURST ? `${line}; more in the next ${IGNORED_WINDOW_MS / 1000} s are only counted` : line);
+      return;
+    }
+    w.unsaid++;
+    w.timer ??= setTimeout(() => {
+      this.log(`ignored ${w.unsaid} more notify message${w.unsaid === 1 ? '' : 's'} from processes that are not the service's`);
+      w.timer = undefined;
+      w.unsaid = 0;
+      w.since = 0;
+    }, Math.max(0, w.since + IGNORED_WINDOW_MS - now)).unref();
+  }
+
   private storeFds(from: Generation, name: string, poll: boolean, fds: number[], keep: Set<number>): void {
     const successor = from.stopping && this.current !== from && this.current?.ready ? this.current : undefined;
     for (const fd of fds) {
@@ -727,6 +759,8 @@ export class Supervisor {
 
   private cleanUp(): void {
     clearInterval(this.sweeper);
+    clearTimeout(this.ignoredLines.timer);
+    if (this.ignoredLines.unsaid > 0) this.log(`ignored ${this.ignoredLines.unsaid} more notify messages from processes that are not the service's`);
     for (const g of this.generations) {
       clearTimeout(g.watchdogTimer);
       g.killDeadline?.clear();
