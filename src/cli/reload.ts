@@ -106,7 +106,13 @@ export async function reload(argv: readonly string[]): Promise<number> {
 function impostorOwner(socket: net.Socket, pid: number): number | undefined {
   const fd = (socket as { _handle?: { fd?: number } | null })._handle?.fd;
   if (typeof fd !== 'number' || fd < 0) return undefined;
-  const uid = native().peerUid(fd);
+  let uid: number;
+  try {
+    uid = native().peerUid(fd);
+  } catch {
+    // No addon on this platform: the request goes as it did before the check.
+    return undefined;
+  }
   if (uid < 0 || uid === 0 || uid === process.geteuid?.()) return undefined;
   try {
     if (statSync(`/proc/${pid}`).uid === uid) return undefined;
