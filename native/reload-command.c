@@ -134,6 +134,12 @@ static long long ImpostorOwner(int fd, const char* pid) {
   return (long long)uid;
 }
 
+// A unix socket path of at most 107 bytes, as systemd takes them (sun_path with its NUL).
+static const size_t kMaxSocketPath = 107;
+static const char kTooLong[] =
+    "socket-activation: the control socket path %s is %zu bytes, over the %zu a unix socket path holds; cut, it could name "
+    "another process's control socket: give the service and this command a shorter $RUNTIME_DIRECTORY\n";
+
 static double Now(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
@@ -224,10 +230,12 @@ int main(int argc, char** argv) {
   int error = 0;
   const char* syscall = "connect";
   if (!ControlPath(pid, path, sizeof path)) error = ENAMETOOLONG;
-  // Node (libuv) cuts a longer path to the 108 bytes sun_path holds (no NUL needed there), in
-  // listen() and connect() alike: the same cut finds the socket a service made that way.
-  size_t kept = strlen(path) < sizeof address.sun_path ? strlen(path) : sizeof address.sun_path;
-  memcpy(address.sun_path, path, kept);
+  // As src/cli/reload.ts: a path cut to what sun_path holds may be another process's socket.
+  if (!error && strlen(path) > kMaxSocketPath) {
+    fprintf(stderr, kTooLong, path, strlen(path), kMaxSocketPath);
+    return 1;
+  }
+  memcpy(address.sun_path, path, strlen(path));
   const double deadline = Now() + timeout;
   // Non-blocking, as Node's: a full accept queue is EAGAIN at once, not a wait.
   int fd = error ? -1 : socket(AF_UNIX, SOCK_STREAM, 0);

@@ -16,6 +16,25 @@ export function controlPath(pid: number, env: NodeJS.ProcessEnv = process.env): 
   return `${dir.replace(/\/+$/, '')}/socket-activation-${pid}.ctl`;
 }
 
+/** The longest unix socket path, as systemd takes them (sun_path with its NUL). */
+const MAX_SOCKET_PATH = 107;
+
+/**
+ * Why `path` cannot be a control socket, or undefined: Node (libuv) would cut a longer one to
+ * the 108 bytes of sun_path, and the cut can come out the same for another pid
+ * (`socket-activation-173` for 17300 and 17312), naming another process's socket. The native
+ * reload command words it the same.
+ * @internal
+ */
+export function controlPathTooLong(path: string): string | undefined {
+  const bytes = Buffer.byteLength(path);
+  if (bytes <= MAX_SOCKET_PATH) return undefined;
+  return (
+    `the control socket path ${path} is ${bytes} bytes, over the ${MAX_SOCKET_PATH} a unix socket path holds; ` +
+    "cut, it could name another process's control socket: give the service and this command a shorter $RUNTIME_DIRECTORY"
+  );
+}
+
 /**
  * Removes the control socket of `pid`, a process that has exited (killed, it could not remove
  * it itself): only a socket file, never anything else found at that path.

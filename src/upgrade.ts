@@ -4,7 +4,7 @@ import net from 'node:net';
 import { constants } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { getSystemErrorName } from 'node:util';
-import { askToUpgrade, controlPath, removeControlSocket } from './control-path.js';
+import { askToUpgrade, controlPath, controlPathTooLong, removeControlSocket } from './control-path.js';
 import { checkMs, DEFAULT_LINGER, drain, invalid, notAServer, stopBegun, type DrainReport } from './drain.js';
 import { SocketActivationError } from './errors.js';
 import { notify, reloading, barrier } from './notify.js';
@@ -522,12 +522,17 @@ export function hotUpgrade(servers: Server | readonly Server[], options: HotUpgr
     });
     socket.on('error', () => socket.destroy());
   });
-  const umask = process.umask(0o177);
-  try {
-    unlinkQuietly(path);
-    control.listen(path);
-  } finally {
-    process.umask(umask);
+  const tooLong = controlPathTooLong(path);
+  if (tooLong) {
+    process.stderr.write(`socket-activation: no upgrade control socket: ${tooLong}; SIGHUP still upgrades\n`);
+  } else {
+    const umask = process.umask(0o177);
+    try {
+      unlinkQuietly(path);
+      control.listen(path);
+    } finally {
+      process.umask(umask);
+    }
   }
   // Without the control socket only the reload command fails (SIGHUP still works), so the
   // service goes on; but the reason must be visible where the reload command's ENOENT is not.

@@ -6,7 +6,7 @@
 // exit status, output and request from each. The systemd side (a real reload, a rollback) is
 // in upgrade-systemd.test.ts.
 import { spawn } from 'node:child_process';
-import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -159,18 +159,25 @@ describe('the outcome of an upgrade', () => {
     }
   });
 
-  it('a control path longer than a unix socket address holds: cut as Node cuts it, so the service is found', async () => {
+  it('a control path longer than a unix socket address holds: refused, not cut (the cut can name another pid\'s socket)', async () => {
     const runtime = join(dir, `run-${++unique}-${'d'.repeat(80 - dir.length)}`);
     mkdirSync(runtime);
     const pid = 40_000 + unique;
     const path = join(runtime, `socket-activation-${pid}.ctl`);
-    // Cut at 108 bytes inside the file name, so the socket lands in that directory.
     expect(Buffer.byteLength(path)).toBeGreaterThan(108);
     expect(Buffer.byteLength(runtime)).toBeLessThan(100);
+    // The socket a cut path would have reached: another process's, for all it can tell.
     const control = await controlSocket(path, 'ok 6161\n');
     try {
       const r = await allThree([String(pid)], environment({ RUNTIME_DIRECTORY: runtime }));
-      expect(r).toEqual({ code: 0, stdout: 'socket-activation: upgraded; pid 6161 is the main process now\n', stderr: '' });
+      expect(r).toEqual({
+        code: 1,
+        stdout: '',
+        stderr:
+          `socket-activation: the control socket path ${path} is ${Buffer.byteLength(path)} bytes, over the 107 a unix socket path holds; ` +
+          "cut, it could name another process's control socket: give the service and this command a shorter $RUNTIME_DIRECTORY\n",
+      });
+      expect(control.requests).toEqual([]);
     } finally {
       await control.close();
     }
@@ -414,6 +421,20 @@ describe('bin/socket-activation-reload picks the form', () => {
 });
 
 describe("hotUpgrade()'s side of the control socket", () => {
+  it('a control path longer than a unix socket address holds: no control socket (a cut one could be another pid\'s), and stderr says why', async () => {
+    const runtime = join(dir, `run-${++unique}-${'d'.repeat(90 - dir.length)}`);
+    mkdirSync(runtime);
+    const script = "import { hotUpgrade } from 'socket-activation'; const u = hotUpgrade([], { signal: null }); console.log(u.controlPath); setTimeout(() => process.exit(0), 300);";
+    const r = await run([process.execPath, '--input-type=module', '-e', script], [], environment({ RUNTIME_DIRECTORY: runtime }));
+    const path = r.stdout.trim();
+    expect(Buffer.byteLength(path)).toBeGreaterThan(107);
+    expect(r.stderr).toBe(
+      `socket-activation: no upgrade control socket: the control socket path ${path} is ${Buffer.byteLength(path)} bytes, over the 107 a unix socket path holds; ` +
+        "cut, it could name another process's control socket: give the service and this command a shorter $RUNTIME_DIRECTORY; SIGHUP still upgrades\n",
+    );
+    expect(readdirSync(runtime)).toEqual([]);
+  });
+
   it.runIf(process.getuid?.() === 0)('a symlink another user left at the control path: the service (not root) cannot replace it, and does not change the mode of the file it names', async () => {
     const runtime = join(dir, `run-${++unique}`);
     mkdirSync(runtime);

@@ -2,7 +2,7 @@ import { statSync } from 'node:fs';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SocketActivationError } from '../errors.js';
-import { controlPath } from '../control-path.js';
+import { controlPath, controlPathTooLong } from '../control-path.js';
 import { isAlive } from '../processes.js';
 import { native } from '../native.js';
 
@@ -55,6 +55,10 @@ export async function reload(argv: readonly string[]): Promise<number> {
     process.exit(0);
   });
   const path = controlPath(pid);
+  // Node (libuv) would cut it to the 108 bytes of sun_path, and the cut can be the same for
+  // another pid (socket-activation-173… for 17300 and 17312): another process's socket.
+  const tooLong = controlPathTooLong(path);
+  if (tooLong) throw new Error(tooLong);
   const answer = await new Promise<string>((resolve, reject) => {
     const socket = net.connect(path);
     let text = '';
