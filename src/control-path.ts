@@ -1,8 +1,9 @@
-import { lstatSync, unlinkSync } from 'node:fs';
+import { lstatSync, statSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
+import { native } from './native.js';
 
-// Kept apart so the Node reload command loads nothing else. native/reload-command.c computes
+// Kept apart so the Node reload command loads nothing else but the addon (for the peer's uid). native/reload-command.c computes
 // the same path, so it is plain text (no path.join() normalization to mirror in C).
 
 /**
@@ -53,21 +54,31 @@ export function removeControlSocket(pid: number, env: NodeJS.ProcessEnv = proces
 /**
  * Asks process `pid` over its control socket to upgrade itself, as the reload command does, and
  * settles with its answer line (`ok PID` or `failed REASON`; empty when it closed without one).
- * Rejects with the socket's error (its `code`: ENOENT, ECONNREFUSED, …), or with code
- * `ETIMEDOUT` when no answer came within `timeoutMs`.
+ * Rejects with the socket's error (its `code`: ENOENT, ECONNREFUSED, …), with code `ETIMEDOUT`
+ * when no answer came within `timeoutMs`, or with a message alone (no `code`) for a path too
+ * long to be the control socket or a socket served by a user that cannot be the service's.
  * @internal
  */
 export function askToUpgrade(pid: number, timeoutMs: number, env: NodeJS.ProcessEnv = process.env): Promise<string> {
+  const path = controlPath(pid, env);
+  const tooLong = controlPathTooLong(path);
+  if (tooLong) return Promise.reject(new Error(tooLong));
   return new Promise<string>((resolve, reject) => {
-    const socket = net.connect(controlPath(pid, env));
+    const socket = net.connect(path);
     let text = '';
     const timer = setTimeout(() => {
       socket.destroy();
       reject(Object.assign(new Error(`no outcome from pid ${pid} within ${timeoutMs / 1000} s`), { code: 'ETIMEDOUT' }));
     }, timeoutMs);
     socket.setEncoding('utf8');
-    // Not end(): the answer comes before the service closes the connection.
-    socket.on('connect', () => socket.write('upgrade\n'));
+    socket.on('connect', () => {
+      const impostor = impostorOwner(socket, pid);
+      // Not end(): the answer comes before the service closes the connection.
+      if (impostor === undefined) return void socket.write('upgrade\n');
+      clearTimeout(timer);
+      socket.destroy();
+      reject(new Error(impostorMessage(path, pid, impostor)));
+    });
     socket.on('data', (d: string) => (text += d));
     socket.on('end', () => {
       clearTimeout(timer);
@@ -78,4 +89,38 @@ export function askToUpgrade(pid: number, timeoutMs: number, env: NodeJS.Process
       reject(err);
     });
   });
+}
+
+/**
+ * The uid serving the control socket when it is not one that may speak for the service: the
+ * service process's own, this command's or root's. In a shared temp dir (the fallback without
+ * $RUNTIME_DIRECTORY or $XDG_RUNTIME_DIR) another user can create the path first, and the
+ * service then cannot bind it (EADDRINUSE); its answer ("ok") must not pass for the
+ * service's. Undefined when the peer is one of those, or the platform cannot say.
+ */
+function impostorOwner(socket: net.Socket, pid: number): number | undefined {
+  const fd = (socket as { _handle?: { fd?: number } | null })._handle?.fd;
+  if (typeof fd !== 'number' || fd < 0) return undefined;
+  let uid: number;
+  try {
+    uid = native().peerUid(fd);
+  } catch {
+    // No addon on this platform: the request goes as it did before the check.
+    return undefined;
+  }
+  if (uid < 0 || uid === 0 || uid === process.geteuid?.()) return undefined;
+  try {
+    if (statSync(`/proc/${pid}`).uid === uid) return undefined;
+  } catch {
+    // no such process, or no /proc: only root and this user are trusted
+  }
+  return uid;
+}
+
+/** Why an impostor's socket was refused, as the native command words it. */
+function impostorMessage(path: string, pid: number, uid: number): string {
+  return (
+    `refusing ${path}: it is served by uid ${uid}, which is neither pid ${pid}'s owner, this command's user nor root ` +
+    '(another user created it first in a shared directory): give the service a directory of its own (RuntimeDirectory=, or $XDG_RUNTIME_DIR) and restart it'
+  );
 }

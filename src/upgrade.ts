@@ -460,7 +460,7 @@ export function hotUpgrade(servers: Server | readonly Server[], options: HotUpgr
       },
       (err: NodeJS.ErrnoException) => ({
         ok: false,
-        reason: `${asked}, but ${err.code === 'ETIMEDOUT' ? err.message : `its control socket gave ${err.code ?? err.message} (does it call hotUpgrade()?)`}`,
+        reason: `${asked}, but ${err.code === 'ETIMEDOUT' || err.code === undefined ? err.message : `its control socket gave ${err.code} (does it call hotUpgrade()?)`}`,
       }),
     );
     report(outcome);

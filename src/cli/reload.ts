@@ -1,10 +1,7 @@
-import { statSync } from 'node:fs';
-import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SocketActivationError } from '../errors.js';
-import { controlPath, controlPathTooLong } from '../control-path.js';
+import { askToUpgrade, controlPath } from '../control-path.js';
 import { isAlive } from '../processes.js';
-import { native } from '../native.js';
 
 export const RELOAD_HELP = `Usage: socket-activation reload PID [--timeout SECONDS]
 
@@ -55,41 +52,17 @@ export async function reload(argv: readonly string[]): Promise<number> {
     process.exit(0);
   });
   const path = controlPath(pid);
-  // Node (libuv) would cut it to the 108 bytes of sun_path, and the cut can be the same for
-  // another pid (socket-activation-173… for 17300 and 17312): another process's socket.
-  const tooLong = controlPathTooLong(path);
-  if (tooLong) throw new Error(tooLong);
-  const answer = await new Promise<string>((resolve, reject) => {
-    const socket = net.connect(path);
-    let text = '';
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new Error(`no outcome from pid ${pid} within ${timeoutText} s; the upgrade may still be running`));
-    }, timeoutMs);
-    socket.setEncoding('utf8');
-    socket.on('connect', () => {
-      const impostor = impostorOwner(socket, pid!);
-      if (impostor === undefined) return void socket.write('upgrade\n');
-      clearTimeout(timer);
-      socket.destroy();
-      reject(new Error(impostorMessage(path, pid!, impostor)));
-    });
-    socket.on('data', (d: string) => (text += d));
-    socket.on('end', () => {
-      clearTimeout(timer);
-      resolve(text.trim());
-    });
-    socket.on('error', (err: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
-      reject(
-        new Error(
-          err.code === 'ENOENT' || err.code === 'ECONNREFUSED'
-            ? `pid ${pid} takes no upgrade requests (${err.code} on ${path}): is it running, and did it call hotUpgrade()? ` +
-                'The control socket lives in $RUNTIME_DIRECTORY, else $XDG_RUNTIME_DIR, else the temp dir: run the reload with the service\'s environment.'
-            : `${err.code ?? 'error'} talking to ${path}: ${err.message}`,
-        ),
-      );
-    });
+  const answer = await askToUpgrade(pid, timeoutMs).catch((err: NodeJS.ErrnoException) => {
+    throw new Error(
+      err.code === 'ETIMEDOUT'
+        ? `no outcome from pid ${pid} within ${timeoutText} s; the upgrade may still be running`
+        : err.code === 'ENOENT' || err.code === 'ECONNREFUSED'
+          ? `pid ${pid} takes no upgrade requests (${err.code} on ${path}): is it running, and did it call hotUpgrade()? ` +
+            'The control socket lives in $RUNTIME_DIRECTORY, else $XDG_RUNTIME_DIR, else the temp dir: run the reload with the service\'s environment.'
+          : err.code === undefined
+            ? err.message // a path too long, or a socket served by another user
+            : `${err.code} talking to ${path}: ${err.message}`,
+    );
   });
   if (answer.startsWith('ok ')) {
     console.log(`socket-activation: upgraded; pid ${answer.slice(3)} is the main process now`);
@@ -98,40 +71,6 @@ export async function reload(argv: readonly string[]): Promise<number> {
   console.error(`socket-activation: upgrade of pid ${pid} failed: ${answer.replace(/^failed /, '') || 'no answer'}`);
   if (answer === '') await awaitCollected(pid);
   return 1;
-}
-
-/**
- * The uid serving the control socket when it is not one that may speak for the service: the
- * service process's own, this command's or root's. In a shared temp dir (the fallback without
- * $RUNTIME_DIRECTORY or $XDG_RUNTIME_DIR) another user can create the path first, and the
- * service then cannot bind it (EADDRINUSE); its answer ("ok") must not pass for the
- * service's. Undefined when the peer is one of those, or the platform cannot say.
- */
-function impostorOwner(socket: net.Socket, pid: number): number | undefined {
-  const fd = (socket as { _handle?: { fd?: number } | null })._handle?.fd;
-  if (typeof fd !== 'number' || fd < 0) return undefined;
-  let uid: number;
-  try {
-    uid = native().peerUid(fd);
-  } catch {
-    // No addon on this platform: the request goes as it did before the check.
-    return undefined;
-  }
-  if (uid < 0 || uid === 0 || uid === process.geteuid?.()) return undefined;
-  try {
-    if (statSync(`/proc/${pid}`).uid === uid) return undefined;
-  } catch {
-    // no such process, or no /proc: only root and this user are trusted
-  }
-  return uid;
-}
-
-/** Why an impostor's socket was refused, as the native command words it. */
-function impostorMessage(path: string, pid: number, uid: number): string {
-  return (
-    `refusing ${path}: it is served by uid ${uid}, which is neither pid ${pid}'s owner, this command's user nor root ` +
-    '(another user created it first in a shared directory): give the service a directory of its own (RuntimeDirectory=, or $XDG_RUNTIME_DIR) and restart it'
-  );
 }
 
 /**
