@@ -3,12 +3,19 @@ import type { Descriptor } from './descriptor.js';
 
 // Which server serves which inherited listener, as listen() set them up: connections handed
 // over by a predecessor (hot upgrade) or by the supervisor (reload) are given to that server.
+// A server leaves the map when it closes: an application that calls listen() and close() on
+// the same name over and over would otherwise keep every closed server (and what it holds)
+// alive, and hand connections to the first of them, long closed, instead of the one serving.
 
 const listenersOf = new Map<net.Server, Descriptor[]>();
 
 /** Records that `server` serves `descriptors`. @internal */
 export function registerServer(descriptors: readonly Descriptor[], server: net.Server): void {
-  listenersOf.set(server, [...(listenersOf.get(server) ?? []), ...descriptors]);
+  // Listened again after a close: it goes to the end, behind servers registered meanwhile.
+  const known = listenersOf.get(server);
+  if (known === undefined) server.once('close', () => listenersOf.delete(server));
+  listenersOf.delete(server);
+  listenersOf.set(server, [...(known ?? []), ...descriptors]);
 }
 
 function sameLocal(a: Descriptor, b: Descriptor): boolean {
@@ -21,8 +28,16 @@ function sameLocal(a: Descriptor, b: Descriptor): boolean {
   return x.raw !== undefined && y.raw !== undefined && (x.path === undefined) === (y.path === undefined) && x.raw.equals(y.raw);
 }
 
-/** The server whose listener accepted this connection (same local address). @internal */
+/**
+ * The server whose listener accepted this connection (same local address): the latest one
+ * that listens, else (one still warming up, or stopped and waiting for its connections to end)
+ * the latest one registered. @internal
+ */
 export function serverFor(connection: Descriptor): net.Server | undefined {
-  for (const [server, descriptors] of listenersOf) if (descriptors.some((d) => sameLocal(d, connection))) return server;
-  return undefined;
+  let found: net.Server | undefined;
+  for (const [server, descriptors] of listenersOf) {
+    if (!descriptors.some((d) => sameLocal(d, connection))) continue;
+    if (server.listening || !found?.listening) found = server;
+  }
+  return found;
 }

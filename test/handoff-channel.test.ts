@@ -36,9 +36,9 @@ function channel(): { sender: number; receiver: number; close: (fd: number) => v
  * test/fixtures/takeover.mjs serving `listener` (as "web") and receiving connections on
  * `receiver` (its SOCKET_ACTIVATION_HANDOFF_FD), once it has said LISTENING; all it printed.
  */
-async function takeover(listener: net.Server, receiver: number): Promise<{ child: ReturnType<typeof startActivated>; output: () => string }> {
+async function takeover(listener: net.Server, receiver: number, command?: string[]): Promise<{ child: ReturnType<typeof startActivated>; output: () => string }> {
   const listenerFd = (listener as unknown as { _handle: { fd: number } })._handle.fd;
-  const child = startActivated('takeover.mjs', { fds: [listenerFd, receiver], env: { LISTEN_FDS: '1', LISTEN_FDNAMES: 'web', SOCKET_ACTIVATION_HANDOFF_FD: '4' } });
+  const child = startActivated('takeover.mjs', { fds: [listenerFd, receiver], env: { LISTEN_FDS: '1', LISTEN_FDNAMES: 'web', SOCKET_ACTIVATION_HANDOFF_FD: '4' }, command });
   cleanup.push(() => child.kill('SIGKILL'));
   let out = '';
   child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
@@ -168,6 +168,58 @@ describe('the receiving process, on unix listeners', () => {
     client.on('end', () => (answer += '<EOF>'));
     client.write('GET /moved HTTP/1.1\r\nHost: x\r\n\r\n');
     while (!answer.includes('/moved') && !answer.includes('<EOF>')) await sleep(10);
+    expect(answer).toContain(`${child.pid}/moved`);
+  });
+});
+
+describe('the receiving process, after listen() and close() cycles on the listener', () => {
+  it('gives a connection to the server that listens now, and keeps none of the closed ones alive', async () => {
+    // 30 servers listen on "web" and close in turn, then one serves: a connection handed over
+    // went to the first, long closed (answered "closed 0"), and every closed one stayed reachable.
+    const script = `
+      import http from 'node:http';
+      import v8 from 'node:v8';
+      import vm from 'node:vm';
+      import { setTimeout as sleep } from 'node:timers/promises';
+      import { listen } from 'socket-activation';
+      v8.setFlagsFromString('--expose-gc');
+      const gc = vm.runInNewContext('gc');
+      const closed = [];
+      for (let i = 0; i < 30; i++) {
+        const s = http.createServer((req, res) => res.end('closed ' + i));
+        await listen(s, 'web');
+        await new Promise((resolve) => s.close(resolve));
+        closed.push(new WeakRef(s));
+      }
+      const serving = http.createServer((req, res) => res.end(process.pid + req.url));
+      serving.on('connection', (socket) => console.log('ADOPTED ' + socket.remotePort));
+      await listen(serving, 'web');
+      await sleep(20);
+      gc();
+      await sleep(20);
+      gc();
+      console.log('CLOSED_ALIVE ' + closed.filter((r) => r.deref() !== undefined).length);
+      console.log('LISTENING');`;
+    const accepted: net.Socket[] = [];
+    const listener = net.createServer((socket) => accepted.push(socket));
+    await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
+    cleanup.push(() => listener.close());
+    const client = net.connect((listener.address() as net.AddressInfo).port, '127.0.0.1');
+    await once(client, 'connect');
+    cleanup.push(() => client.destroy());
+    while (accepted.length < 1) await sleep(10);
+    (accepted[0] as unknown as { _handle: { readStop(): void } })._handle.readStop();
+    const { sender, receiver } = channel();
+    const { child, output } = await takeover(listener, receiver, [process.execPath, '--input-type=module', '-e', script]);
+    expect(output()).toContain('CLOSED_ALIVE 0\n');
+    const fd = (accepted[0] as unknown as { _handle: { fd: number } })._handle.fd;
+    expect(native().sendOn(sender, Buffer.from('connections'), Int32Array.of(fd))).toBeGreaterThan(0);
+    accepted[0]!.destroy();
+    let answer = '';
+    client.setEncoding('utf8').on('data', (d: string) => (answer += d));
+    client.on('end', () => (answer += '<EOF>'));
+    client.write('GET /moved HTTP/1.1\r\nHost: x\r\n\r\n');
+    while (!answer.includes('/moved') && !answer.includes('closed') && !answer.includes('<EOF>')) await sleep(10);
     expect(answer).toContain(`${child.pid}/moved`);
   });
 });
