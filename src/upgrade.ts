@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, unlinkSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, readdirSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
 import net from 'node:net';
 import { constants } from 'node:os';
@@ -12,7 +12,7 @@ import type { NotifyValue } from './notify-message.js';
 import { activation } from './registry.js';
 import { startActivated } from './spawn.js';
 import { directoryProblem } from './start-problems.js';
-import { procStat } from './processes.js';
+import { isAlive, procStat } from './processes.js';
 import { rememberStart, successorCommand, successorCwd } from './successor-command.js';
 import { MAIN_MESSAGE, REFUSED_FIELD, SUCCESSOR_VARIABLE, UPGRADE_PROTOCOL } from './successor.js';
 import { isConnection } from './select.js';
@@ -561,6 +561,7 @@ export function hotUpgrade(servers: Server | readonly Server[], options: HotUpgr
   };
   const onExit = (): void => unlinkQuietly(path);
   process.once('exit', onExit);
+  removeStaleControlSockets(dirname(path));
 
   return {
     upgrade,
@@ -590,6 +591,50 @@ function checkUpgradeOptions(list: readonly unknown[], options: HotUpgradeOption
   if (options.readyTimeout === 0) throw invalid('readyTimeout', 'a number of milliseconds from 1 to 2147483647', 0, 'hotUpgrade()');
   if (exit !== undefined && typeof exit !== 'boolean') throw invalid('exit', 'true or false', exit, 'hotUpgrade()');
   return options;
+}
+
+/**
+ * Removes the control sockets that processes killed before they could remove theirs left in
+ * `dir`. Under systemd nobody else does: every SIGKILL, crash or watchdog abort of the service
+ * left one more socket-activation-PID.ctl in $XDG_RUNTIME_DIR or the temp dir, for good. Only a
+ * socket file whose pid is gone and on which nobody accepts goes: a process of another pid
+ * namespace sharing the directory may look gone and still serve its own.
+ */
+function removeStaleControlSockets(dir: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const pid = Number(/^socket-activation-([1-9][0-9]*)\.ctl$/.exec(name)?.[1]);
+    if (!pid || pid === process.pid || isAlive(pid)) continue;
+    const path = `${dir}/${name}`;
+    let ino: number;
+    try {
+      const st = lstatSync(path);
+      if (!st.isSocket()) continue;
+      ino = st.ino;
+    } catch {
+      continue;
+    }
+    const probe = net.connect(path);
+    probe.once('connect', () => probe.destroy());
+    probe.once('error', (err: NodeJS.ErrnoException) => {
+      // The same file still: not one a new process of that pid has made since.
+      if (err.code === 'ECONNREFUSED' && lstatSafe(path)?.ino === ino) unlinkQuietly(path);
+    });
+    probe.unref();
+  }
+}
+
+function lstatSafe(path: string): { ino: number } | undefined {
+  try {
+    return lstatSync(path);
+  } catch {
+    return undefined;
+  }
 }
 
 function unlinkQuietly(path: string): void {

@@ -4,17 +4,19 @@
 // instead of waiting for a READY=1 that cannot come. Real processes, no service manager.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
 import http from 'node:http';
+import net from 'node:net';
 import { hotUpgrade, type HotUpgradeOptions } from '../src/index.js';
 import { askToUpgrade } from '../src/control-path.js';
 import { native } from '../src/native.js';
 import { finish, fixtures, reportOf, root, runActivated, startActivated, waitForLine } from './helpers/activated.js';
+import { runInline } from './helpers/inline.js';
 import { startReceiver } from './helpers/notify-receiver.js';
 import { closeAll, inetSocket } from './helpers/sockets.js';
 
@@ -82,6 +84,57 @@ describe('hotUpgrade() set-up', () => {
     const before = { exit: process.listenerCount('exit'), hup: process.listenerCount('SIGHUP') };
     for (let i = 0; i < 20; i++) hotUpgrade(http.createServer()).stop();
     expect({ exit: process.listenerCount('exit'), hup: process.listenerCount('SIGHUP') }).toEqual(before);
+  });
+});
+
+describe('control sockets left by killed processes', () => {
+  /** A process that listens on `dir`/socket-activation-`name`.ctl (its own pid unless given) and is killed with SIGKILL: the socket file stays. */
+  async function killedListener(dir: string, name?: number): Promise<number> {
+    const code = `const p = process.argv[1] + '/socket-activation-' + (process.argv[2] || process.pid) + '.ctl'; require('node:net').createServer().listen(p, () => console.log('UP'));`;
+    const child = spawn(process.execPath, ['-e', code, dir, name ? String(name) : ''], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await waitForLine(child, /UP/);
+    child.kill('SIGKILL');
+    await once(child, 'exit');
+    return child.pid!;
+  }
+  /** A pid that is gone. */
+  async function deadPid(): Promise<number> {
+    const child = spawn('true');
+    await once(child, 'exit');
+    return child.pid!;
+  }
+
+  it('hotUpgrade() removes those of processes that are gone (30 crashes leave 30), and keeps any other', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sa-upgrade-stale-'));
+    const servers: net.Server[] = [];
+    try {
+      for (let i = 0; i < 30; i++) await killedListener(dir);
+      // Someone accepts on it (a process of another pid namespace, say): kept.
+      const foreign = await deadPid();
+      const accepting = net.createServer();
+      servers.push(accepting);
+      await new Promise<void>((resolve) => accepting.listen(join(dir, `socket-activation-${foreign}.ctl`), resolve));
+      // Not a socket: kept.
+      const plain = await deadPid();
+      writeFileSync(join(dir, `socket-activation-${plain}.ctl`), '');
+      // Its pid is alive: kept.
+      await killedListener(dir, process.pid);
+      expect(readdirSync(dir)).toHaveLength(33);
+      const r = await runInline<{ pid: number; files: string[] }>(
+        `import http from 'node:http'; import { readdirSync } from 'node:fs'; import { hotUpgrade } from 'socket-activation';
+         const u = hotUpgrade(http.createServer(), { signal: null });
+         // Removed once each refused connection is seen: up to 5 s for the 30.
+         for (let i = 0; i < 50 && readdirSync(process.env.RUNTIME_DIRECTORY).length > 4; i++) await new Promise((resolve) => setTimeout(resolve, 100));
+         const files = readdirSync(process.env.RUNTIME_DIRECTORY).sort();
+         u.stop();
+         console.log(JSON.stringify({ pid: process.pid, files }));`,
+        { env: { RUNTIME_DIRECTORY: dir } },
+      );
+      expect(r.files).toEqual([`socket-activation-${foreign}.ctl`, `socket-activation-${plain}.ctl`, `socket-activation-${r.pid}.ctl`, `socket-activation-${process.pid}.ctl`].sort());
+    } finally {
+      for (const s of servers) s.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
