@@ -132,12 +132,28 @@ interface HelperServers {
  */
 export function stopAccepting(server: net.Server): void {
   for (const helper of (server as HelperServers)[kHelpers] ?? []) helper.close();
-  if (server.listening) net.Server.prototype.close.call(server);
+  if (server.listening) {
+    net.Server.prototype.close.call(server);
+    stopConnectionsCheck(server);
+  }
   // Still starting (a SIGTERM during start-up; listen() with a host looks it up first): it
   // stops as soon as it listens, with the helpers of a shared name that listen() adds after
   // it. Not close() now: on a server that is not running it emits 'close' again.
   else if (!(server as HelperServers)[kStopped]) server.once('listening', () => stopAccepting(server));
   (server as HelperServers)[kStopped] = true;
+}
+
+/**
+ * http.Server#close() stops the server's connections check (Node's interval that enforces
+ * headersTimeout and requestTimeout, bound to the server) before closing; net.Server's close,
+ * which stopAccepting() calls to leave idle connections open, leaves it running for good, and
+ * with it the server and everything it holds: each drained server stayed reachable. Stopped
+ * here once the last connection is gone, so the check still covers those of the drain.
+ */
+function stopConnectionsCheck(server: net.Server): void {
+  const key = Object.getOwnPropertySymbols(server).find((k) => k.description === 'http.server.connectionsCheckingInterval');
+  if (key === undefined) return;
+  server.once('close', () => clearInterval((server as unknown as Record<symbol, NodeJS.Timeout | undefined>)[key]));
 }
 
 // A net.Server has one handle; further fds of a shared name get a helper server each that
