@@ -29,10 +29,24 @@ describe('-E for a variable the launcher sets is a usage error', () => {
     ['LISTEN_FDNAMES=a:b', 'LISTEN_FDNAMES', 'the sockets passed'],
     ['NOTIFY_SOCKET=/x', 'NOTIFY_SOCKET', "the supervisor's own notify socket"],
     ['WATCHDOG_USEC=5000000', 'WATCHDOG_USEC', 'from --watchdog-sec'],
+    ['FDSTORE=8', 'FDSTORE', 'from --fd-store-max'],
   ])('-E %s', async (assignment, name, why) => {
     const s = launch(['-l', '127.0.0.1:0', '-E', assignment, '--', 'true']);
     expect(await s.finish()).toEqual({ code: 2, signal: null });
     expect(s.stderr).toContain(`--setenv ${assignment}: ${name} is set (or removed) by the launcher for each start (${why}`);
     expect(s.stderr).toContain('[ERR_LAUNCHER_USAGE]');
+  });
+});
+
+describe('FDSTORE', () => {
+  // As systemd 254 and later set it: the fd store's size when it is enabled, nothing when not.
+  it.each([
+    [[], '64'],
+    [['--fd-store-max', '5'], '5'],
+    [['--fd-store-max', '0'], 'unset'],
+  ])('%j: the child sees FDSTORE=%s', async (options, seen) => {
+    const s = launch(['-l', '127.0.0.1:0', ...options, '--restart', 'no', '--', '/bin/sh', '-c', 'echo "${FDSTORE-unset}"']);
+    expect(await s.finish()).toEqual({ code: 0, signal: null });
+    expect(s.stdout).toBe(`${seen}\n`);
   });
 });

@@ -77,6 +77,7 @@ const RESERVED_VARIABLES = new Map<string, string>([
   ['NOTIFY_SOCKET', "the supervisor's own notify socket, which READY=1, the watchdog and the fd store need"],
   ['WATCHDOG_USEC', 'from --watchdog-sec'],
   ['WATCHDOG_PID', "the child's own pid, with WATCHDOG_USEC"],
+  ['FDSTORE', 'from --fd-store-max'],
   [SUPERVISOR_DIR_VARIABLE, "the supervisor's private directory"],
   [HANDOFF_FD_VARIABLE, "a reload's hand-over channel"],
 ]);

@@ -313,6 +313,9 @@ export class Supervisor {
     const env: Record<string, string | undefined> = { ...this.options.env, NOTIFY_SOCKET: this.notify.path, [SUPERVISOR_DIR_VARIABLE]: this.dir, [HANDOFF_FD_VARIABLE]: undefined };
     const watchdogUsec = (this.options.watchdogMs ?? 0) * 1000;
     env.WATCHDOG_USEC = watchdogUsec > 0 ? String(watchdogUsec) : undefined;
+    // As systemd 254 and later: the store's size when it is enabled, so that a service can tell
+    // whether what it stores is kept (252 sets nothing).
+    env.FDSTORE = this.store.max > 0 ? String(this.store.max) : undefined;
     let pair: [number, number] | undefined;
     if (forReload) {
       const p = native().socketPair(native().constants.SOCK_DGRAM);
