@@ -33,6 +33,23 @@ function channel(): { sender: number; receiver: number; close: (fd: number) => v
 }
 
 /**
+ * Sends the accepted connection (its reading stopped) over `sender` and gives up this process's
+ * copy, then asks for /moved on its client: the answer, or what came instead ("closed …" from
+ * a closed server, <EOF>).
+ */
+async function moveAndAsk(sender: number, accepted: net.Socket, client: net.Socket): Promise<string> {
+  const fd = (accepted as unknown as { _handle: { fd: number } })._handle.fd;
+  expect(native().sendOn(sender, Buffer.from('connections'), Int32Array.of(fd))).toBeGreaterThan(0);
+  accepted.destroy();
+  let answer = '';
+  client.setEncoding('utf8').on('data', (d: string) => (answer += d));
+  client.on('end', () => (answer += '<EOF>'));
+  client.write('GET /moved HTTP/1.1\r\nHost: x\r\n\r\n');
+  while (!answer.includes('/moved') && !answer.includes('closed') && !answer.includes('<EOF>')) await sleep(10);
+  return answer;
+}
+
+/**
  * test/fixtures/takeover.mjs serving `listener` (as "web") and receiving connections on
  * `receiver` (its SOCKET_ACTIVATION_HANDOFF_FD), once it has said LISTENING; all it printed.
  */
@@ -160,15 +177,7 @@ describe('the receiving process, on unix listeners', () => {
     (accepted[0] as unknown as { _handle: { readStop(): void } })._handle.readStop();
     const { sender, receiver } = channel();
     const { child, output } = await takeover(listener, receiver);
-    const fd = (accepted[0] as unknown as { _handle: { fd: number } })._handle.fd;
-    expect(native().sendOn(sender, Buffer.from('connections'), Int32Array.of(fd))).toBeGreaterThan(0);
-    accepted[0]!.destroy();
-    let answer = '';
-    client.setEncoding('utf8').on('data', (d: string) => (answer += d));
-    client.on('end', () => (answer += '<EOF>'));
-    client.write('GET /moved HTTP/1.1\r\nHost: x\r\n\r\n');
-    while (!answer.includes('/moved') && !answer.includes('<EOF>')) await sleep(10);
-    expect(answer).toContain(`${child.pid}/moved`);
+    expect(await moveAndAsk(sender, accepted[0]!, client)).toContain(`${child.pid}/moved`);
   });
 });
 
@@ -212,15 +221,7 @@ describe('the receiving process, after listen() and close() cycles on the listen
     const { sender, receiver } = channel();
     const { child, output } = await takeover(listener, receiver, [process.execPath, '--input-type=module', '-e', script]);
     expect(output()).toContain('CLOSED_ALIVE 0\n');
-    const fd = (accepted[0] as unknown as { _handle: { fd: number } })._handle.fd;
-    expect(native().sendOn(sender, Buffer.from('connections'), Int32Array.of(fd))).toBeGreaterThan(0);
-    accepted[0]!.destroy();
-    let answer = '';
-    client.setEncoding('utf8').on('data', (d: string) => (answer += d));
-    client.on('end', () => (answer += '<EOF>'));
-    client.write('GET /moved HTTP/1.1\r\nHost: x\r\n\r\n');
-    while (!answer.includes('/moved') && !answer.includes('closed') && !answer.includes('<EOF>')) await sleep(10);
-    expect(answer).toContain(`${child.pid}/moved`);
+    expect(await moveAndAsk(sender, accepted[0]!, client)).toContain(`${child.pid}/moved`);
   });
 });
 

@@ -926,6 +926,22 @@ describe('notify protocol', () => {
     }
   });
 
+  /**
+   * A process of nobody's given `pid` at once (clone3 with set_tid: test/fixtures/at-pid.c), in a
+   * session of its own with `setsid`, that sends STATUS=from a stranger to the supervisor's
+   * notify socket, says UP PID, and prints TERM if it gets SIGTERM.
+   */
+  const strangerAt = (pid: string, notifySocket: string, options: { setsid?: boolean } = {}) => {
+    const atPid = join(dir, 'at-pid');
+    if (!existsSync(atPid)) spawnSync('cc', ['-o', atPid, join(fixtures, 'at-pid.c')], { stdio: 'inherit' });
+    return start(atPid, [
+      pid, 'setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '/usr/bin/python3', '-c',
+      `import os, signal, socket, sys, time\n${options.setsid ? 'os.setsid()\n' : ''}signal.signal(signal.SIGTERM, lambda *a: (print('TERM', flush=True), os._exit(0)))\n` +
+        "socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).sendto(b'STATUS=from a stranger', sys.argv[1])\nprint('UP', os.getpid(), flush=True)\ntime.sleep(30)",
+      notifySocket,
+    ]);
+  };
+
   it.runIf(process.getuid?.() === 0)('a MAINPID= process that is gone, its pid then given to another user\'s process: that process\'s messages are not the service\'s, and the stop signal does not reach it', async () => {
     // A main process the child started and collected itself: the supervisor never reaps it.
     const script =
@@ -934,15 +950,7 @@ describe('notify protocol', () => {
     const s = supervise(['-l', 'web=127.0.0.1:0'], ['/bin/sh', '-c', script]);
     const [, main, notifySocket] = await s.waitFor(/^GONE (\d+) (\S+)$/m);
     expect(s.stderr).toMatch(new RegExp(`MAINPID=${main}: the main process`));
-    // The pid recycled at once (clone3 with set_tid), for a process of nobody's that talks to the supervisor.
-    const atPid = join(dir, 'at-pid');
-    if (!existsSync(atPid)) spawnSync('cc', ['-o', atPid, join(fixtures, 'at-pid.c')], { stdio: 'inherit' });
-    const stranger = start(atPid, [
-      main!, 'setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '/usr/bin/python3', '-c',
-      "import os, signal, socket, sys, time\nsignal.signal(signal.SIGTERM, lambda *a: (print('TERM', flush=True), os._exit(0)))\n" +
-        "socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).sendto(b'STATUS=from a stranger', sys.argv[1])\nprint('UP', os.getpid(), flush=True)\ntime.sleep(30)",
-      notifySocket!,
-    ]);
+    const stranger = strangerAt(main!, notifySocket!);
     try {
       expect((await stranger.waitFor(/^UP (\d+)$/m))[1]).toBe(main);
       await s.waitFor(new RegExp(`ignored a notify message from pid ${main}, which this supervisor did not start`), { stream: 'stderr' });
@@ -964,14 +972,7 @@ describe('notify protocol', () => {
     const s = supervise(['-l', 'web=127.0.0.1:0', '--stop-timeout', '1'], ['/bin/sh', '-c', script]);
     const [, child, notifySocket] = await s.waitFor(/^CHILD (\d+) (\S+)$/m);
     await s.waitFor(new RegExp(`pid ${child} exited with status 0; pid \\d+ \\(MAINPID=\\) is the main process now`), { stream: 'stderr' });
-    const atPid = join(dir, 'at-pid');
-    if (!existsSync(atPid)) spawnSync('cc', ['-o', atPid, join(fixtures, 'at-pid.c')], { stdio: 'inherit' });
-    const stranger = start(atPid, [
-      child!, 'setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '/usr/bin/python3', '-c',
-      "import os, signal, socket, sys, time\nos.setsid()\nsignal.signal(signal.SIGTERM, lambda *a: (print('TERM', flush=True), os._exit(0)))\n" +
-        "socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).sendto(b'STATUS=from a stranger', sys.argv[1])\nprint('UP', os.getpid(), flush=True)\ntime.sleep(30)",
-      notifySocket!,
-    ]);
+    const stranger = strangerAt(child!, notifySocket!, { setsid: true });
     try {
       expect((await stranger.waitFor(/^UP (\d+)$/m))[1]).toBe(child);
       await s.waitFor(new RegExp(`ignored a notify message from pid ${child}, which this supervisor did not start`), { stream: 'stderr' });
