@@ -21,7 +21,11 @@ export type HandOff =
    * where none is advertised (`keepAliveTimeout` 0, HTTP/1.1 on an HTTP/2 server), at once.
    */
   | 'none'
-  /** The service manager's fd store (FileDescriptorStoreMax= must leave room): the next process takes them with `keptConnections()`. */
+  /**
+   * The service manager's fd store (FileDescriptorStoreMax= must leave room): the next process
+   * takes them with `keptConnections()`. Where `$FDSTORE` announces the store's size, those
+   * that would not fit stay and end by protocol (see `keepConnection()`).
+   */
   | 'fd-store'
   /**
    * Your own transport (e.g. to a successor): resolve `true` once the socket is given away (it

@@ -24,6 +24,7 @@ export type SocketActivationErrorCode =
   | 'ERR_WATCHDOG_PID'
   | 'ERR_FD_TAKEN'
   | 'ERR_NOT_MOVABLE'
+  | 'ERR_FD_STORE_FULL'
   | 'ERR_NOT_TRACKED'
   | 'ERR_ADDON_NOT_LOADED';
 

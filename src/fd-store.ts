@@ -43,6 +43,25 @@ function handleOf(target: object): { fd?: number } | null | undefined {
   return (target as HasHandle)._handle;
 }
 
+// What this process knows to be in the store: the fds it stored, by name (FDSTOREREMOVE removes
+// a name), those on their way, and the names it removed. The manager answers nothing, so this
+// and `$FDSTORE` are all there is to tell how much room is left.
+const storedHere = new Map<string, number>();
+const removedHere = new Set<string>();
+let sending = 0;
+
+/** How many fds this process has stored (or is storing) and not removed since. @internal */
+export function storedByThisProcess(): number {
+  let n = sending;
+  for (const count of storedHere.values()) n += count;
+  return n;
+}
+
+/** Whether this process has removed every fd stored under `name`. @internal */
+export function removedByThisProcess(name: string): boolean {
+  return removedHere.has(name);
+}
+
 function notMovable(what: string, why: string, expected = 'an fd, a descriptor, a listening server or a plain socket'): SocketActivationError {
   return new SocketActivationError('ERR_NOT_MOVABLE', `${what} cannot be stored: ${why}`, { expected, found: what });
 }
@@ -132,7 +151,16 @@ export function store(name: string, target: Storable, options?: StoreOptions): P
   } catch (err) {
     return Promise.reject(err);
   }
-  return send(message, [duplicate], options).finally(() => closeDuplicate(duplicate));
+  sending++;
+  return send(message, [duplicate], options)
+    .then((sent) => {
+      if (sent) storedHere.set(name, (storedHere.get(name) ?? 0) + 1);
+      return sent;
+    })
+    .finally(() => {
+      sending--;
+      closeDuplicate(duplicate);
+    });
 }
 
 /**
@@ -147,13 +175,19 @@ export function storeRemove(name: string, options?: NotifyOptions): Promise<bool
   } catch (err) {
     return Promise.reject(err);
   }
-  return send(encodeFields({ FDSTOREREMOVE: true, FDNAME: name }), [], options);
+  return send(encodeFields({ FDSTOREREMOVE: true, FDNAME: name }), [], options).then((sent) => {
+    if (sent) {
+      storedHere.delete(name);
+      removedHere.add(name);
+    }
+    return sent;
+  });
 }
 
 /**
  * The fd store's size as the manager announces it in `$FDSTORE` (systemd ≥ 254 sets it when
- * FileDescriptorStoreMax= > 0). `undefined` when not announced — systemd 252 never does, so
- * there it means "unknown", not "disabled".
+ * FileDescriptorStoreMax= > 0, the launcher when --fd-store-max > 0). `undefined` when not
+ * announced — systemd 252 never does, so there it means "unknown", not "disabled".
  */
 export function fdStoreLimit(): number | undefined {
   const text = process.env.FDSTORE;

@@ -1,12 +1,13 @@
 import net from 'node:net';
 import { inspect } from './descriptor.js';
 import { SocketActivationError } from './errors.js';
-import { fdOf, store, storeRemove } from './fd-store.js';
+import { fdOf, fdStoreLimit, removedByThisProcess, store, storedByThisProcess, storeRemove } from './fd-store.js';
 import { checkFdName } from './notify-message.js';
 import { type NotifyOptions } from './notify.js';
 import { activation } from './registry.js';
 import { connectionSocket } from './adopt.js';
 import { isConnection } from './select.js';
+import { successorServing } from './successor-serving.js';
 
 /** The name prefix {@link keepConnection} stores under and {@link keptConnections} takes back. */
 export const KEPT_PREFIX = 'kept.';
@@ -60,6 +61,35 @@ export function stopReading(socket: net.Socket): () => void {
   };
 }
 
+/**
+ * Refuses a connection the manager would drop: systemd (and the launcher) close an fd sent
+ * over FileDescriptorStoreMax= at once — for a connection, a FIN at whatever moment, under a
+ * request its client may be sending. Only where the limit is announced ($FDSTORE), and
+ * counting only what this process knows to be in the store: what it stored, and the kept
+ * connections it inherited and did not take back (fds a predecessor stored under other names
+ * are not told apart from the socket unit's).
+ */
+function checkRoom(fd: number): void {
+  const limit = fdStoreLimit();
+  // During a reload the launcher passes kept connections to the new child, not to its store.
+  if (limit === undefined || successorServing()) return;
+  let inherited = 0;
+  try {
+    const a = activation();
+    if (a.activated) for (const d of a.descriptors) if (isConnection(d) && !removedByThisProcess(d.name)) inherited++;
+  } catch {
+    // LISTEN_* unusable: nothing inherited to count
+  }
+  const used = storedByThisProcess() + inherited;
+  if (used < limit) return;
+  throw new SocketActivationError(
+    'ERR_FD_STORE_FULL',
+    `This connection cannot be kept: the fd store is full ($FDSTORE=${limit}, and ${used} fds are in it: stored by this process, or kept connections it inherited and did not take back), ` +
+      'so the manager would drop it, closing it under any request its client is sending. End it by its protocol instead, or raise FileDescriptorStoreMax= (the launcher\'s --fd-store-max).',
+    { fd, expected: `room in the fd store (at most ${limit} fds)`, found: used },
+  );
+}
+
 // null means no options, as drain() takes it; anything else but an object is a mistake.
 function objectOptions<T extends object>(fn: string, options: T | null | undefined): T {
   if (options === null || options === undefined) return {} as T;
@@ -78,6 +108,9 @@ function objectOptions<T extends object>(fn: string, options: T | null | undefin
  * holding bytes Node has read but nobody consumed. HTTP/2 sessions cannot move either (their
  * state lives in this process). Unsent writes are flushed first. Needs FileDescriptorStoreMax=
  * large enough: systemd 252 drops fds over the limit silently, which closes the connection.
+ * Where the manager announces the limit (`$FDSTORE`: systemd ≥ 254, the launcher), a
+ * connection that would not fit is refused (ERR_FD_STORE_FULL) and left as it was; the room
+ * counts what this process stored and the kept connections it inherited and did not take back.
  *
  * @returns `true` when stored and released; `false` when there is no manager — the socket is
  * then left as it was (end it yourself).
@@ -126,6 +159,9 @@ export async function keepConnection(socket: net.Socket, options: KeepOptions | 
   }
   let told: boolean;
   try {
+    // Checked right before store(), which counts the fd at once: two connections kept at the
+    // same time cannot both take the last place.
+    checkRoom(fd);
     told = await store(name, socket, options);
   } catch (err) {
     resumeReading();

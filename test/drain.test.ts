@@ -18,6 +18,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { drain, trackConnections, type DrainOptions } from '../src/index.js';
 import { finish, startActivated } from './helpers/activated.js';
 import { runInline } from './helpers/inline.js';
+import { startReceiver } from './helpers/notify-receiver.js';
+import { storedByThisProcess } from '../src/fd-store.js';
 import { closeAll, inetSocket } from './helpers/sockets.js';
 
 const cleanup: (() => void)[] = [];
@@ -924,5 +926,34 @@ describe('drain: what is not moved, and bad arguments', () => {
     expect(report.handedOff).toBe(0);
     await sleep(10);
     expect(warnings.filter((w) => w.startsWith('drain:'))).toEqual(['drain: the hand-off of 3 connections failed (EMFILE: too many open files, socket); they are closed here instead']);
+  });
+
+  it("handOff 'fd-store' with $FDSTORE announced: what fits is stored, the rest is not sent to be dropped but ends by its keep-alive timeout, told in one warning", async () => {
+    const r = await startReceiver({ keepFds: true });
+    process.env.NOTIFY_SOCKET = r.address;
+    process.env.FDSTORE = String(storedByThisProcess() + 1);
+    cleanup.push(() => {
+      delete process.env.NOTIFY_SOCKET;
+      delete process.env.FDSTORE;
+    });
+    const { server, port } = await serve((req, res) => res.end('x'), 1500);
+    const clients = [];
+    for (let i = 0; i < 3; i++) {
+      const c = rawClient(port);
+      c.client.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+      await once(c.client, 'data');
+      clients.push(Object.assign(c, { ended: once(c.client, 'end').then(() => true) }));
+    }
+    const warnings = warningsSeen();
+    const report = await drain(server, { timeout: 5000, notify: false, handOff: 'fd-store' });
+    expect(report).toMatchObject({ handedOff: 1, closed: 2, cut: 0 });
+    expect((await r.waitFor(1)).map((m) => m.text)).toEqual([expect.stringMatching(/^FDSTORE=1\nFDNAME=kept\./)]);
+    await sleep(10);
+    expect(warnings.filter((w) => w.startsWith('drain:'))).toEqual([
+      expect.stringMatching(/^drain: the hand-off of 2 connections failed \(This connection cannot be kept: the fd store is full \(\$FDSTORE=\d+, .*\); they are closed here instead$/),
+    ]);
+    // The two left here were ended (FIN) by the server, not dropped by the manager mid-request.
+    const ended = await Promise.all(clients.map((c) => Promise.race([c.ended, sleep(300).then(() => false)])));
+    expect(ended.filter(Boolean)).toHaveLength(2);
   });
 });

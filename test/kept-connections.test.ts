@@ -5,13 +5,16 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
-import { keepConnection, keptConnections } from '../src/index.js';
+import { keepConnection, keptConnections, storeRemove } from '../src/index.js';
+import { storedByThisProcess } from '../src/fd-store.js';
+import { runInline } from './helpers/inline.js';
 import { startReceiver } from './helpers/notify-receiver.js';
 import { killAll } from './helpers/watch.js';
 
 const cleanup: (() => void)[] = [];
 afterEach(async () => {
   delete process.env.NOTIFY_SOCKET;
+  delete process.env.FDSTORE;
   for (const c of cleanup.splice(0)) c();
   await killAll();
 });
@@ -116,5 +119,57 @@ describe('keepConnection', () => {
     const { accepted } = await pair();
     await expect(keepConnection(new tls.TLSSocket(accepted))).rejects.toMatchObject({ code: 'ERR_NOT_MOVABLE' });
     await expect(keepConnection({} as net.Socket)).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT' });
+  });
+
+  it('$FDSTORE announced: past the room left, ERR_FD_STORE_FULL and the socket reads on; two kept at once cannot both take the last place; a removal makes room again', async () => {
+    const r = await startReceiver({ keepFds: true });
+    process.env.NOTIFY_SOCKET = r.address;
+    // Earlier tests of this file stored fds too: they count, as systemd counts them.
+    process.env.FDSTORE = String(storedByThisProcess() + 2);
+    const pairs = await Promise.all([pair(), pair(), pair()]);
+    const outcomes = await Promise.allSettled(pairs.map(({ accepted }, i) => keepConnection(accepted, { name: `kept.room.${i}` })));
+    expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'fulfilled', 'rejected']);
+    const refused = pairs[2]!;
+    expect((outcomes[2] as PromiseRejectedResult).reason).toMatchObject({
+      code: 'ERR_FD_STORE_FULL',
+      fd: (refused.accepted as unknown as { _handle: { fd: number } })._handle.fd,
+      message: expect.stringMatching(/fd store is full \(\$FDSTORE=\d+, and \d+ fds are in it.*End it by its protocol instead, or raise FileDescriptorStoreMax=/),
+    });
+    expect(refused.accepted.destroyed).toBe(false);
+    refused.accepted.setEncoding('utf8');
+    refused.client.write('still here');
+    expect((await once(refused.accepted, 'data'))[0]).toBe('still here');
+    expect((await r.waitFor(2)).map((m) => m.text)).toEqual(['FDSTORE=1\nFDNAME=kept.room.0', 'FDSTORE=1\nFDNAME=kept.room.1']);
+
+    await storeRemove('kept.room.0');
+    await expect(keepConnection(refused.accepted, { name: 'kept.room.2' })).resolves.toBe(true);
+  });
+
+  it('$FDSTORE: kept connections inherited and not taken back count as in the store; keptConnections() frees their places', async () => {
+    const r = await startReceiver({ keepFds: true });
+    const inherited = await Promise.all([pair(), pair()]);
+    const fds = inherited.map(({ accepted }) => (accepted as unknown as { _handle: { fd: number } })._handle.fd);
+    const report = await runInline<{ before: string[]; taken: number; after: string }>(
+      `
+import { once } from 'node:events';
+import net from 'node:net';
+import { keepConnection, keptConnections } from 'socket-activation';
+const server = net.createServer();
+await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+const own = [];
+for (let i = 0; i < 2; i++) {
+  net.connect(server.address().port, '127.0.0.1');
+  own.push((await once(server, 'connection'))[0]);
+}
+const outcome = (socket) => keepConnection(socket).then(String, (err) => err.code);
+const before = [await outcome(own[0]), await outcome(own[1])];
+const taken = (await keptConnections()).length;
+const after = await outcome(own[1]);
+console.log(JSON.stringify({ before, taken, after }));
+process.exit(0);
+`,
+      { fds, env: { LISTEN_FDNAMES: 'kept.a:kept.b', NOTIFY_SOCKET: r.address, FDSTORE: '3' } },
+    );
+    expect(report).toEqual({ before: ['true', 'ERR_FD_STORE_FULL'], taken: 2, after: 'true' });
   });
 });

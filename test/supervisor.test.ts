@@ -154,9 +154,10 @@ describe('reload on SIGHUP', () => {
     expect(JSON.parse(text)).toEqual({ pid, code: 'v2', version: 'v2' });
   });
 
-  it('idle keep-alive connections move to the new child: one used during the linger right after its answer, one left idle when the linger ends; same TCP connections', async () => {
+  it('idle keep-alive connections move to the new child: one used during the linger right after its answer, one left idle when the linger ends; same TCP connections, more than the fd store holds', async () => {
     const port = await freePort();
-    const s = supervise(['-l', `web=127.0.0.1:${port}`], web());
+    // FDSTORE=1: the two connections go to the new child, not into the store, so neither is refused.
+    const s = supervise(['--fd-store-max', '1', '-l', `web=127.0.0.1:${port}`], web());
     await firstAnswer(port);
     const busy = new http.Agent({ keepAlive: true, maxSockets: 1 });
     const quiet = new http.Agent({ keepAlive: true, maxSockets: 1 });
