@@ -419,7 +419,9 @@ export function stopBegun(servers: readonly Server[]): boolean {
 /**
  * Ends a session at the timeout. Its open streams are reset first (RST_STREAM): a session that
  * merely ends leaves a client that reads a stream ended by the connection's end (Node's does)
- * with a truncated body it takes for whole. The session goes once the resets are written.
+ * with a truncated body it takes for whole. The reset says INTERNAL_ERROR (destroy() with an
+ * error), not CANCEL, which would fit better: Node's client takes a CANCEL for a normal end,
+ * the same truncated body taken for whole. The session goes once the resets are written.
  */
 function cutSession(session: http2.ServerHttp2Session, streams: ReadonlySet<http2.ServerHttp2Stream> | undefined): void {
   for (const stream of streams ?? []) {
