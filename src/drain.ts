@@ -38,7 +38,8 @@ export type HandOff =
 export interface DrainOptions {
   /**
    * Milliseconds to wait for in-flight requests before cutting the remaining connections.
-   * Keep it below the unit's TimeoutStopSec= (or see `extendStopTimeout`).
+   * With `notify` (the default) the manager is asked to wait that long plus 5 s; with
+   * `notify: false`, keep it below the unit's TimeoutStopSec=.
    * @default 10000
    */
   readonly timeout?: number;
