@@ -1,6 +1,6 @@
 // Fastify on the listener "web" (myapp-fastify.socket: ListenStream=80), or port 8080 when run
 // by hand. Instead of fastify.listen(): make the app ready, then let listen() start its server.
-// Under the launcher: socket-activation -l web=127.0.0.1:8080 -- node examples/fastify/server.mjs
+// Under the launcher: npx socket-activation -l web=127.0.0.1:8080 -- node examples/fastify/server.mjs
 import Fastify from 'fastify';
 import { formatAddress, listen } from 'socket-activation';
 

@@ -1,6 +1,6 @@
 // Hono on the listener "web" (myapp-hono.socket: ListenStream=80), or port 8080 when run by
 // hand: @hono/node-server's createAdaptorServer() makes the server without listening.
-// Under the launcher: socket-activation -l web=127.0.0.1:8080 -- node examples/hono/server.mjs
+// Under the launcher: npx socket-activation -l web=127.0.0.1:8080 -- node examples/hono/server.mjs
 import { createAdaptorServer } from '@hono/node-server';
 import { Hono } from 'hono';
 import { formatAddress, listen } from 'socket-activation';

@@ -1,5 +1,5 @@
 // HTTP on the listener "web" (myapp.socket: ListenStream=80), or port 8080 when run by hand.
-// Under the launcher: socket-activation -l web=127.0.0.1:8080 -- node examples/http/server.mjs
+// Under the launcher: npx socket-activation -l web=127.0.0.1:8080 -- node examples/http/server.mjs
 import http from 'node:http';
 import { formatAddress, listen } from 'socket-activation';
 

@@ -1,7 +1,8 @@
 // HTTP/2 over TLS (and HTTP/1.1 for older clients) on the listener "web"
 // (myapp-http2.socket: ListenStream=443), or port 8443 when run by hand. Certificate and key as
 // in examples/https: systemd credentials, or TLS_CERT and TLS_KEY:
-//   socket-activation -l web=127.0.0.1:8443 -E TLS_CERT=cert.pem -E TLS_KEY=key.pem -- node examples/http2/server.mjs
+//   openssl req -x509 -newkey rsa:2048 -nodes -keyout key.pem -out cert.pem -days 30 -subj /CN=localhost   # a self-signed pair to try it
+//   npx socket-activation -l web=127.0.0.1:8443 -E TLS_CERT=cert.pem -E TLS_KEY=key.pem -- node examples/http2/server.mjs
 import { readFileSync } from 'node:fs';
 import http2 from 'node:http2';
 import { join } from 'node:path';

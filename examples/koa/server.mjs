@@ -1,6 +1,6 @@
 // Koa on the listener "web" (myapp-koa.socket: ListenStream=80), or port 8080 when run by hand:
 // app.callback() is the request handler of a plain http.Server.
-// Under the launcher: socket-activation -l web=127.0.0.1:8080 -- node examples/koa/server.mjs
+// Under the launcher: npx socket-activation -l web=127.0.0.1:8080 -- node examples/koa/server.mjs
 import http from 'node:http';
 import Koa from 'koa';
 import { formatAddress, listen } from 'socket-activation';

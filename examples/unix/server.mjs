@@ -1,7 +1,7 @@
 // HTTP on the unix socket "api" (myapp-api.socket: ListenStream=/run/myapp/api.sock), or
 // ./api.sock when run by hand. Node's server.address() is null for an inherited unix socket:
 // listen() reports its path.
-// Under the launcher: socket-activation -l api=/tmp/api.sock -- node examples/unix/server.mjs
+// Under the launcher: npx socket-activation -l api=/tmp/api.sock -- node examples/unix/server.mjs
 // A client: curl --unix-socket /tmp/api.sock http://localhost/
 import http from 'node:http';
 import { formatAddress, listen } from 'socket-activation';
