@@ -30,20 +30,26 @@ const build = gyp
 if (build.status === 0 && loadError() === '') process.exit(0);
 
 const glibc = process.report?.getReport().header.glibcVersionRuntime;
+// A git checkout has no prebuilds/ (made by `npm run prebuilds` for the package, not kept in
+// git): there "no prebuilt binary fits" would contradict the list of platforms printed below.
+const checkout = !require('node:fs').existsSync(path.join(root, 'prebuilds'));
 // node-gyp-build says "No native build was found" when nothing fits; anything else is a binary
 // that was found but did not load, and its loader's words say why.
 const why = forced
   ? 'building from source was asked for (npm_config_build_from_source)'
-  : /No native build was found/.test(prebuilt)
-    ? `no prebuilt binary fits ${process.platform}-${process.arch}${glibc ? ` with glibc ${glibc}` : ''}`
-    : `the prebuilt binary did not load (${prebuilt.split('\n')[0]})`;
+  : !/No native build was found/.test(prebuilt)
+    ? `the prebuilt binary did not load (${prebuilt.split('\n')[0]})`
+    : checkout
+      ? 'this copy has no prebuilds/ directory (a git checkout: the prebuilt binaries are made by `npm run prebuilds` for the published package)'
+      : `no prebuilt binary fits ${process.platform}-${process.arch}${glibc ? ` with glibc ${glibc}` : ''}`;
 console.error(
   [
     '',
     `socket-activation: ${why}, and building from source failed.`,
     'Prebuilt: Linux x64 and arm64 with glibc 2.28 or newer. Anywhere else the addon is built from source, which needs',
     'python3, make and a C++ compiler (Debian/Ubuntu: apt-get install python3 make g++; Alpine: apk add python3 make g++;',
-    'macOS: xcode-select --install). Install them, then run: npm rebuild socket-activation',
+    // npm rebuild NAME rebuilds dependencies only, never the project it runs in.
+    `macOS: xcode-select --install). Install them, then run: ${checkout ? 'npm install' : 'npm rebuild socket-activation'}`,
     '',
   ].join('\n'),
 );
