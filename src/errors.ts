@@ -76,6 +76,19 @@ export interface AddressSystemError extends Error {
   address: string;
 }
 
+/**
+ * A value of the wrong kind as a message shows it (strings quoted). Never throws: JSON.stringify
+ * does on a bigint, and the TypeError would replace the error being built.
+ */
+export function shownValue(value: unknown): string {
+  if (typeof value === 'bigint') return `${value}n`;
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return Array.isArray(value) ? 'an array' : 'an object';
+  }
+}
+
 function systemError(errno: number, syscall: string, subject: string, context: string | undefined, caller: Function): Error & { code: string; errno: number; syscall: string } {
   const [code, description] = getSystemErrorMap().get(errno) ?? [`Unknown system error ${errno}`, 'unknown error'];
   const where = context ? ` (${context})` : '';

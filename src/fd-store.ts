@@ -2,7 +2,7 @@ import dgram from 'node:dgram';
 import type net from 'node:net';
 import { checkUnchanged, closeDuplicate } from './adopt.js';
 import { describeFd, RUNTIME_ANON_TYPES, type Descriptor } from './descriptor.js';
-import { errnoException, SocketActivationError } from './errors.js';
+import { errnoException, shownValue, SocketActivationError } from './errors.js';
 import { native } from './native.js';
 import { checkFdName, encodeFields } from './notify-message.js';
 import { send, type NotifyOptions } from './notify.js';
@@ -129,7 +129,7 @@ export function store(name: string, target: Storable, options?: StoreOptions): P
   try {
     checkFdName(name);
     if (options?.poll !== undefined && typeof options.poll !== 'boolean') {
-      throw new SocketActivationError('ERR_INVALID_ARGUMENT', `store()'s poll must be true or false, found ${JSON.stringify(options.poll) ?? String(options.poll)}.`, { argument: 'poll', expected: 'boolean', found: options.poll });
+      throw new SocketActivationError('ERR_INVALID_ARGUMENT', `store()'s poll must be true or false, found ${shownValue(options.poll)}.`, { argument: 'poll', expected: 'boolean', found: options.poll });
     }
     const fd = fdOf(target);
     // A descriptor names the file it was inspected as: its fd number may have been reused since.

@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { inspect } from './descriptor.js';
-import { SocketActivationError } from './errors.js';
+import { shownValue, SocketActivationError } from './errors.js';
 import { fdOf, fdStoreLimit, removedByThisProcess, store, storedByThisProcess, storeRemove } from './fd-store.js';
 import { checkFdName } from './notify-message.js';
 import { type NotifyOptions } from './notify.js';
@@ -190,7 +190,7 @@ export async function keptConnections(options: KeptOptions | null = {}): Promise
   const prefix = options.prefix ?? KEPT_PREFIX;
   if (typeof prefix !== 'string' || prefix === '') {
     // An empty prefix would take every inherited connection, an Accept=yes one included.
-    throw new SocketActivationError('ERR_INVALID_ARGUMENT', `keptConnections's prefix must be a non-empty string, found ${JSON.stringify(prefix) ?? String(prefix)}.`, { argument: 'prefix', expected: 'non-empty string', found: prefix });
+    throw new SocketActivationError('ERR_INVALID_ARGUMENT', `keptConnections's prefix must be a non-empty string, found ${shownValue(prefix)}.`, { argument: 'prefix', expected: 'non-empty string', found: prefix });
   }
   const a = activation();
   if (!a.activated) return [];

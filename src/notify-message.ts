@@ -1,4 +1,4 @@
-import { SocketActivationError } from './errors.js';
+import { shownValue, SocketActivationError } from './errors.js';
 
 /** A value of one notify assignment: numbers are written in decimal, `true` as `1`. */
 export type NotifyValue = string | number | bigint | true;
@@ -155,7 +155,7 @@ export function checkFdName(name: string): string {
   if (problem) {
     throw new SocketActivationError(
       'ERR_FDNAME',
-      `The fd name ${JSON.stringify(name)} is not valid: ${problem}. Expected 1 to ${FDNAME_MAX} ASCII characters without control characters, ':' or '\\' ` +
+      `The fd name ${shownValue(name)} is not valid: ${problem}. Expected 1 to ${FDNAME_MAX} ASCII characters without control characters, ':' or '\\' ` +
         '(systemd would silently store the fd under another name).',
       { expected: `1..${FDNAME_MAX} ASCII characters, no control characters, no ':', no '\\'`, found: name },
     );

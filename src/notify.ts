@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { constants } from 'node:os';
-import { addressException, SocketActivationError } from './errors.js';
+import { addressException, shownValue, SocketActivationError } from './errors.js';
 import { isTimerMs, TIMER_MS_EXPECTED } from './milliseconds.js';
 import { native, nativeSupported } from './native.js';
 import { parseNotifyAddress, type NotifyAddress } from './notify-address.js';
@@ -239,7 +239,7 @@ function checkFds(fds: unknown): void {
   if (fds === undefined) return;
   const bad = Array.isArray(fds) ? fds.find((fd) => !Number.isInteger(fd) || fd < 0 || fd > 0x7fffffff) : fds;
   if (Array.isArray(fds) && bad === undefined) return;
-  throw new SocketActivationError('ERR_INVALID_ARGUMENT', `notify()'s fds must be an array of open fd numbers (integers >= 0), found ${Array.isArray(fds) ? `${JSON.stringify(bad) ?? String(bad)} in it` : JSON.stringify(fds) ?? String(fds)}.`, {
+  throw new SocketActivationError('ERR_INVALID_ARGUMENT', `notify()'s fds must be an array of open fd numbers (integers >= 0), found ${Array.isArray(fds) ? `${shownValue(bad)} in it` : shownValue(fds)}.`, {
     argument: 'fds',
     expected: 'integer fds >= 0',
     found: fds,
@@ -275,7 +275,7 @@ export function reportErrno(errno: number | string, options?: NotifyOptions): Pr
   if (typeof errno === 'string') n = (constants.errno as Record<string, number>)[errno] ?? NaN;
   if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) {
     return Promise.reject(
-      new SocketActivationError('ERR_INVALID_ARGUMENT', `errno must be a positive errno number or a name such as 'ENOENT', found ${JSON.stringify(errno)}.`, {
+      new SocketActivationError('ERR_INVALID_ARGUMENT', `errno must be a positive errno number or a name such as 'ENOENT', found ${shownValue(errno)}.`, {
         expected: 'errno number or name',
         found: errno,
       }),

@@ -5,7 +5,7 @@ import dgram from 'node:dgram';
 import http from 'node:http';
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { bindDatagram, check, connection, fifo, inspect, listen, listener, listenersNamed, matches } from '../src/index.js';
+import { bindDatagram, check, checkFdName, connection, fifo, inspect, keptConnections, listen, listener, listenersNamed, matches, notify, reportErrno, store, storeRemove } from '../src/index.js';
 
 describe('the listener argument', () => {
   it.each([
@@ -65,5 +65,19 @@ describe('the name and the expectation of listener() and listenersNamed()', () =
     expect(matches(stdin, { kind: stdin.kind, name: 'web' } as never)).toBe(true);
     expect(() => matches(stdin, { kind: 'pipe' } as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', message: expect.stringMatching(/^matches\(\): expectation kind is "pipe"; expected kind to be one of socket, fifo, file/) }));
     expect(() => check(stdin, { family: 'ipv4' } as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', message: expect.stringMatching(/^check\(\): expectation family is "ipv4"/) }));
+  });
+});
+
+// JSON.stringify throws on a bigint: the message of the argument error must not.
+describe('a bigint where a number or a string belongs', () => {
+  it('is ERR_INVALID_ARGUMENT or ERR_FDNAME showing it as 10n, not a TypeError from the message', async () => {
+    await expect(notify({ READY: true }, { fds: [10n as never] })).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT', argument: 'fds', message: expect.stringContaining('found 10n in it') });
+    await expect(notify({ READY: true }, { fds: 10n as never })).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT', message: expect.stringContaining('found 10n.') });
+    await expect(reportErrno(10n as never)).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT', message: expect.stringContaining('found 10n.') });
+    await expect(store('x', 0, { poll: 10n as never })).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT', argument: 'poll', message: expect.stringContaining('found 10n.') });
+    await expect(keptConnections({ prefix: 10n as never })).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT', argument: 'prefix', message: expect.stringContaining('found 10n.') });
+    expect(() => checkFdName(10n as never)).toThrow(expect.objectContaining({ code: 'ERR_FDNAME', message: expect.stringMatching(/^The fd name 10n is not valid: it is a bigint, not a string/) }));
+    await expect(store(10n as never, 0)).rejects.toMatchObject({ code: 'ERR_FDNAME' });
+    await expect(storeRemove(10n as never)).rejects.toMatchObject({ code: 'ERR_FDNAME' });
   });
 });
