@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { constants } from 'node:os';
-import { addressException, shownValue, SocketActivationError } from './errors.js';
+import { printable } from './address.js';
+import { addressException, errnoException, shownValue, SocketActivationError } from './errors.js';
 import { isTimerMs, TIMER_MS_EXPECTED } from './milliseconds.js';
 import { native, nativeSupported } from './native.js';
 import { parseNotifyAddress, type NotifyAddress } from './notify-address.js';
@@ -116,8 +117,18 @@ function attemptUnix(job: Job): boolean | undefined {
   if (r === EAGAIN) return undefined;
   // Out of fds, it is the socket the message goes on that failed (sendmsg() allocates none).
   if (r === -constants.errno.EMFILE || r === -constants.errno.ENFILE) throw addressException(r, 'socket', address.text, 'no fd for a socket to NOTIFY_SOCKET');
+  if (r === -constants.errno.EBADF) closedFd(job.fds, address.text);
   if (r < 0) throw addressException(r, 'sendmsg', address.text, 'NOTIFY_SOCKET');
   return true;
+}
+
+// sendmsg() fails with EBADF for any closed fd among those passed: name that fd, not the socket.
+function closedFd(fds: Int32Array, address: string): void {
+  for (const fd of fds) {
+    if (native().inspect(fd) !== -constants.errno.EBADF) continue;
+    const err = errnoException(-constants.errno.EBADF, 'sendmsg', fd, `passed with the message to NOTIFY_SOCKET ${printable(address)}, but it is not open: pass only open fds`);
+    throw Object.assign(err, { address });
+  }
 }
 
 function settle(job: Job, run: () => boolean | undefined): boolean {
@@ -213,7 +224,8 @@ export function send(message: string, fds: readonly number[], options: NotifyOpt
  *
  * @returns `true` once sent, `false` when NOTIFY_SOCKET is unset (nothing was told).
  * @throws (rejects) ERR_NOTIFY_MESSAGE, ERR_NOTIFY_SOCKET, or a system error (`syscall`
- * 'sendmsg', `address`), e.g. ECONNREFUSED when nothing listens there any more.
+ * 'sendmsg', `address`), e.g. ECONNREFUSED when nothing listens there any more, or EBADF
+ * with `fd` for a closed fd in `fds`.
  */
 export function notify(message: string | NotifyFields, options?: NotifyWithFdsOptions): Promise<boolean> {
   let text: string;

@@ -282,6 +282,15 @@ describe('errors', () => {
     await expect(ready()).rejects.toMatchObject({ code: 'ECONNREFUSED', syscall: 'sendmsg', address: r.address });
   });
 
+  it('a closed fd among the fds passed: EBADF naming that fd (not the notify socket), and nothing sent', async () => {
+    const r = await receiver();
+    const err = (await notify({ FDSTORE: 1, FDNAME: 'x' }, { fds: [0, 987] }).catch((e: unknown) => e)) as Error;
+    expect(err).toMatchObject({ code: 'EBADF', syscall: 'sendmsg', fd: 987, address: r.address });
+    expect(err.message).toMatch(/^EBADF: bad file descriptor, sendmsg fd 987 \(passed with the message to NOTIFY_SOCKET .* but it is not open: pass only open fds\)$/);
+    await expect(ready()).resolves.toBe(true);
+    expect((await r.waitFor(1)).map((m) => m.text)).toEqual(['READY=1']);
+  });
+
   it('a path that does not exist: ENOENT', async () => {
     process.env.NOTIFY_SOCKET = '/nonexistent/notify';
     await expect(ready()).rejects.toMatchObject({ code: 'ENOENT', syscall: 'sendmsg', address: '/nonexistent/notify' });
