@@ -2,9 +2,9 @@
 import dgram from 'node:dgram';
 import { once } from 'node:events';
 import type http from 'node:http';
-import type net from 'node:net';
+import net from 'node:net';
 import { afterAll, describe, expect, expectTypeOf, it } from 'vitest';
-import type { activate, Listening, StreamListenerDescriptor } from '../src/index.js';
+import { activate, type Listening, type StreamListenerDescriptor } from '../src/index.js';
 import { finish, reportOf, startActivated, waitForLine } from './helpers/activated.js';
 import { native } from '../src/native.js';
 import { OPEN_FDS, runInline } from './helpers/inline.js';
@@ -86,5 +86,22 @@ describe('activate()', () => {
   it('not activated: the fallbacks are used, a spec without one says why', async () => {
     const r = await reportOf('declarative.mjs', { listenPid: 'none' });
     expect(r).toEqual({ ok: false, code: 'ERR_NOT_ACTIVATED', listenerName: 'web' });
+  });
+});
+
+// The kind of an entry is read from its keys: a misspelt key must not make it another kind.
+describe('activate() with a spec of the wrong shape', () => {
+  const server = net.createServer();
+  it.each([
+    ['undefined', undefined, 'spec', /^activate\(\): the spec must be an object with one entry per listener .*; found undefined\.$/],
+    ['a string', 'web', 'spec', /; found "web"\.$/],
+    ['a null entry', { web: null }, 'spec.web', /^activate\(\): spec\.web must be one of \{ server, fallback\?, backlog\?, name\? \}, .*; found null\.$/],
+    ['{ sever }', { web: { sever: server } }, 'spec.web', /^activate\(\): spec\.web has the key "sever", which an entry without server, datagram or fifo \(the checked descriptors\) does not take; it takes expect, name\.$/],
+    ['{ server, fallbak }', { web: { server, fallbak: 8080 } }, 'spec.web', /spec\.web has the key "fallbak", which a server entry does not take; it takes server, fallback, backlog, name\.$/],
+    ['{ server, datagram }', { web: { server, datagram: true } }, 'spec.web', /spec\.web has the key "datagram", which a server entry does not take/],
+    ['{ datagram: false }', { dns: { datagram: false, fallback: 5353 } }, 'spec.dns', /^activate\(\): spec\.dns\.datagram must be true; found false\.$/],
+  ])('%s: ERR_INVALID_ARGUMENT naming the entry, nothing set up', async (_label, spec, argument, message) => {
+    await expect(activate(spec as never)).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT', argument, message: expect.stringMatching(message) });
+    expect(server.listening).toBe(false);
   });
 });
