@@ -73,10 +73,11 @@ function isDescriptorLike(target: unknown): target is Pick<Descriptor, 'fd' | 'n
 }
 
 /**
- * The fd behind a storable value, checked to be a number this process has open.
+ * The fd behind a storable value, checked to be a number this process has open; `unopened`
+ * is the message for a server or socket without one.
  * @internal
  */
-export function fdOf(target: Storable): number {
+export function fdOf(target: Storable, unopened = 'The server or socket has no open fd to store (not listening yet, already closed, or not backed by an fd on this platform). Store it once it is listening.'): number {
   let fd: unknown;
   if (typeof target === 'number') fd = target;
   else if (target && typeof target === 'object') {
@@ -92,7 +93,7 @@ export function fdOf(target: Storable): number {
       if (typeof fd !== 'number' || fd < 0) {
         throw new SocketActivationError(
           'ERR_INVALID_ARGUMENT',
-          'The server or socket has no open fd to store (not listening yet, already closed, or not backed by an fd on this platform). Store it once it is listening.',
+          unopened,
           { expected: 'a listening server or an open socket', found: fd ?? null },
         );
       }

@@ -127,7 +127,7 @@ export async function keepConnection(socket: net.Socket, options: KeepOptions | 
     throw new SocketActivationError('ERR_INVALID_ARGUMENT', `keepConnection's idle must be a function returning a boolean, found ${typeof options.idle}.`, { argument: 'idle', expected: 'function', found: options.idle });
   }
   const name = checkFdName(options.name ?? `${KEPT_PREFIX}${process.pid}.${++counter}`);
-  const fd = fdOf(socket);
+  const fd = fdOf(socket, 'keepConnection(): the socket has no open fd (not connected yet, or already closed): there is no connection to keep.');
   const d = inspect(fd);
   if (!isConnection(d)) throw refuse('it is not a connected stream socket', fd);
   if (socket.writableLength > 0) {

@@ -172,4 +172,18 @@ process.exit(0);
     );
     expect(report).toEqual({ before: ['true', 'ERR_FD_STORE_FULL'], taken: 2, after: 'true' });
   });
+
+  it('a socket never connected, or closed: ERR_INVALID_ARGUMENT saying there is no connection to keep (not "store it once it is listening")', async () => {
+    const r = await startReceiver();
+    process.env.NOTIFY_SOCKET = r.address;
+    const { accepted } = await pair();
+    accepted.destroy();
+    for (const socket of [new net.Socket(), accepted]) {
+      await expect(keepConnection(socket)).rejects.toMatchObject({
+        code: 'ERR_INVALID_ARGUMENT',
+        message: 'keepConnection(): the socket has no open fd (not connected yet, or already closed): there is no connection to keep.',
+      });
+    }
+    expect(r.messages()).toEqual([]);
+  });
 });
