@@ -1,6 +1,7 @@
 import type http from 'node:http';
 import type http2 from 'node:http2';
 import net from 'node:net';
+import { constants } from 'node:os';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type tls from 'node:tls';
 import { SocketActivationError } from './errors.js';
@@ -459,13 +460,17 @@ export function invalid(what: string, expected: string, found: unknown, fn = 'dr
 
 function checkOptions(server: unknown, options: DrainOptions): DrainOptions {
   if (!(server instanceof net.Server)) throw invalid('server', 'a net.Server (http, https, http2 or net)', notAServer(server));
-  if (typeof options !== 'object') throw invalid('options', 'an object', options);
+  return checkDrainOptions(options);
+}
+
+function checkDrainOptions(options: DrainOptions, fn = 'drain'): DrainOptions {
+  if (typeof options !== 'object') throw invalid('options', 'an object', options, fn);
   const { handOff, closeConnection, notify } = options;
   if (handOff !== undefined && handOff !== 'none' && handOff !== 'fd-store' && typeof handOff !== 'function') {
-    throw invalid('handOff', "'none', 'fd-store' or a function", handOff);
+    throw invalid('handOff', "'none', 'fd-store' or a function", handOff, fn);
   }
-  if (closeConnection !== undefined && typeof closeConnection !== 'function') throw invalid('closeConnection', 'a function', closeConnection);
-  if (notify !== undefined && typeof notify !== 'boolean') throw invalid('notify', 'a boolean', notify);
+  if (closeConnection !== undefined && typeof closeConnection !== 'function') throw invalid('closeConnection', 'a function', closeConnection, fn);
+  if (notify !== undefined && typeof notify !== 'boolean') throw invalid('notify', 'a boolean', notify, fn);
   return options;
 }
 
@@ -683,15 +688,30 @@ export interface DrainOnSignalOptions extends DrainOptions {
 /**
  * One call for the usual case: on SIGTERM (once), drain every server, then exit. Apps that
  * handle signals themselves call {@link drain} from their own handler instead.
+ *
+ * @throws ERR_INVALID_ARGUMENT for a server that is not a net.Server or an option of the wrong
+ * kind (drain()'s included), at the call: found only at the signal, it would end the process
+ * there undrained, or (a misspelt signal) leave the signal's default action to kill it.
  */
-export function drainOnSignal(servers: Server | readonly Server[], options: DrainOnSignalOptions = {}): void {
+export function drainOnSignal(servers: Server | readonly Server[], options: DrainOnSignalOptions | null = {}): void {
+  const fn = 'drainOnSignal()';
   const list = Array.isArray(servers) ? (servers as readonly Server[]) : [servers as Server];
+  const at = list.findIndex((s) => !(s instanceof net.Server));
+  if (at >= 0) throw invalid('servers', 'a net.Server (http, https, http2, tls or net) or an array of them', notAServer(list[at]), fn);
+  options = checkDrainOptions(options ?? {}, fn) as DrainOnSignalOptions;
+  const { signal, exit, onDrained } = options;
+  if (signal !== undefined && !(typeof signal === 'string' && signal in constants.signals)) throw invalid('signal', 'a signal name such as SIGTERM', signal, fn);
+  if (exit !== undefined && typeof exit !== 'boolean') throw invalid('exit', 'true or false', exit, fn);
+  if (onDrained !== undefined && typeof onDrained !== 'function') throw invalid('onDrained', 'a function', onDrained, fn);
+  // null is the default, as drain() takes it.
+  for (const name of ['timeout', 'linger'] as const) if (options[name] != null) checkMs(name, options[name], fn);
   for (const s of list) trackConnections(s);
-  process.once(options.signal ?? 'SIGTERM', () => {
+  const drainOptions = options;
+  process.once(signal ?? 'SIGTERM', () => {
     stopSignalled = true;
-    void Promise.all(list.map((s) => drain(s, options))).then((reports) => {
-      options.onDrained?.(reports);
-      if (options.exit !== false) process.exit(0);
+    void Promise.all(list.map((s) => drain(s, drainOptions))).then((reports) => {
+      onDrained?.(reports);
+      if (exit !== false) process.exit(0);
     });
   });
 }

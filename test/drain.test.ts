@@ -15,7 +15,7 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import tls from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
-import { drain, trackConnections, type DrainOptions } from '../src/index.js';
+import { drain, drainOnSignal, trackConnections, type DrainOnSignalOptions, type DrainOptions } from '../src/index.js';
 import { finish, startActivated } from './helpers/activated.js';
 import { runInline } from './helpers/inline.js';
 import { startReceiver } from './helpers/notify-receiver.js';
@@ -812,6 +812,26 @@ describe('drain: what is not moved, and bad arguments', () => {
     for (const bad of [undefined, {}, 5]) {
       expect(() => trackConnections(bad as http.Server)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', message: expect.stringMatching(/^trackConnections\(\) server must be a net\.Server/) }));
     }
+  });
+
+  it('drainOnSignal(): a bad server or option is ERR_INVALID_ARGUMENT at the call, not a crash (or no drain at all) when the signal comes', () => {
+    const server = net.createServer();
+    const bad: [unknown, unknown, RegExp][] = [
+      [{}, {}, /^drainOnSignal\(\) servers must be a net\.Server .*found "Object"\.$/],
+      [server, 'x', /^drainOnSignal\(\) options must be an object, found "x"\.$/],
+      [server, { signal: 'SIGTREM' }, /^drainOnSignal\(\) signal must be a signal name such as SIGTERM, found "SIGTREM"\.$/],
+      [server, { signal: 15 }, /^drainOnSignal\(\) signal must be .*found 15\.$/],
+      [server, { timeout: -1 }, /^drainOnSignal\(\) timeout must be a number of milliseconds from 0 to 2147483647 .*found -1\.$/],
+      [server, { linger: Number.NaN }, /^drainOnSignal\(\) linger must be .*found NaN\.$/],
+      [server, { handOff: 'bogus' }, /^drainOnSignal\(\) handOff must be 'none', 'fd-store' or a function, found "bogus"\.$/],
+      [server, { onDrained: 5 }, /^drainOnSignal\(\) onDrained must be a function, found 5\.$/],
+      [server, { exit: 'no' }, /^drainOnSignal\(\) exit must be true or false, found "no"\.$/],
+    ];
+    const listening = process.listenerCount('SIGTERM');
+    for (const [s, o, message] of bad) {
+      expect(() => drainOnSignal(s as http.Server, o as DrainOnSignalOptions)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', message: expect.stringMatching(message) }));
+    }
+    expect(process.listenerCount('SIGTERM')).toBe(listening);
   });
 
   it('the report counts every connection once: one whose client leaves during a slow hand-off is closed; a hand-off that answers anything but true moved nothing', async () => {
