@@ -1,4 +1,4 @@
-import { SocketActivationError } from './errors.js';
+import { SocketActivationError, shownValue } from './errors.js';
 import { notify, type NotifyOptions } from './notify.js';
 
 /** What WATCHDOG_USEC and WATCHDOG_PID say for this process (sd_watchdog_enabled). */
@@ -106,7 +106,7 @@ let running: (Watchdog & { restart(usec: number): void }) | undefined;
  *
  * @returns `undefined` when the watchdog is not enabled for this process
  * (see {@link watchdogEnabled}).
- * @throws ERR_WATCHDOG_USEC, ERR_WATCHDOG_PID, ERR_INVALID_ARGUMENT (fraction).
+ * @throws ERR_WATCHDOG_USEC, ERR_WATCHDOG_PID, ERR_INVALID_ARGUMENT (fraction, onError).
  */
 export function startWatchdog(options: WatchdogOptions | null = {}): Watchdog | undefined {
   options ??= {};
@@ -114,6 +114,10 @@ export function startWatchdog(options: WatchdogOptions | null = {}): Watchdog | 
   const fraction = options.fraction ?? 0.5;
   if (typeof fraction !== 'number' || !(fraction > 0 && fraction <= 0.5)) {
     throw new SocketActivationError('ERR_INVALID_ARGUMENT', `fraction must be a number in (0, 0.5], found ${String(fraction)}.`, { expected: '(0, 0.5]', found: fraction });
+  }
+  // Found only when a ping fails, a bad one would turn a warning into an unhandled rejection.
+  if (options.onError !== undefined && typeof options.onError !== 'function') {
+    throw new SocketActivationError('ERR_INVALID_ARGUMENT', `startWatchdog()'s onError must be a function, found ${shownValue(options.onError)}.`, { argument: 'onError', expected: 'function', found: options.onError });
   }
   if (running) return running;
   const verdict = watchdogEnabled();

@@ -1,8 +1,10 @@
 // The watchdog: WATCHDOG_USEC/WATCHDOG_PID rules (pure, as sd_watchdog_enabled) and the pinger
 // against a real receiver, in child processes so the pid rules and exits are real.
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { judgeWatchdog, startWatchdog } from '../src/index.js';
-import { finish, startActivated } from './helpers/activated.js';
+import { finish, root, startActivated } from './helpers/activated.js';
 import { startReceiver } from './helpers/notify-receiver.js';
 import { killAll } from './helpers/watch.js';
 
@@ -43,6 +45,15 @@ describe('startWatchdog', () => {
     delete process.env.WATCHDOG_USEC;
     expect(startWatchdog(null)).toBeUndefined();
     expect(() => startWatchdog(5 as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', argument: 'options' }));
+  });
+
+  it('an onError that is not a function: ERR_INVALID_ARGUMENT at the call, not a TypeError that ends the process when a ping fails', async () => {
+    const code = `import { startWatchdog } from ${JSON.stringify(pathToFileURL(join(root, 'dist', 'index.js')).href)};
+       try { startWatchdog({ onError: 5 }); } catch (err) { console.log(JSON.stringify({ code: err.code, argument: err.argument, message: err.message })); }
+       setTimeout(() => console.log('alive'), 300);`;
+    const r = await finish(startActivated('', { listenPid: 'none', command: [process.execPath, '--input-type=module', '-e', code], env: { WATCHDOG_USEC: '100000', NOTIFY_SOCKET: '/nonexistent/notify' } }));
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim().split('\n')).toEqual([JSON.stringify({ code: 'ERR_INVALID_ARGUMENT', argument: 'onError', message: "startWatchdog()'s onError must be a function, found 5." }), 'alive']);
   });
 
   it('pings at half the interval and never keeps the process alive', async () => {
