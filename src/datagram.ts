@@ -3,7 +3,7 @@ import { describeWithArticle, isUdp, type Descriptor, type DatagramDescriptor } 
 import { closeDuplicate, duplicateForNode } from './adopt.js';
 import { fallbackApplies } from './registry.js';
 import { checkTarget, meets, theOne } from './select.js';
-import { SocketActivationError } from './errors.js';
+import { objectOptions, SocketActivationError } from './errors.js';
 import { formatAddress, type InetAddress } from './address.js';
 import { datagramFallback } from './fallback.js';
 
@@ -49,8 +49,9 @@ function bound(socket: dgram.Socket, bind: (done: () => void) => void): Promise<
  * socket.on('message', (msg, rinfo) => socket.send(msg, rinfo.port, rinfo.address));
  * ```
  */
-export async function bindDatagram(target: string | Descriptor, options: BindDatagramOptions = {}): Promise<dgram.Socket> {
+export async function bindDatagram(target: string | Descriptor, options: BindDatagramOptions | null = {}): Promise<dgram.Socket> {
   checkTarget('bindDatagram()', target);
+  options = objectOptions('bindDatagram()', options);
   const fallback = options.fallback === undefined ? undefined : datagramFallback('bindDatagram()', options.fallback);
   if (typeof target === 'string' && fallback !== undefined && fallbackApplies()) {
     const { port, host } = fallback;

@@ -89,6 +89,16 @@ export function shownValue(value: unknown): string {
   }
 }
 
+/**
+ * The options argument of `fn`: null means none, as drain() and Node's own APIs take it;
+ * anything else but an object is a mistake (ERR_INVALID_ARGUMENT), not options to ignore.
+ */
+export function objectOptions<T extends object>(fn: string, options: T | null | undefined): T {
+  if (options === null || options === undefined) return {} as T;
+  if (typeof options !== 'object') throw new SocketActivationError('ERR_INVALID_ARGUMENT', `${fn}'s options must be an object, found ${typeof options}.`, { argument: 'options', expected: 'object', found: options });
+  return options;
+}
+
 function systemError(errno: number, syscall: string, subject: string, context: string | undefined, caller: Function): Error & { code: string; errno: number; syscall: string } {
   const [code, description] = getSystemErrorMap().get(errno) ?? [`Unknown system error ${errno}`, 'unknown error'];
   const where = context ? ` (${context})` : '';

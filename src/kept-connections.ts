@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { inspect } from './descriptor.js';
-import { shownValue, SocketActivationError } from './errors.js';
+import { objectOptions, shownValue, SocketActivationError } from './errors.js';
 import { fdOf, fdStoreLimit, removedByThisProcess, store, storedByThisProcess, storeRemove } from './fd-store.js';
 import { checkFdName } from './notify-message.js';
 import { type NotifyOptions } from './notify.js';
@@ -88,13 +88,6 @@ function checkRoom(fd: number): void {
       'so the manager would drop it, closing it under any request its client is sending. End it by its protocol instead, or raise FileDescriptorStoreMax= (the launcher\'s --fd-store-max).',
     { fd, expected: `room in the fd store (at most ${limit} fds)`, found: used },
   );
-}
-
-// null means no options, as drain() takes it; anything else but an object is a mistake.
-function objectOptions<T extends object>(fn: string, options: T | null | undefined): T {
-  if (options === null || options === undefined) return {} as T;
-  if (typeof options !== 'object') throw new SocketActivationError('ERR_INVALID_ARGUMENT', `${fn}'s options must be an object, found ${typeof options}.`, { argument: 'options', expected: 'object', found: options });
-  return options;
 }
 
 /**

@@ -4,7 +4,7 @@ import { constants } from 'node:os';
 import { dirname } from 'node:path';
 import { printable, unixAddress, type SocketAddress } from './address.js';
 import { describeFd, isSameFile, type Descriptor, type StreamListenerDescriptor, type ConnectionDescriptor } from './descriptor.js';
-import { addressException, SocketActivationError } from './errors.js';
+import { addressException, objectOptions, SocketActivationError } from './errors.js';
 import { checkBacklog, streamFallback, type CheckedFallback } from './fallback.js';
 import { closeDuplicate, connectionSocket, duplicateForNode } from './adopt.js';
 import { trackConnections } from './drain.js';
@@ -256,7 +256,7 @@ async function listenFallback<S extends StreamServer>(server: S, fallback: Check
 export async function listen<S extends StreamServer>(
   server: S,
   target: string | Descriptor | readonly Descriptor[],
-  options: ListenOptions = {},
+  options: ListenOptions | null = {},
 ): Promise<Listening<S>> {
   if (!(server instanceof net.Server)) {
     const found = server === null ? 'null' : typeof server === 'object' ? ((server as object).constructor?.name ?? 'an object') : String(server);
@@ -266,6 +266,7 @@ export async function listen<S extends StreamServer>(
     });
   }
   checkTarget('listen(server, listener)', target, true);
+  options = objectOptions('listen()', options);
   checkBacklog('listen()', options.backlog);
   const fallback = options.fallback === undefined ? undefined : streamFallback('listen()', options.fallback);
   trackConnections(server);

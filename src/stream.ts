@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { describeWithArticle, type Descriptor, type FifoDescriptor } from './descriptor.js';
-import { SocketActivationError } from './errors.js';
+import { objectOptions, SocketActivationError } from './errors.js';
 import { closeDuplicate, connectionSocket, duplicateForNode } from './adopt.js';
 import { activation } from './registry.js';
 import { checkTarget, instanceConnections, isConnection, label, listener, meets, otherwise, theOne } from './select.js';
@@ -13,7 +13,8 @@ import { checkTarget, instanceConnections, isConnection, label, listener, meets,
  * socket closes the connection. Connections kept in the fd store with
  * {@link keptConnections} are taken (and removed from the store) by that function: call it first.
  */
-export function connections(options: { allowHalfOpen?: boolean } = {}): net.Socket[] {
+export function connections(options: { allowHalfOpen?: boolean } | null = {}): net.Socket[] {
+  options = objectOptions('connections()', options);
   const a = activation();
   if (!a.activated) return [];
   const sockets: net.Socket[] = [];
@@ -52,8 +53,9 @@ function connectionNamed(name: string): Descriptor {
  * several connections); ERR_FD_TAKEN when an earlier call took it; ERR_INVALID_ARGUMENT for
  * neither a name nor a descriptor (an fd number, say).
  */
-export function connection(target: string | Descriptor, options: { allowHalfOpen?: boolean } = {}): net.Socket {
+export function connection(target: string | Descriptor, options: { allowHalfOpen?: boolean } | null = {}): net.Socket {
   checkTarget('connection()', target);
+  options = objectOptions('connection()', options);
   const d = typeof target === 'string' ? connectionNamed(target) : target;
   if (!isConnection(d)) {
     // Not check(): "connected" is no Expectation field, and the fix differs from a listener's.
@@ -86,8 +88,9 @@ function accessMode(fd: number): 'read-only' | 'write-only' | 'read-write' | und
  * without `writable: true` or read-only with it; ERR_INVALID_ARGUMENT for neither a
  * name nor a descriptor (an fd number, say).
  */
-export function fifo(target: string | Descriptor, options: { writable?: boolean } = {}): net.Socket {
+export function fifo(target: string | Descriptor, options: { writable?: boolean } | null = {}): net.Socket {
   checkTarget('fifo()', target);
+  options = objectOptions('fifo()', options);
   const d: FifoDescriptor = typeof target === 'string' ? theOne(target, { kind: 'fifo' }, `fifo(${JSON.stringify(target)})`) : meets(target, { kind: 'fifo' }, 'fifo');
   const writable = options.writable ?? false;
   const mode = accessMode(d.fd);

@@ -5,7 +5,7 @@ import dgram from 'node:dgram';
 import http from 'node:http';
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { bindDatagram, check, checkFdName, connection, fifo, inspect, keptConnections, listen, listener, listenersNamed, matches, notify, reportErrno, store, storeRemove } from '../src/index.js';
+import { bindDatagram, check, checkFdName, connection, connections, fifo, inspect, keptConnections, listen, listener, listenersNamed, matches, notify, reportErrno, store, storeRemove } from '../src/index.js';
 
 describe('the listener argument', () => {
   it.each([
@@ -79,5 +79,20 @@ describe('a bigint where a number or a string belongs', () => {
     expect(() => checkFdName(10n as never)).toThrow(expect.objectContaining({ code: 'ERR_FDNAME', message: expect.stringMatching(/^The fd name 10n is not valid: it is a bigint, not a string/) }));
     await expect(store(10n as never, 0)).rejects.toMatchObject({ code: 'ERR_FDNAME' });
     await expect(storeRemove(10n as never)).rejects.toMatchObject({ code: 'ERR_FDNAME' });
+  });
+});
+
+// null is no options, as drain() and Node's own APIs take it; a string is a mistake, not options to ignore.
+describe('the options argument', () => {
+  it('null: the call goes on (here: not activated); not an object: ERR_INVALID_ARGUMENT naming the function', async () => {
+    await expect(listen(net.createServer(), 'web', null)).rejects.toMatchObject({ code: 'ERR_NOT_ACTIVATED' });
+    await expect(bindDatagram('dns', null)).rejects.toMatchObject({ code: 'ERR_NOT_ACTIVATED' });
+    expect(() => fifo('log', null)).toThrow(expect.objectContaining({ code: 'ERR_NOT_ACTIVATED' }));
+    const bad = { code: 'ERR_INVALID_ARGUMENT', argument: 'options', found: 'x' };
+    await expect(listen(net.createServer(), 'web', 'x' as never)).rejects.toMatchObject({ ...bad, message: "listen()'s options must be an object, found string." });
+    await expect(bindDatagram('dns', 'x' as never)).rejects.toMatchObject({ ...bad, message: "bindDatagram()'s options must be an object, found string." });
+    expect(() => connection('conn', 'x' as never)).toThrow(expect.objectContaining({ ...bad, message: "connection()'s options must be an object, found string." }));
+    expect(() => fifo('log', 'x' as never)).toThrow(expect.objectContaining({ ...bad, message: "fifo()'s options must be an object, found string." }));
+    expect(() => connections('x' as never)).toThrow(expect.objectContaining({ ...bad, message: "connections()'s options must be an object, found string." }));
   });
 });

@@ -202,6 +202,20 @@ os.execv(sys.argv[1], [sys.argv[1], '--input-type=module', '-e', sys.argv[2]])`;
     expect(r).toEqual({ again: 'ERR_FD_TAKEN', all: 0 });
   });
 
+  it('null options are no options (not a TypeError); options that are not an object: ERR_INVALID_ARGUMENT', async () => {
+    const { fd, release } = await accepted({ host: '127.0.0.1' });
+    const r = await runInline(
+      `import { connection, connections } from 'socket-activation';
+      const attempt = (f) => { try { return f(); } catch (err) { return err.code + ': ' + err.message; } };
+      const bad = attempt(() => connection('conn', 'allowHalfOpen'));
+      const taken = attempt(() => { const all = connections(null); for (const socket of all) socket.destroy(); return all.length; });
+      console.log(JSON.stringify({ bad, taken }));`,
+      { fds: [fd], env: { LISTEN_FDNAMES: 'conn' } },
+    );
+    release();
+    expect(r).toEqual({ bad: "ERR_INVALID_ARGUMENT: connection()'s options must be an object, found string.", taken: 1 });
+  });
+
   it("connection() on an fd a Node socket of this process owns: EEXIST with the fd, and the fd is not marked taken", async () => {
     const r = await runInline(
       `import net from 'node:net';
