@@ -1,6 +1,7 @@
 import { lstatSync, statSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
+import { shownValue, SocketActivationError } from './errors.js';
 import { native } from './native.js';
 
 // Kept apart so the Node reload command loads nothing else but the addon (for the peer's uid). native/reload-command.c computes
@@ -11,8 +12,16 @@ import { native } from './native.js';
  * directory of `$RUNTIME_DIRECTORY`, else `$XDG_RUNTIME_DIR`, else the temp dir, without
  * trailing slashes, then `/socket-activation-PID.ctl`. The service and its reload command
  * (run by ExecReload= with the same environment) compute the same path.
+ * @throws ERR_INVALID_ARGUMENT for a `pid` that is not a process id or an `env` that is not an object.
  */
 export function controlPath(pid: number, env: NodeJS.ProcessEnv = process.env): string {
+  // Else the path of no process (socket-activation-undefined.ctl), or one outside the directory.
+  if (!Number.isInteger(pid) || pid < 1 || pid > 0x7fffffff) {
+    throw new SocketActivationError('ERR_INVALID_ARGUMENT', `controlPath(): pid must be a process id (an integer from 1 to 2147483647); found ${shownValue(pid)}.`, { argument: 'pid', expected: 'pid 1..2147483647', found: pid });
+  }
+  if (typeof env !== 'object' || env === null) {
+    throw new SocketActivationError('ERR_INVALID_ARGUMENT', `controlPath(): env must be an environment object (process.env, say); found ${shownValue(env)}.`, { argument: 'env', expected: 'object', found: env });
+  }
   const dir = env.RUNTIME_DIRECTORY?.split(':')[0] || env.XDG_RUNTIME_DIR || tmpdir();
   return `${dir.replace(/\/+$/, '')}/socket-activation-${pid}.ctl`;
 }

@@ -224,8 +224,30 @@ function withArticle(text: string): string {
   return `${vowelSound ? 'an' : 'a'} ${text}`;
 }
 
-/** A short human description of a descriptor, for error messages: `TCP listener on 127.0.0.1:80`. */
+/**
+ * Throws ERR_INVALID_ARGUMENT unless `d` looks like a Descriptor (an object with an fd and a
+ * known kind): anything else would fail deep inside with V8's TypeError, or be described as
+ * "undefined".
+ * @internal
+ */
+export function checkDescriptor(fn: string, d: unknown): asserts d is Descriptor {
+  const o = d as { fd?: unknown; kind?: unknown } | null;
+  if (typeof o === 'object' && o !== null && Number.isInteger(o.fd) && (o.kind === 'anon' || o.kind === 'path' || (typeof o.kind === 'string' && Object.hasOwn(KIND_NAMES, o.kind)))) return;
+  const found = typeof d === 'string' ? JSON.stringify(d) : typeof d === 'object' && d !== null ? `${Array.isArray(d) ? 'an array' : 'an object'} without fd and kind` : String(d);
+  const hint = Number.isInteger(d) && (d as number) >= 0 ? ` For fd ${d as number}, pass inspect(${d as number}).` : '';
+  throw new SocketActivationError('ERR_INVALID_ARGUMENT', `${fn}: the descriptor must be one from inspect(), listeners() or listenersNamed(); found ${found}.${hint}`, {
+    argument: 'descriptor',
+    expected: 'Descriptor',
+    found: d,
+  });
+}
+
+/**
+ * A short human description of a descriptor, for error messages: `TCP listener on 127.0.0.1:80`.
+ * @throws ERR_INVALID_ARGUMENT for anything but a descriptor.
+ */
 export function describe(d: Descriptor): string {
+  checkDescriptor('describe()', d);
   if (d.kind !== 'socket') {
     if (d.kind === 'anon') return `anonymous inode [${d.anonType}]`;
     if (d.kind === 'path') return `O_PATH descriptor of ${withArticle(d.fileKind === 'anon' ? 'anonymous inode' : KIND_NAMES[d.fileKind])}`;

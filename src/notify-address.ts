@@ -1,4 +1,4 @@
-import { SocketActivationError } from './errors.js';
+import { shownValue, SocketActivationError } from './errors.js';
 
 /** Where NOTIFY_SOCKET points: a unix datagram socket (path or abstract) or an AF_VSOCK port. */
 export type NotifyAddress =
@@ -48,10 +48,17 @@ function uint32(text: string): number | undefined {
  *
  * @throws ERR_NOTIFY_SOCKET for anything else (a relative path, `/` alone, a name too long for
  * sun_path with its terminator, an empty abstract name, a vsock address without a CID or with a
- * bad number).
+ * bad number); ERR_INVALID_ARGUMENT for a value that is not a string.
  */
 export function parseNotifyAddress(value: string | undefined): NotifyAddress | undefined {
   if (value === undefined || value === '') return undefined;
+  if (typeof value !== 'string') {
+    throw new SocketActivationError('ERR_INVALID_ARGUMENT', `parseNotifyAddress(): the value must be a string (as NOTIFY_SOCKET holds) or undefined; found ${shownValue(value)}.`, {
+      argument: 'value',
+      expected: 'string | undefined',
+      found: value,
+    });
+  }
   if (value.startsWith('/') || value.startsWith('@')) {
     const abstract = value.startsWith('@');
     const body = Buffer.from(abstract ? value.slice(1) : value, 'utf8');

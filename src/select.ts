@@ -1,5 +1,6 @@
 import { isPort, printable } from './address.js';
 import {
+  checkDescriptor,
   describe,
   describeWithArticle,
   isUdp,
@@ -153,9 +154,11 @@ function mismatches(d: Descriptor, e: Expectation): string[] {
 
 /**
  * Whether `d` meets `expect`.
- * @throws ERR_INVALID_ARGUMENT for an expectation no descriptor could meet (a value its field cannot take).
+ * @throws ERR_INVALID_ARGUMENT for a `d` that is not a descriptor, or an expectation no descriptor
+ * could meet (a value its field cannot take).
  */
 export function matches(d: Descriptor, expect: Expectation): boolean {
+  checkDescriptor('matches()', d);
   checkExpectation('matches()', expect);
   return mismatches(d, expect).length === 0;
 }
@@ -235,9 +238,11 @@ export function checkTarget(fn: string, target: unknown, several = false): void 
 /**
  * Throws ERR_LISTENER_MISMATCH unless `d` meets `expect`.
  * @returns `d`, narrowed.
- * @throws ERR_INVALID_ARGUMENT for an expectation no descriptor could meet (a value its field cannot take).
+ * @throws ERR_INVALID_ARGUMENT for a `d` that is not a descriptor, or an expectation no descriptor
+ * could meet (a value its field cannot take).
  */
 export function check<E extends Expectation>(d: Descriptor, expect: E, purpose?: string): Expected<E> {
+  checkDescriptor(purpose ?? 'check()', d);
   checkExpectation(purpose ?? 'check()', expect);
   return meets(d, expect, purpose);
 }

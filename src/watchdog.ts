@@ -24,9 +24,16 @@ const MAX_TIMER_MS = 0x7fff_ffff;
  * Stricter than libsystemd: only plain decimal is accepted (no sign, no spaces, no leading 0).
  *
  * @throws ERR_WATCHDOG_USEC when it is not a number, 0 or infinity; ERR_WATCHDOG_PID when
- * it is not a pid.
+ * it is not a pid; ERR_INVALID_ARGUMENT for an `env` that is not an object or a `pid` that is
+ * not a process id.
  */
 export function judgeWatchdog(env: Readonly<Record<string, string | undefined>>, pid: number): WatchdogVerdict {
+  if (typeof env !== 'object' || env === null) {
+    throw new SocketActivationError('ERR_INVALID_ARGUMENT', `judgeWatchdog(): env must be an environment object (process.env, say); found ${shownValue(env)}.`, { argument: 'env', expected: 'object', found: env });
+  }
+  if (!Number.isInteger(pid) || pid < 1 || pid > 0x7fffffff) {
+    throw new SocketActivationError('ERR_INVALID_ARGUMENT', `judgeWatchdog(): pid must be a process id (an integer from 1 to 2147483647); found ${shownValue(pid)}.`, { argument: 'pid', expected: 'pid 1..2147483647', found: pid });
+  }
   const usecText = env.WATCHDOG_USEC;
   if (usecText === undefined || usecText === '') return { enabled: false, reason: 'absent' };
   const usec = DIGITS.test(usecText) ? BigInt(usecText) : undefined;

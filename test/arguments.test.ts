@@ -5,7 +5,28 @@ import dgram from 'node:dgram';
 import http from 'node:http';
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { bindDatagram, check, checkFdName, connection, connections, fifo, inspect, keptConnections, listen, listener, listenersNamed, matches, notify, reportErrno, store, storeRemove } from '../src/index.js';
+import {
+  bindDatagram,
+  check,
+  checkFdName,
+  connection,
+  connections,
+  controlPath,
+  describe as describeFd,
+  fifo,
+  inspect,
+  judgeWatchdog,
+  keptConnections,
+  listen,
+  listener,
+  listenersNamed,
+  matches,
+  notify,
+  parseNotifyAddress,
+  reportErrno,
+  store,
+  storeRemove,
+} from '../src/index.js';
 
 describe('the listener argument', () => {
   it.each([
@@ -94,5 +115,40 @@ describe('the options argument', () => {
     expect(() => connection('conn', 'x' as never)).toThrow(expect.objectContaining({ ...bad, message: "connection()'s options must be an object, found string." }));
     expect(() => fifo('log', 'x' as never)).toThrow(expect.objectContaining({ ...bad, message: "fifo()'s options must be an object, found string." }));
     expect(() => connections('x' as never)).toThrow(expect.objectContaining({ ...bad, message: "connections()'s options must be an object, found string." }));
+  });
+});
+
+// The exported helpers that take a descriptor, an address or an environment: V8's TypeError from
+// deep inside (or a made-up answer) before; now ERR_INVALID_ARGUMENT naming the function.
+describe('the pure helpers', () => {
+  it('check(), matches() and describe() of something that is not a descriptor', () => {
+    for (const [bad, found] of [[undefined, 'undefined'], [{}, 'an object without fd and kind'], [3, '3. For fd 3, pass inspect(3).']] as const) {
+      const message = (fn: string) => `${fn}: the descriptor must be one from inspect(), listeners() or listenersNamed(); found ${found}${found.endsWith('.') ? '' : '.'}`;
+      expect(() => check(bad as never, {})).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', argument: 'descriptor', message: message('check()') }));
+      expect(() => matches(bad as never, {})).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', message: message('matches()') }));
+      expect(() => describeFd(bad as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', message: message('describe()') }));
+    }
+    expect(describeFd(inspect(0))).toMatch(/\S/);
+  });
+
+  it('parseNotifyAddress() of a value that is not a string', () => {
+    for (const bad of [5, null, {}]) {
+      expect(() => parseNotifyAddress(bad as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', argument: 'value', message: expect.stringMatching(/^parseNotifyAddress\(\): the value must be a string \(as NOTIFY_SOCKET holds\) or undefined; found /) }));
+    }
+    expect(parseNotifyAddress(undefined)).toBeUndefined();
+  });
+
+  it('judgeWatchdog() without an environment, or with a pid that is not one', () => {
+    expect(() => judgeWatchdog(undefined as never, 1)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', argument: 'env', message: 'judgeWatchdog(): env must be an environment object (process.env, say); found undefined.' }));
+    expect(() => judgeWatchdog({}, '12' as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', argument: 'pid', message: 'judgeWatchdog(): pid must be a process id (an integer from 1 to 2147483647); found "12".' }));
+    expect(judgeWatchdog({}, 12)).toEqual({ enabled: false, reason: 'absent' });
+  });
+
+  it('controlPath() of something that is not a pid: no path of no process', () => {
+    for (const bad of [undefined, -5, 1.5, '../../etc/x']) {
+      expect(() => controlPath(bad as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', argument: 'pid', message: expect.stringMatching(/^controlPath\(\): pid must be a process id \(an integer from 1 to 2147483647\); found /) }));
+    }
+    expect(() => controlPath(5, null as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', argument: 'env' }));
+    expect(controlPath(5, { XDG_RUNTIME_DIR: '/run/user/1' })).toBe('/run/user/1/socket-activation-5.ctl');
   });
 });
