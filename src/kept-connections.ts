@@ -111,6 +111,7 @@ function checkRoom(fd: number): void {
 export async function keepConnection(socket: net.Socket, options: KeepOptions | null = {}): Promise<boolean> {
   if (!(socket instanceof net.Socket)) {
     throw new SocketActivationError('ERR_INVALID_ARGUMENT', `keepConnection needs a net.Socket, found ${Object.prototype.toString.call(socket)}.`, {
+      argument: 'socket',
       expected: 'net.Socket',
       found: typeof socket,
     });

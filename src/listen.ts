@@ -261,6 +261,7 @@ export async function listen<S extends StreamServer>(
   if (!(server instanceof net.Server)) {
     const found = server === null ? 'null' : typeof server === 'object' ? ((server as object).constructor?.name ?? 'an object') : String(server);
     throw new SocketActivationError('ERR_INVALID_ARGUMENT', `listen(): the server must be a net.Server (http, https, http2, tls or net); found ${found}.`, {
+      argument: 'server',
       expected: 'net.Server',
       found,
     });

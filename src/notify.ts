@@ -287,7 +287,8 @@ export function reportErrno(errno: number | string, options?: NotifyOptions): Pr
   if (typeof errno === 'string') n = (constants.errno as Record<string, number>)[errno] ?? NaN;
   if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) {
     return Promise.reject(
-      new SocketActivationError('ERR_INVALID_ARGUMENT', `errno must be a positive errno number or a name such as 'ENOENT', found ${shownValue(errno)}.`, {
+      new SocketActivationError('ERR_INVALID_ARGUMENT', `reportErrno(): errno must be a positive errno number or a name such as 'ENOENT', found ${shownValue(errno)}.`, {
+        argument: 'errno',
         expected: 'errno number or name',
         found: errno,
       }),
@@ -299,7 +300,7 @@ export function reportErrno(errno: number | string, options?: NotifyOptions): Pr
 /** `MAINPID=…`: another process is now the service's main process (hand-over on upgrade). */
 export function mainPid(pid: number, options?: NotifyOptions): Promise<boolean> {
   if (!Number.isInteger(pid) || pid <= 0 || pid > 0x7fffffff) {
-    return Promise.reject(new SocketActivationError('ERR_INVALID_ARGUMENT', `pid must be a positive integer (a pid_t), found ${String(pid)}.`, { expected: 'pid 1..2147483647', found: pid }));
+    return Promise.reject(new SocketActivationError('ERR_INVALID_ARGUMENT', `mainPid(): pid must be a positive integer (a pid_t), found ${String(pid)}.`, { argument: 'pid', expected: 'pid 1..2147483647', found: pid }));
   }
   return notify({ MAINPID: pid }, options);
 }

@@ -231,7 +231,7 @@ export function checkTarget(fn: string, target: unknown, several = false): void 
   throw new SocketActivationError(
     'ERR_INVALID_ARGUMENT',
     `${fn}: the listener must be a name (a string) or a descriptor from listeners()${several ? ' (or an array of them)' : ''}; found ${found}.${hint}`,
-    { expected: several ? 'name | descriptor | descriptor[]' : 'name | descriptor', found: target },
+    { argument: 'listener', expected: several ? 'name | descriptor | descriptor[]' : 'name | descriptor', found: target },
   );
 }
 

@@ -120,7 +120,7 @@ export function startWatchdog(options: WatchdogOptions | null = {}): Watchdog | 
   if (typeof options !== 'object') throw new SocketActivationError('ERR_INVALID_ARGUMENT', `startWatchdog()'s options must be an object, found ${typeof options}.`, { argument: 'options', expected: 'object', found: options });
   const fraction = options.fraction ?? 0.5;
   if (typeof fraction !== 'number' || !(fraction > 0 && fraction <= 0.5)) {
-    throw new SocketActivationError('ERR_INVALID_ARGUMENT', `fraction must be a number in (0, 0.5], found ${String(fraction)}.`, { expected: '(0, 0.5]', found: fraction });
+    throw new SocketActivationError('ERR_INVALID_ARGUMENT', `startWatchdog(): fraction must be a number in (0, 0.5], found ${String(fraction)}.`, { argument: 'fraction', expected: '(0, 0.5]', found: fraction });
   }
   // Found only when a ping fails, a bad one would turn a warning into an unhandled rejection.
   if (options.onError !== undefined && typeof options.onError !== 'function') {
@@ -173,7 +173,7 @@ export function startWatchdog(options: WatchdogOptions | null = {}): Watchdog | 
  */
 export function setWatchdogTimeout(ms: number, options?: NotifyOptions): Promise<boolean> {
   if (typeof ms !== 'number' || !(ms > 0) || ms === Infinity) {
-    return Promise.reject(new SocketActivationError('ERR_INVALID_ARGUMENT', `setWatchdogTimeout needs milliseconds > 0, found ${String(ms)}.`, { expected: 'ms > 0', found: ms }));
+    return Promise.reject(new SocketActivationError('ERR_INVALID_ARGUMENT', `setWatchdogTimeout needs milliseconds > 0, found ${String(ms)}.`, { argument: 'ms', expected: 'ms > 0', found: ms }));
   }
   const usec = Math.ceil(ms * 1000);
   return notify({ WATCHDOG_USEC: usec }, options).then((told) => {

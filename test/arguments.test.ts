@@ -16,14 +16,18 @@ import {
   fifo,
   inspect,
   judgeWatchdog,
+  keepConnection,
   keptConnections,
   listen,
   listener,
   listenersNamed,
+  mainPid,
   matches,
   notify,
   parseNotifyAddress,
   reportErrno,
+  setWatchdogTimeout,
+  startWatchdog,
   store,
   storeRemove,
 } from '../src/index.js';
@@ -150,5 +154,21 @@ describe('the pure helpers', () => {
     }
     expect(() => controlPath(5, null as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', argument: 'env' }));
     expect(controlPath(5, { XDG_RUNTIME_DIR: '/run/user/1' })).toBe('/run/user/1/socket-activation-5.ctl');
+  });
+});
+
+// err.argument says which argument for every ERR_INVALID_ARGUMENT, and the message which function.
+describe('ERR_INVALID_ARGUMENT names the function and the argument', () => {
+  it('in the message and in err.argument', async () => {
+    await expect(mainPid(0)).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT', argument: 'pid', message: 'mainPid(): pid must be a positive integer (a pid_t), found 0.' });
+    await expect(reportErrno('EFOO')).rejects.toMatchObject({ argument: 'errno', message: expect.stringMatching(/^reportErrno\(\): errno must be/) });
+    await expect(setWatchdogTimeout(-1)).rejects.toMatchObject({ argument: 'ms', message: expect.stringMatching(/^setWatchdogTimeout needs milliseconds > 0/) });
+    expect(() => startWatchdog({ fraction: 2 })).toThrow(expect.objectContaining({ argument: 'fraction', message: 'startWatchdog(): fraction must be a number in (0, 0.5], found 2.' }));
+    await expect(store('x', 1.5)).rejects.toMatchObject({ argument: 'target', message: expect.stringMatching(/^store\(\): expected an fd/) });
+    await expect(store('x', new net.Socket())).rejects.toMatchObject({ argument: 'target' });
+    await expect(keepConnection({} as net.Socket)).rejects.toMatchObject({ argument: 'socket' });
+    await expect(listen({} as net.Server, 'web')).rejects.toMatchObject({ argument: 'server' });
+    await expect(listen(net.createServer(), 3 as never)).rejects.toMatchObject({ argument: 'listener' });
+    expect(() => connection(3 as never)).toThrow(expect.objectContaining({ argument: 'listener' }));
   });
 });
