@@ -6,12 +6,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { getSystemErrorName } from 'node:util';
 import { askToUpgrade, controlPath, controlPathTooLong, removeControlSocket } from './control-path.js';
 import { checkMs, DEFAULT_LINGER, drain, invalid, notAServer, stopBegun, type DrainReport } from './drain.js';
-import { SocketActivationError } from './errors.js';
+import { shownValue, SocketActivationError } from './errors.js';
 import { notify, reloading, barrier } from './notify.js';
 import type { NotifyValue } from './notify-message.js';
 import { activation } from './registry.js';
 import { startActivated } from './spawn.js';
-import { directoryProblem } from './start-problems.js';
+import { commandProblem, directoryProblem } from './start-problems.js';
 import { isAlive, procStat } from './processes.js';
 import { rememberStart, successorCommand, successorCwd } from './successor-command.js';
 import { MAIN_MESSAGE, REFUSED_FIELD, SUCCESSOR_VARIABLE, UPGRADE_PROTOCOL } from './successor.js';
@@ -236,7 +236,14 @@ async function startSuccessor(options: HotUpgradeOptions): Promise<Successor> {
   // Else the shell's `cd` fails, and all the outcome says is that the successor exited with 2.
   const cwdProblem = directoryProblem(cwd, options.cwd ? 'the cwd option named it' : 'the directory this process started in, by the name it was started with: was it removed or replaced? The cwd option names another');
   if (cwdProblem) throw new Error(`the successor could not be started: ${cwdProblem}`);
-  const command = options.command?.() ?? successorCommand(cwd);
+  const command: unknown = options.command?.() ?? successorCommand(cwd);
+  // Else V8's words ("command is not iterable"), or an empty command that "exited (status 0)".
+  if (!Array.isArray(command) || command.length === 0 || command.some((arg) => typeof arg !== 'string')) {
+    throw new Error(`the successor could not be started: the command option returned ${shownValue(command)}; expected the program and its arguments, a non-empty array of strings`);
+  }
+  // Else the outcome says only that the successor exited with 127 (the shell's exec failed).
+  const commandIssue = commandProblem(command[0] as string, cwd);
+  if (commandIssue) throw new Error(`the successor could not be started: ${commandIssue.why}${options.command ? ' (the command option named it)' : ''}`);
   // Seqpacket: messages keep their bounds and fds, and either end sees the other one go.
   // macOS has no unix seqpacket sockets: there a datagram pair does the same, except that the
   // successor learns that this process is gone only when a message to it fails.

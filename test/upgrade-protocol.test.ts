@@ -309,6 +309,15 @@ describe('the predecessor', () => {
     expect(r).toMatchObject({ ok: false, reason: `the successor could not be started: its working directory ${gone} does not exist (the cwd option named it)` });
   });
 
+  it.each([
+    [['/nonexistent/app'], 'the successor could not be started: /nonexistent/app does not exist (the command option named it)'],
+    [[], 'the successor could not be started: the command option returned []; expected the program and its arguments, a non-empty array of strings'],
+    [5, 'the successor could not be started: the command option returned 5; expected the program and its arguments, a non-empty array of strings'],
+  ])('a command option returning %j: rolled back at once, the reason naming the command (not "exited (status 127)", "status 0" or "not iterable")', async (command, reason) => {
+    const r = await reportOf('upgrade-once.mjs', { fds: [inetSocket().fd], env: { LISTEN_FDNAMES: 'web' }, args: [JSON.stringify(command)] });
+    expect(r).toMatchObject({ ok: false, reason });
+  });
+
   /**
    * Runs `service` (an activated module given one listener named web, which upgrades itself)
    * under a stand-in manager that, like systemd, is a subreaper: the only way it learns of its
