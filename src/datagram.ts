@@ -5,7 +5,7 @@ import { fallbackApplies } from './registry.js';
 import { checkTarget, meets, theOne } from './select.js';
 import { objectOptions, SocketActivationError } from './errors.js';
 import { formatAddress, type InetAddress } from './address.js';
-import { datagramFallback } from './fallback.js';
+import { datagramFallback, explainFallbackError } from './fallback.js';
 
 /** Where to bind when the process was not socket-activated. A host with `:` makes a udp6 socket. */
 export type DatagramFallback = number | { readonly port: number; readonly host?: string };
@@ -56,7 +56,9 @@ export async function bindDatagram(target: string | Descriptor, options: BindDat
   if (typeof target === 'string' && fallback !== undefined && fallbackApplies()) {
     const { port, host } = fallback;
     const socket = dgram.createSocket({ ...options.socketOptions, type: host?.includes(':') ? 'udp6' : 'udp4' });
-    return bound(socket, (done) => socket.bind({ port, address: host }, done));
+    return bound(socket, (done) => socket.bind({ port, address: host }, done)).catch((err: unknown) => {
+      throw explainFallbackError(err, fallback, 'udp');
+    });
   }
   const d: DatagramDescriptor =
     typeof target === 'string' ? theOne(target, { type: 'dgram' }, `bindDatagram(${JSON.stringify(target)})`) : meets(target, { type: 'dgram' }, 'bindDatagram');

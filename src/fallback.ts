@@ -86,3 +86,25 @@ export function checkBacklog(fn: string, value: unknown): void {
     found: value,
   });
 }
+
+/**
+ * Node's error from binding an inet fallback, its message completed with what to do for the
+ * usual causes, as the launcher words them (its code and fields stay Node's): alone, "listen
+ * EADDRINUSE: address already in use 127.0.0.1:8080" says neither that this was the
+ * development fallback nor what to change.
+ * @internal
+ */
+export function explainFallbackError(err: unknown, fallback: InetFallback, type: 'tcp' | 'udp'): unknown {
+  const e = err as NodeJS.ErrnoException;
+  if (!(e instanceof Error)) return err;
+  const why =
+    e.code === 'EADDRINUSE'
+      ? `another process ${type === 'tcp' ? 'listens on' : 'is bound to'} this port (see \`ss -${type === 'tcp' ? 'lt' : 'lu'}np\`): stop it, or choose another fallback port`
+      : e.code === 'EACCES' && fallback.port < 1024
+        ? 'ports below 1024 need root or CAP_NET_BIND_SERVICE: choose a fallback port from 1024'
+        : e.code === 'EADDRNOTAVAIL' && fallback.host !== undefined
+          ? `${fallback.host} is not an address of this machine: choose another fallback host`
+          : undefined;
+  if (why) e.message += ` (the fallback address, this process not being activated: ${why})`;
+  return err;
+}

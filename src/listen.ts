@@ -5,7 +5,7 @@ import { dirname } from 'node:path';
 import { printable, unixAddress, type SocketAddress } from './address.js';
 import { describeFd, isSameFile, type Descriptor, type StreamListenerDescriptor, type ConnectionDescriptor } from './descriptor.js';
 import { addressException, objectOptions, SocketActivationError } from './errors.js';
-import { checkBacklog, streamFallback, type CheckedFallback } from './fallback.js';
+import { checkBacklog, explainFallbackError, streamFallback, type CheckedFallback } from './fallback.js';
 import { closeDuplicate, connectionSocket, duplicateForNode } from './adopt.js';
 import { trackConnections } from './drain.js';
 import { registerServer } from './served.js';
@@ -204,7 +204,9 @@ async function listenFallback<S extends StreamServer>(server: S, fallback: Check
   const result = (addresses: SocketAddress[]): Listening<S> => ({ server, activated: false, descriptors: [], addresses, connections: [] });
   if ('port' in fallback) {
     const { port, host } = fallback;
-    await whenListening(server, (done) => server.listen({ port, host, backlog }, done));
+    await whenListening(server, (done) => server.listen({ port, host, backlog }, done)).catch((err: unknown) => {
+      throw explainFallbackError(err, fallback, 'tcp');
+    });
     return result([boundAddress(server)]);
   }
   const { path, removeStale } = fallback;
@@ -246,7 +248,8 @@ async function listenFallback<S extends StreamServer>(server: S, fallback: Check
  * fd, a FIFO, …), ERR_FD_CHANGED, ERR_INVALID_ARGUMENT (not a server; a listener that is
  * neither a name nor a descriptor, such as an fd number; a fallback or backlog of the wrong
  * kind, checked even when unused), ERR_FALLBACK_PATH_IN_USE, ENOENT (the fallback path's
- * directory does not exist), or Node's own listen error.
+ * directory does not exist), or Node's own listen error (for a fallback address in use, not of
+ * this machine or below 1024 without the right, its message says so and what to do).
  * @example
  * ```ts
  * const server = http.createServer(app);

@@ -111,6 +111,31 @@ describe('fallback', () => {
 });
 
 // Checked whether or not they are used; a wrong value must never bind another address.
+// Node's own error, its code and fields unchanged, but saying it was the fallback and what to do.
+describe('a fallback address that cannot be bound', () => {
+  it('a port another process holds: EADDRINUSE saying so (TCP and UDP)', async () => {
+    const tcp = inetSocket();
+    await expect(listen(hello(), 'web', { fallback: { port: tcp.port, host: '127.0.0.1' } })).rejects.toMatchObject({
+      code: 'EADDRINUSE',
+      syscall: 'listen',
+      port: tcp.port,
+      message: `listen EADDRINUSE: address already in use 127.0.0.1:${tcp.port} (the fallback address, this process not being activated: another process listens on this port (see \`ss -ltnp\`): stop it, or choose another fallback port)`,
+    });
+    const udp = inetSocket({ type: 'dgram' });
+    await expect(bindDatagram('dns', { fallback: { port: udp.port, host: '127.0.0.1' } })).rejects.toMatchObject({
+      code: 'EADDRINUSE',
+      message: expect.stringMatching(/\(the fallback address, this process not being activated: another process is bound to this port \(see `ss -lunp`\): stop it, or choose another fallback port\)$/),
+    });
+  });
+
+  it('a host that is not an address of this machine: EADDRNOTAVAIL naming it', async () => {
+    await expect(listen(hello(), 'web', { fallback: { port: 0, host: '192.0.2.1' } })).rejects.toMatchObject({
+      code: 'EADDRNOTAVAIL',
+      message: expect.stringMatching(/\(the fallback address, this process not being activated: 192\.0\.2\.1 is not an address of this machine: choose another fallback host\)$/),
+    });
+  });
+});
+
 describe('fallback and backlog values of the wrong kind: ERR_INVALID_ARGUMENT before anything is bound', () => {
   it.each([
     ['21050', /found "21050"\. For a port from the environment, pass Number\("21050"\)/],
