@@ -226,7 +226,7 @@ interface Successor {
 async function startSuccessor(options: HotUpgradeOptions): Promise<Successor> {
   const a = activation();
   if (!a.activated) {
-    throw new SocketActivationError('ERR_NOT_ACTIVATED', `A hot upgrade passes the inherited listeners to the successor, but this process was not socket-activated (${a.reason}).`, {
+    throw new SocketActivationError('ERR_NOT_ACTIVATED', `A hot upgrade passes the inherited listeners to the successor, but this process was not socket-activated (${a.reason}): ${a.message}`, {
       reason: a.reason,
     });
   }

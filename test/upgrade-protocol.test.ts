@@ -80,6 +80,18 @@ describe('hotUpgrade() set-up', () => {
     upgrader.stop();
   });
 
+  it('upgrade() in a process that was not activated: the outcome says why and what to do, not only the reason code', async () => {
+    const upgrader = hotUpgrade(http.createServer(), { signal: null, onOutcome: () => {} });
+    try {
+      expect(await upgrader.upgrade()).toEqual({
+        ok: false,
+        reason: expect.stringMatching(/^A hot upgrade passes the inherited listeners to the successor, but this process was not socket-activated \(absent\): LISTEN_PID is not set: .*Start it from a \.socket unit/),
+      });
+    } finally {
+      upgrader.stop();
+    }
+  });
+
   it('stop() takes back everything it added: many set-ups and stops leave no exit listener behind', () => {
     const before = { exit: process.listenerCount('exit'), hup: process.listenerCount('SIGHUP') };
     for (let i = 0; i < 20; i++) hotUpgrade(http.createServer()).stop();
