@@ -28,6 +28,14 @@ function valueText(key: string, value: NotifyValue): string {
   if (value === true) text = '1';
   else if (typeof value === 'bigint') text = value.toString();
   else if (typeof value === 'number') {
+    if (Number.isInteger(value) && !Number.isSafeInteger(value)) {
+      // 2 ** 64 would be sent as 18446744073709552000, and 1e21 as "1e+21".
+      throw messageError(`${key}=${value}: a number beyond ±${Number.MAX_SAFE_INTEGER} is not exact (nor written in decimal past 1e21): pass it as a bigint (${key}: ${BigInt(value)}n is what this number holds).`, {
+        key,
+        expected: 'a safe integer, or a bigint',
+        found: value,
+      });
+    }
     if (!Number.isSafeInteger(value)) {
       throw messageError(`${key}=${value}: expected an integer, found ${value}. Notify values that are numbers are counts, pids or microseconds.`, {
         key,

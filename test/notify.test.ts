@@ -121,6 +121,17 @@ describe('messages', () => {
     expect((await r.waitFor(1)).map((m) => m.text)).toEqual(['STATUS=after']);
   });
 
+  it('an integer too large for a number: ERR_NOTIFY_MESSAGE saying to pass a bigint (not "expected an integer, found" an integer)', async () => {
+    const r = await receiver();
+    await expect(notify({ EXTEND_TIMEOUT_USEC: 2 ** 64 })).rejects.toMatchObject({
+      code: 'ERR_NOTIFY_MESSAGE',
+      message: 'EXTEND_TIMEOUT_USEC=18446744073709552000: a number beyond ±9007199254740991 is not exact (nor written in decimal past 1e21): pass it as a bigint (EXTEND_TIMEOUT_USEC: 18446744073709551616n is what this number holds).',
+    });
+    await expect(notify({ MAINPID: 1e21 })).rejects.toMatchObject({ code: 'ERR_NOTIFY_MESSAGE', message: expect.stringMatching(/^MAINPID=1e\+21: a number beyond .* pass it as a bigint/) });
+    await expect(notify({ EXTEND_TIMEOUT_USEC: 2n ** 64n })).resolves.toBe(true);
+    expect((await r.waitFor(1)).map((m) => m.text)).toEqual(['EXTEND_TIMEOUT_USEC=18446744073709551616']);
+  });
+
   it.each([
     ['reportErrno', () => reportErrno('ENOTANERRNO')],
     ['mainPid', () => mainPid(0)],
