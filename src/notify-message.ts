@@ -45,7 +45,11 @@ function valueText(key: string, value: NotifyValue): string {
     }
     text = String(value);
   } else if (typeof value === 'string') text = value;
-  else throw messageError(`${key}: expected a string, a number, a bigint or true, found ${typeof value}.`, { key, expected: 'string | number | bigint | true', found: typeof value });
+  else {
+    // typeof says "object" for null and "boolean" for false, which reads as if true were refused too.
+    const kind = value === null ? 'null' : value === false ? 'false' : typeof value;
+    throw messageError(`${key}: expected a string, a number, a bigint or true, found ${kind}.`, { key, expected: 'string | number | bigint | true', found: kind });
+  }
   const at = text.search(SPECIAL);
   if (at >= 0) {
     throw messageError(`${key}=${JSON.stringify(text)} contains ${special(text[at]!)} at index ${at}. Remove it; for STATUS= text, replace line breaks with spaces.`, {
@@ -92,7 +96,8 @@ function checkKey(key: string): void {
  * refused, and so is a message the manager would ignore for its size (over 4096 bytes).
  *
  * @throws ERR_NOTIFY_MESSAGE for an invalid key or value, no assignment at all, or too long a
- * message; ERR_FDNAME for an FDNAME= systemd would not take.
+ * message, or a value that is not a string, a number, a bigint or true; ERR_FDNAME for an
+ * FDNAME= systemd would not take.
  */
 export function encodeFields(fields: NotifyFields): string {
   const lines: string[] = [];

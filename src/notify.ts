@@ -223,8 +223,9 @@ export function send(message: string, fds: readonly number[], options: NotifyOpt
  * can never add an assignment.
  *
  * @returns `true` once sent, `false` when NOTIFY_SOCKET is unset (nothing was told).
- * @throws (rejects) ERR_NOTIFY_MESSAGE, ERR_NOTIFY_SOCKET, or a system error (`syscall`
- * 'sendmsg', `address`), e.g. ECONNREFUSED when nothing listens there any more, or EBADF
+ * @throws (rejects) ERR_NOTIFY_MESSAGE (also for a value of another kind than string, number,
+ * bigint or true), ERR_NOTIFY_SOCKET, ERR_INVALID_ARGUMENT (a message that is neither
+ * assignments nor a string), or a system error (`syscall` 'sendmsg', `address`), e.g. ECONNREFUSED when nothing listens there any more, or EBADF
  * with `fd` for a closed fd in `fds`.
  */
 export function notify(message: string | NotifyFields, options?: NotifyWithFdsOptions): Promise<boolean> {

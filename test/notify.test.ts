@@ -121,6 +121,17 @@ describe('messages', () => {
     expect((await r.waitFor(1)).map((m) => m.text)).toEqual(['STATUS=after']);
   });
 
+  it.each([
+    ['STATUS', () => status(undefined as never), 'undefined'],
+    ['READY', () => notify({ READY: null as never }), 'null'],
+    ['READY', () => notify({ READY: false as never }), 'false'],
+  ])('%s of the wrong kind (%#): ERR_NOTIFY_MESSAGE naming the key and what was found (null, not "object"; false, not "boolean")', async (key, call, found) => {
+    const r = await receiver();
+    await expect(call()).rejects.toMatchObject({ code: 'ERR_NOTIFY_MESSAGE', key, message: `${key}: expected a string, a number, a bigint or true, found ${found}.` });
+    await status('after');
+    expect((await r.waitFor(1)).map((m) => m.text)).toEqual(['STATUS=after']);
+  });
+
   it('an integer too large for a number: ERR_NOTIFY_MESSAGE saying to pass a bigint (not "expected an integer, found" an integer)', async () => {
     const r = await receiver();
     await expect(notify({ EXTEND_TIMEOUT_USEC: 2 ** 64 })).rejects.toMatchObject({
