@@ -100,7 +100,7 @@ export function fdOf(target: Storable, unopened = 'The server or socket has no o
     } else fd = object.fd;
   }
   if (typeof fd !== 'number' || !Number.isInteger(fd) || fd < 0) {
-    throw new SocketActivationError('ERR_INVALID_ARGUMENT', `store(): expected an fd (integer >= 0), a descriptor, a server or a socket to store, found ${String(fd ?? target)}.`, {
+    throw new SocketActivationError('ERR_INVALID_ARGUMENT', `store(): expected an fd (integer >= 0), a descriptor, a server or a socket to store, found ${shownValue(fd ?? target)}.`, {
       argument: 'target',
       expected: 'fd | descriptor | server | socket',
       found: fd ?? target,

@@ -166,6 +166,8 @@ describe('ERR_INVALID_ARGUMENT names the function and the argument', () => {
     expect(() => startWatchdog({ fraction: 2 })).toThrow(expect.objectContaining({ argument: 'fraction', message: 'startWatchdog(): fraction must be a number in (0, 0.5], found 2.' }));
     await expect(store('x', 1.5)).rejects.toMatchObject({ argument: 'target', message: expect.stringMatching(/^store\(\): expected an fd/) });
     await expect(store('x', new net.Socket())).rejects.toMatchObject({ argument: 'target' });
+    await expect(store('x', { fd: 'a' } as never)).rejects.toMatchObject({ message: 'store(): expected an fd (integer >= 0), a descriptor, a server or a socket to store, found "a".' });
+    await expect(store('x', {} as never)).rejects.toMatchObject({ message: expect.stringMatching(/, found \{\}\.$/) });
     await expect(keepConnection({} as net.Socket)).rejects.toMatchObject({ argument: 'socket' });
     await expect(listen({} as net.Server, 'web')).rejects.toMatchObject({ argument: 'server' });
     await expect(listen(net.createServer(), 3 as never)).rejects.toMatchObject({ argument: 'listener' });
