@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { constants } from 'node:os';
 import { describeFd, type ConnectionDescriptor, type Descriptor } from './descriptor.js';
 import { errnoException, SocketActivationError } from './errors.js';
 import { native } from './native.js';
@@ -14,8 +15,23 @@ import { native } from './native.js';
 export function duplicateForNode(d: Descriptor): number {
   checkUnchanged(d);
   const fd = native().dup(d.fd);
-  if (fd < 0) throw errnoException(fd, 'fcntl', d.fd, 'F_DUPFD_CLOEXEC');
+  if (fd < 0) throw errnoException(fd, 'fcntl', d.fd, `F_DUPFD_CLOEXEC${outOfFds(fd) ?? ''}`);
   return fd;
+}
+
+/**
+ * What to do when a duplicate failed for want of fds (EMFILE, ENFILE), to follow the
+ * syscall in the message; undefined for other errors. Alone, "EMFILE: too many open files,
+ * fcntl fd 3" reads as if fd 3 were at fault.
+ * @internal
+ */
+export function outOfFds(errno: number): string | undefined {
+  // Not the limit itself: reading /proc/self/limits needs the fd there is none of.
+  if (errno === -constants.errno.EMFILE) {
+    return ': this process has as many files open as it may (RLIMIT_NOFILE), so no duplicate could be made; close fds it no longer needs, or raise the limit (LimitNOFILE=, ulimit -n)';
+  }
+  if (errno === -constants.errno.ENFILE) return ': the system-wide limit of open files is reached (fs.file-max), so no duplicate could be made';
+  return undefined;
 }
 
 /**

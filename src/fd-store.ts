@@ -1,6 +1,6 @@
 import dgram from 'node:dgram';
 import type net from 'node:net';
-import { checkUnchanged, closeDuplicate } from './adopt.js';
+import { checkUnchanged, closeDuplicate, outOfFds } from './adopt.js';
 import { describeFd, RUNTIME_ANON_TYPES, type Descriptor } from './descriptor.js';
 import { errnoException, shownValue, SocketActivationError } from './errors.js';
 import { native } from './native.js';
@@ -149,7 +149,7 @@ export function store(name: string, target: Storable, options?: StoreOptions): P
     // Our own reference travels with the message, so the fd the caller holds may be closed
     // (or reused) while a full manager queue delays the send.
     duplicate = native().dup(fd);
-    if (duplicate < 0) throw errnoException(duplicate, 'fcntl', fd, `duplicating it to store it as ${JSON.stringify(name)}`);
+    if (duplicate < 0) throw errnoException(duplicate, 'fcntl', fd, `duplicating it to store it as ${JSON.stringify(name)}${outOfFds(duplicate) ?? ''}`);
   } catch (err) {
     return Promise.reject(err);
   }

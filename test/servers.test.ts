@@ -293,6 +293,24 @@ describe('adoption', () => {
     expect(r.after).toEqual(r.before);
   });
 
+  it('out of fds: EMFILE on the duplicate, saying the process is at its limit and what to change (not only "fcntl fd 3")', async () => {
+    const socket = makeSocket({ family: 'inet', host: '127.0.0.1' });
+    const r = await runInline(
+      `import { openSync, closeSync } from 'node:fs';
+      import net from 'node:net';
+      import { listeners, listen } from 'socket-activation';
+      listeners();
+      const held = [];
+      try { for (;;) held.push(openSync('/dev/null', 'r')); } catch {}
+      const err = await listen(net.createServer(), 'web').then(() => ({}), (e) => e);
+      for (const fd of held) closeSync(fd);
+      console.log(JSON.stringify({ code: err.code, syscall: err.syscall, fd: err.fd, message: err.message }));`,
+      { fds: [socket.fd], env: { LISTEN_FDNAMES: 'web' } },
+    );
+    expect(r).toMatchObject({ code: 'EMFILE', syscall: 'fcntl', fd: 3 });
+    expect(r.message).toMatch(/^EMFILE: too many open files, fcntl fd 3 \(F_DUPFD_CLOEXEC: this process has as many files open as it may \(RLIMIT_NOFILE\), so no duplicate could be made; close fds it no longer needs, or raise the limit \(LimitNOFILE=, ulimit -n\)\)$/);
+  });
+
   it('on a unix path: server.close() leaves the socket file (it belongs to the service manager)', async () => {
     const path = join(dir, `adopt-${++unique}.sock`);
     const socket = makeSocket({ family: 'unix', path });
