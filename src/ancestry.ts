@@ -12,7 +12,7 @@ export interface ProcessInfo {
 /** Why LISTEN_PID named a process other than this one. */
 export type PidMismatch =
   /** LISTEN_PID is an ancestor that is a package manager or a shell that did not `exec`. */
-  | { readonly reason: 'wrapper'; readonly holder: ProcessInfo; readonly wrapper: 'package-manager' | 'shell' | 'other' }
+  | { readonly reason: 'wrapper'; readonly holder: ProcessInfo; readonly wrapper: 'package-manager' | 'shell' | 'node-watch' | 'other' }
   /** LISTEN_PID is an ancestor Node process: this is its child (cluster worker, fork, spawn). */
   | { readonly reason: 'inherited'; readonly holder: ProcessInfo }
   /** LISTEN_PID is not an ancestor at all (stale or copied environment). */
@@ -37,6 +37,19 @@ const packageManagers = /^(npm|npx|yarn|yarnpkg|pnpm|pnpx|corepack|bun)(-cli)?(\
 const isPackageManager = (text: string) => packageManagers.test((text.split(' ')[0] ?? '').split(/[/\\]/).pop() ?? '');
 const shells = new Set(['sh', 'bash', 'dash', 'zsh', 'ash', 'ksh', 'mksh', 'busybox', 'fish']);
 
+// Node options whose value may be the next argument (`--import tsx`), so not the script.
+const valueOptions = new Set(['-r', '--require', '--import', '--loader', '--experimental-loader', '--watch-path', '--env-file', '-C', '--conditions', '--title', '--input-type']);
+
+/** Node's own options: the arguments before the script, which may take `--watch` as its own. */
+function nodeOptions(argv: readonly string[]): readonly string[] {
+  const options: string[] = [];
+  for (let i = 1; i < argv.length && argv[i]!.startsWith('-'); i++) {
+    options.push(argv[i]!);
+    if (valueOptions.has(argv[i]!)) i++;
+  }
+  return options;
+}
+
 /** Classifies an ancestor holding LISTEN_PID. Exported for tests. */
 export function classifyHolder(holder: ProcessInfo): PidMismatch {
   const runsPackageManager =
@@ -44,6 +57,9 @@ export function classifyHolder(holder: ProcessInfo): PidMismatch {
   if (runsPackageManager) return { reason: 'wrapper', holder, wrapper: 'package-manager' };
   if (shells.has(holder.comm)) return { reason: 'wrapper', holder, wrapper: 'shell' };
   if (holder.comm === 'node' || holder.comm.startsWith('node') || /(^|\/)node$/.test(holder.argv[0] ?? '')) {
+    // Watch mode runs the script in a child of its own and passes no fds on: a wrapper, whose
+    // fix is to drop it, not the cluster advice for an activated parent written by the user.
+    if (nodeOptions(holder.argv).some((a) => /^--watch(-path)?(=|$)/.test(a))) return { reason: 'wrapper', holder, wrapper: 'node-watch' };
     return { reason: 'inherited', holder };
   }
   return { reason: 'wrapper', holder, wrapper: 'other' };

@@ -9,9 +9,9 @@ import { native, nativeSupported, type NativeText, type Stored } from './native.
 export type NotActivatedReason =
   /** LISTEN_PID or LISTEN_FDS is not set: not started by socket activation. */
   | 'absent'
-  /** LISTEN_PID is an ancestor that started us without `exec` (npm/yarn/pnpm, a shell, another wrapper). */
+  /** LISTEN_PID is an ancestor that started us without `exec` (npm/yarn/pnpm, `node --watch`, a shell, another wrapper). */
   | 'wrapper'
-  /** LISTEN_* were inherited from an activated Node parent (cluster worker, fork, spawn). */
+  /** LISTEN_* were inherited from an activated Node parent (cluster worker, fork, spawn); a fallback is not used. */
   | 'inherited'
   /** LISTEN_PID names a process that is neither us nor an ancestor (stale environment). */
   | 'other-process'
@@ -88,6 +88,14 @@ function notActivatedMessage(mismatch: PidMismatch, listenPid: number): { reason
             FIX_EXEC,
         };
       }
+      if (mismatch.wrapper === 'node-watch') {
+        return {
+          reason: 'wrapper',
+          message:
+            `LISTEN_PID=${listenPid} is ${formatProcess(mismatch.holder)}, whose watch mode runs the script in a child process (${ours}) and passes no sockets on. ` +
+            'Under socket activation start node without --watch; for development with --watch, run it without the launcher and give listen() a fallback.',
+        };
+      }
       return {
         reason: 'wrapper',
         message:
@@ -99,7 +107,9 @@ function notActivatedMessage(mismatch: PidMismatch, listenPid: number): { reason
         reason: 'inherited',
         message:
           `LISTEN_PID=${listenPid} is the activated Node process ${formatProcess(mismatch.holder)}; ${ours}, its child (cluster worker, fork or spawn), ` +
-          'inherited the variables but not the sockets. Take the listeners in the parent, and pass `unsetEnvironment: true` there so children do not see LISTEN_*.',
+          'inherited the variables but not the sockets, so a fallback address is not used either: the sockets are the parent\'s. ' +
+          'Take the listeners in the parent and pass `unsetEnvironment: true` there so children do not see LISTEN_*; to serve from children, see "Cluster and child processes" in the README. ' +
+          'If the parent is a tool that runs your script in a child (tsx, nodemon), start the script with node itself (`node --import tsx app.ts`).',
       };
     case 'other-process':
       return {
@@ -367,11 +377,14 @@ export function listeners(options?: ActivationOptions): readonly InheritedDescri
 /**
  * Whether a development fallback binds its own address: only when this process was not
  * activated — and not because a wrapper (npm, a shell without `exec`) holds LISTEN_PID for
- * sockets meant for this process: binding the same address would only fail with EADDRINUSE,
- * so the caller throws ERR_NOT_ACTIVATED with the reason and the fix instead.
+ * sockets meant for this process, nor because this is a child of the activated process (a
+ * cluster worker that kept LISTEN_*): binding the same address would only fail with
+ * EADDRINUSE, and another one would serve where no client of the service connects while
+ * the service's socket queues them, so the caller throws ERR_NOT_ACTIVATED with the reason
+ * and the fix instead.
  * @internal
  */
 export function fallbackApplies(): boolean {
   const a = settle();
-  return !a.activated && a.reason !== 'wrapper';
+  return !a.activated && a.reason !== 'wrapper' && a.reason !== 'inherited';
 }

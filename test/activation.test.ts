@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, expectTypeOf, it } from 'vitest';
 import type { ConnectionDescriptor, DatagramDescriptor, Descriptor, FifoDescriptor, listener, SocketDescriptor, StreamListenerDescriptor } from '../src/index.js';
-import { finish, fixtures, reportOf, root, runActivated } from './helpers/activated.js';
+import { finish, fixtures, reportOf, root, runActivated, startActivated, waitForLine } from './helpers/activated.js';
 import { bareSocket, closeAll, closeSocket, inetSocket, unixSocket } from './helpers/sockets.js';
 import { runInline } from './helpers/inline.js';
 import { native } from '../src/native.js';
@@ -284,6 +284,35 @@ describe('not activated, and why', () => {
     const r = JSON.parse((await finish(child)).stdout);
     const refused = { code: 'ERR_NOT_ACTIVATED', reason: 'wrapper' };
     expect(r).toEqual({ listen: refused, bindDatagram: refused });
+  });
+  it('a child of the activated process that kept LISTEN_* (a cluster worker): a fallback is not used, since it would serve where no client connects', async () => {
+    // What a cluster worker does when it calls listen() itself: before, it bound the fallback
+    // (a fresh port) while the service's socket queued every client for good.
+    const worker = `import net from 'node:net';
+      import { bindDatagram, listen } from 'socket-activation';
+      const out = {};
+      for (const [what, call] of [['listen', () => listen(net.createServer(), 'web', { fallback: 0 })], ['bindDatagram', () => bindDatagram('dns', { fallback: 0 })]]) {
+        try { await call(); out[what] = 'bound'; } catch (err) { out[what] = { code: err.code, reason: err.reason }; }
+      }
+      console.log(JSON.stringify(out));
+      process.exit(0);`;
+    const code = `import { spawnSync } from 'node:child_process';
+      const r = spawnSync(process.execPath, ['--input-type=module', '-e', ${JSON.stringify(worker)}], { encoding: 'utf8' });
+      console.log(r.stdout.trim());`;
+    const r = await runInline(code, { fds: [inetSocket().fd], env: { LISTEN_FDNAMES: 'web' } });
+    const refused = { code: 'ERR_NOT_ACTIVATED', reason: 'inherited' };
+    expect(r).toEqual({ listen: refused, bindDatagram: refused });
+  });
+  it('node --watch holds LISTEN_PID: a wrapper, named as watch mode (not an activated parent to take listeners in), and no fallback', async () => {
+    const child = startActivated('', { fds: [inetSocket().fd], env: { LISTEN_FDNAMES: 'web' }, command: [process.execPath, '--watch', `${fixtures}report.mjs`, 'listener', 'web'] });
+    try {
+      const [line] = await waitForLine(child, /^\{.*\}$/m);
+      const r = JSON.parse(line);
+      expect(r.error).toMatchObject({ code: 'ERR_NOT_ACTIVATED', reason: 'wrapper' });
+      expect(r.error.message).toMatch(/watch mode runs the script in a child process .*start node without --watch/);
+    } finally {
+      child.kill('SIGKILL');
+    }
   });
   it('npm start: the package manager is named as the wrapper', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sa-npm-'));

@@ -51,6 +51,11 @@ describe('who holds LISTEN_PID', () => {
     expect(classifyHolder(p('node', ['node', 'server.js']))).toMatchObject({ reason: 'inherited' });
     expect(classifyHolder(p('tini', ['tini', '--', 'node']))).toMatchObject({ reason: 'wrapper', wrapper: 'other' });
   });
+  it('node in watch mode is a wrapper; --watch after the script is the script\'s own argument', () => {
+    expect(classifyHolder(p('node', ['node', '--watch', 'app.mjs']))).toMatchObject({ reason: 'wrapper', wrapper: 'node-watch' });
+    expect(classifyHolder(p('node', ['node', '--import', 'tsx', '--watch-path=src', 'app.ts']))).toMatchObject({ reason: 'wrapper', wrapper: 'node-watch' });
+    expect(classifyHolder(p('node', ['node', 'app.mjs', '--watch']))).toMatchObject({ reason: 'inherited' });
+  });
 });
 
 describe('launcher addresses', () => {
