@@ -78,7 +78,9 @@ export async function bindDatagram(target: string | Descriptor, options: BindDat
     closeDuplicate(fd);
     throw err;
   }
-  await bound(socket, (done) => socket.bind({ fd }, done));
+  // exclusive: in a cluster worker, bind({ fd }) would otherwise ask the primary to bind the
+  // primary's fd of that number, not this process's.
+  await bound(socket, (done) => socket.bind({ fd, exclusive: true }, done));
   if (d.remote !== undefined && 'address' in d.remote && 'port' in d.remote) adoptConnected(socket, d, d.remote);
   return socket;
 }

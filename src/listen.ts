@@ -1,3 +1,4 @@
+import cluster from 'node:cluster';
 import { existsSync, lstatSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import { constants } from 'node:os';
@@ -86,13 +87,37 @@ function asStreamTargets(targets: readonly Descriptor[]): { listeners: StreamLis
 }
 
 
+interface SetUpListenHandle {
+  _handle?: unknown;
+  _listen2(address: null, port: null, addressType: null, backlog: number, fd: number): void;
+}
+
+/**
+ * Listens on this process's `fd`. In a cluster worker Node's `listen({ fd })` does not open the
+ * fd: it asks the primary to listen on the primary's fd of that number (cluster's way of sharing
+ * a port), which names whatever the primary has there (EEXIST, another socket, nothing). Node
+ * has no option to make it exclusive, so the worker takes the path Node's own listen() takes
+ * in the primary and for an exclusive listen: `_listen2` (setupListenHandle), which opens the
+ * fd here and emits 'listening' or 'error' as listen() does.
+ */
+function listenHere(server: net.Server, fd: number, backlog: number, done: () => void): void {
+  const s = server as unknown as SetUpListenHandle;
+  // Already listening: listen() throws ERR_SERVER_ALREADY_LISTEN before it looks at the fd.
+  if (!cluster.isWorker || s._handle || typeof s._listen2 !== 'function') {
+    server.listen({ fd }, backlog, done);
+    return;
+  }
+  server.once('listening', done);
+  s._listen2(null, null, null, backlog, fd);
+}
+
 async function listenOnFd(server: net.Server, d: StreamListenerDescriptor, backlog: number): Promise<void> {
   const fd = duplicateForNode(d);
   let handedOver = false;
   try {
     // Positional backlog: Node ignores `{ backlog }` when given an fd and would use 511.
     await whenListening(server, (done) => {
-      server.listen({ fd }, backlog, done);
+      listenHere(server, fd, backlog, done);
       handedOver = true;
     });
   } catch (err) {

@@ -337,6 +337,15 @@ describe('not activated, and why', () => {
     const unset = await reportOf('probe.mjs', { fds, env, args: ['children', how] });
     expect(unset.child.error).toMatchObject({ code: 'ERR_NOT_ACTIVATED', reason: 'absent' });
   });
+  it('a cluster worker given the sockets by its primary (stdio) serves them with listen() and bindDatagram(), on its own fds', async () => {
+    // Node's listen({ fd }) and bind({ fd }) in a worker ask the primary to open the primary's
+    // fd of that number: the worker's duplicate was refused there (EEXIST) or named another file.
+    const fds = [inetSocket({ backlog: 37 }).fd, inetSocket({ type: 'dgram' }).fd];
+    const r = await reportOf('cluster.mjs', { fds, env: { LISTEN_FDNAMES: 'web:dns' } });
+    expect(r.worker).toEqual({ ok: true, backlog: 37 });
+    expect(r.http).toBe(String(r.workerPid));
+    expect(r.udp).toBe(String(r.workerPid));
+  });
   it('a LISTEN_PID that is no ancestor: other-process', async () => {
     const sleeper = spawn('sleep', ['30']);
     try {
