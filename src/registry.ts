@@ -88,6 +88,14 @@ function notActivatedMessage(mismatch: PidMismatch, listenPid: number): { reason
             FIX_EXEC,
         };
       }
+      if (mismatch.wrapper === 'init') {
+        return {
+          reason: 'wrapper',
+          message:
+            `LISTEN_PID=${listenPid} is the init ${formatProcess(mismatch.holder)}, which forks its command (${ours}) rather than exec'ing it, so LISTEN_PID can never name node. ` +
+            'Run the launcher under it instead (`tini -- socket-activation -l ADDRESS -- node app.js`); under systemd, start node directly (systemd is the init).',
+        };
+      }
       if (mismatch.wrapper === 'node-watch') {
         return {
           reason: 'wrapper',

@@ -1,6 +1,6 @@
 // LISTEN_* handling inside real activated processes: every rule and bad value, the
 // not-activated reasons, CLOEXEC as the kernel reports it, and one registry per process.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -313,6 +313,11 @@ describe('not activated, and why', () => {
     } finally {
       child.kill('SIGKILL');
     }
+  });
+  it.skipIf(spawnSync('tini', ['--version']).status !== 0)('tini between the manager and node: a wrapper named as an init that forks, with the fix of running the launcher under it', async () => {
+    const r = await reportOf('', { fds: [inetSocket().fd], env: { LISTEN_FDNAMES: 'web' }, command: ['tini', '-s', '--', process.execPath, `${fixtures}report.mjs`, 'listener', 'web'] });
+    expect(r.error).toMatchObject({ code: 'ERR_NOT_ACTIVATED', reason: 'wrapper' });
+    expect(r.error.message).toMatch(/is the init \d+ \(tini -s -- .*forks its command.*tini -- socket-activation -l ADDRESS -- node app\.js/);
   });
   it('npm start: the package manager is named as the wrapper', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sa-npm-'));

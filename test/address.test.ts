@@ -49,7 +49,9 @@ describe('who holds LISTEN_PID', () => {
   it('a shell is a wrapper, a node process is an activated parent', () => {
     expect(classifyHolder(p('sh', ['sh', '-c', 'node app.js']))).toMatchObject({ reason: 'wrapper', wrapper: 'shell' });
     expect(classifyHolder(p('node', ['node', 'server.js']))).toMatchObject({ reason: 'inherited' });
-    expect(classifyHolder(p('tini', ['tini', '--', 'node']))).toMatchObject({ reason: 'wrapper', wrapper: 'other' });
+    expect(classifyHolder(p('tini', ['tini', '--', 'node']))).toMatchObject({ reason: 'wrapper', wrapper: 'init' });
+    expect(classifyHolder(p('dumb-init', ['dumb-init', 'node', 'app.js']))).toMatchObject({ reason: 'wrapper', wrapper: 'init' });
+    expect(classifyHolder(p('env', ['env', 'node', 'app.js']))).toMatchObject({ reason: 'wrapper', wrapper: 'other' });
   });
   it('node in watch mode is a wrapper; --watch after the script is the script\'s own argument', () => {
     expect(classifyHolder(p('node', ['node', '--watch', 'app.mjs']))).toMatchObject({ reason: 'wrapper', wrapper: 'node-watch' });
