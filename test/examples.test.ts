@@ -66,6 +66,7 @@ const examples: Example[] = [
       return (await udpRequest('udp4', target.host, target.port, Buffer.from('ping'))).reply.toString();
     },
   },
+  { dir: 'cluster', socket: 'myapp-cluster.socket', service: 'myapp-cluster.service', listens: 'tcp', name: 'web', ask: http1() },
   { dir: 'unix', socket: 'myapp-api.socket', service: 'myapp-api.service', listens: 'unix', name: 'api', ask: http1() },
   { dir: 'accept', socket: 'myapp-echo.socket', service: 'myapp-echo@.service', listens: 'accept', ask: async (target) => (await echo(target, Buffer.from('ping\n'))).toString() },
   { dir: 'express', socket: 'myapp-express.socket', service: 'myapp-express.service', listens: 'tcp', name: 'web', ask: http1() },
@@ -85,6 +86,7 @@ const expected: Record<string, string> = {
   http2: 'hello from http2 over HTTP/2.0\n',
   dgram: 'echo:ping',
   unix: 'hello from unix\n',
+  cluster: 'hello from a cluster worker\n',
   accept: 'ping\n',
   express: 'hello from express\n',
   fastify: 'hello from fastify\n',
