@@ -26,11 +26,13 @@ if (cluster.isPrimary) {
   cluster.on('exit', () => {
     if (!stopping) cluster.fork(web ? { WEB_FD: '3' } : {});
   });
-  // Every worker gets the stop's SIGTERM itself (systemd's KillMode=control-group, the
-  // launcher): the primary stays until they have drained, as Node ends a worker whose primary
-  // is gone.
+  // Passed on for a stop that reaches only the primary (kill PID, KillMode=mixed); under
+  // systemd's default KillMode= and the launcher each worker has it already, and its second
+  // drain() joins the first. The primary stays until they have drained, as Node ends a worker
+  // whose primary is gone.
   process.on('SIGTERM', () => {
     stopping = true;
+    for (const worker of Object.values(cluster.workers)) worker.process.kill('SIGTERM');
   });
   for (let i = 0; i < WORKERS; i++) cluster.fork(web ? { WEB_FD: '3' } : {});
 } else {
