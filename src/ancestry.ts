@@ -12,7 +12,7 @@ export interface ProcessInfo {
 /** Why LISTEN_PID named a process other than this one. */
 export type PidMismatch =
   /** LISTEN_PID is an ancestor that is a package manager or a shell that did not `exec`. */
-  | { readonly reason: 'wrapper'; readonly holder: ProcessInfo; readonly wrapper: 'package-manager' | 'shell' | 'node-watch' | 'init' | 'other' }
+  | { readonly reason: 'wrapper'; readonly holder: ProcessInfo; readonly wrapper: 'package-manager' | 'shell' | 'node-watch' | 'init' | 'privilege' | 'other' }
   /** LISTEN_PID is an ancestor Node process: this is its child (cluster worker, fork, spawn). */
   | { readonly reason: 'inherited'; readonly holder: ProcessInfo }
   /** LISTEN_PID is not an ancestor at all (stale or copied environment). */
@@ -39,6 +39,8 @@ const shells = new Set(['sh', 'bash', 'dash', 'zsh', 'ash', 'ksh', 'mksh', 'busy
 // Container inits fork their command (they stay PID 1 to reap and pass signals on), so they can
 // never exec into node: they belong in front of the launcher, not between it and node.
 const inits = new Set(['tini', 'tini-static', 'dumb-init', 'catatonit', 'docker-init']);
+// These fork the command and wait for it (PAM sessions); sudo also closes fds from 3 up.
+const privilege = new Set(['su', 'runuser', 'sudo', 'doas']);
 
 // Node options whose value may be the next argument (`--import tsx`), so not the script.
 const valueOptions = new Set(['-r', '--require', '--import', '--loader', '--experimental-loader', '--watch-path', '--env-file', '-C', '--conditions', '--title', '--input-type']);
@@ -60,6 +62,7 @@ export function classifyHolder(holder: ProcessInfo): PidMismatch {
   if (runsPackageManager) return { reason: 'wrapper', holder, wrapper: 'package-manager' };
   if (shells.has(holder.comm)) return { reason: 'wrapper', holder, wrapper: 'shell' };
   if (inits.has(holder.comm)) return { reason: 'wrapper', holder, wrapper: 'init' };
+  if (privilege.has(holder.comm)) return { reason: 'wrapper', holder, wrapper: 'privilege' };
   if (holder.comm === 'node' || holder.comm.startsWith('node') || /(^|\/)node$/.test(holder.argv[0] ?? '')) {
     // Watch mode runs the script in a child of its own and passes no fds on: a wrapper, whose
     // fix is to drop it, not the cluster advice for an activated parent written by the user.

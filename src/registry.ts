@@ -96,6 +96,14 @@ function notActivatedMessage(mismatch: PidMismatch, listenPid: number): { reason
             'Run the launcher under it instead (`tini -- socket-activation -l ADDRESS -- node app.js`); under systemd, start node directly (systemd is the init).',
         };
       }
+      if (mismatch.wrapper === 'privilege') {
+        return {
+          reason: 'wrapper',
+          message:
+            `LISTEN_PID=${listenPid} is ${formatProcess(mismatch.holder)}, which forks its command (${ours}) rather than exec'ing it, so LISTEN_PID can never name node (sudo also closes the fds). ` +
+            'Drop privileges with setpriv, which execs (`setpriv --reuid=USER --regid=GROUP --init-groups node app.js`), or with User= in the unit.',
+        };
+      }
       if (mismatch.wrapper === 'node-watch') {
         return {
           reason: 'wrapper',
@@ -224,6 +232,23 @@ const inspectInherited = (function inspectInherited(
   }
 });
 
+// A listening socket at fd 3 without LISTEN_* is what a manager's fds look like once something
+// between it and node cleared the environment (env -i, sudo's env_reset, su -l): the variables,
+// not the sockets, are missing, and the advice to start from a socket unit would not help.
+function clearedEnvironment(): string {
+  if (process.platform === 'win32') return '';
+  try {
+    const d = describeFd(LISTEN_FDS_START);
+    if (typeof d !== 'object' || d.kind !== 'socket' || !d.listening) return '';
+    return (
+      ` fd ${LISTEN_FDS_START} is ${describeWithArticle(d)}, though: if it came from the service manager, something between the two cleared the environment (env -i, sudo, su -l). ` +
+      'Keep LISTEN_PID, LISTEN_FDS and LISTEN_FDNAMES (and start node with exec); to drop privileges, use setpriv, which keeps both the fds and the environment.'
+    );
+  } catch {
+    return '';
+  }
+}
+
 // Why an environment that does not name this process means "not activated".
 function notActivated(verdict: Exclude<EnvironmentVerdict, { activated: true }>): Verdict {
   if (verdict.why === 'absent') {
@@ -232,7 +257,8 @@ function notActivated(verdict: Exclude<EnvironmentVerdict, { activated: true }>)
       reason: 'absent',
       message:
         `${verdict.missing} is not set: this process was not started by socket activation. ` +
-        'Start it from a .socket unit, with systemd-socket-activate, or with `socket-activation -l ADDRESS -- node app.js`; or give a fallback address for development.',
+        'Start it from a .socket unit, with systemd-socket-activate, or with `socket-activation -l ADDRESS -- node app.js`; or give a fallback address for development.' +
+        clearedEnvironment(),
     };
   }
   if (verdict.why === 'pidfd-mismatch') {

@@ -319,6 +319,20 @@ describe('not activated, and why', () => {
     expect(r.error).toMatchObject({ code: 'ERR_NOT_ACTIVATED', reason: 'wrapper' });
     expect(r.error.message).toMatch(/is the init \d+ \(tini -s -- .*forks its command.*tini -- socket-activation -l ADDRESS -- node app\.js/);
   });
+  it.skipIf(process.getuid?.() !== 0)('runuser between the manager and node: a wrapper that forks, with setpriv as the fix; env -i: absent, naming the listener at fd 3', async () => {
+    const fds = [inetSocket().fd];
+    const env = { LISTEN_FDNAMES: 'web' };
+    const report = [process.execPath, `${fixtures}report.mjs`, 'listener', 'web'];
+    const forked = await reportOf('', { fds, env, command: ['runuser', '-u', 'nobody', '--', ...report] });
+    expect(forked.error).toMatchObject({ code: 'ERR_NOT_ACTIVATED', reason: 'wrapper' });
+    expect(forked.error.message).toMatch(/is \d+ \(runuser -u nobody .*forks its command.*setpriv --reuid=USER --regid=GROUP --init-groups node app\.js/);
+    const cleared = await reportOf('', { fds, env, command: ['env', '-i', ...report] });
+    expect(cleared.error).toMatchObject({ code: 'ERR_NOT_ACTIVATED', reason: 'absent' });
+    expect(cleared.error.message).toMatch(/fd 3 is a TCP listener on 127\.0\.0\.1:\d+, though: .*cleared the environment \(env -i, sudo, su -l\).*setpriv/);
+    // Not activated and no listener at fd 3: no such hint.
+    const plain = await reportOf('report.mjs', { listenPid: 'none', args: ['listener', 'web'] });
+    expect(plain.error.message).not.toMatch(/fd 3 is/);
+  });
   it('npm start: the package manager is named as the wrapper', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sa-npm-'));
     try {

@@ -52,6 +52,8 @@ describe('who holds LISTEN_PID', () => {
     expect(classifyHolder(p('tini', ['tini', '--', 'node']))).toMatchObject({ reason: 'wrapper', wrapper: 'init' });
     expect(classifyHolder(p('dumb-init', ['dumb-init', 'node', 'app.js']))).toMatchObject({ reason: 'wrapper', wrapper: 'init' });
     expect(classifyHolder(p('env', ['env', 'node', 'app.js']))).toMatchObject({ reason: 'wrapper', wrapper: 'other' });
+    expect(classifyHolder(p('sudo', ['sudo', '-u', 'app', 'node', 'app.js']))).toMatchObject({ reason: 'wrapper', wrapper: 'privilege' });
+    expect(classifyHolder(p('su', ['su', 'app', '-c', 'node app.js']))).toMatchObject({ reason: 'wrapper', wrapper: 'privilege' });
   });
   it('node in watch mode is a wrapper; --watch after the script is the script\'s own argument', () => {
     expect(classifyHolder(p('node', ['node', '--watch', 'app.mjs']))).toMatchObject({ reason: 'wrapper', wrapper: 'node-watch' });
