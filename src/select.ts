@@ -225,9 +225,27 @@ function isDescriptor(value: unknown): value is Descriptor {
 export function checkTarget(fn: string, target: unknown, several = false): void {
   if (typeof target === 'string' || isDescriptor(target)) return;
   if (several && Array.isArray(target) && target.length > 0 && target.every(isDescriptor)) return;
+  const empty = Array.isArray(target) && target.length === 0;
   const found =
-    typeof target === 'number' ? `the number ${target}` : Array.isArray(target) ? `an array of ${target.length} (not all descriptors)` : target === null || target === undefined ? String(target) : typeof target === 'object' ? 'an object without fd and kind' : `${typeof target} ${String(target)}`;
-  const hint = typeof target === 'number' && Number.isInteger(target) && target >= 0 ? ` For fd ${target}, pass inspect(${target}) or its name from LISTEN_FDNAMES.` : '';
+    typeof target === 'number'
+      ? `the number ${target}`
+      : empty
+        ? 'an empty array'
+        : Array.isArray(target)
+          ? `an array of ${target.length} (not all descriptors)`
+          : target === null || target === undefined
+            ? String(target)
+            : typeof target === 'object'
+              ? 'an object without fd and kind'
+              : `${typeof target} ${String(target)}`;
+  // An empty array is most often a filter of listeners() that matched nothing: there is no
+  // listener to serve, which no default could stand in for.
+  const hint =
+    typeof target === 'number' && Number.isInteger(target) && target >= 0
+      ? ` For fd ${target}, pass inspect(${target}) or its name from LISTEN_FDNAMES.`
+      : empty && several
+        ? ' An array needs at least one descriptor: if it came from filtering listeners(), the filter matched none of the inherited fds.'
+        : '';
   throw new SocketActivationError(
     'ERR_INVALID_ARGUMENT',
     `${fn}: the listener must be a name (a string) or a descriptor from listeners()${several ? ' (or an array of them)' : ''}; found ${found}.${hint}`,

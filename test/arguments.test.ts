@@ -37,7 +37,8 @@ describe('the listener argument', () => {
     [3, /found the number 3\. For fd 3, pass inspect\(3\) or its name from LISTEN_FDNAMES\./],
     [null, /found null\./],
     [{}, /found an object without fd and kind\./],
-    [[], /found an array of 0/],
+    [[], /found an empty array\./],
+    [[{}], /found an array of 1 \(not all descriptors\)\./],
     [undefined, /found undefined\./],
   ])('%j: listen() rejects, connection() and bindDatagram() throw, each naming itself', async (bad, message) => {
     await expect(listen(net.createServer(), bad as string)).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT', message: expect.stringMatching(/^listen\(server, listener\): the listener must be a name/), found: bad });
@@ -45,6 +46,18 @@ describe('the listener argument', () => {
     expect(() => connection(bad as string)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', message: expect.stringMatching(/^connection\(\): the listener must be a name/) }));
     await expect(bindDatagram(bad as string)).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT', message: expect.stringMatching(/^bindDatagram\(\): the listener must be a name/) });
     expect(() => fifo(bad as string)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', message: expect.stringMatching(/^fifo\(\): the listener must be a name/) }));
+  });
+
+  it('an empty array: listen() says there is nothing to serve and where an empty array comes from, not "not all descriptors"', async () => {
+    await expect(listen(net.createServer(), [])).rejects.toMatchObject({
+      code: 'ERR_INVALID_ARGUMENT',
+      message:
+        'listen(server, listener): the listener must be a name (a string) or a descriptor from listeners() (or an array of them); found an empty array. ' +
+        'An array needs at least one descriptor: if it came from filtering listeners(), the filter matched none of the inherited fds.',
+      argument: 'listener',
+      expected: 'name | descriptor | descriptor[]',
+      found: [],
+    });
   });
 });
 
