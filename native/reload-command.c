@@ -207,7 +207,12 @@ int main(int argc, char** argv) {
     if (!strcmp(arg, "--timeout")) {
       timeoutText = i + 1 < argc ? argv[++i] : "";
       if (!ParseSeconds(timeoutText, &timeout)) return Usage("--timeout needs seconds > 0 (at most 2147483); found ", timeoutText, ".");
-    } else if (IsDigits(arg, 0) && strlen(arg) <= 10 && strtoll(arg, NULL, 10) <= 0x7fffffff && !pid) {
+    } else if (IsDigits(arg, 0) && strlen(arg) <= 10 && strtoll(arg, NULL, 10) <= 0x7fffffff) {
+      if (pid) {
+        char after[128];
+        snprintf(after, sizeof after, ": reload takes one pid, and %s came before it (ExecReload=socket-activation reload $MAINPID).", pid);
+        return Usage("Unexpected argument ", arg, after);
+      }
       pid = arg;
     } else {
       return Usage("Unexpected argument ", arg, ": expected a pid (ExecReload=socket-activation reload $MAINPID).");
@@ -279,9 +284,17 @@ int main(int argc, char** argv) {
     fprintf(stderr, "socket-activation: no outcome from pid %s within %s s; the upgrade may still be running\n", pid, timeoutText);
     return 1;
   }
+  // As the Node command: no socket to reach, and no process either (EPERM: one of another user).
+  if ((error == ENOENT || error == ECONNREFUSED) && kill((pid_t)atoi(pid), 0) < 0 && errno == ESRCH) {
+    fprintf(stderr,
+            "socket-activation: there is no process %s to ask for an upgrade: start the service, or give its main process's pid "
+            "(ExecReload=socket-activation reload $MAINPID).\n",
+            pid);
+    return 1;
+  }
   if (error == ENOENT || error == ECONNREFUSED) {
     fprintf(stderr,
-            "socket-activation: pid %s takes no upgrade requests (%s on %s): is it running, and did it call hotUpgrade()? "
+            "socket-activation: pid %s takes no upgrade requests (%s on %s): did it call hotUpgrade()? "
             "The control socket lives in $RUNTIME_DIRECTORY, else $XDG_RUNTIME_DIR, else the temp dir: run the reload with the "
             "service's environment.\n",
             pid, error == ENOENT ? "ENOENT" : "ECONNREFUSED", path);

@@ -273,21 +273,41 @@ describe('a signal while waiting for the outcome', () => {
 
 describe('no service to ask', () => {
   const noRequests = (pid: number, code: string, path: string) =>
-    `socket-activation: pid ${pid} takes no upgrade requests (${code} on ${path}): is it running, and did it call hotUpgrade()? ` +
+    `socket-activation: pid ${pid} takes no upgrade requests (${code} on ${path}): did it call hotUpgrade()? ` +
     "The control socket lives in $RUNTIME_DIRECTORY, else $XDG_RUNTIME_DIR, else the temp dir: run the reload with the service's environment.\n";
+  const noProcess = (pid: number) =>
+    `socket-activation: there is no process ${pid} to ask for an upgrade: start the service, or give its main process's pid (ExecReload=socket-activation reload $MAINPID).\n`;
 
-  it('no control socket: ENOENT, naming the path', async () => {
-    const { runtime, pid, path } = place();
-    expect(await allThree([String(pid)], environment({ RUNTIME_DIRECTORY: runtime }))).toEqual({ code: 1, stdout: '', stderr: noRequests(pid, 'ENOENT', path) });
-  });
-
-  it('a socket file nobody listens on (what a killed service leaves): ECONNREFUSED', async () => {
-    const { runtime, pid, path } = place();
+  /** A socket file nobody listens on at `path` (what a killed service leaves). */
+  function deadSocket(path: string): void {
     const n = native_();
     const fd = n.socket(n.constants.AF_UNIX, n.constants.SOCK_STREAM);
     expect(n.bindUnix(fd, Buffer.from(path))).toBe(0);
     n.close(fd);
-    expect(await allThree([String(pid)], environment({ RUNTIME_DIRECTORY: runtime }))).toEqual({ code: 1, stdout: '', stderr: noRequests(pid, 'ECONNREFUSED', path) });
+  }
+
+  // A process that exists (this one) and serves no control socket.
+  const live = process.pid;
+
+  it('a running process without a control socket: ENOENT, naming the path', async () => {
+    const { runtime } = place();
+    const path = join(runtime, `socket-activation-${live}.ctl`);
+    expect(await allThree([String(live)], environment({ RUNTIME_DIRECTORY: runtime }))).toEqual({ code: 1, stdout: '', stderr: noRequests(live, 'ENOENT', path) });
+  });
+
+  it('a running process whose control socket file nobody listens on: ECONNREFUSED', async () => {
+    const { runtime } = place();
+    const path = join(runtime, `socket-activation-${live}.ctl`);
+    deadSocket(path);
+    expect(await allThree([String(live)], environment({ RUNTIME_DIRECTORY: runtime }))).toEqual({ code: 1, stdout: '', stderr: noRequests(live, 'ECONNREFUSED', path) });
+  });
+
+  it('no process with that pid: says so, whether there is no socket (ENOENT) or one a killed service left (ECONNREFUSED)', async () => {
+    const { runtime, pid, path } = place();
+    expect(isAlive(pid)).toBe(false);
+    expect(await allThree([String(pid)], environment({ RUNTIME_DIRECTORY: runtime }))).toEqual({ code: 1, stdout: '', stderr: noProcess(pid) });
+    deadSocket(path);
+    expect(await allThree([String(pid)], environment({ RUNTIME_DIRECTORY: runtime }))).toEqual({ code: 1, stdout: '', stderr: noProcess(pid) });
   });
 
   it('where the socket is looked for: RUNTIME_DIRECTORY (first of several), XDG_RUNTIME_DIR, then TMPDIR, TMP, TEMP, /tmp', async () => {
@@ -314,15 +334,15 @@ describe('no service to ask', () => {
       '/tmp',
     ];
     for (const [i, extra] of cases.entries()) {
-      const path = `${expected[i]}/socket-activation-7.ctl`;
-      const r = await allThree(['7'], environment(extra));
-      expect(r.stderr, JSON.stringify(extra)).toBe(noRequests(7, 'ENOENT', path));
+      const path = `${expected[i]}/socket-activation-${live}.ctl`;
+      const r = await allThree([String(live)], environment(extra));
+      expect(r.stderr, JSON.stringify(extra)).toBe(noRequests(live, 'ENOENT', path));
       // the service side computes it with the same environment
       const saved = { ...process.env };
       try {
         for (const v of ['RUNTIME_DIRECTORY', 'XDG_RUNTIME_DIR', 'TMPDIR', 'TMP', 'TEMP']) delete process.env[v];
         Object.assign(process.env, extra);
-        expect(controlPath(7)).toBe(path);
+        expect(controlPath(live)).toBe(path);
       } finally {
         for (const v of ['RUNTIME_DIRECTORY', 'XDG_RUNTIME_DIR', 'TMPDIR', 'TMP', 'TEMP']) delete process.env[v];
         Object.assign(process.env, saved);
@@ -347,6 +367,7 @@ describe('arguments', () => {
   it('usage errors: exit 2, what was found, how to get help', async () => {
     const pidNeeded = 'reload needs the pid of the service process (ExecReload=socket-activation reload $MAINPID).';
     const unexpected = (arg: string) => `Unexpected argument ${JSON.stringify(arg)}: expected a pid (ExecReload=socket-activation reload $MAINPID).`;
+    const secondPid = (arg: string, first: string) => `Unexpected argument ${JSON.stringify(arg)}: reload takes one pid, and ${first} came before it (ExecReload=socket-activation reload $MAINPID).`;
     const timeout = (text: string) => `--timeout needs seconds > 0 (at most 2147483); found ${JSON.stringify(text)}.`;
     const cases: [string[], string][] = [
       [[], pidNeeded],
@@ -356,7 +377,9 @@ describe('arguments', () => {
       [['012'], unexpected('012')],
       [['-5'], unexpected('-5')],
       [['2147483648'], unexpected('2147483648')],
-      [['12', '13'], unexpected('13')],
+      [['12', '13'], secondPid('13', '12')],
+      [['2147483647', '--timeout', '5', '1'], secondPid('1', '2147483647')],
+      [['12', 'x'], unexpected('x')],
       [['a"b\\c\td\u0001'], unexpected('a"b\\c\td\u0001')],
       [['12', '--timeout'], timeout('')],
       [['12', '--timeout', '0'], timeout('0')],
@@ -372,7 +395,7 @@ describe('arguments', () => {
   it('the largest pid and timeout are accepted', async () => {
     const r = await allThree(['2147483647', '--timeout', '2147483'], env);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/^socket-activation: pid 2147483647 takes no upgrade requests \(ENOENT/);
+    expect(r.stderr).toMatch(/^socket-activation: there is no process 2147483647 to ask for an upgrade/);
   });
 });
 

@@ -37,8 +37,10 @@ export async function reload(argv: readonly string[]): Promise<number> {
       // setTimeout() takes at most 2^31 - 1 ms (beyond, it fires at once).
       if (!(seconds > 0 && seconds <= MAX_TIMEOUT_SECONDS)) usage(`--timeout needs seconds > 0 (at most ${MAX_TIMEOUT_SECONDS}); found ${JSON.stringify(timeoutText)}.`);
       timeoutMs = seconds * 1000;
-    } else if (/^[1-9][0-9]{0,9}$/.test(arg) && Number(arg) <= 0x7fffffff && pid === undefined) pid = Number(arg);
-    else usage(`Unexpected argument ${JSON.stringify(arg)}: expected a pid (ExecReload=socket-activation reload $MAINPID).`);
+    } else if (/^[1-9][0-9]{0,9}$/.test(arg) && Number(arg) <= 0x7fffffff) {
+      if (pid !== undefined) usage(`Unexpected argument ${JSON.stringify(arg)}: reload takes one pid, and ${pid} came before it (ExecReload=socket-activation reload $MAINPID).`);
+      pid = Number(arg);
+    } else usage(`Unexpected argument ${JSON.stringify(arg)}: expected a pid (ExecReload=socket-activation reload $MAINPID).`);
   }
   if (pid === undefined) usage('reload needs the pid of the service process (ExecReload=socket-activation reload $MAINPID).');
   // systemctl stop or restart during a reload sends this control process the unit's
@@ -56,12 +58,14 @@ export async function reload(argv: readonly string[]): Promise<number> {
     throw new Error(
       err.code === 'ETIMEDOUT'
         ? `no outcome from pid ${pid} within ${timeoutText} s; the upgrade may still be running`
-        : err.code === 'ENOENT' || err.code === 'ECONNREFUSED'
-          ? `pid ${pid} takes no upgrade requests (${err.code} on ${path}): is it running, and did it call hotUpgrade()? ` +
-            'The control socket lives in $RUNTIME_DIRECTORY, else $XDG_RUNTIME_DIR, else the temp dir: run the reload with the service\'s environment.'
-          : err.code === undefined
-            ? err.message // a path too long, or a socket served by another user
-            : `${err.code} talking to ${path}: ${err.message}`,
+        : (err.code === 'ENOENT' || err.code === 'ECONNREFUSED') && !isAlive(pid)
+          ? `there is no process ${pid} to ask for an upgrade: start the service, or give its main process's pid (ExecReload=socket-activation reload $MAINPID).`
+          : err.code === 'ENOENT' || err.code === 'ECONNREFUSED'
+            ? `pid ${pid} takes no upgrade requests (${err.code} on ${path}): did it call hotUpgrade()? ` +
+              'The control socket lives in $RUNTIME_DIRECTORY, else $XDG_RUNTIME_DIR, else the temp dir: run the reload with the service\'s environment.'
+            : err.code === undefined
+              ? err.message // a path too long, or a socket served by another user
+              : `${err.code} talking to ${path}: ${err.message}`,
     );
   });
   if (answer.startsWith('ok ')) {
