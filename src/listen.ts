@@ -235,28 +235,55 @@ async function listenFallback<S extends StreamServer>(server: S, fallback: Check
     return result([boundAddress(server)]);
   }
   const { path, removeStale } = fallback;
-  try {
-    await whenListening(server, (done) => server.listen({ path, backlog }, done));
-  } catch (err) {
-    // libuv reports a missing directory as EACCES (as Windows would), which sends root looking for permissions.
-    if ((err as NodeJS.ErrnoException).code === 'EACCES' && !path.startsWith('\0') && !existsSync(dirname(path))) {
-      throw addressException(-constants.errno.ENOENT, 'listen', path, `the directory ${printable(dirname(path))} of the fallback path does not exist: create it first`);
-    }
-    if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || path.startsWith('\0')) throw err;
-    const stale = await isStaleSocket(path);
-    if (!stale || !removeStale) {
+  // The path can be freed while it is looked at (the process serving it closes and removes its
+  // socket): then it is listened on again, once.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await whenListening(server, (done) => server.listen({ path, backlog }, done));
+      break;
+    } catch (err) {
+      // libuv reports a missing directory as EACCES (as Windows would), which sends root looking for permissions.
+      if ((err as NodeJS.ErrnoException).code === 'EACCES' && !path.startsWith('\0') && !existsSync(dirname(path))) {
+        throw addressException(-constants.errno.ENOENT, 'listen', path, `the directory ${printable(dirname(path))} of the fallback path does not exist: create it first`);
+      }
+      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || path.startsWith('\0')) throw err;
+      const stale = await isStaleSocket(path);
+      if (stale && removeStale) {
+        removeIfThere(path);
+        await whenListening(server, (done) => server.listen({ path, backlog }, done));
+        break;
+      }
+      const file = stale ? 'socket' : fileKind(path);
+      if (file === undefined && attempt === 1) continue;
       throw new SocketActivationError(
         'ERR_FALLBACK_PATH_IN_USE',
         stale
           ? `Fallback path ${printable(path)} holds a socket file that nothing accepts on (left by an earlier run?). Remove it, or pass fallback { path, removeStale: true }.`
-          : `Fallback path ${printable(path)} is in use: ${lstatSync(path).isSocket() ? 'another process is accepting on it' : 'it is not a socket file'}. Choose another path.`,
+          : `Fallback path ${printable(path)} is in use: ${file === 'other' ? 'it is not a socket file' : 'another process is accepting on it'}. Choose another path.`,
         { path },
       );
     }
-    unlinkSync(path);
-    await whenListening(server, (done) => server.listen({ path, backlog }, done));
   }
   return result([unixAddress(Buffer.from(path))]);
+}
+
+/** Whether `path` is a socket file, another file, or (undefined) not there. */
+function fileKind(path: string): 'socket' | 'other' | undefined {
+  try {
+    return lstatSync(path).isSocket() ? 'socket' : 'other';
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+// A stale socket another process removed first is as good as removed here.
+function removeIfThere(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
 }
 
 

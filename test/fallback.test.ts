@@ -1,5 +1,6 @@
 // Development fallback: only when the process was not activated at all. This test process
 // itself is not activated, so it runs here directly.
+import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
 import { once } from 'node:events';
 import { existsSync, lstatSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -72,6 +73,36 @@ describe('fallback', () => {
     writeFileSync(plainFile, 'keep me');
     await expect(listen(hello(), 'web', { fallback: { path: plainFile, removeStale: true } })).rejects.toMatchObject({ code: 'ERR_FALLBACK_PATH_IN_USE' });
     expect(existsSync(plainFile)).toBe(true);
+  });
+
+  it('a path freed while it is looked at (its server removes it on the probe\'s connection): listened on, or ERR_FALLBACK_PATH_IN_USE, never ENOENT', async () => {
+    // Another process serves each path and, on its first connection (the in-use probe's),
+    // removes its socket file. Whether that happens before listen() looks at the file again
+    // is up to the scheduler (no order to wait for), so the race is run on many paths.
+    const paths = Array.from({ length: 20 }, (_, i) => join(dir, `vanishing-${i}.sock`));
+    const script =
+      "const fs = require('fs'); const net = require('net'); const paths = process.argv.slice(1); let n = 0;" +
+      "for (const p of paths) { const s = net.createServer((c) => { fs.unlinkSync(p); c.destroy(); s.close(); }); s.listen(p, () => { if (++n === paths.length) console.log('LISTENING'); }); }" +
+      'process.stdin.resume();';
+    const peer = spawn(process.execPath, ['-e', script, ...paths], { stdio: ['pipe', 'pipe', 'inherit'] });
+    try {
+      await once(peer.stdout!, 'data');
+      const outcomes: string[] = [];
+      for (const path of paths) {
+        const outcome = await listen(hello(), 'web', { fallback: { path } }).then(
+          async ({ server, addresses }) => {
+            expect(addresses).toEqual([{ path, raw: Buffer.from(path) }]);
+            await close(server);
+            return 'listened';
+          },
+          (err: NodeJS.ErrnoException) => err.code ?? String(err),
+        );
+        outcomes.push(outcome);
+      }
+      expect(outcomes.filter((o) => o !== 'listened' && o !== 'ERR_FALLBACK_PATH_IN_USE')).toEqual([]);
+    } finally {
+      peer.kill();
+    }
   });
 
   it('a UDP fallback, udp6 for an IPv6 host', async () => {
