@@ -1,3 +1,7 @@
+// errors.ts imports printable() from here: the cycle is harmless as long as neither module uses
+// the other's exports while it loads (only inside functions), in the ESM and CommonJS builds alike.
+import { SocketActivationError, shownValue } from './errors.js';
+
 /** An IPv4 or IPv6 socket address, as the kernel reports it. */
 export interface InetAddress {
   /**
@@ -106,9 +110,18 @@ export function isPort(value: unknown): value is number {
  * are escaped (`@app\x00v2`, `/tmp/a\nb`, C1 ones as `\u0085`), bytes that are not UTF-8 written
  * as `\xff`, and a backslash doubled (`/tmp/a\\b`): a name may hold any byte, a message must stay
  * one line and say which bytes it holds.
+ * @throws ERR_INVALID_ARGUMENT for an address that is not an object (nor undefined).
  */
 export function formatAddress(address: SocketAddress | undefined): string {
-  if (!address) return 'no address';
+  if (address === undefined || address === null) return 'no address';
+  // The `in` tests below throw V8's own TypeError on anything but an object.
+  if (typeof address !== 'object') {
+    throw new SocketActivationError(
+      'ERR_INVALID_ARGUMENT',
+      `formatAddress(): the address must be a socket address (an object, as inspect() and listeners() give them) or undefined; found ${shownValue(address)}.`,
+      { argument: 'address', expected: 'SocketAddress | undefined', found: address },
+    );
+  }
   if ('cid' in address) return `vsock:${address.cid}:${address.port}`;
   if ('portid' in address) return `netlink:${address.portid}${address.groups !== 0 ? ` (groups 0x${address.groups.toString(16)})` : ''}`;
   if ('port' in address) return address.family === 'IPv6' ? `[${address.address}]:${address.port}` : `${address.address}:${address.port}`;

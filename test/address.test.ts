@@ -1,9 +1,11 @@
 // Address decoding and formatting, pure.
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { formatAddress, unixAddress } from '../src/address.js';
 import { classifyHolder } from '../src/ancestry.js';
 import { parseLaunchAddress } from '../src/launcher/address.js';
+import { root } from './helpers/activated.js';
 
 describe('unix addresses', () => {
   it('path, abstract with any bytes, unnamed', () => {
@@ -24,6 +26,38 @@ describe('unix addresses', () => {
     expect(formatAddress({ portid: 77, groups: 0 })).toBe('netlink:77');
     expect(formatAddress({ portid: 77, groups: 0x11 })).toBe('netlink:77 (groups 0x11)');
   });
+  it('an address that is not an object: ERR_INVALID_ARGUMENT naming formatAddress(), not V8\'s TypeError of `in`', () => {
+    expect(formatAddress(undefined)).toBe('no address');
+    for (const bad of [5, 'web', 0, true]) {
+      expect(() => formatAddress(bad as never)).toThrow(
+        expect.objectContaining({
+          name: 'SocketActivationError',
+          code: 'ERR_INVALID_ARGUMENT',
+          message: `formatAddress(): the address must be a socket address (an object, as inspect() and listeners() give them) or undefined; found ${JSON.stringify(bad)}.`,
+          argument: 'address',
+          expected: 'SocketAddress | undefined',
+          found: bad,
+        }),
+      );
+    }
+  });
+
+  // address.ts and errors.ts import each other: whichever loads first, the error is thrown in
+  // both builds (a cycle that used an export while loading would fail here).
+  it.each([
+    ['CommonJS, address.js first', `const { formatAddress } = require('${root}/dist/cjs/address.js');`],
+    ['CommonJS, errors.js first', `require('${root}/dist/cjs/errors.js'); const { formatAddress } = require('${root}/dist/cjs/address.js');`],
+    ['CommonJS, the package root', `const { formatAddress } = require('${root}');`],
+    ['ESM, address.js first', `const { formatAddress } = await import('${root}/dist/address.js');`],
+    ['ESM, errors.js first', `await import('${root}/dist/errors.js'); const { formatAddress } = await import('${root}/dist/address.js');`],
+    ['ESM, the package root', `const { formatAddress } = await import('${root}/dist/index.js');`],
+  ])('the built package (%s): formatAddress(5) is ERR_INVALID_ARGUMENT', (_, load) => {
+    const code = `(async () => { ${load} try { formatAddress(5); console.log('no error'); } catch (err) { console.log(err.name, err.code); } })();`;
+    const r = spawnSync(process.execPath, ['-e', code], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('SocketActivationError ERR_INVALID_ARGUMENT\n');
+  });
+
   it('escapes the control characters of unix names, so a message stays one line; keeps an IPv6 zone', () => {
     expect(formatAddress({ abstract: 'app\nv2\u0000x', raw: Buffer.from('app\nv2\u0000x') })).toBe('@app\\nv2\\x00x');
     expect(formatAddress(unixAddress(Buffer.from('/tmp/a\tb\r\u001b[31m\u007f\u0085c\\d')))).toBe('/tmp/a\\tb\\r\\x1b[31m\\x7f\\u0085c\\\\d');
