@@ -8,13 +8,14 @@ import { native, nativeSupported } from './native.js';
 import { parseNotifyAddress, type NotifyAddress } from './notify-address.js';
 import { checkRawMessage, encodeFields, type NotifyFields } from './notify-message.js';
 import { throughPredecessor, toPredecessor } from './successor.js';
+import { unsetSupervisorDirectory } from './successor-serving.js';
 
 /** Options for every function that tells the service manager something. */
 export interface NotifyOptions {
   /**
-   * Remove NOTIFY_SOCKET from `process.env` after this message, so child processes cannot
-   * talk to the manager in this service's name. This package remembers the address, so its
-   * later messages still arrive.
+   * Remove NOTIFY_SOCKET (and the launcher's SOCKET_ACTIVATION_SUPERVISOR_DIR) from
+   * `process.env` after this message, so child processes cannot talk to the manager in this
+   * service's name. This package remembers the address, so its later messages still arrive.
    * @default false
    */
   readonly unsetEnvironment?: boolean;
@@ -96,6 +97,7 @@ function unsetIfAsked(options: NotifyOptions | undefined, address: NotifyAddress
   if (!options?.unsetEnvironment) return;
   if (address) remembered = address;
   delete process.env.NOTIFY_SOCKET;
+  unsetSupervisorDirectory();
 }
 
 function checkTimeout(timeout: unknown, fallback: number): number {

@@ -4,6 +4,7 @@ import { completeUnixAddresses, describeFd, describeWithArticle, RUNTIME_ANON_TY
 import { judgeEnvironment, LISTEN_FDS_START, LISTEN_VARIABLES, splitNames, type EnvironmentVerdict, type Self } from './environment.js';
 import { errnoException, SocketActivationError } from './errors.js';
 import { native, nativeSupported, type NativeText, type Stored } from './native.js';
+import { unsetSupervisorDirectory } from './successor-serving.js';
 
 /** Why {@link listeners} is empty. */
 export type NotActivatedReason =
@@ -43,8 +44,9 @@ export type InheritedDescriptor = Descriptor & { readonly name: string };
 export interface ActivationOptions {
   /**
    * Remove LISTEN_PID, LISTEN_PIDFDID, LISTEN_FDS and LISTEN_FDNAMES from `process.env` (on
-   * every path, errors included), so child processes do not see stale values. The result is
-   * kept by the package, so later calls still return the same listeners.
+   * every path, errors included), so child processes do not see stale values; and
+   * SOCKET_ACTIVATION_SUPERVISOR_DIR, which the launcher sets for its own children. The result
+   * is kept by the package, so later calls still return the same listeners.
    * @default false
    */
   readonly unsetEnvironment?: boolean;
@@ -380,7 +382,10 @@ const settle = (function settle(options?: ActivationOptions): Activation {
       : Object.freeze({ activated: false, reason: v.reason!, message: v.message!, ...(v.listenPid !== undefined ? { listenPid: v.listenPid } : {}) });
     return c.activation;
   } finally {
-    if (options?.unsetEnvironment) for (const v of LISTEN_VARIABLES) delete process.env[v];
+    if (options?.unsetEnvironment) {
+      for (const v of LISTEN_VARIABLES) delete process.env[v];
+      unsetSupervisorDirectory();
+    }
   }
 });
 

@@ -7,6 +7,21 @@ import { join } from 'node:path';
  */
 export const SUPERVISOR_DIR_VARIABLE = 'SOCKET_ACTIVATION_SUPERVISOR_DIR';
 
+// Read once, at load: `unsetEnvironment` removes the variable from process.env (children this
+// process spawns are not the supervisor's), and this process still needs it for its drain and
+// passes it on to a hot upgrade's successor, which becomes the supervisor's child in its place.
+const supervisorDir = process.env[SUPERVISOR_DIR_VARIABLE] || undefined;
+
+/** The supervisor's directory this process was started with, if any. @internal */
+export function supervisorDirectory(): string | undefined {
+  return supervisorDir;
+}
+
+/** Removes the variable from process.env, for `unsetEnvironment`. @internal */
+export function unsetSupervisorDirectory(): void {
+  delete process.env[SUPERVISOR_DIR_VARIABLE];
+}
+
 /** The file that tells child `pid` that a new child serves in its place. @internal */
 export function successorMarker(dir: string, pid: number): string {
   return join(dir, `successor-serves.${pid}`);
@@ -19,6 +34,5 @@ export function successorMarker(dir: string, pid: number): string {
  * @internal
  */
 export function successorServing(): boolean {
-  const dir = process.env[SUPERVISOR_DIR_VARIABLE];
-  return dir !== undefined && dir !== '' && existsSync(successorMarker(dir, process.pid));
+  return supervisorDir !== undefined && existsSync(successorMarker(supervisorDir, process.pid));
 }

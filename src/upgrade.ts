@@ -15,6 +15,7 @@ import { commandProblem, directoryProblem } from './start-problems.js';
 import { isAlive, procStat } from './processes.js';
 import { rememberStart, successorCommand, successorCwd } from './successor-command.js';
 import { MAIN_MESSAGE, REFUSED_FIELD, SUCCESSOR_VARIABLE, UPGRADE_PROTOCOL } from './successor.js';
+import { SUPERVISOR_DIR_VARIABLE, supervisorDirectory } from './successor-serving.js';
 import { isConnection } from './select.js';
 import { channelHandOff, HANDOFF_FD_VARIABLE } from './handoff-channel.js';
 import { native, signalName, type NativeWatcher } from './native.js';
@@ -253,7 +254,9 @@ async function startSuccessor(options: HotUpgradeOptions): Promise<Successor> {
   if (typeof pair === 'number') pair = native().socketPair(SOCK_DGRAM);
   if (typeof pair === 'number') throw new Error(`the channel to the successor could not be made: socketpair ${getSystemErrorName(pair)}`);
   const [channel, theirs] = pair;
-  const env = { [SUCCESSOR_VARIABLE]: UPGRADE_PROTOCOL, [HANDOFF_FD_VARIABLE]: String(3 + fds.length) };
+  // Under the launcher the successor becomes its child in this one's place, marked like one on
+  // a reload: it needs the supervisor's directory even when unsetEnvironment removed it here.
+  const env = { [SUCCESSOR_VARIABLE]: UPGRADE_PROTOCOL, [HANDOFF_FD_VARIABLE]: String(3 + fds.length), [SUPERVISOR_DIR_VARIABLE]: supervisorDirectory() };
   let pid: number;
   try {
     // The channel sits right after the LISTEN_FDS range, outside of it.

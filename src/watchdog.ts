@@ -1,5 +1,6 @@
 import { SocketActivationError, shownValue } from './errors.js';
 import { notify, type NotifyOptions } from './notify.js';
+import { unsetSupervisorDirectory } from './successor-serving.js';
 
 /** What WATCHDOG_USEC and WATCHDOG_PID say for this process (sd_watchdog_enabled). */
 export type WatchdogVerdict =
@@ -68,6 +69,7 @@ export function watchdogEnabled(options?: { readonly unsetEnvironment?: boolean 
     if (options?.unsetEnvironment) {
       delete process.env.WATCHDOG_USEC;
       delete process.env.WATCHDOG_PID;
+      unsetSupervisorDirectory();
     }
   }
 }

@@ -183,6 +183,56 @@ describe('reload on SIGHUP', () => {
     quiet.destroy();
   });
 
+  it('unsetEnvironment removes SOCKET_ACTIVATION_SUPERVISOR_DIR (a grandchild does not see it), and the drain still lingers: in a child, and in its hot upgrade\'s successor, which gets the directory all the same', async () => {
+    const app = join(dir, 'unset-environment-app.mjs');
+    writeFileSync(
+      app,
+      `import http from 'node:http';
+      import { execFileSync } from 'node:child_process';
+      import { drain, hotUpgrade, keptConnections, listen, listeners, ready } from ${JSON.stringify(pathToFileURL(join(root, 'dist', 'index.js')).href)};
+      const atStart = process.env.SOCKET_ACTIVATION_SUPERVISOR_DIR ?? null;
+      listeners({ unsetEnvironment: true });
+      const grandchild = execFileSync('/bin/sh', ['-c', 'echo "\${SOCKET_ACTIVATION_SUPERVISOR_DIR-unset}"'], { encoding: 'utf8' }).trim();
+      const server = http.createServer((req, res) => res.end(JSON.stringify({ pid: process.pid, atStart, grandchild })));
+      await listen(server, 'web');
+      for (const socket of await keptConnections()) server.emit('connection', socket);
+      hotUpgrade(server);
+      // Only listeners() unsets here: NOTIFY_SOCKET stays for the successor, whose fd-store hand-off needs it.
+      await ready();
+      process.once('SIGTERM', async () => {
+        await drain(server, { timeout: 10_000, handOff: 'fd-store' });
+        process.exit(0);
+      });`,
+    );
+    const port = await freePort();
+    const s = supervise(['--fd-store-max', '1', '-l', `web=127.0.0.1:${port}`], [process.execPath, app]);
+    const first = await firstAnswer(port);
+    const report = async (agent: http.Agent | false = false) => {
+      const req = http.get({ host: '127.0.0.1', port, path: '/', agent });
+      const [res] = (await once(req, 'response')) as [http.IncomingMessage];
+      const localPort = res.socket.localPort!;
+      let text = '';
+      for await (const chunk of res) text += chunk;
+      return { ...(JSON.parse(text) as { pid: number; atStart: string | null; grandchild: string }), localPort };
+    };
+    const child = await report();
+    expect(child).toMatchObject({ pid: first, atStart: expect.stringMatching(/^\//), grandchild: 'unset' });
+    // A hot upgrade of the child: its successor becomes the supervisor's main process.
+    process.kill(first, 'SIGHUP');
+    const successor = await answeredByAnother(port, first);
+    await s.waitFor(new RegExp(`pid ${first} exited with status 0; pid ${successor} \\(MAINPID=\\) is the main process now`), { stream: 'stderr' });
+    expect(await report()).toMatchObject({ pid: successor, atStart: child.atStart, grandchild: 'unset' });
+    // A reload of the launcher: the successor is marked as replaced and lingers.
+    const busy = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const before = await report(busy);
+    expect(before.pid).toBe(successor);
+    process.kill(s.pid, 'SIGHUP');
+    await s.waitFor(/reloaded: pid/, { stream: 'stderr' });
+    await sleep(300); // its SIGTERM has arrived: the drain has begun, well inside the 1 s linger
+    expect(await report(busy)).toMatchObject({ pid: successor, localPort: before.localPort });
+    busy.destroy();
+  });
+
   it('a new child that fails is killed and the old one keeps serving; the next reload works', async () => {
     const port = await freePort();
     const marker = join(dir, `broken-${Date.now()}`);
