@@ -4,8 +4,8 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
-/** The package root: the nearest directory above this file (dist/, dist/cjs/ or src/) with binding.gyp. */
-function packageRoot(): string {
+/** The package root: the nearest directory above this file (dist/, dist/cjs/ or src/) with binding.gyp. @internal */
+export function packageRoot(): string {
   for (let dir = __dirname; ; dir = dirname(dir)) {
     if (existsSync(join(dir, 'binding.gyp'))) return dir;
     if (dirname(dir) === dir) throw new Error(`binding.gyp not found in any directory above ${__dirname}: the package is incomplete`);

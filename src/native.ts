@@ -1,7 +1,8 @@
 import { constants } from 'node:os';
+import { join } from 'node:path';
 import { isMainThread } from 'node:worker_threads';
 import { SocketActivationError } from './errors.js';
-import { loadAddon } from './load-addon.cjs';
+import { loadAddon, packageRoot } from './load-addon.cjs';
 
 /** JSON text held by the addon (an External): passed back to it without a copy. */
 export type NativeText = { readonly __nativeText: unique symbol };
@@ -127,16 +128,39 @@ export function native(): Native {
       binding.useExternalStrings(isMainThread);
     } catch (err) {
       const found = String((err as Error).message ?? err).split('\n')[0];
+      const build =
+        'install python3, make and a C++ compiler (Debian/Ubuntu: apt-get install python3 make g++; Alpine: apk add python3 make g++), ' +
+        'then run `npm rebuild socket-activation`.';
+      // node-gyp-build's words when nothing fits; else a binary was found and its loader says why it failed.
+      const missing = /^No native build was found/.test(found ?? '') ? prebuiltPlatform() : undefined;
       throw new SocketActivationError(
         'ERR_ADDON_NOT_LOADED',
-        `The native addon of socket-activation could not be loaded (${found}). Prebuilt binaries cover Linux x64 and arm64 with glibc 2.28 or newer; ` +
-          'anywhere else build it from source: install python3, make and a C++ compiler (Debian/Ubuntu: apt-get install python3 make g++; Alpine: apk add python3 make g++), ' +
-          'then run `npm rebuild socket-activation`.',
+        missing
+          ? `The native addon of socket-activation could not be loaded (${found}). This platform (${missing}, glibc) has a prebuilt binary, but it is missing ` +
+              `from this install: ${join(safePackageRoot(), 'prebuilds', missing)}/ is not there. Reinstall the package (npm ci), and keep its prebuilds/ directory ` +
+              `when copying or bundling node_modules; or build the addon here: ${build}`
+          : `The native addon of socket-activation could not be loaded (${found}). Prebuilt binaries cover Linux x64 and arm64 with glibc 2.28 or newer; ` +
+              `anywhere else build it from source: ${build}`,
         { platform: `${process.platform}-${process.arch}`, cause: err },
       );
     }
   }
   return binding;
+}
+
+/** The prebuilds/ directory made for this platform (Linux x64 or arm64, glibc 2.28 or newer), if one is. */
+function prebuiltPlatform(): string | undefined {
+  if (process.platform !== 'linux' || (process.arch !== 'x64' && process.arch !== 'arm64')) return undefined;
+  const glibc = /^(\d+)\.(\d+)/.exec(String((process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header?.glibcVersionRuntime ?? ''));
+  return glibc && (Number(glibc[1]) > 2 || (Number(glibc[1]) === 2 && Number(glibc[2]) >= 28)) ? `linux-${process.arch}` : undefined;
+}
+
+function safePackageRoot(): string {
+  try {
+    return packageRoot();
+  } catch {
+    return 'the package';
+  }
 }
 
 /** Whether this platform has the addon at all (POSIX); Windows reports "not activated". */

@@ -2,7 +2,7 @@
 // built (a PATH with only node, npm and sh): what it tells a git checkout, which has no
 // prebuilds/, and an installed package, which has them for other platforms only.
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { copyFileSync, cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -42,5 +42,36 @@ describe.skipIf(process.platform !== 'linux' || !['x64', 'arm64'].includes(proce
     expect(r.status).toBe(1);
     expect(r.stderr).toContain(`socket-activation: no prebuilt binary fits linux-${process.arch}`);
     expect(r.stderr).toMatch(/Install them, then run: npm rebuild socket-activation$/m);
+  });
+});
+
+// The same copy at run time (no build/, no install script run): the first call that needs the
+// addon says that this platform's prebuilt binary is missing, not that none is made for it.
+describe.skipIf(process.platform !== 'linux' || !['x64', 'arm64'].includes(process.arch))('the package at run time without the prebuilt binary of this platform', () => {
+  function inspectInCopy(prebuilds: boolean): { code: string; message: string; dir: string } {
+    const dir = mkdtempSync(join(tmpdir(), 'sa-no-addon-'));
+    dirs.push(dir);
+    cpSync(join(root, 'dist'), join(dir, 'dist'), { recursive: true });
+    copyFileSync(join(root, 'package.json'), join(dir, 'package.json'));
+    copyFileSync(join(root, 'binding.gyp'), join(dir, 'binding.gyp'));
+    symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'));
+    if (prebuilds) mkdirSync(join(dir, 'prebuilds', 'linux-riscv64'), { recursive: true });
+    const script = "try { require('./dist/cjs/index.js').inspect(0); } catch (err) { console.log(JSON.stringify({ code: err.code, message: err.message })); }";
+    const r = spawnSync(process.execPath, ['-e', script], { cwd: dir, env: cleanEnvironment(), encoding: 'utf8' });
+    return { ...(JSON.parse(r.stdout) as { code: string; message: string }), dir };
+  }
+
+  it.each([
+    ['no prebuilds/ at all', false],
+    ['prebuilds/ for other platforms only', true],
+  ])('%s: ERR_ADDON_NOT_LOADED says that the binary of this platform is missing from this install, and how to get it', (_, prebuilds) => {
+    const { code, message, dir } = inspectInCopy(prebuilds);
+    expect(code).toBe('ERR_ADDON_NOT_LOADED');
+    expect(message).toContain(
+      `This platform (linux-${process.arch}, glibc) has a prebuilt binary, but it is missing from this install: ${join(dir, 'prebuilds', `linux-${process.arch}`)}/ is not there. ` +
+        'Reinstall the package (npm ci), and keep its prebuilds/ directory when copying or bundling node_modules; or build the addon here:',
+    );
+    expect(message).toMatch(/then run `npm rebuild socket-activation`\.$/);
+    expect(message).not.toContain('Prebuilt binaries cover');
   });
 });
