@@ -769,6 +769,24 @@ describe('crashes and the fd store', () => {
     expect(alive(up.pid)).toBe(false);
   });
 
+  it('the old child of a reload: its end is logged, a clean exit as such, a kill at the stop timeout as a drain that was cut', async () => {
+    const port = await freePort();
+    const clean = supervise(['-l', `web=127.0.0.1:${port}`], supervised());
+    const first = await clean.json('UP');
+    process.kill(clean.pid, 'SIGHUP');
+    await clean.waitFor(new RegExp(`^socket-activation: pid ${first.pid} \\(replaced by a reload\\) exited with status 0$`, 'm'), { stream: 'stderr' });
+
+    const port2 = await freePort();
+    const s = supervise(['-l', `web=127.0.0.1:${port2}`, '--stop-timeout', '0.5'], supervised('--ignore-term'));
+    const up = await s.json('UP');
+    process.kill(s.pid, 'SIGHUP');
+    await s.waitFor(new RegExp(`pid ${up.pid} did not stop within 500 ms of SIGTERM; killing it with SIGKILL`), { stream: 'stderr' });
+    await s.waitFor(
+      new RegExp(`^socket-activation: pid ${up.pid} \\(replaced by a reload\\) was killed by SIGKILL while it drained: what it still served may have been cut \\(see its log\\)$`, 'm'),
+      { stream: 'stderr' },
+    );
+  });
+
   it('EXTEND_TIMEOUT_USEC= from a stopping child extends --stop-timeout (as systemd)', async () => {
     const port = await freePort();
     const s = supervise(['-l', `web=127.0.0.1:${port}`, '--stop-timeout', '1'], supervised('--slow-stop', '2500'));

@@ -80,6 +80,8 @@ interface Generation {
   keepAlive?: NodeJS.Timeout;
   /** Ends the generation with this exit (once). */
   end(exit: SupervisorExit): void;
+  /** A reload replaced it: it was sent SIGTERM to drain, and its exit is said when it comes. */
+  replaced?: boolean;
 }
 
 const FORWARDED: readonly NodeJS.Signals[] = ['SIGUSR1', 'SIGUSR2', 'SIGWINCH'];
@@ -278,6 +280,7 @@ export class Supervisor {
     } catch {
       // Without the mark it drains as for a stop: nothing is lost.
     }
+    old.replaced = true;
     this.stopGeneration(old, 'SIGTERM');
     this.log(`reloaded: pid ${fresh.pid} serves, pid ${old.mainPid} drains`);
     return true;
@@ -415,6 +418,14 @@ export class Supervisor {
   }
 
   private onExit(g: Generation): void {
+    // Its drain was announced ("pid N drains"): an operator must also learn how it ended, above
+    // all when it crashed or was killed at the stop timeout, cutting what it still served.
+    if (g.replaced) {
+      const exit = g.exit!;
+      const pid = g.childGone ? g.mainPid : g.pid;
+      const clean = exit.signal !== undefined ? CLEAN_SIGNALS.includes(exit.signal) : exit.code === 0;
+      this.log(`pid ${pid} (replaced by a reload) ${describeExit(exit)}${clean ? '' : ' while it drained: what it still served may have been cut (see its log)'}`);
+    }
     if (this.ending) {
       // The end comes when every child has exited (as systemd waits for the whole cgroup);
       // the main child's exit becomes ours.
