@@ -7,6 +7,7 @@ import { native, nativeSupported, PollState } from './native.js';
 import { serverFor } from './served.js';
 import { attachPredecessor, becomeMain, MAIN_MESSAGE, otherProtocol, REFUSED_FIELD, UPGRADE_PROTOCOL } from './successor.js';
 import { startWarmUp } from './warm-up.js';
+import { stderrLines } from './journal.js';
 
 /**
  * Set on a process started to take over from another one — by the supervisor (`socket-activation`
@@ -127,7 +128,7 @@ export function channelHandOff(channel: number): (socket: net.Socket) => Promise
 function refuse(fd: number, protocol: string): never {
   const reason = `it speaks hot-upgrade protocol ${JSON.stringify(protocol)}, this copy of socket-activation ${UPGRADE_PROTOCOL}: restart the service to move between them`;
   native().sendOn(fd, Buffer.from(`${REFUSED_FIELD}=${reason}`), new Int32Array(0));
-  process.stderr.write(`socket-activation: cannot take over from the process that started this one: ${reason}\n`);
+  process.stderr.write(stderrLines(`socket-activation: cannot take over from the process that started this one: ${reason}`, 'err'));
   process.exit(1);
 }
 
@@ -144,7 +145,10 @@ function isChannel(fd: number): boolean {
   const channel = d?.kind === 'socket' && d.family === 'unix' && (d.type === 'seqpacket' || d.type === 'dgram') && 'unnamed' in d.local;
   if (!channel) {
     process.stderr.write(
-      `socket-activation: ${HANDOFF_FD_VARIABLE}=${fd} ignored: fd ${fd} is ${d ? describeWithArticle(d) : 'not open'}, not a hand-over channel (an unnamed unix datagram or seqpacket socket); was the variable inherited without the fd?\n`,
+      stderrLines(
+        `socket-activation: ${HANDOFF_FD_VARIABLE}=${fd} ignored: fd ${fd} is ${d ? describeWithArticle(d) : 'not open'}, not a hand-over channel (an unnamed unix datagram or seqpacket socket); was the variable inherited without the fd?`,
+        'warning',
+      ),
     );
   }
   return channel;

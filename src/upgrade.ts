@@ -19,6 +19,7 @@ import { SUPERVISOR_DIR_VARIABLE, supervisorDirectory } from './successor-servin
 import { isConnection } from './select.js';
 import { channelHandOff, HANDOFF_FD_VARIABLE } from './handoff-channel.js';
 import { native, signalName, type NativeWatcher } from './native.js';
+import { stderrLines } from './journal.js';
 
 type Server = Parameters<typeof drain>[0];
 
@@ -346,7 +347,7 @@ export function hotUpgrade(servers: Server | readonly Server[], options: HotUpgr
   options = checkUpgradeOptions(list, options ?? {});
   // Now, at start-up: the names this process was started with, before a release switch.
   rememberStart();
-  const report = options.onOutcome ?? ((o: UpgradeOutcome) => process.stderr.write(`socket-activation: upgrade ${o.ok ? `done: pid ${o.pid} took over` : `failed: ${o.reason}`}\n`));
+  const report = options.onOutcome ?? ((o: UpgradeOutcome) => process.stderr.write(stderrLines(`socket-activation: upgrade ${o.ok ? `done: pid ${o.pid} took over` : `failed: ${o.reason}`}`, o.ok ? 'info' : 'err')));
   let current: Promise<UpgradeOutcome> | undefined;
   // The one more upgrade asked for while `current` runs.
   let queued: Promise<UpgradeOutcome> | undefined;
@@ -396,7 +397,7 @@ export function hotUpgrade(servers: Server | readonly Server[], options: HotUpgr
     let confirmed = await barrier().then(
       () => true,
       (err: Error) => {
-        process.stderr.write(`socket-activation: the barrier after MAINPID=${pid} failed (${err.message}); the hand-over stands (the manager reads MAINPID= before it could see this process exit), and the barrier is tried again before this process exits\n`);
+        process.stderr.write(stderrLines(`socket-activation: the barrier after MAINPID=${pid} failed (${err.message}); the hand-over stands (the manager reads MAINPID= before it could see this process exit), and the barrier is tried again before this process exits`, 'warning'));
         return false;
       },
     );
@@ -418,7 +419,7 @@ export function hotUpgrade(servers: Server | readonly Server[], options: HotUpgr
       const how = await successor.exit.exited;
       const reason = `the successor exited (${how}) while it was made the main process, right after READY=1`;
       if (options.exit !== false) {
-        process.stderr.write(`socket-activation: upgrade failed: ${reason}; exiting, so that the service manager collects its status and applies Restart= (it may have taken it as its main process already)\n`);
+        process.stderr.write(stderrLines(`socket-activation: upgrade failed: ${reason}; exiting, so that the service manager collects its status and applies Restart= (it may have taken it as its main process already)`, 'err'));
         process.exit(1);
       }
       return failed(reason);
@@ -430,7 +431,7 @@ export function hotUpgrade(servers: Server | readonly Server[], options: HotUpgr
     let drainedAll = false;
     void successor.exit.exited.then((how) => {
       if (successor.exit.stopped()) return;
-      process.stderr.write(`socket-activation: pid ${pid}, the main process since the upgrade, exited (${how})${drainedAll ? '' : ' while this process drained'}; ${options.exit === false ? 'the service manager learns it when this process exits' : 'exiting now, so that the service manager collects it and applies Restart='}\n`);
+      process.stderr.write(stderrLines(`socket-activation: pid ${pid}, the main process since the upgrade, exited (${how})${drainedAll ? '' : ' while this process drained'}; ${options.exit === false ? 'the service manager learns it when this process exits' : 'exiting now, so that the service manager collects it and applies Restart='}`, 'err'));
       if (options.exit !== false) process.exit(1);
     });
     native().sendOn(channel, Buffer.from(MAIN_MESSAGE), new Int32Array(0));
@@ -508,7 +509,7 @@ export function hotUpgrade(servers: Server | readonly Server[], options: HotUpgr
             () => process.exit(0),
             (err: Error) => {
               // The successor serves; this process must not go on beside it.
-              process.stderr.write(`socket-activation: the drain after the hand-over failed (${err.message}); exiting\n`);
+              process.stderr.write(stderrLines(`socket-activation: the drain after the hand-over failed (${err.message}); exiting`, 'err'));
               process.exit(1);
             },
           );
@@ -534,7 +535,7 @@ export function hotUpgrade(servers: Server | readonly Server[], options: HotUpgr
   });
   const tooLong = controlPathTooLong(path);
   if (tooLong) {
-    process.stderr.write(`socket-activation: no upgrade control socket: ${tooLong}; SIGHUP still upgrades\n`);
+    process.stderr.write(stderrLines(`socket-activation: no upgrade control socket: ${tooLong}; SIGHUP still upgrades`, 'warning'));
   } else {
     const umask = process.umask(0o177);
     try {
@@ -553,7 +554,7 @@ export function hotUpgrade(servers: Server | readonly Server[], options: HotUpgr
       const missing = existsSync(dirname(path)) ? '' : ' (the directory does not exist)';
       text = `${err.code ?? err.message}${missing}: the reload command cannot reach this process; SIGHUP still upgrades`;
     }
-    process.stderr.write(`socket-activation: upgrade control socket ${path}: ${text}\n`);
+    process.stderr.write(stderrLines(`socket-activation: upgrade control socket ${path}: ${text}`, 'warning'));
   });
   control.unref();
   // Only a socket this process bound: after a failed listen (EADDRINUSE) the path is someone

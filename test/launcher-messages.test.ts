@@ -1,7 +1,8 @@
 // The launcher's messages about its addresses and arguments: the address and its name apart,
 // one address given twice, EMFILE, the longest unix socket path, an empty command, the
 // largest backlog.
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { closeSync, fstatSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -112,5 +113,47 @@ describe('other usage errors', () => {
 
   it('-b 2147483648 states the maximum', async () => {
     expect(await usageError(['-b', '2147483648', '-l', '127.0.0.1:0', '--', 'true'])).toContain('--backlog must be a whole number from 1 to 2147483647');
+  });
+});
+
+describe('journald priorities: <N> prefixes where stderr is the journal (JOURNAL_STREAM names its device and inode)', () => {
+  let runs = 0;
+  /** Runs the CLI with stderr on a file; JOURNAL_STREAM names that file, or (journal: false) another inode. */
+  const run = (args: string[], journal: boolean): { status: number | null; lines: string[] } => {
+    const file = join(dir, `stderr-${runs++}`);
+    const fd = openSync(file, 'w');
+    const { dev, ino } = fstatSync(fd, { bigint: true });
+    const env: NodeJS.ProcessEnv = { ...process.env, JOURNAL_STREAM: `${dev}:${journal ? ino : ino + 1n}` };
+    for (const v of ['LISTEN_PID', 'LISTEN_FDS', 'LISTEN_FDNAMES', 'NOTIFY_SOCKET']) delete env[v];
+    const r = spawnSync(process.execPath, [cli, ...args], { cwd: dir, env, stdio: ['ignore', 'ignore', fd] });
+    closeSync(fd);
+    return { status: r.status, lines: readFileSync(file, 'utf8').split('\n').slice(0, -1) };
+  };
+
+  it('errors at err (<3>), restarts after a failure at warning (<4>), the rest at info (<6>); every line of a message', () => {
+    const missing = run(['-l', 'web=127.0.0.1:0', '--', './missing'], true);
+    expect(missing.status).toBe(127);
+    expect(missing.lines).toEqual([
+      expect.stringMatching(/^<6>socket-activation: web listens on 127\.0\.0\.1:[1-9][0-9]*$/),
+      `<3>socket-activation: cannot start the command: ./missing does not exist (looked for in ${dir})`,
+    ]);
+
+    const crashing = run(['-l', '127.0.0.1:0', '--', '/bin/sh', '-c', 'exit 3'], true);
+    expect(crashing.status).toBe(3);
+    expect(crashing.lines.slice(1, 5)).toEqual(Array(4).fill(expect.stringMatching(/^<4>socket-activation: pid \d+ exited with status 3; restarting in \d+ ms \(the sockets stay open\)$/)));
+    expect(crashing.lines[5]).toMatch(/^<3>socket-activation: pid \d+ exited with status 3; started 5 times in 10 s, giving up$/);
+
+    // Two lines: the second must not go to the journal at info.
+    expect(run(['-b', 'x', '-l', '127.0.0.1:0', '--', 'true'], true)).toEqual({
+      status: 2,
+      lines: ['<3>socket-activation: --backlog must be a whole number from 1 to 2147483647 (the kernel caps it at net.core.somaxconn); found "x".', '<3>Run socket-activation --help for usage. [ERR_LAUNCHER_USAGE]'],
+    });
+    const reload = run(['reload', '2147483646'], true);
+    expect(reload.status).toBe(1);
+    expect(reload.lines[0]).toMatch(/^<3>socket-activation: pid 2147483646 takes no upgrade requests/);
+  });
+
+  it('no prefix where stderr is not the journal (a terminal, docker logs, another stream)', () => {
+    expect(run(['-l', '127.0.0.1:0', '--', './missing'], false).lines[1]).toBe(`socket-activation: cannot start the command: ./missing does not exist (looked for in ${dir})`);
   });
 });

@@ -5,6 +5,7 @@ import { formatAddress, printableBytes } from '../address.js';
 import { inspect } from '../descriptor.js';
 import { SocketActivationError } from '../errors.js';
 import { LISTEN_VARIABLES } from '../environment.js';
+import { stderrLines } from '../journal.js';
 import { HANDOFF_FD_VARIABLE } from '../handoff-channel.js';
 import { parseLaunchAddress, type LaunchAddress } from '../launcher/address.js';
 import { SUPERVISOR_DIR_VARIABLE } from '../successor-serving.js';
@@ -324,7 +325,7 @@ export async function launch(argv: readonly string[], takeEarlySignals: () => re
       const local = d.kind === 'socket' ? d.local : undefined;
       const { where, name } = described(s.address);
       const label = name ?? where;
-      process.stderr.write(`socket-activation: ${label} ${s.address.type === 'dgram' ? 'is bound to' : 'listens on'} ${formatAddress(local)}\n`);
+      process.stderr.write(stderrLines(`socket-activation: ${label} ${s.address.type === 'dgram' ? 'is bound to' : 'listens on'} ${formatAddress(local)}`, 'info'));
     }
     const supervisor = new Supervisor({
       command: parsed.command,

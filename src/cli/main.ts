@@ -28,9 +28,10 @@ launched.then(
   (code) => {
     process.exitCode = code;
   },
-  (err: unknown) => {
+  async (err: unknown) => {
     const e = err as { code?: string; message?: string };
-    console.error(`socket-activation: ${e.message ?? String(err)}${e.code && !e.message?.startsWith(e.code) ? ` [${e.code}]` : ''}`);
     process.exitCode = e.code === 'ERR_LAUNCHER_USAGE' ? 2 : 1;
+    const { stderrLines } = await import('../journal.js');
+    process.stderr.write(stderrLines(`socket-activation: ${e.message ?? String(err)}${e.code && !e.message?.startsWith(e.code) ? ` [${e.code}]` : ''}`, 'err'));
   },
 );

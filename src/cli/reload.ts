@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { SocketActivationError } from '../errors.js';
 import { askToUpgrade, controlPath } from '../control-path.js';
 import { isAlive } from '../processes.js';
+import { stderrLines } from '../journal.js';
 
 export const RELOAD_HELP = `Usage: socket-activation reload PID [--timeout SECONDS]
 
@@ -50,7 +51,7 @@ export async function reload(argv: readonly string[]): Promise<number> {
   // default (killed by it): systemd does not send it unless KillSignal= says so, and a terminal's
   // Ctrl-C must not read as success to a script that runs this command.
   process.once('SIGTERM', () => {
-    process.stderr.write(`socket-activation: reload of pid ${pid} interrupted by SIGTERM: the service manager is stopping or restarting the service\n`);
+    process.stderr.write(stderrLines(`socket-activation: reload of pid ${pid} interrupted by SIGTERM: the service manager is stopping or restarting the service`, 'warning'));
     process.exit(0);
   });
   const path = controlPath(pid);
@@ -72,7 +73,7 @@ export async function reload(argv: readonly string[]): Promise<number> {
     console.log(`socket-activation: upgraded; pid ${answer.slice(3)} is the main process now`);
     return 0;
   }
-  console.error(`socket-activation: upgrade of pid ${pid} failed: ${answer.replace(/^failed /, '') || 'no answer'}`);
+  process.stderr.write(stderrLines(`socket-activation: upgrade of pid ${pid} failed: ${answer.replace(/^failed /, '') || 'no answer'}`, 'err'));
   if (answer === '') await awaitCollected(pid);
   return 1;
 }

@@ -20,6 +20,7 @@ import { commandProblem, directoryProblem, openFileLimit } from '../start-proble
 import { isAlive, procStat } from '../processes.js';
 import { printable } from '../address.js';
 import { removeControlSocket } from '../control-path.js';
+import { stderrLines, type Priority } from '../journal.js';
 
 /** How the supervised command ended for good. */
 export type SupervisorExit = { readonly code: number; readonly signal?: undefined } | { readonly code?: undefined; readonly signal: NodeJS.Signals };
@@ -39,8 +40,11 @@ export interface SupervisorOptions {
   readonly stopTimeoutMs?: number;
   /** FileDescriptorStoreMax=. @default 64 */
   readonly fdStoreMax?: number;
-  /** Where messages go (status lines, restarts). @default stderr */
-  readonly log?: (line: string) => void;
+  /**
+   * Where messages go (status lines, restarts), each with its priority (info when not given).
+   * @default stderr, with journald's `<N>` priority prefix when it is the journal (JOURNAL_STREAM)
+   */
+  readonly log?: (line: string, priority?: Priority) => void;
   /**
    * Called by run() once its signal handlers are in place: the signals that came before (the
    * CLI records them from its first line). A stop among them ends the service before the
@@ -112,7 +116,7 @@ export class Supervisor {
   private reloading: Promise<boolean> | undefined;
   /** The one more reload asked for during `reloading`, started once that one settles. */
   private queuedReload: Promise<boolean> | undefined;
-  private readonly log: (line: string) => void;
+  private readonly log: (line: string, priority?: Priority) => void;
   /** When the command was started (not by a reload: systemd counts no reload against the start limit). */
   private readonly recentStarts: number[] = [];
   /** Failures in a row of children that never became healthy (READY=1 or 5 s up): the backoff exponent. */
@@ -133,7 +137,7 @@ export class Supervisor {
   private readonly ignoredLines = { since: 0, said: 0, unsaid: 0, timer: undefined as NodeJS.Timeout | undefined };
 
   constructor(private readonly options: SupervisorOptions) {
-    this.log = options.log ?? ((line) => process.stderr.write(`socket-activation: ${line}\n`));
+    this.log = options.log ?? ((line, priority) => process.stderr.write(stderrLines(`socket-activation: ${line}`, priority ?? 'info')));
     this.store = new FdStore(options.fdStoreMax ?? 64);
     this.dir = privateDirectory();
     try {
@@ -153,7 +157,7 @@ export class Supervisor {
     const limit = openFileLimit();
     const needed = this.store.max + options.sockets.length + 32;
     if (limit !== undefined && needed > limit) {
-      this.log(`warning: the fd store may hold ${this.store.max} fds, but this process may open only ${limit} (RLIMIT_NOFILE): raise the limit (ulimit -n) or lower --fd-store-max, or stores and starts will fail with EMFILE`);
+      this.log(`warning: the fd store may hold ${this.store.max} fds, but this process may open only ${limit} (RLIMIT_NOFILE): raise the limit (ulimit -n) or lower --fd-store-max, or stores and starts will fail with EMFILE`, 'warning');
     }
     this.sweeper = setInterval(() => this.sweepStore(), SWEEP_INTERVAL_MS).unref();
     rememberStart();
@@ -188,7 +192,7 @@ export class Supervisor {
     if (stopped) {
       this.stop(stopped);
     } else if (problem) {
-      this.log(`cannot start the command: ${problem.why}`);
+      this.log(`cannot start the command: ${problem.why}`, 'err');
       this.endService({ code: problem.status });
     } else {
       this.startGeneration();
@@ -254,9 +258,10 @@ export class Supervisor {
       this.log(
         `reload failed: the new child ${fresh.pid > 0 ? `(pid ${fresh.pid}) ` : ''}${outcome === 'exited' ? (fresh.pid > 0 ? 'exited before READY=1' : 'did not start') : `sent no READY=1 within ${timeout} ms${deadline.extended ? ' and the time it asked for (EXTEND_TIMEOUT_USEC=)' : ''}`}; ` +
           (oldGone ? `pid ${old.mainPid} has exited too` : `pid ${old.mainPid} keeps serving`),
+        'err',
       );
       if (outcome === 'timeout') {
-        if (!old.ready) this.log('neither child sent READY=1: a reload waits for it (ready() of socket-activation, or systemd-notify --ready)');
+        if (!old.ready) this.log('neither child sent READY=1: a reload waits for it (ready() of socket-activation, or systemd-notify --ready)', 'warning');
         // As systemd after a start timeout: SIGTERM, SIGKILL only after the stop timeout. The
         // new child may be serving already (it shares the listeners): it finishes that.
         this.stopGeneration(fresh, 'SIGTERM');
@@ -387,6 +392,7 @@ export class Supervisor {
             (code === 'E2BIG'
               ? `${err.message}: the environment is too large for exec() (LISTEN_FDNAMES of ${fds.length} fds takes ${namesBytes} bytes; one variable may hold 128 KiB): store fewer fds or shorter names (FDNAME=)`
               : err.message)),
+        'err',
       );
       // Node reports a failed spawn (EAGAIN, EMFILE, …) with 'error' and no 'exit': count it
       // as a start that failed, as a shell does for a command it cannot run.
@@ -404,7 +410,7 @@ export class Supervisor {
         g.childGone = true;
         g.keepAlive = setInterval(() => {
           if (isNamedMain(g)) return;
-          this.log(`pid ${g.mainPid} (MAINPID=) is gone, collected by another process: its exit status is unknown, counted as a failure`);
+          this.log(`pid ${g.mainPid} (MAINPID=) is gone, collected by another process: its exit status is unknown, counted as a failure`, 'warning');
           g.end({ code: 1 });
         }, 1000);
         // A hot upgrade's old process exits at once when its successor has died (it leaves it to us).
@@ -424,7 +430,7 @@ export class Supervisor {
       const exit = g.exit!;
       const pid = g.childGone ? g.mainPid : g.pid;
       const clean = exit.signal !== undefined ? CLEAN_SIGNALS.includes(exit.signal) : exit.code === 0;
-      this.log(`pid ${pid} (replaced by a reload) ${describeExit(exit)}${clean ? '' : ' while it drained: what it still served may have been cut (see its log)'}`);
+      this.log(`pid ${pid} (replaced by a reload) ${describeExit(exit)}${clean ? '' : ' while it drained: what it still served may have been cut (see its log)'}`, clean ? 'info' : 'warning');
     }
     if (this.ending) {
       // The end comes when every child has exited (as systemd waits for the whole cgroup);
@@ -453,7 +459,7 @@ export class Supervisor {
     // Like systemd's default start limit (StartLimitBurst=5 in 10 s, the first start included):
     // a command that cannot stay up is not restarted forever.
     if (this.recentStarts.length >= 5) {
-      this.log(`${how}; started ${this.recentStarts.length} times in 10 s, giving up`);
+      this.log(`${how}; started ${this.recentStarts.length} times in 10 s, giving up`, 'err');
       return this.endService(exit);
     }
     // A child that had been healthy is restarted at once (100 ms, systemd's RestartSec=
@@ -461,7 +467,7 @@ export class Supervisor {
     const healthy = g.ready || now - g.startedAt >= 5_000;
     this.unhealthyInARow = healthy ? 0 : this.unhealthyInARow + 1;
     const delay = Math.min(100 * 2 ** this.unhealthyInARow, 5_000);
-    this.log(`${how}; restarting in ${delay} ms (the sockets stay open)`);
+    this.log(`${how}; restarting in ${delay} ms (the sockets stay open)`, failed ? 'warning' : 'info');
     this.current = undefined;
     this.restartTimer = setTimeout(() => {
       this.restartTimer = undefined;
@@ -520,7 +526,7 @@ export class Supervisor {
     if (g.killDeadline) return;
     const ms = this.options.stopTimeoutMs ?? 90_000;
     g.killDeadline = new Deadline(ms, () => {
-      this.log(`pid ${g.pid} did not stop within ${ms} ms of ${signal}${g.killDeadline!.extended ? ' and the time it asked for (EXTEND_TIMEOUT_USEC=)' : ''}; killing it with SIGKILL`);
+      this.log(`pid ${g.pid} did not stop within ${ms} ms of ${signal}${g.killDeadline!.extended ? ' and the time it asked for (EXTEND_TIMEOUT_USEC=)' : ''}; killing it with SIGKILL`, 'warning');
       this.kill(g, 'SIGKILL');
     });
   }
@@ -545,7 +551,7 @@ export class Supervisor {
     };
     const ms = this.options.stopTimeoutMs ?? 90_000;
     const reparented = orphans();
-    this.log(`pid ${g.pid} left processes in its process group${reparented.length > 0 ? ` or re-parented to the supervisor (${reparented.join(', ')})` : ''}; sending them SIGTERM`);
+    this.log(`pid ${g.pid} left processes in its process group${reparented.length > 0 ? ` or re-parented to the supervisor (${reparented.join(', ')})` : ''}; sending them SIGTERM`, 'warning');
     signal('SIGTERM');
     signal('SIGCONT');
     const deadline = Date.now() + ms;
@@ -553,7 +559,7 @@ export class Supervisor {
     while (left()) {
       if (!killed && Date.now() >= deadline) {
         killed = true;
-        this.log(`the processes pid ${g.pid} left did not stop within ${ms} ms of SIGTERM; killing them with SIGKILL`);
+        this.log(`the processes pid ${g.pid} left did not stop within ${ms} ms of SIGTERM; killing them with SIGKILL`, 'warning');
         signal('SIGKILL');
       }
       await sleep(50);
@@ -645,7 +651,7 @@ export class Supervisor {
     clearTimeout(g.watchdogTimer);
     if (g.watchdogUsec <= 0 || g.exit || g.stopping) return;
     g.watchdogTimer = longTimeout(g.watchdogUsec / 1000, () => {
-      this.log(`pid ${g.mainPid}: watchdog timeout (no WATCHDOG=1 within ${g.watchdogUsec / 1000} ms), killing it with SIGABRT`);
+      this.log(`pid ${g.mainPid}: watchdog timeout (no WATCHDOG=1 within ${g.watchdogUsec / 1000} ms), killing it with SIGABRT`, 'err');
       this.stopGeneration(g, 'SIGABRT');
     });
   }
@@ -672,12 +678,12 @@ export class Supervisor {
       }
       const f = m.fields;
       const mainPid = f.get('MAINPID');
-      if (mainPid !== undefined && !/^[1-9][0-9]*$/.test(mainPid)) this.log(`[${m.pid}] MAINPID=${JSON.stringify(mainPid)} ignored: not a pid (systemd warns and ignores it too)`);
+      if (mainPid !== undefined && !/^[1-9][0-9]*$/.test(mainPid)) this.log(`[${m.pid}] MAINPID=${JSON.stringify(mainPid)} ignored: not a pid (systemd warns and ignores it too)`, 'warning');
       else if (mainPid !== undefined) {
         // A child asked to stop, or replaced by a reload, that hands its role on would start a
         // second lineage beside the one that serves (or one the stop never reached).
         const refused = g.stopping ? 'this child is stopping (asked to stop, or replaced by a reload)' : this.isOrphan(Number(mainPid)) ? undefined : unsuitableMainPid(Number(mainPid), g.pid);
-        if (refused) this.log(`[${m.pid}] MAINPID=${mainPid} refused: ${refused}`);
+        if (refused) this.log(`[${m.pid}] MAINPID=${mainPid} refused: ${refused}`, 'warning');
         else if (g.mainPid !== Number(mainPid) || !isNamedMain(g)) {
           g.mainPid = Number(mainPid);
           g.mainStart = g.mainPid === g.pid ? undefined : procStat(g.mainPid)?.start;
@@ -687,7 +693,7 @@ export class Supervisor {
       const status = f.get('STATUS');
       // As systemd, which ignores a STATUS= that is not UTF-8; control characters are escaped,
       // so a status line cannot move the cursor or forge log lines on the terminal.
-      if (status !== undefined && m.notUtf8.has('STATUS')) this.log(`[${m.pid}] STATUS= is not valid UTF-8: ignored`);
+      if (status !== undefined && m.notUtf8.has('STATUS')) this.log(`[${m.pid}] STATUS= is not valid UTF-8: ignored`, 'warning');
       else if (status === '') this.log(`[${m.pid}] status cleared (STATUS= with no text)`);
       else if (status !== undefined) this.log(`[${m.pid}] ${printable(status)}`);
       if (f.get('ERRNO') !== undefined) this.log(`[${m.pid}] ERRNO=${f.get('ERRNO')}`);
@@ -707,12 +713,12 @@ export class Supervisor {
         g.killDeadline?.extend(ms);
       }
       if (f.get('WATCHDOG') === 'trigger') {
-        this.log(`pid ${g.mainPid} asked for a watchdog timeout (WATCHDOG=trigger)`);
+        this.log(`pid ${g.mainPid} asked for a watchdog timeout (WATCHDOG=trigger)`, 'warning');
         this.stopGeneration(g, 'SIGABRT');
       }
       const name = f.get('FDNAME');
       const validName = name !== undefined && isValidFdName(name);
-      if (name !== undefined && !validName) this.log(`[${m.pid}] FDNAME=${JSON.stringify(name)} is not a valid fd name (ASCII without control characters or ":", at most 255): ignored`);
+      if (name !== undefined && !validName) this.log(`[${m.pid}] FDNAME=${JSON.stringify(name)} is not a valid fd name (ASCII without control characters or ":", at most 255): ignored`, 'warning');
       if (f.get('FDSTOREREMOVE') === '1' && validName) this.store.remove(name);
       if (f.get('FDSTORE') === '1') this.storeFds(g, validName ? name : 'stored', f.get('FDPOLL') !== '0', m.fds, keep);
       if (f.get('READY') === '1' && !g.ready) {
@@ -742,12 +748,12 @@ export class Supervisor {
     }
     if (w.said < IGNORED_BURST) {
       w.said++;
-      this.log(w.said === IGNORED_BURST ? `${line}; more in the next ${IGNORED_WINDOW_MS / 1000} s are only counted` : line);
+      this.log(w.said === IGNORED_BURST ? `${line}; more in the next ${IGNORED_WINDOW_MS / 1000} s are only counted` : line, 'warning');
       return;
     }
     w.unsaid++;
     w.timer ??= setTimeout(() => {
-      this.log(`ignored ${w.unsaid} more notify message${w.unsaid === 1 ? '' : 's'} from processes that are not the service's`);
+      this.log(`ignored ${w.unsaid} more notify message${w.unsaid === 1 ? '' : 's'} from processes that are not the service's`, 'warning');
       w.timer = undefined;
       w.unsaid = 0;
       w.since = 0;
@@ -767,14 +773,14 @@ export class Supervisor {
       }
       keep.add(fd);
       const result = this.store.add(name, fd, poll);
-      if (result === 'full') this.log(`fd store full (${this.store.max}): dropped ${JSON.stringify(name)} from pid ${from.pid}`);
+      if (result === 'full') this.log(`fd store full (${this.store.max}): dropped ${JSON.stringify(name)} from pid ${from.pid}`, 'warning');
     }
   }
 
   private cleanUp(): void {
     clearInterval(this.sweeper);
     clearTimeout(this.ignoredLines.timer);
-    if (this.ignoredLines.unsaid > 0) this.log(`ignored ${this.ignoredLines.unsaid} more notify messages from processes that are not the service's`);
+    if (this.ignoredLines.unsaid > 0) this.log(`ignored ${this.ignoredLines.unsaid} more notify messages from processes that are not the service's`, 'warning');
     for (const g of this.generations) {
       clearTimeout(g.watchdogTimer);
       g.killDeadline?.clear();
