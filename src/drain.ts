@@ -8,7 +8,7 @@ import { SocketActivationError } from './errors.js';
 import { isTimerMs, TIMER_MS_EXPECTED } from './milliseconds.js';
 import { keepConnection } from './kept-connections.js';
 import { stopAccepting } from './listen.js';
-import { extendTimeout, stopping } from './notify.js';
+import { extendTimeout, notify } from './notify.js';
 import { successorServing } from './successor-serving.js';
 
 /**
@@ -47,7 +47,8 @@ export interface DrainOptions {
   /** @default 'none' */
   readonly handOff?: HandOff;
   /**
-   * Send STOPPING=1 and EXTEND_TIMEOUT_USEC= (the drain timeout plus 5 s) to the service
+   * Send STOPPING=1 (with `STATUS=stopping: draining connections (at most N s)`, shown by
+   * `systemctl status`) and EXTEND_TIMEOUT_USEC= (the drain timeout plus 5 s) to the service
    * manager first, so systemd waits for the drain instead of killing at TimeoutStopSec=.
    * @default true
    */
@@ -528,7 +529,9 @@ async function drainTracked(tracker: Tracker, timeout: number, linger: number, o
   const failedHandOffs: string[] = [];
 
   if (options.notify !== false) {
-    await Promise.allSettled([stopping(), extendTimeout(timeout + 5_000)]);
+    // Else `systemctl status` shows what the service said while it served ("serving") all
+    // through a drain that may take `timeout`.
+    await Promise.allSettled([notify({ STOPPING: true, STATUS: `stopping: draining connections (at most ${timeout / 1000} s)` }), extendTimeout(timeout + 5_000)]);
   }
 
   const give = async (c: Connection): Promise<void> => {

@@ -978,3 +978,14 @@ describe('drain: what is not moved, and bad arguments', () => {
     expect(ended.filter(Boolean)).toHaveLength(2);
   });
 });
+
+describe('what the service manager is told', () => {
+  it('STOPPING=1 comes with a STATUS= that says the drain runs and for how long at most (else systemctl status shows the serving status through it)', async () => {
+    const r = await startReceiver();
+    process.env.NOTIFY_SOCKET = r.address;
+    cleanup.push(() => delete process.env.NOTIFY_SOCKET);
+    const { server } = await serve((req, res) => res.end('x'));
+    await drain(server, { timeout: 2500 });
+    expect((await r.waitFor(2)).map((m) => m.text).sort()).toEqual(['EXTEND_TIMEOUT_USEC=7500000', 'STOPPING=1\nSTATUS=stopping: draining connections (at most 2.5 s)']);
+  });
+});
