@@ -787,6 +787,27 @@ describe('crashes and the fd store', () => {
     );
   });
 
+  it('a child that fails at the stop, or exits failing with --restart no: a line says so, not only the exit status', async () => {
+    const failingStop = supervise(['-l', '127.0.0.1:0'], ['/bin/sh', '-c', 'trap "exit 1" TERM; echo UP; while :; do sleep 0.05; done']);
+    await failingStop.waitFor(/^UP$/m);
+    const [child] = childrenOf(failingStop.pid);
+    process.kill(failingStop.pid, 'SIGTERM');
+    expect(await failingStop.finish()).toEqual({ code: 1, signal: null });
+    expect(failingStop.stderr).toContain(`socket-activation: pid ${child} exited with status 1 after SIGTERM: the stop did not go cleanly (see its log)\n`);
+
+    const noRestart = supervise(['-l', '127.0.0.1:0', '--restart', 'no'], ['/bin/sh', '-c', 'echo UP; exit 4']);
+    await noRestart.waitFor(/^UP$/m);
+    expect(await noRestart.finish()).toEqual({ code: 4, signal: null });
+    expect(noRestart.stderr).toMatch(/^socket-activation: pid \d+ exited with status 4; not restarted \(--restart no\): exiting with its status$/m);
+
+    // A child that dies of the stop signal it was sent stopped as asked: no line.
+    const plain = supervise(['-l', '127.0.0.1:0'], ['/bin/sh', '-c', 'echo UP; exec sleep 30']);
+    await plain.waitFor(/^UP$/m);
+    process.kill(plain.pid, 'SIGTERM');
+    expect(await plain.finish()).toEqual({ code: null, signal: 'SIGTERM' });
+    expect(plain.stderr).not.toContain('after SIGTERM');
+  });
+
   it('EXTEND_TIMEOUT_USEC= from a stopping child extends --stop-timeout (as systemd)', async () => {
     const port = await freePort();
     const s = supervise(['-l', `web=127.0.0.1:${port}`, '--stop-timeout', '1'], supervised('--slow-stop', '2500'));

@@ -429,13 +429,18 @@ export class Supervisor {
     if (g.replaced) {
       const exit = g.exit!;
       const pid = g.childGone ? g.mainPid : g.pid;
-      const clean = exit.signal !== undefined ? CLEAN_SIGNALS.includes(exit.signal) : exit.code === 0;
+      const clean = cleanExit(exit);
       this.log(`pid ${pid} (replaced by a reload) ${describeExit(exit)}${clean ? '' : ' while it drained: what it still served may have been cut (see its log)'}`, clean ? 'info' : 'warning');
     }
     if (this.ending) {
       // The end comes when every child has exited (as systemd waits for the whole cgroup);
       // the main child's exit becomes ours.
-      if (g === this.current) this.ending = g.exit!;
+      if (g === this.current) {
+        this.ending = g.exit!;
+        // As systemd's "Main process exited, code=exited, status=1/FAILURE" at a stop: else only
+        // the launcher's exit status tells that the stop (the drain, say) failed.
+        if (this.stopSignal && !cleanExit(g.exit!) && g.exit!.signal !== this.stopSignal) this.log(`pid ${g.childGone ? g.mainPid : g.pid} ${describeExit(g.exit!)} after ${this.stopSignal}: the stop did not go cleanly (see its log)`, 'warning');
+      }
       if (this.generations.size === 0 && this.cleaning === 0) this.finish(this.ending);
       return;
     }
@@ -448,12 +453,15 @@ export class Supervisor {
   /** Restart (with backoff) or finish after the current child `g` exited by itself. */
   private afterExit(g: Generation): void {
     const exit = g.exit!;
-    // systemd's clean exit: status 0, or death by SIGHUP, SIGINT, SIGTERM or SIGPIPE.
-    const failed = exit.signal !== undefined ? !CLEAN_SIGNALS.includes(exit.signal) : exit.code !== 0;
+    const failed = !cleanExit(exit);
     const policy = this.options.restart ?? 'on-failure';
     const restart = policy === 'always' || (policy === 'on-failure' && failed);
     const how = g.pid > 0 ? `pid ${g.childGone ? g.mainPid : g.pid} ${describeExit(exit)}` : `${this.options.command[0]} did not start`;
-    if (!restart) return this.endService(exit);
+    if (!restart) {
+      // The launcher's exit status says it too, but not in the log an operator reads.
+      if (failed) this.log(`${how}; not restarted (--restart ${policy}): exiting with its status`, 'err');
+      return this.endService(exit);
+    }
     const now = Date.now();
     while (this.recentStarts.length > 0 && this.recentStarts[0]! < now - 10_000) this.recentStarts.shift();
     // Like systemd's default start limit (StartLimitBurst=5 in 10 s, the first start included):
@@ -899,6 +907,11 @@ function sendSignal(pid: number, signal: NodeJS.Signals): void {
 
 function signalGroup(pgid: number, signal: NodeJS.Signals): void {
   sendSignal(-pgid, signal);
+}
+
+/** systemd's clean exit: status 0, or death by SIGHUP, SIGINT, SIGTERM or SIGPIPE. */
+function cleanExit(exit: SupervisorExit): boolean {
+  return exit.signal !== undefined ? CLEAN_SIGNALS.includes(exit.signal) : exit.code === 0;
 }
 
 function describeExit(exit: SupervisorExit): string {
