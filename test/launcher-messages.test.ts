@@ -150,7 +150,7 @@ describe('journald priorities: <N> prefixes where stderr is the journal (JOURNAL
     });
     const reload = run(['reload', '2147483646'], true);
     expect(reload.status).toBe(1);
-    expect(reload.lines[0]).toMatch(/^<3>socket-activation: pid 2147483646 takes no upgrade requests/);
+    expect(reload.lines[0]).toMatch(/^<3>socket-activation: there is no process 2147483646 to ask for an upgrade/);
   });
 
   it('no prefix where stderr is not the journal (a terminal, docker logs, another stream)', () => {
