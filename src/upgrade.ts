@@ -7,7 +7,8 @@ import { getSystemErrorName } from 'node:util';
 import { askToUpgrade, controlPath, controlPathTooLong, removeControlSocket } from './control-path.js';
 import { checkMs, DEFAULT_LINGER, drain, invalid, notAServer, stopBegun, type DrainReport } from './drain.js';
 import { shownValue, SocketActivationError } from './errors.js';
-import { notify, reloading, barrier } from './notify.js';
+import { barrier, notify, notifyAddress, reloading } from './notify.js';
+import { watchdogUsecText } from './watchdog.js';
 import type { NotifyValue } from './notify-message.js';
 import { activation } from './registry.js';
 import { startActivated } from './spawn.js';
@@ -191,6 +192,16 @@ async function tellManager(fields: Record<string, NotifyValue>, gone: () => bool
 // the failure reports.
 const CLOSED_GRACE = 1000;
 
+// NOTIFY_SOCKET for the successor: the variable, or the address this process kept when
+// unsetEnvironment removed it. An invalid one is passed on as it is (the successor says why).
+function managerAddress(): string | undefined {
+  try {
+    return notifyAddress()?.text;
+  } catch {
+    return process.env.NOTIFY_SOCKET;
+  }
+}
+
 function killQuietly(pid: number): void {
   try {
     process.kill(pid, 'SIGKILL');
@@ -257,7 +268,15 @@ async function startSuccessor(options: HotUpgradeOptions): Promise<Successor> {
   const [channel, theirs] = pair;
   // Under the launcher the successor becomes its child in this one's place, marked like one on
   // a reload: it needs the supervisor's directory even when unsetEnvironment removed it here.
-  const env = { [SUCCESSOR_VARIABLE]: UPGRADE_PROTOCOL, [HANDOFF_FD_VARIABLE]: String(3 + fds.length), [SUPERVISOR_DIR_VARIABLE]: supervisorDirectory() };
+  // Likewise the manager's variables: the successor becomes the main process, which speaks to
+  // the manager and pings its watchdog (the trampoline sets WATCHDOG_PID to its own pid).
+  const env = {
+    [SUCCESSOR_VARIABLE]: UPGRADE_PROTOCOL,
+    [HANDOFF_FD_VARIABLE]: String(3 + fds.length),
+    [SUPERVISOR_DIR_VARIABLE]: supervisorDirectory(),
+    NOTIFY_SOCKET: managerAddress(),
+    WATCHDOG_USEC: watchdogUsecText(),
+  };
   let pid: number;
   try {
     // The channel sits right after the LISTEN_FDS range, outside of it.

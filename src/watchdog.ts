@@ -61,12 +61,29 @@ export function judgeWatchdog(env: Readonly<Record<string, string | undefined>>,
   return { enabled: true, usec: Number(usec) };
 }
 
-/** {@link watchdogEnabled} for this process. */
+// WATCHDOG_USEC as the manager gave it to this process, kept when unsetEnvironment removes it:
+// a hot upgrade's successor, the main process after it, must ping at the same interval.
+let rememberedUsec: string | undefined;
+
+/** WATCHDOG_USEC for a successor: the variable, or the value this process had before unsetting it. @internal */
+export function watchdogUsecText(): string | undefined {
+  return process.env.WATCHDOG_USEC ?? rememberedUsec;
+}
+
+/**
+ * {@link judgeWatchdog} for this process. `unsetEnvironment` removes WATCHDOG_USEC and
+ * WATCHDOG_PID (children cannot ping for the service); an interval that was this process's is
+ * remembered, for startWatchdog() and a hot upgrade's successor.
+ */
 export function watchdogEnabled(options?: { readonly unsetEnvironment?: boolean }): WatchdogVerdict {
+  let verdict: WatchdogVerdict | undefined;
   try {
-    return judgeWatchdog(process.env, process.pid);
+    // Once unset here, the interval this process was given still holds (startWatchdog() after it).
+    verdict = judgeWatchdog(process.env.WATCHDOG_USEC === undefined && rememberedUsec !== undefined ? { WATCHDOG_USEC: rememberedUsec } : process.env, process.pid);
+    return verdict;
   } finally {
     if (options?.unsetEnvironment) {
+      if (verdict?.enabled) rememberedUsec = process.env.WATCHDOG_USEC;
       delete process.env.WATCHDOG_USEC;
       delete process.env.WATCHDOG_PID;
       unsetSupervisorDirectory();

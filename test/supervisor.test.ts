@@ -233,6 +233,42 @@ describe('reload on SIGHUP', () => {
     busy.destroy();
   });
 
+  it('a hot upgrade\'s successor gets NOTIFY_SOCKET and WATCHDOG_USEC even when the process before it unset them (unsetEnvironment), and startWatchdog() after that unset still pings: no watchdog timeout in either process', async () => {
+    const app = join(dir, 'unset-manager-app.mjs');
+    writeFileSync(
+      app,
+      `import http from 'node:http';
+      import { hotUpgrade, listen, ready, startWatchdog, watchdogEnabled } from ${JSON.stringify(pathToFileURL(join(root, 'dist', 'index.js')).href)};
+      const atStart = { notify: process.env.NOTIFY_SOCKET ?? null, usec: process.env.WATCHDOG_USEC ?? null };
+      const watchdog = watchdogEnabled({ unsetEnvironment: true });
+      const server = http.createServer((req, res) => res.end(JSON.stringify({ pid: process.pid, atStart, watchdog: watchdog.enabled })));
+      await listen(server, 'web');
+      hotUpgrade(server);
+      startWatchdog();
+      await ready('up', { unsetEnvironment: true });`,
+    );
+    const port = await freePort();
+    const s = supervise(['--watchdog-sec', '2', '-l', `web=127.0.0.1:${port}`], [process.execPath, app]);
+    const first = await firstAnswer(port);
+    const report = async () => {
+      const req = http.get({ host: '127.0.0.1', port, path: '/', agent: false });
+      const [res] = (await once(req, 'response')) as [http.IncomingMessage];
+      let text = '';
+      for await (const chunk of res) text += chunk;
+      return JSON.parse(text) as { pid: number; atStart: { notify: string | null; usec: string | null }; watchdog: boolean };
+    };
+    const child = await report();
+    expect(child).toMatchObject({ pid: first, atStart: { notify: expect.stringMatching(/^\//), usec: '2000000' }, watchdog: true });
+    process.kill(first, 'SIGHUP');
+    const successor = await answeredByAnother(port, first);
+    await s.waitFor(new RegExp(`pid ${first} exited with status 0; pid ${successor} \\(MAINPID=\\) is the main process now`), { stream: 'stderr' });
+    expect(await report()).toEqual({ pid: successor, atStart: child.atStart, watchdog: true });
+    // Pinging: three watchdog intervals later it is still the one serving, not aborted.
+    await sleep(6000);
+    expect((await report()).pid).toBe(successor);
+    expect(s.stderr).not.toMatch(/watchdog/i);
+  });
+
   it('a new child that fails is killed and the old one keeps serving; the next reload works', async () => {
     const port = await freePort();
     const marker = join(dir, `broken-${Date.now()}`);
