@@ -258,6 +258,16 @@ describe('bad environments give a clear error, never a crash', () => {
   });
 });
 
+/** Asks listen() and bindDatagram() with a fallback each; prints what each did ('bound', or the error's code and reason). */
+const FALLBACK_PROBE = `import net from 'node:net';
+  import { bindDatagram, listen } from 'socket-activation';
+  const out = {};
+  for (const [what, call] of [['listen', () => listen(net.createServer(), 'web', { fallback: 0 })], ['bindDatagram', () => bindDatagram('dns', { fallback: 0 })]]) {
+    try { await call(); out[what] = 'bound'; } catch (err) { out[what] = { code: err.code, reason: err.reason }; }
+  }
+  console.log(JSON.stringify(out));
+  process.exit(0);`;
+
 describe('not activated, and why', () => {
   it('absent: empty listeners, and asking for a name says so', async () => {
     const r = await reportOf('report.mjs', { listenPid: 'none' });
@@ -272,15 +282,7 @@ describe('not activated, and why', () => {
     expect(r.error).toMatchObject({ code: 'ERR_NOT_ACTIVATED', reason: 'wrapper' });
   });
   it('a wrapper holds LISTEN_PID: a fallback is not used (it would only meet EADDRINUSE); ERR_NOT_ACTIVATED says why', async () => {
-    const code = `import net from 'node:net';
-      import { bindDatagram, listen } from 'socket-activation';
-      const out = {};
-      for (const [what, call] of [['listen', () => listen(net.createServer(), 'web', { fallback: 0 })], ['bindDatagram', () => bindDatagram('dns', { fallback: 0 })]]) {
-        try { await call(); out[what] = 'bound'; } catch (err) { out[what] = { code: err.code, reason: err.reason }; }
-      }
-      console.log(JSON.stringify(out));
-      process.exit(0);`;
-    const child = spawn('/bin/sh', ['-c', `LISTEN_PID=$$ LISTEN_FDS=1 "${process.execPath}" --input-type=module -e "$1"; true`, 'sh', code], { cwd: root, stdio: ['ignore', 'pipe', 'pipe', inetSocket().fd] });
+    const child = spawn('/bin/sh', ['-c', `LISTEN_PID=$$ LISTEN_FDS=1 "${process.execPath}" --input-type=module -e "$1"; true`, 'sh', FALLBACK_PROBE], { cwd: root, stdio: ['ignore', 'pipe', 'pipe', inetSocket().fd] });
     const r = JSON.parse((await finish(child)).stdout);
     const refused = { code: 'ERR_NOT_ACTIVATED', reason: 'wrapper' };
     expect(r).toEqual({ listen: refused, bindDatagram: refused });
@@ -288,16 +290,8 @@ describe('not activated, and why', () => {
   it('a child of the activated process that kept LISTEN_* (a cluster worker): a fallback is not used, since it would serve where no client connects', async () => {
     // What a cluster worker does when it calls listen() itself: before, it bound the fallback
     // (a fresh port) while the service's socket queued every client for good.
-    const worker = `import net from 'node:net';
-      import { bindDatagram, listen } from 'socket-activation';
-      const out = {};
-      for (const [what, call] of [['listen', () => listen(net.createServer(), 'web', { fallback: 0 })], ['bindDatagram', () => bindDatagram('dns', { fallback: 0 })]]) {
-        try { await call(); out[what] = 'bound'; } catch (err) { out[what] = { code: err.code, reason: err.reason }; }
-      }
-      console.log(JSON.stringify(out));
-      process.exit(0);`;
     const code = `import { spawnSync } from 'node:child_process';
-      const r = spawnSync(process.execPath, ['--input-type=module', '-e', ${JSON.stringify(worker)}], { encoding: 'utf8' });
+      const r = spawnSync(process.execPath, ['--input-type=module', '-e', ${JSON.stringify(FALLBACK_PROBE)}], { encoding: 'utf8' });
       console.log(r.stdout.trim());`;
     const r = await runInline(code, { fds: [inetSocket().fd], env: { LISTEN_FDNAMES: 'web' } });
     const refused = { code: 'ERR_NOT_ACTIVATED', reason: 'inherited' };

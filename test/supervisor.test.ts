@@ -55,14 +55,14 @@ function alive(pid: number): boolean {
   }
 }
 
-/** The pid answering on a keep-alive agent, and the client's local port. */
-async function ask(port: number, agent: http.Agent | false = false): Promise<{ pid: number; localPort: number }> {
+/** The answer on a keep-alive agent (its JSON body, with the pid answering), and the client's local port. */
+async function ask<T extends { pid: number } = { pid: number }>(port: number, agent: http.Agent | false = false): Promise<T & { localPort: number }> {
   const req = http.get({ host: '127.0.0.1', port, path: '/', agent });
   const [res] = (await once(req, 'response')) as [http.IncomingMessage];
   const localPort = res.socket.localPort!;
   let text = '';
   for await (const chunk of res) text += chunk;
-  return { pid: (JSON.parse(text) as { pid: number }).pid, localPort };
+  return { ...(JSON.parse(text) as T), localPort };
 }
 
 /** The first answer once the supervisor has bound the port. */
@@ -207,14 +207,7 @@ describe('reload on SIGHUP', () => {
     const port = await freePort();
     const s = supervise(['--fd-store-max', '1', '-l', `web=127.0.0.1:${port}`], [process.execPath, app]);
     const first = await firstAnswer(port);
-    const report = async (agent: http.Agent | false = false) => {
-      const req = http.get({ host: '127.0.0.1', port, path: '/', agent });
-      const [res] = (await once(req, 'response')) as [http.IncomingMessage];
-      const localPort = res.socket.localPort!;
-      let text = '';
-      for await (const chunk of res) text += chunk;
-      return { ...(JSON.parse(text) as { pid: number; atStart: string | null; grandchild: string }), localPort };
-    };
+    const report = (agent: http.Agent | false = false) => ask<{ pid: number; atStart: string | null; grandchild: string }>(port, agent);
     const child = await report();
     expect(child).toMatchObject({ pid: first, atStart: expect.stringMatching(/^\//), grandchild: 'unset' });
     // A hot upgrade of the child: its successor becomes the supervisor's main process.
@@ -250,19 +243,13 @@ describe('reload on SIGHUP', () => {
     const port = await freePort();
     const s = supervise(['--watchdog-sec', '2', '-l', `web=127.0.0.1:${port}`], [process.execPath, app]);
     const first = await firstAnswer(port);
-    const report = async () => {
-      const req = http.get({ host: '127.0.0.1', port, path: '/', agent: false });
-      const [res] = (await once(req, 'response')) as [http.IncomingMessage];
-      let text = '';
-      for await (const chunk of res) text += chunk;
-      return JSON.parse(text) as { pid: number; atStart: { notify: string | null; usec: string | null }; watchdog: boolean };
-    };
+    const report = () => ask<{ pid: number; atStart: { notify: string | null; usec: string | null }; watchdog: boolean }>(port);
     const child = await report();
     expect(child).toMatchObject({ pid: first, atStart: { notify: expect.stringMatching(/^\//), usec: '2000000' }, watchdog: true });
     process.kill(first, 'SIGHUP');
     const successor = await answeredByAnother(port, first);
     await s.waitFor(new RegExp(`pid ${first} exited with status 0; pid ${successor} \\(MAINPID=\\) is the main process now`), { stream: 'stderr' });
-    expect(await report()).toEqual({ pid: successor, atStart: child.atStart, watchdog: true });
+    expect(await report()).toEqual({ pid: successor, atStart: child.atStart, watchdog: true, localPort: expect.any(Number) });
     // Pinging: three watchdog intervals later it is still the one serving, not aborted.
     await sleep(6000);
     expect((await report()).pid).toBe(successor);
