@@ -21,6 +21,7 @@ import { isConnection } from './select.js';
 import { channelHandOff, HANDOFF_FD_VARIABLE } from './handoff-channel.js';
 import { native, signalName, type NativeWatcher } from './native.js';
 import { stderrLines } from './journal.js';
+import { isHangUp, watchTerminal } from './terminal.js';
 
 type Server = Parameters<typeof drain>[0];
 
@@ -37,7 +38,11 @@ export type UpgradeOutcome =
 
 /** Options for {@link hotUpgrade}. */
 export interface HotUpgradeOptions {
-  /** The signal that starts an upgrade (`ExecReload=kill -HUP $MAINPID`); `null` for none. @default 'SIGHUP' */
+  /**
+   * The signal that starts an upgrade (`ExecReload=kill -HUP $MAINPID`); `null` for none. A
+   * SIGHUP that comes from the hang-up of the terminal this process was started in starts none:
+   * this process is sent SIGTERM instead. @default 'SIGHUP'
+   */
   readonly signal?: NodeJS.Signals | null;
   /**
    * The successor's command line, resolved at upgrade time. Default: this Node binary, its
@@ -540,7 +545,17 @@ export function hotUpgrade(servers: Server | readonly Server[], options: HotUpgr
   };
 
   const signal = options.signal === undefined ? 'SIGHUP' : options.signal;
-  const onSignal = (): void => void upgrade();
+  const terminal = signal === 'SIGHUP' && watchTerminal();
+  const onSignal = (): void => {
+    if (!terminal) return void upgrade();
+    void isHangUp().then((hangUp) => {
+      if (!hangUp) return void upgrade();
+      // What the hang-up would have done without this handler, but through the service's stop
+      // (a drainOnSignal(), say): a successor would serve on with no terminal, holding the port.
+      process.stderr.write(stderrLines('socket-activation: the terminal hung up: no upgrade; stopping as for SIGTERM (SIGHUP upgrades while the terminal is there, or when the process was started without one)', 'warning'));
+      process.kill(process.pid, 'SIGTERM');
+    });
+  };
   if (signal) process.on(signal, onSignal);
 
   const path = controlPath(process.pid);

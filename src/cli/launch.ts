@@ -16,8 +16,9 @@ const HELP = `Usage: socket-activation [options] -- COMMAND [ARGS...]
 Opens sockets the way a systemd socket unit does, holds them, and supervises COMMAND
 with them at fds 3, 4, ... (LISTEN_PID, LISTEN_FDS, LISTEN_FDNAMES set for it) and a
 NOTIFY_SOCKET of its own (READY, STATUS, WATCHDOG, MAINPID, fd store, BARRIER).
-SIGHUP reloads with zero downtime (a new child, READY=1, then SIGTERM to the old one);
-SIGTERM/SIGINT/SIGQUIT stop it and become our exit; a crash restarts it.
+SIGHUP reloads with zero downtime (a new child, READY=1, then SIGTERM to the old one),
+except the SIGHUP of a terminal that hangs up, which stops it; SIGTERM/SIGINT/SIGQUIT
+stop it and become our exit; a crash restarts it.
 
   -l, --listen [NAME=]ADDRESS     stream listener (TCP, unix stream)
   -d, --datagram [NAME=]ADDRESS   datagram socket (UDP; a unix datagram socket is for

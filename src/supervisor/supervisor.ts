@@ -21,6 +21,7 @@ import { isAlive, procStat } from '../processes.js';
 import { printable } from '../address.js';
 import { removeControlSocket } from '../control-path.js';
 import { stderrLines, type Priority } from '../journal.js';
+import { isHangUp, watchTerminal } from '../terminal.js';
 
 /** How the supervised command ended for good. */
 export type SupervisorExit = { readonly code: number; readonly signal?: undefined } | { readonly code?: undefined; readonly signal: NodeJS.Signals };
@@ -167,9 +168,10 @@ export class Supervisor {
   run(): Promise<SupervisorExit> {
     const done = new Promise<SupervisorExit>((resolve) => (this.finish = resolve));
     closeOnExecInherited();
+    const terminal = watchTerminal();
     for (const signal of [...FORWARDED, ...STOP_SIGNALS, 'SIGHUP' as const]) {
       const handler = (): void => {
-        if (signal === 'SIGHUP') void this.reload();
+        if (signal === 'SIGHUP') void this.onSighup(terminal);
         else if (STOP_SIGNALS.includes(signal)) this.stop(signal);
         else if (this.current) this.kill(this.current, signal);
       };
@@ -229,6 +231,16 @@ export class Supervisor {
     }
     this.reloading = this.doReload().finally(() => (this.reloading = undefined));
     return this.reloading;
+  }
+
+  /** A reload, unless it is the hang-up of the terminal the launcher runs in: then a stop. */
+  private async onSighup(terminal: boolean): Promise<void> {
+    if (terminal && (await isHangUp())) {
+      this.log('the terminal hung up: stopping, as for SIGTERM (SIGHUP reloads while the terminal is there, or when the launcher was started without one)');
+      this.stop('SIGTERM');
+    } else {
+      void this.reload();
+    }
   }
 
   private async doReload(): Promise<boolean> {
