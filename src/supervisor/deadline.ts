@@ -1,6 +1,7 @@
 // Timers for the supervisor's waits, which systemd lets be as long as a 64-bit µs count:
 // setTimeout() takes at most MAX_TIMER_MS and fires at once (after 1 ms) beyond it.
 
+import { now } from '../clock.js';
 import { MAX_TIMER_MS } from '../milliseconds.js';
 
 /** A timeout that EXTEND_TIMEOUT_USEC= can push back, of any length. */
@@ -11,13 +12,16 @@ export class Deadline {
   extended = false;
 
   constructor(ms: number, private readonly onExpire: () => void) {
-    this.at = Date.now() + ms;
+    // Monotonic: on the wall clock a step back between the start and an EXTEND_TIMEOUT_USEC= would
+    // make the extension look shorter than what is left (ignored), a step forward longer (taken,
+    // cutting the wait short).
+    this.at = now() + ms;
     this.timer = this.arm();
   }
 
   /** Not before `ms` from now. */
   extend(ms: number): void {
-    const at = Date.now() + ms;
+    const at = now() + ms;
     if (at <= this.at) return;
     this.at = at;
     this.extended = true;
@@ -30,7 +34,7 @@ export class Deadline {
   }
 
   private arm(): NodeJS.Timeout {
-    return longTimeout(Math.max(0, this.at - Date.now()), this.onExpire);
+    return longTimeout(Math.max(0, this.at - now()), this.onExpire);
   }
 }
 

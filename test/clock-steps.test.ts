@@ -1,0 +1,84 @@
+// Timeouts, deadlines, rate windows and reported durations across a step of the wall clock (NTP
+// correcting a VM's clock at boot, a resumed VM, `date -s`): systemd measures them all on
+// CLOCK_MONOTONIC, and so must we. The processes under test run on a wall clock of their own
+// (libfaketime, see helpers/faketime.ts) that the test, or the process itself, steps by an hour;
+// the machine's clock is left alone.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { cli, root } from './helpers/activated.js';
+import { steppedClock, type SteppedClock } from './helpers/faketime.js';
+import { killAll, start, type Watched } from './helpers/watch.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'sa-clock-'));
+afterEach(async () => {
+  await killAll();
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const index = JSON.stringify(pathToFileURL(join(root, 'dist', 'index.js')).href);
+
+/** Node running `code` (ESM) as a command line's words. */
+const inline = (code: string) => [process.execPath, '--input-type=module', '-e', code];
+
+/** The launcher supervising `command`, on `clock` (and so is its child). */
+function supervise(clock: SteppedClock, args: string[], command: string[]): Watched {
+  const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}`, ...clock.env };
+  for (const v of ['LISTEN_PID', 'LISTEN_PIDFDID', 'LISTEN_FDS', 'LISTEN_FDNAMES', 'NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID', 'NODE_OPTIONS']) delete env[v];
+  return start(process.execPath, [cli, ...args, '--', ...command], { cwd: root, env });
+}
+
+/** Whether `pid` is a process that has not exited (a zombie has). */
+function alive(pid: number): boolean {
+  try {
+    return !/\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+it('the stepped clock moves Date.now() of the processes on it, and not performance.now() (else these tests prove nothing)', async () => {
+  const clock = steppedClock(dir);
+  const code = `import { writeFileSync } from 'node:fs';
+    const d0 = Date.now(), p0 = performance.now();
+    writeFileSync(process.env.FAKETIME_TIMESTAMP_FILE, '-1h\\n');
+    console.log('MOVED ' + JSON.stringify({ date: Date.now() - d0, monotonic: performance.now() - p0 }));`;
+  const p = start(inline(code)[0]!, inline(code).slice(1), { env: { ...process.env, ...clock.env } });
+  const moved = await p.json<{ date: number; monotonic: number }>('MOVED');
+  expect(moved.date).toBeLessThan(-3_500_000);
+  expect(moved.monotonic).toBeGreaterThanOrEqual(0);
+  expect(moved.monotonic).toBeLessThan(60_000);
+});
+
+describe('the launcher', () => {
+  // The child steps the clock itself at its SIGTERM, between the start of the stop timeout and
+  // its EXTEND_TIMEOUT_USEC=, then exits by itself within the time it asked for.
+  const slowStop = (step: string, extendMs: number, exitMs: number) =>
+    inline(`import { writeFileSync } from 'node:fs';
+      import { extendTimeout } from ${index};
+      process.once('SIGTERM', async () => {
+        writeFileSync(process.env.FAKETIME_TIMESTAMP_FILE, '${step}\\n');
+        await extendTimeout(${extendMs});
+        setTimeout(() => process.exit(0), ${exitMs});
+      });
+      setInterval(() => undefined, 1000);
+      console.log('UP');`);
+
+  it('EXTEND_TIMEOUT_USEC= after the clock stepped back an hour still extends --stop-timeout (no SIGKILL at the first timeout)', async () => {
+    const s = supervise(steppedClock(dir), ['-l', '127.0.0.1:0', '--stop-timeout', '1'], slowStop('-1h', 4000, 2500));
+    await s.waitFor(/^UP$/m);
+    process.kill(s.pid, 'SIGTERM');
+    expect(await s.finish(30_000)).toEqual({ code: 0, signal: null });
+    expect(s.stderr).not.toMatch(/SIGKILL/);
+  });
+
+  it('EXTEND_TIMEOUT_USEC= shorter than what is left, after the clock stepped forward an hour, does not cut --stop-timeout short', async () => {
+    const s = supervise(steppedClock(dir), ['-l', '127.0.0.1:0', '--stop-timeout', '20'], slowStop('+1h', 500, 2500));
+    await s.waitFor(/^UP$/m);
+    process.kill(s.pid, 'SIGTERM');
+    expect(await s.finish(30_000)).toEqual({ code: 0, signal: null });
+    expect(s.stderr).not.toMatch(/SIGKILL/);
+  });
+});
