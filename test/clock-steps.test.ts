@@ -81,4 +81,27 @@ describe('the launcher', () => {
     expect(await s.finish(30_000)).toEqual({ code: 0, signal: null });
     expect(s.stderr).not.toMatch(/SIGKILL/);
   });
+
+  it('leftovers that ignore SIGTERM get SIGKILL after --stop-timeout though the clock stepped back an hour (not an hour later)', async () => {
+    const clock = steppedClock(dir);
+    const s = supervise(clock, ['-l', '127.0.0.1:0', '--restart', 'no', '--stop-timeout', '2'], ['/bin/sh', '-c', '(trap "" TERM; echo "LEFT $(exec sh -c \'echo $PPID\')"; while :; do sleep 0.1; done) & sleep 0.3; exit 0']);
+    const [, left] = await s.waitFor(/^LEFT (\d+)$/m);
+    await s.waitFor(/left processes in its process group.*; sending them SIGTERM/, { stream: 'stderr' });
+    clock.step('-1h');
+    // 2 s is due; SIGKILL (a failed test) if it takes more than 30.
+    expect(await s.finish(30_000)).toEqual({ code: 0, signal: null });
+    expect(s.stderr).toMatch(/the processes pid \d+ left did not stop within 2000 ms of SIGTERM; killing them with SIGKILL/);
+    expect(alive(Number(left))).toBe(false);
+  }, 60_000);
+
+  it('leftovers stopping in their own time after SIGTERM are not killed at once when the clock steps forward an hour', async () => {
+    const clock = steppedClock(dir);
+    const s = supervise(clock, ['-l', '127.0.0.1:0', '--restart', 'no', '--stop-timeout', '20'], ['/bin/sh', '-c', '(trap "sleep 1; echo LEFT DONE; exit 0" TERM; echo LEFT; while :; do sleep 0.1; done) & sleep 0.3; exit 0']);
+    await s.waitFor(/^LEFT$/m);
+    await s.waitFor(/left processes in its process group.*; sending them SIGTERM/, { stream: 'stderr' });
+    clock.step('+1h');
+    expect(await s.finish(30_000)).toEqual({ code: 0, signal: null });
+    expect(s.stdout).toMatch(/^LEFT DONE$/m);
+    expect(s.stderr).not.toMatch(/SIGKILL/);
+  });
 });

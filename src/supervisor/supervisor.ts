@@ -3,6 +3,7 @@ import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { now } from '../clock.js';
 import { inspect } from '../descriptor.js';
 import { HANDOFF_FD_VARIABLE } from '../handoff-channel.js';
 import { KEPT_PREFIX } from '../kept-connections.js';
@@ -574,10 +575,12 @@ export class Supervisor {
     this.log(`pid ${g.pid} left processes in its process group${reparented.length > 0 ? ` or re-parented to the supervisor (${reparented.join(', ')})` : ''}; sending them SIGTERM`, 'warning');
     signal('SIGTERM');
     signal('SIGCONT');
-    const deadline = Date.now() + ms;
+    // Monotonic: on the wall clock a step back would put off the SIGKILL by as much (an hour
+    // late), a step forward send it at once.
+    const deadline = now() + ms;
     let killed = false;
     while (left()) {
-      if (!killed && Date.now() >= deadline) {
+      if (!killed && now() >= deadline) {
         killed = true;
         this.log(`the processes pid ${g.pid} left did not stop within ${ms} ms of SIGTERM; killing them with SIGKILL`, 'warning');
         signal('SIGKILL');
