@@ -104,4 +104,32 @@ describe('the launcher', () => {
     expect(s.stdout).toMatch(/^LEFT DONE$/m);
     expect(s.stderr).not.toMatch(/SIGKILL/);
   });
+
+  it('the start limit (5 starts in 10 s) counts the starts before a step of the clock forward: given up after 5, not 8', async () => {
+    const clock = steppedClock(dir);
+    const s = supervise(clock, ['-l', '127.0.0.1:0'], ['/bin/sh', '-c', 'echo START; sleep 0.3; exit 4']);
+    await s.waitFor(/^(START\n){3}/);
+    clock.step('+1h');
+    expect(await s.finish(60_000)).toEqual({ code: 4, signal: null });
+    expect(s.stdout.match(/^START$/gm)).toHaveLength(5);
+    expect(s.stderr).toMatch(/exited with status 4; started 5 times in 10 s, giving up/);
+    // The third run failed after 0.3 s: not a healthy one whose crash resets the backoff.
+    expect(s.stderr).not.toMatch(/restarting in 100 ms/);
+  });
+
+  it('after a step of the clock back, starts older than 10 s leave the start limit, and a run of 11 s counts as healthy: restarted', async () => {
+    const clock = steppedClock(dir);
+    const count = join(dir, `count-${Math.random().toString(36).slice(2)}`);
+    // Runs 1-4 fail at once, run 5 after 11 s, run 6 stays up.
+    const script = `n=$(($(cat ${count} 2>/dev/null || echo 0) + 1)); echo $n > ${count}; echo "START $n"; [ $n -ge 6 ] && exec sleep 60; [ $n -eq 5 ] && sleep 11; exit 4`;
+    const s = supervise(clock, ['-l', '127.0.0.1:0'], ['/bin/sh', '-c', script]);
+    await s.waitFor(/^START 5$/m);
+    clock.step('-1h');
+    await s.waitFor(/^START 6$/m, { timeoutMs: 40_000 });
+    expect(s.stderr).not.toMatch(/giving up/);
+    // As systemd's RestartSec= for a service that had been running: no backoff.
+    expect(s.stderr).toMatch(/exited with status 4; restarting in 100 ms/);
+    process.kill(s.pid, 'SIGTERM');
+    await s.finish();
+  }, 60_000);
 });

@@ -64,6 +64,7 @@ interface Generation {
   mainStart?: number;
   ready: boolean;
   stopping: boolean;
+  /** When it was started, by the monotonic clock (now()): the start limit and the backoff count from it. */
   readonly startedAt: number;
   /** The supervisor's end of the reload hand-over channel (connections from the previous child). */
   handoffFd?: number;
@@ -382,7 +383,7 @@ export class Supervisor {
       mainPid: child.pid ?? -1,
       ready: false,
       stopping: false,
-      startedAt: Date.now(),
+      startedAt: now(),
       handoffFd: pair?.[0],
       watchdogUsec,
       stopSignals: new Set(),
@@ -475,8 +476,8 @@ export class Supervisor {
       if (failed) this.log(`${how}; not restarted (--restart ${policy}): exiting with its status`, 'err');
       return this.endService(exit);
     }
-    const now = Date.now();
-    while (this.recentStarts.length > 0 && this.recentStarts[0]! < now - 10_000) this.recentStarts.shift();
+    const at = now();
+    while (this.recentStarts.length > 0 && this.recentStarts[0]! < at - 10_000) this.recentStarts.shift();
     // Like systemd's default start limit (StartLimitBurst=5 in 10 s, the first start included):
     // a command that cannot stay up is not restarted forever.
     if (this.recentStarts.length >= 5) {
@@ -485,7 +486,7 @@ export class Supervisor {
     }
     // A child that had been healthy is restarted at once (100 ms, systemd's RestartSec=
     // default); one that never got going waits longer each time.
-    const healthy = g.ready || now - g.startedAt >= 5_000;
+    const healthy = g.ready || at - g.startedAt >= 5_000;
     this.unhealthyInARow = healthy ? 0 : this.unhealthyInARow + 1;
     const delay = Math.min(100 * 2 ** this.unhealthyInARow, 5_000);
     this.log(`${how}; restarting in ${delay} ms (the sockets stay open)`, failed ? 'warning' : 'info');
