@@ -3,6 +3,7 @@
 // CLOCK_MONOTONIC, and so must we. The processes under test run on a wall clock of their own
 // (libfaketime, see helpers/faketime.ts) that the test, or the process itself, steps by an hour;
 // the machine's clock is left alone.
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -132,4 +133,24 @@ describe('the launcher', () => {
     process.kill(s.pid, 'SIGTERM');
     await s.finish();
   }, 60_000);
+
+  it.runIf(process.getuid?.() === 0)('lines about ignored notify messages stay at 20 per 10 s though the clock steps forward an hour within the window', async () => {
+    const clock = steppedClock(dir);
+    const s = supervise(clock, ['-l', 'web=127.0.0.1:0'], ['/bin/sh', '-c', 'echo "STARTED $NOTIFY_SOCKET"; exec sleep 60']);
+    const [, notifySocket] = await s.waitFor(/^STARTED (\S+)$/m);
+    const ignored = /ignored a notify message from pid \d+, which this supervisor did not start/g;
+    // From another user (nobody): not the service's.
+    const flood = (n: number) => {
+      const send = `import socket, sys\ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\nfor i in range(${n}): s.sendto(b'STATUS=flood', sys.argv[1])`;
+      const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '/usr/bin/python3', '-c', send, notifySocket!], { encoding: 'utf8' });
+      expect(r.status, r.stderr).toBe(0);
+    };
+    flood(5);
+    await s.waitFor(/(which this supervisor did not start[^]*){5}/, { stream: 'stderr' });
+    clock.step('+1h');
+    flood(30);
+    await s.waitFor(/ignored \d+ more notify messages from processes that are not the service's/, { stream: 'stderr', timeoutMs: 30_000 });
+    expect(s.stderr.match(ignored)).toHaveLength(20);
+    expect(s.stderr).toMatch(/ignored 15 more notify messages from processes that are not the service's/);
+  });
 });

@@ -136,8 +136,8 @@ export class Supervisor {
   private readonly stopsSent = new Set<NodeJS.Signals>();
   /** The crash restart waiting out its backoff. */
   private restartTimer: NodeJS.Timeout | undefined;
-  /** Lines about ignored notify messages in the current window, and those left unsaid (see logIgnored()). */
-  private readonly ignoredLines = { since: 0, said: 0, unsaid: 0, timer: undefined as NodeJS.Timeout | undefined };
+  /** Lines about ignored notify messages in the current window (opened at `since`, by now(); -Infinity: none open), and those left unsaid (see logIgnored()). */
+  private readonly ignoredLines = { since: -Infinity, said: 0, unsaid: 0, timer: undefined as NodeJS.Timeout | undefined };
 
   constructor(private readonly options: SupervisorOptions) {
     this.log = options.log ?? ((line, priority) => process.stderr.write(stderrLines(`socket-activation: ${line}`, priority ?? 'info')));
@@ -765,9 +765,11 @@ export class Supervisor {
    */
   private logIgnored(line: string): void {
     const w = this.ignoredLines;
-    const now = Date.now();
-    if (now - w.since >= IGNORED_WINDOW_MS && w.timer === undefined) {
-      w.since = now;
+    // Monotonic: on the wall clock a step back would hold the window open (and its count line
+    // back) for as long, a step forward end it early.
+    const at = now();
+    if (at - w.since >= IGNORED_WINDOW_MS && w.timer === undefined) {
+      w.since = at;
       w.said = 0;
     }
     if (w.said < IGNORED_BURST) {
@@ -780,8 +782,8 @@ export class Supervisor {
       this.log(`ignored ${w.unsaid} more notify message${w.unsaid === 1 ? '' : 's'} from processes that are not the service's`, 'warning');
       w.timer = undefined;
       w.unsaid = 0;
-      w.since = 0;
-    }, Math.max(0, w.since + IGNORED_WINDOW_MS - now)).unref();
+      w.since = -Infinity;
+    }, Math.max(0, w.since + IGNORED_WINDOW_MS - at)).unref();
   }
 
   private storeFds(from: Generation, name: string, poll: boolean, fds: number[], keep: Set<number>): void {
