@@ -4,6 +4,7 @@ import net from 'node:net';
 import { constants } from 'node:os';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type tls from 'node:tls';
+import { now } from './clock.js';
 import { SocketActivationError } from './errors.js';
 import { isTimerMs, TIMER_MS_EXPECTED } from './milliseconds.js';
 import { keepConnection } from './kept-connections.js';
@@ -84,6 +85,7 @@ export interface DrainReport {
   readonly handedOff: number;
   /** Connections destroyed when the timeout ran out (their requests, if any, failed). */
   readonly cut: number;
+  /** How long the drain took, in whole milliseconds, measured on the monotonic clock: a step of the wall clock (NTP, `date -s`) during it changes nothing. */
   readonly durationMs: number;
 }
 
@@ -513,7 +515,9 @@ export async function drain(server: Server, options: DrainOptions | null = {}): 
 
 async function drainTracked(tracker: Tracker, timeout: number, linger: number, options: DrainOptions): Promise<DrainReport> {
   const { server } = tracker;
-  const started = Date.now();
+  // Monotonic: a step of the wall clock during the drain would make durationMs off by as much
+  // (negative after a step back).
+  const started = now();
   const handOff = options.handOff ?? 'none';
   const http1 = isHttp1(server);
   const movable = http1 && handOff !== 'none';
@@ -675,7 +679,7 @@ async function drainTracked(tracker: Tracker, timeout: number, linger: number, o
     // the drain settles, which would lose it.
     await nextTurn();
   }
-  return { ...counts, durationMs: Date.now() - started };
+  return { ...counts, durationMs: Math.round(now() - started) };
 }
 
 /** Options for {@link drainOnSignal}. */

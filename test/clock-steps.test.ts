@@ -154,3 +154,29 @@ describe('the launcher', () => {
     expect(s.stderr).toMatch(/ignored 15 more notify messages from processes that are not the service's/);
   });
 });
+
+describe('the library', () => {
+  it.each(['-1h', '+1h'])('drain() reports the time it took in durationMs though the clock stepped by %s during it', async (step) => {
+    // One connection, which the client ends 1 s into the drain; the clock steps at 0.3 s.
+    const code = `import net from 'node:net';
+      import { writeFileSync } from 'node:fs';
+      import { drain, trackConnections } from ${index};
+      const server = net.createServer((socket) => socket.resume());
+      trackConnections(server);
+      await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const client = net.connect(server.address().port, '127.0.0.1');
+      await new Promise((resolve) => client.once('connect', resolve));
+      setTimeout(() => writeFileSync(process.env.FAKETIME_TIMESTAMP_FILE, '${step}\\n'), 300);
+      setTimeout(() => client.end(), 1000);
+      const report = await drain(server, { timeout: 20_000 });
+      console.log('REPORT ' + JSON.stringify(report));
+      client.destroy();`;
+    const p = start(inline(code)[0]!, inline(code).slice(1), { env: { ...process.env, ...steppedClock(dir).env } });
+    const report = await p.json<{ closed: number; cut: number; durationMs: number }>('REPORT');
+    expect(report).toMatchObject({ closed: 1, cut: 0 });
+    // About 1000: not off by the hour of the step.
+    expect(report.durationMs).toBeGreaterThan(0);
+    expect(report.durationMs).toBeLessThan(60_000);
+    expect(Number.isInteger(report.durationMs)).toBe(true);
+  });
+});
