@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { constants } from 'node:os';
 import { printable } from './address.js';
+import { now } from './clock.js';
 import { addressException, errnoException, shownValue, SocketActivationError } from './errors.js';
 import { isTimerMs, TIMER_MS_EXPECTED } from './milliseconds.js';
 import { native, nativeSupported } from './native.js';
@@ -36,6 +37,7 @@ interface Job {
   readonly address: NotifyAddress;
   readonly message: Buffer;
   readonly fds: Int32Array;
+  /** The end of the retries of EAGAIN, by now(): on the wall clock a step forward would end them at once, a step back make them go on for as long. */
   readonly deadline: number;
   readonly resolve: (told: boolean) => void;
   readonly reject: (err: Error) => void;
@@ -170,7 +172,7 @@ function pump(): void {
       return sendVsock(job);
     }
     if (!settle(job, () => attemptUnix(job))) {
-      if (Date.now() >= job.deadline) {
+      if (now() >= job.deadline) {
         job.reject(addressException(ETIMEDOUT, 'sendmsg', job.address.text, `the manager's queue stayed full; gave up after the timeout`));
         queue.shift();
         continue;
@@ -205,7 +207,7 @@ export function send(message: string, fds: readonly number[], options: NotifyOpt
       throw addressException(EOPNOTSUPP, 'sendmsg', address.text, 'fds cannot be passed over AF_VSOCK; the fd store needs a unix notify socket');
     }
     const promise = new Promise<boolean>((resolve, reject) => {
-      queue.push({ address: address!, message: Buffer.from(message, 'utf8'), fds: Int32Array.from(fds), deadline: Date.now() + timeout, resolve, reject, delay: 1 });
+      queue.push({ address: address!, message: Buffer.from(message, 'utf8'), fds: Int32Array.from(fds), deadline: now() + timeout, resolve, reject, delay: 1 });
     });
     // Sent before this call returns when nothing is waiting: a `stopping()` right before
     // `process.exit()` still reaches the manager.

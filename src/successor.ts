@@ -6,6 +6,7 @@
 // idle keep-alive connections and its MAIN_MESSAGE come down.
 import { channel } from 'node:diagnostics_channel';
 import { constants } from 'node:os';
+import { now } from './clock.js';
 import { errnoException } from './errors.js';
 import { native } from './native.js';
 
@@ -65,6 +66,7 @@ export function throughPredecessor(): boolean {
 
 interface Pending {
   readonly message: Buffer;
+  /** The end of the retries of EAGAIN, by now(): on the wall clock a step forward would end them at once, a step back make them go on for as long. */
   readonly deadline: number;
   readonly resolve: (sent: boolean) => void;
   readonly reject: (err: Error) => void;
@@ -80,7 +82,7 @@ function pump(): void {
   while (pending.length > 0 && !retry) {
     const job = pending[0]!;
     const sent = role === 'successor' ? native().sendOn(predecessor, job.message, NO_FDS) : -EPIPE;
-    if (sent === -EAGAIN && Date.now() < job.deadline) {
+    if (sent === -EAGAIN && now() < job.deadline) {
       retry = setTimeout(() => {
         retry = undefined;
         pump();
@@ -109,7 +111,7 @@ function pump(): void {
  */
 export function toPredecessor(message: string, timeout: number): Promise<boolean> {
   return new Promise((resolve, reject) => {
-    pending.push({ message: Buffer.from(message, 'utf8'), deadline: Date.now() + timeout, resolve, reject });
+    pending.push({ message: Buffer.from(message, 'utf8'), deadline: now() + timeout, resolve, reject });
     if (pending.length === 1) pump();
   });
 }

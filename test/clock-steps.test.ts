@@ -11,6 +11,7 @@ import { pathToFileURL } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { cli, root } from './helpers/activated.js';
 import { steppedClock, type SteppedClock } from './helpers/faketime.js';
+import { startReceiver } from './helpers/notify-receiver.js';
 import { killAll, start, type Watched } from './helpers/watch.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sa-clock-'));
@@ -179,4 +180,34 @@ describe('the library', () => {
     expect(report.durationMs).toBeLessThan(60_000);
     expect(Number.isInteger(report.durationMs)).toBe(true);
   });
+
+  // The manager's queue is filled (a message with timeout 0 fails at its first EAGAIN), then one
+  // more message waits with `timeout`, and the process steps its clock right after sending it.
+  const fullQueue = (step: string, timeout: number) =>
+    inline(`import { writeFileSync } from 'node:fs';
+      import { status } from ${index};
+      while ((await status('fill', { timeout: 0 }).then(() => 'sent', (e) => e.code)) === 'sent');
+      const last = status('last', { timeout: ${timeout} });
+      writeFileSync(process.env.FAKETIME_TIMESTAMP_FILE, '${step}\\n');
+      console.log('STEPPED');
+      console.log('RESULT ' + JSON.stringify(await last.then(() => 'sent', (e) => e.code)));`);
+
+  it('a notify message waiting on a full manager queue is still sent when the manager reads again, though the clock stepped forward an hour', async () => {
+    const r = await startReceiver({ paused: true });
+    const command = fullQueue('+1h', 20_000);
+    const p = start(command[0]!, command.slice(1), { env: { ...process.env, ...steppedClock(dir).env, NOTIFY_SOCKET: r.address } });
+    await p.waitFor(/^STEPPED$/m);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    r.resume();
+    expect(await p.json('RESULT')).toBe('sent');
+    await expect.poll(() => r.messages().map((m) => m.text)).toContain('STATUS=last');
+  });
+
+  it('a notify message on a full manager queue gives up (ETIMEDOUT) after its timeout though the clock stepped back an hour (not an hour later)', async () => {
+    const r = await startReceiver({ paused: true });
+    const command = fullQueue('-1h', 2000);
+    const p = start(command[0]!, command.slice(1), { env: { ...process.env, ...steppedClock(dir).env, NOTIFY_SOCKET: r.address } });
+    // 2 s are due; more than 30 fails the test.
+    expect(await p.json('RESULT', 30_000)).toBe('ETIMEDOUT');
+  }, 60_000);
 });
