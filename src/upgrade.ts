@@ -4,6 +4,7 @@ import net from 'node:net';
 import { constants } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { getSystemErrorName } from 'node:util';
+import { now } from './clock.js';
 import { askToUpgrade, controlPath, controlPathTooLong, removeControlSocket } from './control-path.js';
 import { checkMs, DEFAULT_LINGER, drain, invalid, notAServer, stopBegun, type DrainReport } from './drain.js';
 import { shownValue, SocketActivationError } from './errors.js';
@@ -427,8 +428,9 @@ export function hotUpgrade(servers: Server | readonly Server[], options: HotUpgr
     );
     // A successor that dies right after its READY=1 mostly does so within this time; the
     // outcome (and with it the reload command's exit, at which systemd looks at its main
-    // process) waits for it.
-    for (const until = Date.now() + HANDOVER_SETTLE; Date.now() < until && !successor.exit.gone(); ) await sleep(20);
+    // process) waits for it. Timed on the monotonic clock: a step back of the wall clock here
+    // would hold the upgrade (and the reload command) for as long.
+    for (const until = now() + HANDOVER_SETTLE; now() < until && !successor.exit.gone(); ) await sleep(20);
     if (successor.exit.gone()) {
       // It died between its READY=1 and the hand-over. Taking the main role back works where
       // the manager never took the successor (it was dead when MAINPID= came) or takes

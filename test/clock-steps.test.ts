@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { cli, root } from './helpers/activated.js';
+import { cli, fixtures, root } from './helpers/activated.js';
 import { steppedClock, type SteppedClock } from './helpers/faketime.js';
 import { startReceiver } from './helpers/notify-receiver.js';
 import { killAll, start, type Watched } from './helpers/watch.js';
@@ -209,5 +209,21 @@ describe('the library', () => {
     const p = start(command[0]!, command.slice(1), { env: { ...process.env, ...steppedClock(dir).env, NOTIFY_SOCKET: r.address } });
     // 2 s are due; more than 30 fails the test.
     expect(await p.json('RESULT', 30_000)).toBe('ETIMEDOUT');
+  }, 60_000);
+
+  it('a hot upgrade is done once its successor has been watched for a moment, though the clock stepped back an hour in that moment', async () => {
+    // The successor steps the clock 100 ms after its READY=1, while its predecessor watches it
+    // (200 ms) before calling the upgrade done.
+    const successor = inline(`import http from 'node:http';
+      import { writeFileSync } from 'node:fs';
+      import { listen, ready } from ${index};
+      const server = http.createServer((req, res) => res.end(String(process.pid)));
+      await listen(server, 'web');
+      await ready();
+      setTimeout(() => writeFileSync(process.env.FAKETIME_TIMESTAMP_FILE, '-1h\\n'), 100);`);
+    const s = supervise(steppedClock(dir), ['-l', 'web=127.0.0.1:0', '--restart', 'no'], [process.execPath, join(fixtures, 'upgrade-once.mjs'), JSON.stringify(successor)]);
+    // Its outcome, due within a second; more than 30 fails the test.
+    const [outcome] = await s.waitFor(/^\{"ok":.*\}$/m, { timeoutMs: 30_000 });
+    expect(JSON.parse(outcome)).toMatchObject({ ok: true });
   }, 60_000);
 });
