@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { cli, fixtures, root } from './helpers/activated.js';
@@ -25,6 +26,12 @@ const index = JSON.stringify(pathToFileURL(join(root, 'dist', 'index.js')).href)
 /** Node running `code` (ESM) as a command line's words. */
 const inline = (code: string) => [process.execPath, '--input-type=module', '-e', code];
 
+/** Node running `code` on `clock`, with `env` besides. */
+function onClock(clock: SteppedClock, code: string, env: NodeJS.ProcessEnv = {}): Watched {
+  const [node, ...args] = inline(code);
+  return start(node!, args, { env: { ...process.env, ...clock.env, ...env } });
+}
+
 /** The launcher supervising `command`, on `clock` (and so is its child). */
 function supervise(clock: SteppedClock, args: string[], command: string[]): Watched {
   const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}`, ...clock.env };
@@ -42,16 +49,17 @@ function alive(pid: number): boolean {
 }
 
 it('the stepped clock moves Date.now() of the processes on it, and not performance.now() (else these tests prove nothing)', async () => {
-  const clock = steppedClock(dir);
+  // process.hrtime() too: MONOTONIC_USEC= (reloading()) is read from it.
   const code = `import { writeFileSync } from 'node:fs';
-    const d0 = Date.now(), p0 = performance.now();
+    const d0 = Date.now(), p0 = performance.now(), h0 = process.hrtime.bigint();
     writeFileSync(process.env.FAKETIME_TIMESTAMP_FILE, '-1h\\n');
-    console.log('MOVED ' + JSON.stringify({ date: Date.now() - d0, monotonic: performance.now() - p0 }));`;
-  const p = start(inline(code)[0]!, inline(code).slice(1), { env: { ...process.env, ...clock.env } });
-  const moved = await p.json<{ date: number; monotonic: number }>('MOVED');
+    console.log('MOVED ' + JSON.stringify({ date: Date.now() - d0, monotonic: performance.now() - p0, hrtime: Number((process.hrtime.bigint() - h0) / 1000000n) }));`;
+  const moved = await onClock(steppedClock(dir), code).json<{ date: number; monotonic: number; hrtime: number }>('MOVED');
   expect(moved.date).toBeLessThan(-3_500_000);
-  expect(moved.monotonic).toBeGreaterThanOrEqual(0);
-  expect(moved.monotonic).toBeLessThan(60_000);
+  for (const ms of [moved.monotonic, moved.hrtime]) {
+    expect(ms).toBeGreaterThanOrEqual(0);
+    expect(ms).toBeLessThan(60_000);
+  }
 });
 
 describe('the launcher', () => {
@@ -172,8 +180,7 @@ describe('the library', () => {
       const report = await drain(server, { timeout: 20_000 });
       console.log('REPORT ' + JSON.stringify(report));
       client.destroy();`;
-    const p = start(inline(code)[0]!, inline(code).slice(1), { env: { ...process.env, ...steppedClock(dir).env } });
-    const report = await p.json<{ closed: number; cut: number; durationMs: number }>('REPORT');
+    const report = await onClock(steppedClock(dir), code).json<{ closed: number; cut: number; durationMs: number }>('REPORT');
     expect(report).toMatchObject({ closed: 1, cut: 0 });
     // About 1000: not off by the hour of the step.
     expect(report.durationMs).toBeGreaterThan(0);
@@ -184,20 +191,19 @@ describe('the library', () => {
   // The manager's queue is filled (a message with timeout 0 fails at its first EAGAIN), then one
   // more message waits with `timeout`, and the process steps its clock right after sending it.
   const fullQueue = (step: string, timeout: number) =>
-    inline(`import { writeFileSync } from 'node:fs';
+    `import { writeFileSync } from 'node:fs';
       import { status } from ${index};
       while ((await status('fill', { timeout: 0 }).then(() => 'sent', (e) => e.code)) === 'sent');
       const last = status('last', { timeout: ${timeout} });
       writeFileSync(process.env.FAKETIME_TIMESTAMP_FILE, '${step}\\n');
       console.log('STEPPED');
-      console.log('RESULT ' + JSON.stringify(await last.then(() => 'sent', (e) => e.code)));`);
+      console.log('RESULT ' + JSON.stringify(await last.then(() => 'sent', (e) => e.code)));`;
 
   it('a notify message waiting on a full manager queue is still sent when the manager reads again, though the clock stepped forward an hour', async () => {
     const r = await startReceiver({ paused: true });
-    const command = fullQueue('+1h', 20_000);
-    const p = start(command[0]!, command.slice(1), { env: { ...process.env, ...steppedClock(dir).env, NOTIFY_SOCKET: r.address } });
+    const p = onClock(steppedClock(dir), fullQueue('+1h', 20_000), { NOTIFY_SOCKET: r.address });
     await p.waitFor(/^STEPPED$/m);
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await sleep(300);
     r.resume();
     expect(await p.json('RESULT')).toBe('sent');
     await expect.poll(() => r.messages().map((m) => m.text)).toContain('STATUS=last');
@@ -205,8 +211,7 @@ describe('the library', () => {
 
   it('a notify message on a full manager queue gives up (ETIMEDOUT) after its timeout though the clock stepped back an hour (not an hour later)', async () => {
     const r = await startReceiver({ paused: true });
-    const command = fullQueue('-1h', 2000);
-    const p = start(command[0]!, command.slice(1), { env: { ...process.env, ...steppedClock(dir).env, NOTIFY_SOCKET: r.address } });
+    const p = onClock(steppedClock(dir), fullQueue('-1h', 2000), { NOTIFY_SOCKET: r.address });
     // 2 s are due; more than 30 fails the test.
     expect(await p.json('RESULT', 30_000)).toBe('ETIMEDOUT');
   }, 60_000);
