@@ -11,6 +11,7 @@
 import { openSync, closeSync, constants } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { isatty } from 'node:tty';
+import { now } from './clock.js';
 
 const POLL_MS = 1000;
 /** How long after the terminal's loss was noticed a SIGHUP is still its hang-up. */
@@ -40,13 +41,13 @@ export function watchTerminal(): boolean {
 export async function isHangUp(): Promise<boolean> {
   if (!watch) return false;
   await noticeLoss();
-  return watch.lostAt !== undefined && performance.now() - watch.lostAt <= HANG_UP_MS;
+  return watch.lostAt !== undefined && now() - watch.lostAt <= HANG_UP_MS;
 }
 
 async function noticeLoss(): Promise<void> {
   if (!watch || watch.lostAt !== undefined) return;
   if (await hasTerminal()) return;
-  watch.lostAt ??= performance.now();
+  watch.lostAt ??= now();
   clearInterval(watch.timer);
 }
 
