@@ -515,8 +515,6 @@ export async function drain(server: Server, options: DrainOptions | null = {}): 
 
 async function drainTracked(tracker: Tracker, timeout: number, linger: number, options: DrainOptions): Promise<DrainReport> {
   const { server } = tracker;
-  // Monotonic: a step of the wall clock during the drain would make durationMs off by as much
-  // (negative after a step back).
   const started = now();
   const handOff = options.handOff ?? 'none';
   const http1 = isHttp1(server);

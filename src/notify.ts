@@ -37,7 +37,7 @@ interface Job {
   readonly address: NotifyAddress;
   readonly message: Buffer;
   readonly fds: Int32Array;
-  /** The end of the retries of EAGAIN, by now(): on the wall clock a step forward would end them at once, a step back make them go on for as long. */
+  /** The end of the retries of EAGAIN, by now() (src/clock.ts). */
   readonly deadline: number;
   readonly resolve: (told: boolean) => void;
   readonly reject: (err: Error) => void;

@@ -66,7 +66,7 @@ export function throughPredecessor(): boolean {
 
 interface Pending {
   readonly message: Buffer;
-  /** The end of the retries of EAGAIN, by now(): on the wall clock a step forward would end them at once, a step back make them go on for as long. */
+  /** The end of the retries of EAGAIN, by now() (src/clock.ts). */
   readonly deadline: number;
   readonly resolve: (sent: boolean) => void;
   readonly reject: (err: Error) => void;

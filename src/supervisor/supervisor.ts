@@ -576,8 +576,6 @@ export class Supervisor {
     this.log(`pid ${g.pid} left processes in its process group${reparented.length > 0 ? ` or re-parented to the supervisor (${reparented.join(', ')})` : ''}; sending them SIGTERM`, 'warning');
     signal('SIGTERM');
     signal('SIGCONT');
-    // Monotonic: on the wall clock a step back would put off the SIGKILL by as much (an hour
-    // late), a step forward send it at once.
     const deadline = now() + ms;
     let killed = false;
     while (left()) {
