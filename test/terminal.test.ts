@@ -91,6 +91,32 @@ describe('the launcher in a terminal', () => {
   });
 });
 
+describe('job control on the launcher', () => {
+  const type = (t: Watched, keys: string): void => void t.child.stdin!.write(keys);
+
+  it('Ctrl-Z stops the launcher while its child serves on; after fg the pings the child sent meanwhile count (no watchdog abort), and a reload replaces that child', async () => {
+    const port = await freePort();
+    const t = terminal(tagged('LAUNCHER', [process.execPath, cli, '--watchdog-sec', '1', '-l', `web=127.0.0.1:${port}`, '--', process.execPath, join(fixtures, 'supervised.mjs'), '--watchdog']));
+    const launcher = Number((await t.waitFor(/LAUNCHER (\d+)/))[1]);
+    seen.add(launcher);
+    await t.waitFor(/UP \{/);
+    const first = await answeringPid(port);
+    type(t, '\x1a');
+    for (let i = 0; i < 100 && procStat(launcher)?.state !== 'T'; i++) await sleep(50);
+    expect(procStat(launcher)?.state).toBe('T');
+    expect(await answeringPid(port)).toBe(first);
+    // Well past the watchdog's 1 s, while the child goes on pinging into the launcher's socket.
+    await sleep(2500);
+    type(t, 'fg\n');
+    process.kill(launcher, 'SIGHUP');
+    const [line] = await t.waitFor(/reloaded: pid \d+ serves, pid \d+ drains|watchdog timeout/);
+    expect(line).toMatch(new RegExp(`reloaded: pid \\d+ serves, pid ${first} drains`));
+    process.kill(launcher, 'SIGTERM');
+    await waitGone([launcher]);
+    expect(t.stdout).not.toMatch(/watchdog timeout/);
+  });
+});
+
 describe('a service with hotUpgrade() in a terminal (systemd-socket-activate in front)', () => {
   const service = async (port: number): Promise<{ t: Watched; pid: number }> => {
     const t = terminal(tagged('SERVICE', ['systemd-socket-activate', '-l', `127.0.0.1:${port}`, '--fdname=web', process.execPath, 'examples/zero-downtime/server.mjs']));

@@ -8,13 +8,19 @@ import { MAX_TIMER_MS } from '../milliseconds.js';
 export class Deadline {
   private at: number;
   private timer: NodeJS.Timeout;
+  private cleared = false;
   /** Whether an extension moved it. */
   extended = false;
 
-  constructor(ms: number, private readonly onExpire: () => void) {
-    // Monotonic: on the wall clock a step back between the start and an EXTEND_TIMEOUT_USEC= would
-    // make the extension look shorter than what is left (ignored), a step forward longer (taken,
-    // cutting the wait short).
+  /**
+   * `beforeExpire` runs when the time is up, before `onExpire`: what it does may clear or
+   * extend the deadline (reading the notify messages that wait), and then `onExpire` is not called.
+   */
+  constructor(
+    ms: number,
+    private readonly onExpire: () => void,
+    private readonly beforeExpire?: () => void,
+  ) {
     this.at = now() + ms;
     this.timer = this.arm();
   }
@@ -30,11 +36,21 @@ export class Deadline {
   }
 
   clear(): void {
+    this.cleared = true;
     clearTimeout(this.timer);
   }
 
   private arm(): NodeJS.Timeout {
-    return longTimeout(Math.max(0, this.at - now()), this.onExpire);
+    const timer = longTimeout(Math.max(0, this.at - now()), () => {
+      this.beforeExpire?.();
+      // Cleared, or extended (and so armed anew), by what beforeExpire() read.
+      if (this.cleared || this.timer !== timer) return;
+      // Node times a timer from the event loop's cached time, which may be behind now(): it can
+      // fire a little before `at`, and must then wait out the rest rather than never fire.
+      if (now() >= this.at) this.onExpire();
+      else this.timer = this.arm();
+    });
+    return timer;
   }
 }
 

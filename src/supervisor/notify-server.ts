@@ -46,6 +46,10 @@ export class NotifyServer {
   readonly path: string;
   private readonly fd: number;
   private readonly watcher: NativeWatcher;
+  private readonly onMessage: (m: NotifyMessage) => void;
+  private readonly onIgnored: (pid: number, why: string) => void;
+  private readonly credentials: boolean;
+  private closed = false;
 
   /** `onIgnored` hears of each message dropped whole, with the sender's pid and why. */
   constructor(dir: string, onMessage: (m: NotifyMessage) => void, onIgnored: (pid: number, why: string) => void) {
@@ -76,39 +80,54 @@ export class NotifyServer {
       throw err;
     }
     this.fd = fd;
-    this.watcher = new n.Watcher(fd, () => {
-      for (;;) {
-        const got = n.receive(fd);
-        if (typeof got === 'number') {
-          if (got !== EAGAIN) process.emitWarning(errnoException(got, 'recvmsg', fd, 'the notify socket'));
-          return;
-        }
-        // Longer than systemd takes: ignored here too.
-        if (got.truncated || got.data.length > MESSAGE_MAX) {
-          // systemd drops such messages too: a cut-off message could mean something else.
-          for (const f of got.fds) n.close(f);
-          onIgnored(
-            got.pid,
-            got.truncated ? 'it did not fit in one read (over 64 KiB, too many fds, or this supervisor is out of fds: see RLIMIT_NOFILE, ulimit -n)' : `${got.data.length} bytes, over systemd's ${MESSAGE_MAX}`,
-          );
-          continue;
-        }
-        // With SO_PASSCRED the kernel names every sender it can: pid 0 is one in a pid namespace
-        // this supervisor cannot see (outside its container, say), never one of its children.
-        // systemd ignores a message without valid credentials too.
-        if (credentials && got.pid === 0) {
-          for (const f of got.fds) n.close(f);
-          onIgnored(0, 'no sender pid came with it: the sender is outside this pid namespace, so not a process of the service');
-          continue;
-        }
-        onMessage({ pid: got.pid, ...parseAssignments(got.data), fds: got.fds });
-      }
-    });
+    this.onMessage = onMessage;
+    this.onIgnored = onIgnored;
+    this.credentials = credentials;
+    this.watcher = new n.Watcher(fd, () => this.readPending());
     // Never the reason the supervisor stays alive: its children are.
     this.watcher.unref();
   }
 
+  /**
+   * Reads every message waiting in the socket now, as the watcher does when it is readable.
+   * A timeout calls it before it acts: after the supervisor was stopped (Ctrl-Z, SIGSTOP) its
+   * timers fire before the event loop polls the socket, where the pings sent meanwhile wait
+   * (systemd reads its notify socket before its timers too: the source's priority is higher).
+   */
+  readPending(): void {
+    if (this.closed) return;
+    const n = native();
+    const { fd, onMessage, onIgnored, credentials } = this;
+    for (;;) {
+      const got = n.receive(fd);
+      if (typeof got === 'number') {
+        if (got !== EAGAIN) process.emitWarning(errnoException(got, 'recvmsg', fd, 'the notify socket'));
+        return;
+      }
+      // Longer than systemd takes: ignored here too.
+      if (got.truncated || got.data.length > MESSAGE_MAX) {
+        // systemd drops such messages too: a cut-off message could mean something else.
+        for (const f of got.fds) n.close(f);
+        onIgnored(
+          got.pid,
+          got.truncated ? 'it did not fit in one read (over 64 KiB, too many fds, or this supervisor is out of fds: see RLIMIT_NOFILE, ulimit -n)' : `${got.data.length} bytes, over systemd's ${MESSAGE_MAX}`,
+        );
+        continue;
+      }
+      // With SO_PASSCRED the kernel names every sender it can: pid 0 is one in a pid namespace
+      // this supervisor cannot see (outside its container, say), never one of its children.
+      // systemd ignores a message without valid credentials too.
+      if (credentials && got.pid === 0) {
+        for (const f of got.fds) n.close(f);
+        onIgnored(0, 'no sender pid came with it: the sender is outside this pid namespace, so not a process of the service');
+        continue;
+      }
+      onMessage({ pid: got.pid, ...parseAssignments(got.data), fds: got.fds });
+    }
+  }
+
   close(): void {
+    this.closed = true;
     this.watcher.close();
     native().close(this.fd);
     try {

@@ -251,7 +251,7 @@ export class Supervisor {
     const timeout = this.options.readyTimeoutMs ?? 30_000;
     let deadline!: Deadline;
     const outcome = await new Promise<'ready' | 'exited' | 'timeout'>((resolve) => {
-      deadline = fresh.readyDeadline = new Deadline(timeout, () => resolve('timeout'));
+      deadline = fresh.readyDeadline = new Deadline(timeout, () => resolve('timeout'), this.readNotifyBacklog);
       fresh.onReady = () => {
         deadline.clear();
         resolve('ready');
@@ -550,7 +550,7 @@ export class Supervisor {
     g.killDeadline = new Deadline(ms, () => {
       this.log(`pid ${g.pid} did not stop within ${ms} ms of ${signal}${g.killDeadline!.extended ? ' and the time it asked for (EXTEND_TIMEOUT_USEC=)' : ''}; killing it with SIGKILL`, 'warning');
       this.kill(g, 'SIGKILL');
-    });
+    }, this.readNotifyBacklog);
   }
 
   /**
@@ -672,11 +672,20 @@ export class Supervisor {
   private armWatchdog(g: Generation): void {
     clearTimeout(g.watchdogTimer);
     if (g.watchdogUsec <= 0 || g.exit || g.stopping) return;
-    g.watchdogTimer = longTimeout(g.watchdogUsec / 1000, () => {
+    const timer = (g.watchdogTimer = longTimeout(g.watchdogUsec / 1000, () => {
+      this.readNotifyBacklog();
+      // A ping that waited re-armed it (or a message turned it off, or the child is stopping).
+      if (g.watchdogTimer !== timer || g.watchdogUsec <= 0 || g.exit || g.stopping) return;
       this.log(`pid ${g.mainPid}: watchdog timeout (no WATCHDOG=1 within ${g.watchdogUsec / 1000} ms), killing it with SIGABRT`, 'err');
       this.stopGeneration(g, 'SIGABRT');
-    });
+    }));
   }
+
+  // Before a timeout acts on a child: the messages that wait in the notify socket came before it
+  // fired, but a supervisor that was stopped (Ctrl-Z in its terminal, SIGSTOP) runs its timers
+  // before it polls the socket once it is continued, and would abort a child that pinged all
+  // along, or fail a reload whose READY=1 waits there.
+  private readonly readNotifyBacklog = (): void => this.notify.readPending();
 
   // Like NotifyAccess=all: a message counts for the generation whose child, declared main
   // process or another process of the service (see belongsTo(), our stand-in for the cgroup)
