@@ -618,6 +618,19 @@ describe('crashes and the fd store', () => {
     expect(await s.finish()).toEqual({ code: 5, signal: null });
   });
 
+  it('at a stop, what is left in the group once the child has exited had the stop signal already: it is waited for, not sent a second SIGTERM', async () => {
+    // The helper drains as a Node process with process.once('SIGTERM') does: a second SIGTERM
+    // meanwhile would kill it (its trap is reset to the default while it drains).
+    const helper = 'trap "echo HELPER TERM; trap - TERM; sleep 0.5; echo HELPER DONE; exit 0" TERM; echo HELPER UP; while :; do sleep 0.1; done';
+    const s = supervise(['-l', '127.0.0.1:0'], ['/bin/sh', '-c', `sh -c '${helper}' & trap "exit 0" TERM; echo UP; while :; do sleep 0.1; done`]);
+    await s.waitFor(/^HELPER UP$/m);
+    await s.waitFor(/^UP$/m);
+    process.kill(s.pid, 'SIGTERM');
+    expect(await s.finish()).toEqual({ code: 0, signal: null });
+    expect(s.stdout).toMatch(/^HELPER TERM\nHELPER DONE$/m);
+    expect(s.stderr).not.toMatch(/left processes in its process group/);
+  });
+
   it('what an exited child left in its process group is stopped before the restart (SIGTERM), as systemd stops what is left in the cgroup', async () => {
     const s = supervise(['-l', '127.0.0.1:0'], ['/bin/sh', '-c', 'sleep 777 & echo "LEFT $!"; sleep 0.3; exit 1']);
     const [, first] = await s.waitFor(/^LEFT (\d+)$/m);

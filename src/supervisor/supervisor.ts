@@ -557,7 +557,8 @@ export class Supervisor {
    * What the service left in the child's process group once its main process is gone (a
    * shell's background job, a helper) gets SIGTERM (and SIGCONT), then SIGKILL after the stop
    * timeout, as systemd stops what is left in the cgroup (KillMode=control-group) before a
-   * restart or the end; resolves once the group is empty. Processes that left the group
+   * restart or the end; a group that was sent a stop signal already only gets the SIGKILL, if it
+   * comes to that. Resolves once the group is empty. Processes that left the group
    * (setsid() daemons) are not reached: there is no cgroup here.
    */
   private async stopLeftovers(g: Generation): Promise<void> {
@@ -567,22 +568,34 @@ export class Supervisor {
     const group = (): boolean => g.pid > 0 && isChildsPid(g);
     const left = (): boolean => (group() && groupAlive(g.pid)) || orphans().length > 0;
     if (!left()) return;
-    const signal = (name: NodeJS.Signals): void => {
-      if (group()) signalGroup(g.pid, name);
-      for (const pid of orphans()) sendSignal(pid, name);
+    // A group sent a stop signal already (a stop, a reload's drain, the watchdog's SIGABRT) is
+    // stopping: what is left there got that signal with the child and may just be slower (tsx's
+    // esbuild, a worker still draining). It is waited for, as systemd waits for the cgroup once
+    // the main process has exited in a stop, and not signalled again: a second SIGTERM kills a
+    // process whose handler was process.once().
+    const asked = g.stopSignals.size > 0;
+    // A process of the group re-parented to us (its parent exited) gets the group's signal: one
+    // of its own would be a second.
+    const outside = (): number[] => orphans().filter((pid) => !(group() && procStat(pid)?.pgrp === g.pid));
+    const signal = (name: NodeJS.Signals, all = false): void => {
+      if (group() && (all || !asked)) signalGroup(g.pid, name);
+      for (const pid of outside()) sendSignal(pid, name);
     };
     const ms = this.options.stopTimeoutMs ?? 90_000;
-    const reparented = orphans();
-    this.log(`pid ${g.pid} left processes in its process group${reparented.length > 0 ? ` or re-parented to the supervisor (${reparented.join(', ')})` : ''}; sending them SIGTERM`, 'warning');
-    signal('SIGTERM');
-    signal('SIGCONT');
+    const reparented = outside();
+    if (!asked || reparented.length > 0) {
+      const where = [asked ? '' : 'in its process group', reparented.length > 0 ? `re-parented to the supervisor (${reparented.join(', ')})` : ''].filter(Boolean).join(' or ');
+      this.log(`pid ${g.pid} left processes ${where}; sending them SIGTERM`, 'warning');
+      signal('SIGTERM');
+      signal('SIGCONT');
+    }
     const deadline = now() + ms;
     let killed = false;
     while (left()) {
       if (!killed && now() >= deadline) {
         killed = true;
-        this.log(`the processes pid ${g.pid} left did not stop within ${ms} ms of SIGTERM; killing them with SIGKILL`, 'warning');
-        signal('SIGKILL');
+        this.log(`the processes pid ${g.pid} left did not stop within ${ms} ms of ${asked ? [...g.stopSignals][0] : 'SIGTERM'}; killing them with SIGKILL`, 'warning');
+        signal('SIGKILL', true);
       }
       await sleep(50);
     }
