@@ -15,6 +15,8 @@ interface Start {
   readonly named: string | undefined;
   /** The script argument as given (relative ones stay relative): process.argv[1] when it cannot be read back. */
   readonly script: string | undefined;
+  /** Variables the start-up added to the environment it was given (--env-file, dotenv), with their values. */
+  readonly added: ReadonlyMap<string, string>;
 }
 
 let start: Start | undefined;
@@ -54,12 +56,39 @@ function scriptAsGiven(cwd: string): string | undefined {
   }
 }
 
+// /proc/self/environ holds the environment exec() gave this process, which setenv() leaves as
+// it was: what process.env has beyond it, the start-up put there — Node's --env-file, dotenv
+// imported first. Neither overrides a variable that is set, so a successor given those values
+// would never see the files as they are now (a changed .env would be ignored by an upgrade).
+function startupAdditions(): Map<string, string> {
+  let given: string;
+  try {
+    given = readFileSync('/proc/self/environ', 'utf8');
+  } catch {
+    return new Map();
+  }
+  const names = new Set(given.split('\0').map((entry) => entry.slice(0, Math.max(0, entry.indexOf('=')))));
+  return new Map(Object.entries(process.env).filter((e): e is [string, string] => !names.has(e[0]) && e[1] !== undefined));
+}
+
 /** Remembers how this process was started (once, at start-up: before a release switch). @internal */
 export function rememberStart(): void {
   if (start) return;
   const cwd = process.cwd();
   const script = scriptAsGiven(cwd);
-  start = { cwd, named: namedCwd(cwd, script), script };
+  start = { cwd, named: namedCwd(cwd, script), script, added: startupAdditions() };
+}
+
+/**
+ * What the successor's environment leaves out of this one: the variables this process's start-up
+ * added (loaded from --env-file files, or by dotenv, before hotUpgrade() was called) and that
+ * still hold those values, so that its own start-up loads them anew from the files as they are
+ * now, as a fresh start would. A variable the app has changed since is passed on.
+ * @internal
+ */
+export function successorEnvironmentRemovals(): Record<string, undefined> {
+  rememberStart();
+  return Object.fromEntries([...start!.added].filter(([name, value]) => process.env[name] === value).map(([name]) => [name, undefined]));
 }
 
 function currentCwd(): string | undefined {

@@ -15,7 +15,7 @@ import { activation } from './registry.js';
 import { startActivated } from './spawn.js';
 import { commandProblem, directoryProblem } from './start-problems.js';
 import { isAlive, procStat } from './processes.js';
-import { rememberStart, successorCommand, successorCwd } from './successor-command.js';
+import { rememberStart, successorCommand, successorCwd, successorEnvironmentRemovals } from './successor-command.js';
 import { MAIN_MESSAGE, REFUSED_FIELD, SUCCESSOR_VARIABLE, UPGRADE_PROTOCOL } from './successor.js';
 import { SUPERVISOR_DIR_VARIABLE, supervisorDirectory } from './successor-serving.js';
 import { isConnection } from './select.js';
@@ -277,6 +277,7 @@ async function startSuccessor(options: HotUpgradeOptions): Promise<Successor> {
   // Likewise the manager's variables: the successor becomes the main process, which speaks to
   // the manager and pings its watchdog (the trampoline sets WATCHDOG_PID to its own pid).
   const env = {
+    ...successorEnvironmentRemovals(),
     [SUCCESSOR_VARIABLE]: UPGRADE_PROTOCOL,
     [HANDOFF_FD_VARIABLE]: String(3 + fds.length),
     [SUPERVISOR_DIR_VARIABLE]: supervisorDirectory(),
@@ -355,7 +356,9 @@ async function startSuccessor(options: HotUpgradeOptions): Promise<Successor> {
  * anew; wait for its READY=1; make it the main process (`MAINPID=` + `READY=1` from this one,
  * which systemd accepts under any NotifyAccess=); then drain the servers, handing idle
  * keep-alive connections to the successor, and exit. A successor that fails or times out is
- * killed and this process keeps serving.
+ * killed and this process keeps serving. The successor's environment is this process's, less
+ * what its start-up added (Node's `--env-file`, dotenv imported first) and has not changed since:
+ * neither overrides a variable that is set, so the successor loads those files as they are now.
  *
  * In the successor nothing changes: the same code calls `listen()` and `ready()`; its messages
  * reach the manager through this process until the hand-over. It is started with

@@ -229,6 +229,32 @@ describe('the predecessor', () => {
     expect(second!.pid).not.toBe(first!.pid);
   });
 
+  it('the successor loads --env-file anew: what this process\'s start-up loaded is not passed on (Node would not override it), what the app changed since is', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sa-env-file-'));
+    const file = join(dir, '.env');
+    writeFileSync(file, 'GREETING=v1\nCHANGED=v1\n');
+    try {
+      const successor = `import http from 'node:http'; import { listen, ready } from 'socket-activation';
+        console.log(JSON.stringify({ successor: { GREETING: process.env.GREETING, CHANGED: process.env.CHANGED } }));
+        await listen(http.createServer(), 'web'); await ready();`;
+      const service = `import http from 'node:http'; import { writeFileSync } from 'node:fs'; import { hotUpgrade, listen } from 'socket-activation';
+        const server = http.createServer((req, res) => res.end()); await listen(server, 'web');
+        const command = () => [process.execPath, '--env-file=${file}', '--input-type=module', '-e', ${JSON.stringify(successor)}];
+        const upgrader = hotUpgrade(server, { signal: null, exit: false, command, onOutcome: () => {} });
+        process.env.CHANGED = 'by the app';
+        writeFileSync(${JSON.stringify(file)}, 'GREETING=v2\\nCHANGED=v2\\n');
+        const o = await upgrader.upgrade();
+        console.log(JSON.stringify({ ok: o.ok, reason: o.reason }));
+        if (o.ok) process.kill(o.pid, 'SIGKILL');
+        process.exit(0);`;
+      const r = await runActivated('', { fds: [inetSocket().fd], env: { LISTEN_FDNAMES: 'web' }, command: [process.execPath, `--env-file=${file}`, '--input-type=module', '-e', service] });
+      const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+      expect(lines).toEqual([{ successor: { GREETING: 'v2', CHANGED: 'by the app' } }, { ok: true }]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('a process that exits after its drain waits for the answer to a request it passed on (the reload command gets it)', async () => {
     // Drained at once (drainLinger 0): without the wait it exited before the successor answered.
     const service = `import http from 'node:http'; import { hotUpgrade, listen } from 'socket-activation';
