@@ -4,11 +4,14 @@
 // generation that served on with no terminal and no one to stop it, holding the port, so that the
 // next `npm start` failed with EADDRINUSE. A hang-up is told apart by the controlling terminal it
 // takes away: it is gone when that SIGHUP arrives. Only a process that had a terminal on stdin,
-// stdout or stderr at the start is watched (nohup and a service manager leave it none of them).
+// stdout or stderr at the start is watched (nohup and a service manager leave it none of them),
+// or one in its terminal's foreground job: a tool that runs commands with pipes for their
+// output (concurrently, say) leaves none of the three on the terminal, and the hang-up reaches
+// them all the same (the kernel signals the foreground job).
 // A `kill -HUP` much later, to a process whose terminal went away long before (it was disowned,
 // say), is still a reload: the loss is noticed by a slow poll, and only a SIGHUP within a short
 // while of it counts as the hang-up.
-import { openSync, closeSync, constants } from 'node:fs';
+import { openSync, closeSync, constants, readFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { isatty } from 'node:tty';
 import { now } from './clock.js';
@@ -28,7 +31,7 @@ let watch: { lostAt: number | undefined; timer: NodeJS.Timeout | undefined } | n
  */
 export function watchTerminal(): boolean {
   if (watch === undefined) {
-    watch = [0, 1, 2].some((fd) => isatty(fd)) && hasTerminalNow() ? { lostAt: undefined, timer: undefined } : null;
+    watch = ([0, 1, 2].some((fd) => isatty(fd)) || inForegroundJob()) && hasTerminalNow() ? { lostAt: undefined, timer: undefined } : null;
     if (watch) watch.timer = setInterval(() => void noticeLoss(), POLL_MS).unref();
   }
   return watch !== null;
@@ -49,6 +52,18 @@ async function noticeLoss(): Promise<void> {
   if (await hasTerminal()) return;
   watch.lostAt ??= now();
   clearInterval(watch.timer);
+}
+
+// /proc/self/stat: after the command name, state, ppid, pgrp, session, tty_nr, tpgid (the
+// terminal's foreground process group). Elsewhere (no /proc) only stdio is looked at.
+function inForegroundJob(): boolean {
+  try {
+    const stat = readFileSync('/proc/self/stat', 'utf8');
+    const [, , pgrp, , tty, foreground] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return tty !== '0' && pgrp === foreground;
+  } catch {
+    return false;
+  }
 }
 
 function hasTerminalNow(): boolean {

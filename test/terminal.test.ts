@@ -70,6 +70,18 @@ describe('the launcher in a terminal', () => {
     expect(t.stdout).toContain(`reloaded: pid ${second} serves`);
   });
 
+  it('a launcher in the foreground job with no terminal on stdin, stdout or stderr (pipes, as concurrently runs it) is stopped by the hang-up too', async () => {
+    const port = await freePort();
+    const t = terminal(`${tagged('LAUNCHER', [process.execPath, cli, '-l', `web=127.0.0.1:${port}`, '--', process.execPath, 'examples/http-server.mjs'])} < /dev/null 2>&1 | cat`);
+    const launcher = Number((await t.waitFor(/LAUNCHER (\d+)/))[1]);
+    seen.add(launcher);
+    const first = await answeringPid(port);
+    hangUp(t);
+    await t.waitFor(/HUNG UP/);
+    await waitGone([launcher, first]);
+    expect({ launcher: gone(launcher), child: gone(first), port: await tryConnect({ host: '127.0.0.1', port }) }).toEqual({ launcher: true, child: true, port: 'ECONNREFUSED' });
+  });
+
   it('a launcher left running in the background (disowned) is not stopped by the hang-up, and reloads on a kill -HUP after it', async () => {
     const port = await freePort();
     const line = `${tagged('LAUNCHER', [process.execPath, cli, '-l', `web=127.0.0.1:${port}`, '--', process.execPath, 'examples/http-server.mjs'])} & disown`;
