@@ -551,7 +551,7 @@ describe('crashes and the fd store', () => {
     process.kill(s.pid, 'SIGTERM');
     await s.waitFor(/^GOT TERM$/m);
     process.kill(s.pid, 'SIGTERM');
-    await s.waitFor(/SIGTERM again: stopping already/, { stream: 'stderr' });
+    await s.waitFor(/SIGTERM again: stopping already \(SIGKILL follows 2000 ms after the first stop signal if needed; to end it now, send another stop signal: SIGQUIT, Ctrl-\\ in a terminal, ends a Node process that does not handle it\)/, { stream: 'stderr' });
     await s.finish();
     expect(s.stdout.match(/^GOT TERM$/gm)).toHaveLength(1);
   });

@@ -502,7 +502,9 @@ export class Supervisor {
     // kill a child whose handler was process.once() in the middle of its drain. Another stop
     // signal (SIGINT after SIGTERM, say) is passed on: that is asking for more.
     if (this.stopsSent.has(signal)) {
-      this.log(`${signal} again: stopping already (SIGKILL follows ${this.options.stopTimeoutMs ?? 90_000} ms after the first stop signal if needed)`);
+      // A second Ctrl-C ends a Node app whose handler was process.once() when it runs on its
+      // own, so a developer at the terminal expects it to here too: say what does.
+      this.log(`${signal} again: stopping already (SIGKILL follows ${this.options.stopTimeoutMs ?? 90_000} ms after the first stop signal if needed; to end it now, send another stop signal: SIGQUIT, Ctrl-\\ in a terminal, ends a Node process that does not handle it)`);
       return;
     }
     this.stopsSent.add(signal);
