@@ -375,7 +375,10 @@ export function hotUpgrade(servers: Server | readonly Server[], options: HotUpgr
   options = checkUpgradeOptions(list, options ?? {});
   // Now, at start-up: the names this process was started with, before a release switch.
   rememberStart();
-  const report = options.onOutcome ?? ((o: UpgradeOutcome) => process.stderr.write(stderrLines(`socket-activation: upgrade ${o.ok ? `done: pid ${o.pid} took over` : `failed: ${o.reason}`}`, o.ok ? 'info' : 'err')));
+  // Run in a terminal, the successor is no part of the shell's job (the job ends with this
+  // process): the developer must learn that Ctrl-C, or closing the window, no longer stops it.
+  const outOfJob = (pid: number): string => (watchTerminal() ? `; it is not a job of this terminal's shell: Ctrl-C and closing the window do not reach it (stop it with kill ${pid})` : '');
+  const report = options.onOutcome ?? ((o: UpgradeOutcome) => process.stderr.write(stderrLines(`socket-activation: upgrade ${o.ok ? `done: pid ${o.pid} took over${outOfJob(o.pid)}` : `failed: ${o.reason}`}`, o.ok ? 'info' : 'err')));
   let current: Promise<UpgradeOutcome> | undefined;
   // The one more upgrade asked for while `current` runs.
   let queued: Promise<UpgradeOutcome> | undefined;

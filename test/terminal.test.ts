@@ -146,12 +146,13 @@ describe('a service with hotUpgrade() in a terminal (systemd-socket-activate in 
     expect({ service: gone(pid), port: await tryConnect({ host: '127.0.0.1', port }) }).toEqual({ service: true, port: 'ECONNREFUSED' });
   });
 
-  it('kill -HUP while the terminal is there upgrades', async () => {
+  it('kill -HUP while the terminal is there upgrades, and says that the successor is out of the shell\'s job', async () => {
     const port = await freePort();
-    const { pid } = await service(port);
+    const { t, pid } = await service(port);
     process.kill(pid, 'SIGHUP');
     // Not a descendant of the terminal once its predecessor has exited: stopped here.
     const successor = await answeringPid(port, pid);
+    await t.waitFor(new RegExp(`upgrade done: pid ${successor} took over; it is not a job of this terminal's shell: Ctrl-C and closing the window do not reach it \\(stop it with kill ${successor}\\)`));
     process.kill(successor, 'SIGTERM');
     await waitGone([pid, successor]);
     expect({ service: gone(pid), successor: gone(successor) }).toEqual({ service: true, successor: true });
