@@ -139,7 +139,7 @@ describe('socket files', () => {
     const launcher = launch(['-l', `web=${path}`, '--', ...child('report')]);
     expect(await launcher.finish()).toEqual({ code: 1, signal: null });
     expect(launcher.stdout).not.toMatch(/REPORT/);
-    expect(launcher.stderr).toContain(`EADDRINUSE: address already in use, bind ${path} (name "web": another process is bound to this socket file)`);
+    expect(launcher.stderr).toContain(`EADDRINUSE: address already in use, bind ${path} (name "web": another process is bound to this socket file (see \`ss -xlp\`): stop it or choose another path)`);
     expect(lstatSync(path).isSocket()).toBe(true);
   });
 

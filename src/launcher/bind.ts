@@ -28,9 +28,9 @@ function advice(errno: number, address: LaunchAddress): string | undefined {
   const where = 'path' in address ? address.path : undefined;
   switch (-errno) {
     case E.EADDRINUSE:
-      if (where === undefined) return 'abstract' in address ? 'another socket has this abstract name' : 'another process listens on this port (see `ss -ltnup`): stop it or choose another port';
+      if (where === undefined) return 'abstract' in address ? 'another socket has this abstract name (see `ss -xlp`)' : 'another process listens on this port (see `ss -ltnup`): stop it or choose another port';
       try {
-        return lstatSync(where).isSocket() ? 'another process is bound to this socket file' : 'a file that is not a socket is there, and the launcher never removes one: choose another path';
+        return lstatSync(where).isSocket() ? 'another process is bound to this socket file (see `ss -xlp`): stop it or choose another path' : 'a file that is not a socket is there, and the launcher never removes one: choose another path';
       } catch {
         return undefined;
       }
