@@ -4,7 +4,7 @@ import { completeUnixAddresses, describeFd, describeWithArticle, RUNTIME_ANON_TY
 import { judgeEnvironment, LISTEN_FDS_START, LISTEN_VARIABLES, splitNames, type EnvironmentVerdict, type Self } from './environment.js';
 import { errnoException, SocketActivationError } from './errors.js';
 import { native, nativeSupported, type NativeText, type Stored } from './native.js';
-import { unsetSupervisorDirectory } from './successor-serving.js';
+import { supervisorDirectory, unsetSupervisorDirectory } from './successor-serving.js';
 
 /** Why {@link listeners} is empty. */
 export type NotActivatedReason =
@@ -76,6 +76,10 @@ let cached: { verdict: Verdict; activation?: Activation; descriptors?: readonly 
 
 const FIX_EXEC =
   'Start node directly from ExecStart= (or the launcher), or use `exec node …` in a shell wrapper, so the process that systemd named in LISTEN_PID is node itself.';
+// Under the launcher ("(or the launcher)" reads there as if it were not used): what goes after its `--`.
+const FIX_EXEC_LAUNCHER =
+  "Put node itself after the launcher's `--` (`socket-activation -l ADDRESS -- node app.js`), or use `exec node …` in a shell wrapper, so the process that the launcher named in LISTEN_PID is node itself.";
+const fixExec = (): string => (supervisorDirectory() !== undefined ? FIX_EXEC_LAUNCHER : FIX_EXEC);
 
 function notActivatedMessage(mismatch: PidMismatch, listenPid: number): { reason: NotActivatedReason; message: string } {
   const ours = `this process is ${process.pid}`;
@@ -87,7 +91,7 @@ function notActivatedMessage(mismatch: PidMismatch, listenPid: number): { reason
           message:
             `LISTEN_PID=${listenPid} is the package manager ${formatProcess(mismatch.holder)} that started this process (${ours}). ` +
             'npm, yarn and pnpm are Node programs: they mark inherited fds close-on-exec at start-up, so the sockets never reach the app. ' +
-            FIX_EXEC,
+            fixExec(),
         };
       }
       if (mismatch.wrapper === 'init') {
@@ -118,7 +122,7 @@ function notActivatedMessage(mismatch: PidMismatch, listenPid: number): { reason
         reason: 'wrapper',
         message:
           `LISTEN_PID=${listenPid} is the ancestor ${formatProcess(mismatch.holder)}, which started this process (${ours}) without exec; ` +
-          `the fds were passed to it, not to us. ${FIX_EXEC}`,
+          `the fds were passed to it, not to us. ${fixExec()}`,
       };
     case 'inherited':
       return {

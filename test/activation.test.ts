@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, expectTypeOf, it } from 'vitest';
 import type { ConnectionDescriptor, DatagramDescriptor, Descriptor, FifoDescriptor, listener, SocketDescriptor, StreamListenerDescriptor } from '../src/index.js';
-import { finish, fixtures, reportOf, root, runActivated, startActivated, waitForLine } from './helpers/activated.js';
+import { cli, finish, fixtures, reportOf, root, runActivated, startActivated, waitForLine } from './helpers/activated.js';
 import { bareSocket, closeAll, closeSocket, inetSocket, unixSocket } from './helpers/sockets.js';
 import { runInline } from './helpers/inline.js';
 import { native } from '../src/native.js';
@@ -338,6 +338,23 @@ describe('not activated, and why', () => {
       const out = JSON.parse(r.stdout.trim().split('\n').pop()!);
       expect(out.error).toMatchObject({ code: 'ERR_NOT_ACTIVATED', reason: 'wrapper' });
       expect(out.error.message).toMatch(/package manager/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+  it('npm start under the launcher: the fix named is what goes after the launcher\'s --, not ExecStart=', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sa-npm-'));
+    try {
+      mkdirSync(join(dir, 'node_modules'));
+      symlinkSync(root, join(dir, 'node_modules', 'socket-activation'));
+      writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'app', private: true, scripts: { start: `node "${fixtures}report.mjs" listener web` } }));
+      const npm = execFileSync('/bin/sh', ['-c', 'command -v npm'], { encoding: 'utf8' }).trim();
+      const child = spawn(process.execPath, [cli, '--restart', 'no', '-l', 'web=127.0.0.1:0', '--', npm, 'start', '--silent'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+      const r = await finish(child);
+      const out = JSON.parse(r.stdout.trim().split('\n').pop()!);
+      expect(out.error).toMatchObject({ code: 'ERR_NOT_ACTIVATED', reason: 'wrapper' });
+      expect(out.error.message).toMatch(/is the package manager .*Put node itself after the launcher's `--` \(`socket-activation -l ADDRESS -- node app\.js`\)/);
+      expect(out.error.message).not.toMatch(/ExecStart=/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
