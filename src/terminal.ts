@@ -11,10 +11,11 @@
 // A `kill -HUP` much later, to a process whose terminal went away long before (it was disowned,
 // say), is still a reload: the loss is noticed by a slow poll, and only a SIGHUP within a short
 // while of it counts as the hang-up.
-import { openSync, closeSync, constants, readFileSync } from 'node:fs';
+import { openSync, closeSync, constants } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { isatty } from 'node:tty';
 import { now } from './clock.js';
+import { procStat } from './processes.js';
 
 const POLL_MS = 1000;
 /** How long after the terminal's loss was noticed a SIGHUP is still its hang-up. */
@@ -54,16 +55,10 @@ async function noticeLoss(): Promise<void> {
   clearInterval(watch.timer);
 }
 
-// /proc/self/stat: after the command name, state, ppid, pgrp, session, tty_nr, tpgid (the
-// terminal's foreground process group). Elsewhere (no /proc) only stdio is looked at.
+// Where there is no /proc, only stdio is looked at.
 function inForegroundJob(): boolean {
-  try {
-    const stat = readFileSync('/proc/self/stat', 'utf8');
-    const [, , pgrp, , tty, foreground] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return tty !== '0' && pgrp === foreground;
-  } catch {
-    return false;
-  }
+  const stat = procStat(process.pid);
+  return stat !== undefined && stat.tty !== 0 && stat.pgrp === stat.tpgid;
 }
 
 function hasTerminalNow(): boolean {
