@@ -87,7 +87,7 @@ describe('fd accounting', () => {
     }
   }, 60_000 * slowdown);
 
-  it("the launcher's command gets 0, 1, 2 and its sockets at 3.., nothing of the launcher's own", () => {
+  it("the launcher's command gets 0, 1, 2, its sockets at 3.. and the hand-over channel after them, nothing else of the launcher's", () => {
     // fds this test process holds without FD_CLOEXEC pass to any child; they are not the launcher's.
     const passedThrough = readdirSync('/proc/self/fd')
       .map(Number)
@@ -98,11 +98,14 @@ describe('fd accounting', () => {
           return false;
         }
       });
-    const out = execFileSync(process.execPath, [cli, '-l', '127.0.0.1:0', '-d', '127.0.0.1:0', '--seqpacket', `${dir}/seq`, '--', '/bin/sh', '-c', 'ls /proc/$$/fd'], {
+    const out = execFileSync(process.execPath, [cli, '-l', '127.0.0.1:0', '-d', '127.0.0.1:0', '--seqpacket', `${dir}/seq`, '--', '/bin/sh', '-c', 'echo $SOCKET_ACTIVATION_HANDOFF_FD; ls /proc/$$/fd'], {
       encoding: 'utf8',
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    const fds = out.split(/\s+/).filter(Boolean).map(Number).sort((a, b) => a - b);
-    expect(fds.filter((fd) => !passedThrough.includes(fd) || fd < 6)).toEqual([0, 1, 2, 3, 4, 5]);
+    const [channel, ...listed] = out.split(/\s+/).filter(Boolean).map(Number);
+    const fds = listed.sort((a, b) => a - b);
+    // Every child has the channel a stopping child's idle connections come by (see the supervisor).
+    expect(channel).toBe(6);
+    expect(fds.filter((fd) => !passedThrough.includes(fd) || fd < 7)).toEqual([0, 1, 2, 3, 4, 5, 6]);
   });
 });

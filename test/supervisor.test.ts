@@ -339,6 +339,33 @@ describe('reload on SIGHUP', () => {
     for (let i = 0; i < 100 && alive(Number(fresh)); i++) await sleep(50);
     expect(alive(Number(fresh))).toBe(false);
   });
+
+  it('a new child that times out while serving keep-alive clients: its idle connections go to the child that keeps serving (the first one too), not into the store until some later start', async () => {
+    const port = await freePort();
+    const control = mkdtempSync(join(dir, 'race-'));
+    const s = supervise(['-l', `web=127.0.0.1:${port}`, '--ready-timeout', '1'], [process.execPath, join(fixtures, 'race-service.mjs'), control]);
+    const first = await firstAnswer(port);
+    // The next child listens at once and would send READY=1 only long after the timeout.
+    writeFileSync(join(control, 'next.json'), JSON.stringify({ readyDelay: 60_000 }));
+    process.kill(s.pid, 'SIGHUP');
+    const agents: http.Agent[] = [];
+    let fresh: { pid: number; localPort: number } | undefined;
+    // Both children accept on the one listener: clients until one is the new child's.
+    while (!fresh && agents.length < 50) {
+      const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+      agents.push(agent);
+      const a = await ask(port, agent);
+      if (a.pid !== first) fresh = a;
+    }
+    expect(fresh).toBeDefined();
+    await s.waitFor(/reload failed: the new child \(pid \d+\) sent no READY=1 within 1000 ms; pid \d+ keeps serving/, { stream: 'stderr' });
+    for (const until = Date.now() + 10_000; alive(fresh!.pid) && Date.now() < until; ) await sleep(50);
+    expect(alive(fresh!.pid)).toBe(false);
+    // The same connection, answered by the child that kept serving.
+    const next = await ask(port, agents.at(-1)!);
+    expect(next).toEqual({ pid: first, localPort: fresh!.localPort });
+    for (const agent of agents) agent.destroy();
+  });
 });
 
 describe('crashes and the fd store', () => {

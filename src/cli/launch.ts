@@ -81,7 +81,7 @@ const RESERVED_VARIABLES = new Map<string, string>([
   ['WATCHDOG_PID', "the child's own pid, with WATCHDOG_USEC"],
   ['FDSTORE', 'from --fd-store-max'],
   [SUPERVISOR_DIR_VARIABLE, "the supervisor's private directory"],
-  [HANDOFF_FD_VARIABLE, "a reload's hand-over channel"],
+  [HANDOFF_FD_VARIABLE, 'the hand-over channel every child gets (idle connections from a child that stops)'],
 ]);
 
 function usage(message: string): never {

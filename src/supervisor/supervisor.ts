@@ -66,7 +66,7 @@ interface Generation {
   stopping: boolean;
   /** When it was started, by the monotonic clock (now()): the start limit and the backoff count from it. */
   readonly startedAt: number;
-  /** The supervisor's end of the reload hand-over channel (connections from the previous child). */
+  /** The supervisor's end of the hand-over channel: idle connections of a child that stops beside this one (an old one after a reload, a new one that failed its reload). */
   handoffFd?: number;
   watchdogUsec: number;
   watchdogTimer?: NodeJS.Timeout;
@@ -338,11 +338,13 @@ export class Supervisor {
     // As systemd 254 and later: the store's size when it is enabled, so that a service can tell
     // whether what it stores is kept (252 sets nothing).
     env.FDSTORE = this.store.max > 0 ? String(this.store.max) : undefined;
+    // Every child gets a hand-over channel, not only a reload's: whichever child serves may be
+    // sent the idle connections of one that stops beside it — the old child after a reload,
+    // and a reload's new child that timed out (it served already) while the first child, or a
+    // restarted one, keeps serving. Without one they would wait in the store for the next start.
     let pair: [number, number] | undefined;
-    if (forReload) {
-      const p = native().socketPair(native().constants.SOCK_DGRAM);
-      if (typeof p !== 'number') pair = p;
-    }
+    const p = native().socketPair(native().constants.SOCK_DGRAM);
+    if (typeof p !== 'number') pair = p;
     // The hand-over channel sits right after the LISTEN_FDS range, outside of it.
     if (pair) env[HANDOFF_FD_VARIABLE] = String(3 + fds.length);
     // Where the supervisor started, by the name it was given: a symlinked release directory
@@ -812,9 +814,10 @@ export class Supervisor {
     const successor = from.stopping && this.current !== from && this.current?.ready ? this.current : undefined;
     for (const fd of fds) {
       // An old child draining during a reload hands its idle connections (keepConnection()'s
-      // default names, which keptConnections() gives to the server) to the new one, which is
-      // already running and would only see the store at its next start. Anything else stays in
-      // the store, as systemd keeps it.
+      // default names, which keptConnections() gives to the server) to the new one, and a new
+      // child that failed its reload to the one that keeps serving: that one is already running
+      // and would only see the store at its next start. Anything else stays in the store, as
+      // systemd keeps it.
       if (successor?.handoffFd !== undefined && name.startsWith(KEPT_PREFIX) && isConnectionFd(fd)) {
         const r = native().sendOn(successor.handoffFd, Buffer.from(`FDNAME=${name}`), Int32Array.of(fd));
         if (r >= 0) continue;
