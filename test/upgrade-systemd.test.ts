@@ -3,7 +3,7 @@
 // reload (ExecReload= waits for the outcome), rollback of a broken successor, a symlinked
 // release switch (removing the old release) taking effect.
 import { once } from 'node:events';
-import { mkdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import http from 'node:http';
 import net from 'node:net';
@@ -18,6 +18,11 @@ let m: Manager;
 let port: number;
 let failMarker: string;
 let stallMarker: string;
+
+/** The ExecStop= line of examples/zero-downtime/web.service, as shipped (undefined when it has none). */
+const exampleExecStop = readFileSync(join(root, 'examples', 'zero-downtime', 'web.service'), 'utf8')
+  .split('\n')
+  .find((l) => l.startsWith('ExecStop='));
 
 beforeAll(async () => {
   m = await startManager();
@@ -38,6 +43,7 @@ beforeAll(async () => {
     Type=notify
     ExecStart=${command(process.execPath, `${fixtures}systemd-web.mjs`, '--fail-if', failMarker, '--stall-if', stallMarker)}
     ExecReload=${command(join(root, 'bin/socket-activation-reload'))} $MAINPID
+    ${exampleExecStop ?? ''}
     FileDescriptorStoreMax=64
     TimeoutStopSec=30
     StandardOutput=append:${m.path('logs', 'web.log')}
@@ -121,6 +127,22 @@ describe('zero-downtime restarts and upgrades (real systemd)', () => {
     expect(r.failed).toEqual([]);
     expect(r.ok).toBeGreaterThan(50);
     expect(r.pids.size).toBeGreaterThanOrEqual(4);
+  });
+
+  it('restart after each of 3 reloads, once the old process is gone (the main process is then a successor, which systemd did not start, alone in the unit), under the same load: 0 failed requests, with the example\'s ExecStop=', async () => {
+    const load = startLoad(port, { keepAlive: 4, fresh: 2 });
+    for (let i = 0; i < 3; i++) {
+      await sleep(400);
+      const old = await mainPid();
+      await m.systemctl('reload', 'web.service');
+      // Once the old process has drained and gone, the successor is alone in the unit.
+      while (existsSync(`/proc/${old}`)) await sleep(20);
+      await m.systemctl('restart', 'web.service');
+    }
+    await sleep(400);
+    const r = await load.stop();
+    expect(r.failed).toEqual([]);
+    expect(r.ok).toBeGreaterThan(50);
   });
 
   it('reload x4 (hot upgrade) under the same load: 0 failed requests, a new main pid each time', async () => {
