@@ -799,6 +799,20 @@ describe('crashes and the fd store', () => {
     expect(s.stderr).not.toMatch(/keeps serving/);
   });
 
+  it('a stop during a reload whose new child sends READY=1 while it stops: the reload is cancelled, not done (the stopping old child is not made to drain as replaced)', async () => {
+    const port = await freePort();
+    const s = supervise(['-l', `web=127.0.0.1:${port}`], supervised('--ready-delay', '1500', '--slow-stop', '3000'));
+    await s.json('UP');
+    process.kill(s.pid, 'SIGHUP');
+    // The new child has its SIGTERM handler (it says "serving" after that), not READY=1 yet.
+    await s.waitFor(/\[\d+\] serving\n[\s\S]*\[\d+\] serving/, { stream: 'stderr' });
+    process.kill(s.pid, 'SIGTERM');
+    // Both stop slowly (3 s); the new child's READY=1 comes meanwhile (1.5 s after its start).
+    expect(await s.finish()).toMatchObject({ code: 0 });
+    expect(s.stderr).toMatch(/reload cancelled: stopping \(the new child, pid \d+, is stopped too\)/);
+    expect(s.stderr).not.toMatch(/reloaded:/);
+  });
+
   it('a notify message over 4096 bytes is ignored with a warning, as systemd ignores it; the next one counts', async () => {
     const sender = join(dir, 'big-message.py');
     writeFileSync(

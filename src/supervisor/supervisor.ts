@@ -262,8 +262,10 @@ export class Supervisor {
       });
     });
     fresh.readyDeadline = undefined;
-    if (outcome !== 'ready' && this.ending) {
-      // The stop ends the new child as it ends the old one: nothing failed, and nothing serves on.
+    if (this.ending) {
+      // The stop ends the new child as it ends the old one: nothing failed, and nothing serves
+      // on. A READY=1 it sends while it stops changes nothing: the old child stays the main one,
+      // already stopping with the stop's signal, not sent SIGTERM as replaced on top of it.
       this.log(`reload cancelled: stopping${fresh.pid > 0 ? ` (the new child, pid ${fresh.pid}, is stopped too)` : ''}`);
       return false;
     }
