@@ -11,6 +11,7 @@ import { keepConnection } from './kept-connections.js';
 import { stopAccepting } from './listen.js';
 import { extendTimeout, notify } from './notify.js';
 import { successorServing } from './successor-serving.js';
+import { predecessorHandingOver } from './successor.js';
 
 /**
  * Where idle keep-alive connections go when a server drains. Only plain HTTP/1 connections move:
@@ -402,6 +403,16 @@ function trackerOf(server: Server): Tracker {
   return tracker;
 }
 
+/** Settles once the tracker has no connection, session or handshake left (checked at once and at each onGone()). */
+function allGone(tracker: Tracker, unseen: () => number): Promise<void> {
+  return new Promise((resolve) => {
+    tracker.onGone = () => {
+      if (tracker.connections.size === 0 && tracker.sessions.size === 0 && tracker.handshaking.size === 0 && unseen() === 0) resolve();
+    };
+    tracker.onGone();
+  });
+}
+
 /** Connections the server counts that the tracker does not know (see Tracker.countsUnseen). */
 function unseenConnections(tracker: Tracker): number {
   const counted = (tracker.server as { _connections?: number })._connections ?? 0;
@@ -494,8 +505,9 @@ function isHttp1(server: Server): boolean {
  * the next process already serves, idle connections may first linger here (see
  * {@link DrainOptions.linger}). A TLS connection still in its handshake is waited for: its
  * request is answered with `Connection: close`. At `timeout` the rest is cut. Resolves when
- * the server has no connection left. A call while the server is draining joins that drain
- * (its options stay).
+ * the server has no connection left; in a hot upgrade's successor, also not before the process
+ * before it has finished handing it idle connections (those coming meanwhile are drained too).
+ * A call while the server is draining joins that drain (its options stay).
  *
  * @throws (rejects) ERR_INVALID_ARGUMENT for a bad argument (not a server, a bad timeout,
  * linger or handOff); ERR_NOT_TRACKED for a net or HTTP/2 server with connections accepted
@@ -632,10 +644,23 @@ async function drainTracked(tracker: Tracker, timeout: number, linger: number, o
   tracker.onGone?.();
 
   let timer: NodeJS.Timeout | undefined;
+  let timedOut = false;
   const expired = new Promise<void>((resolve) => {
-    timer = setTimeout(resolve, timeout);
+    timer = setTimeout(() => {
+      timedOut = true;
+      resolve();
+    }, timeout);
   });
   await Promise.race([finished, expired]);
+  // A hot upgrade's successor stopping while its predecessor still drains (a restart right after
+  // the upgrade): the predecessor goes on handing it idle connections until its own drain is
+  // over, and one that came after this drain had ended would be closed by this process's exit,
+  // under any request its client had sent. So this drain lasts until the predecessor has closed
+  // the channel, draining what comes meanwhile like any connection of its own.
+  for (let handing = predecessorHandingOver(); handing && !timedOut; handing = predecessorHandingOver()) {
+    await Promise.race([handing, expired]);
+    if (!timedOut) await Promise.race([allGone(tracker, unseen), expired]);
+  }
   clearTimeout(timer);
   clearTimeout(lingerTimer);
   clearInterval(watchUnseen);
@@ -662,7 +687,7 @@ async function drainTracked(tracker: Tracker, timeout: number, linger: number, o
     }
     tracker.handshaking.clear();
     tracker.onGone?.();
-    await finished;
+    await allGone(tracker, unseen);
   }
   tracker.draining = undefined;
   tracker.onGone = undefined;

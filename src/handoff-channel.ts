@@ -5,7 +5,7 @@ import { stopReading } from './kept-connections.js';
 import { isConnection } from './select.js';
 import { native, nativeSupported, PollState } from './native.js';
 import { serverFor } from './served.js';
-import { attachPredecessor, becomeMain, MAIN_MESSAGE, otherProtocol, REFUSED_FIELD, UPGRADE_PROTOCOL } from './successor.js';
+import { attachPredecessor, becomeMain, MAIN_MESSAGE, otherProtocol, predecessorClosed, REFUSED_FIELD, UPGRADE_PROTOCOL } from './successor.js';
 import { startWarmUp } from './warm-up.js';
 import { stderrLines } from './journal.js';
 
@@ -64,6 +64,8 @@ function listen(fd: number): void {
         watcher.close();
         n.close(fd);
         becomeMain();
+        // After the connections of the last message, which may wait two turns (adoptWaitingFirst()).
+        setImmediate(() => setImmediate(() => setImmediate(predecessorClosed)));
         return;
       }
       if (got.fds.length === 0 && got.data.equals(MAIN)) becomeMain();

@@ -1,5 +1,6 @@
 import type net from 'node:net';
 import type { Descriptor } from './descriptor.js';
+import { predecessorHandingOver } from './successor.js';
 
 // Which server serves which inherited listener, as listen() set them up: connections handed
 // over by a predecessor (hot upgrade) or by the supervisor (reload) are given to that server.
@@ -13,7 +14,9 @@ const listenersOf = new Map<net.Server, Descriptor[]>();
 export function registerServer(descriptors: readonly Descriptor[], server: net.Server): void {
   // Listened again after a close: it goes to the end, behind servers registered meanwhile.
   const known = listenersOf.get(server);
-  if (known === undefined) server.once('close', () => listenersOf.delete(server));
+  // Not before the hand-over from a hot upgrade's predecessor is over: a successor whose drain
+  // (a restart right after the upgrade) closed its server still takes what comes, to drain it.
+  if (known === undefined) server.once('close', () => void (predecessorHandingOver() ?? Promise.resolve()).then(() => listenersOf.delete(server)));
   listenersOf.delete(server);
   listenersOf.set(server, [...(known ?? []), ...descriptors]);
 }

@@ -52,6 +52,26 @@ export function attachPredecessor(fd: number): void {
   predecessor = fd;
 }
 
+let channelClosed = false;
+let handOver: Promise<void> | undefined;
+let endHandOver: () => void = () => undefined;
+
+/**
+ * In a hot upgrade's successor: settles once the predecessor has closed the channel (its drain
+ * is over, or it exited), after which nothing more comes down it; undefined in any other
+ * process, and once the channel has closed. @internal
+ */
+export function predecessorHandingOver(): Promise<void> | undefined {
+  if (predecessor < 0 || channelClosed) return undefined;
+  return (handOver ??= new Promise((resolve) => (endHandOver = resolve)));
+}
+
+/** The predecessor closed the channel. @internal */
+export function predecessorClosed(): void {
+  channelClosed = true;
+  endHandOver();
+}
+
 /** The predecessor said so (MAIN_MESSAGE) or is gone (the channel closed). @internal */
 export function becomeMain(): void {
   if (role !== 'successor') return;

@@ -182,6 +182,18 @@ describe('zero-downtime restarts and upgrades (real systemd)', () => {
     quiet.destroy();
   });
 
+  it('a restart while the old process of a reload still lingers: its idle keep-alive connection still reaches the next process (same TCP session), through the stopping successor', async () => {
+    const quiet = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const idle = await ask(quiet, '/q');
+    await m.systemctl('reload', 'web.service');
+    // At once: the old process lingers 1 s (drainLinger) before it hands the connection on, and
+    // the successor, asked to stop, has nothing of its own to drain.
+    await m.systemctl('restart', 'web.service');
+    const next = await ask(quiet, '/r');
+    expect(next).toMatchObject({ pid: await mainPid(), localPort: idle.localPort, reused: true });
+    quiet.destroy();
+  });
+
   it('reload: a request sent while its idle connection is on its way to a slow successor is answered there', async () => {
     const a = await connect();
     a.socket.write(request('/a1'));
