@@ -327,38 +327,34 @@ describe('not activated, and why', () => {
     const plain = await reportOf('report.mjs', { listenPid: 'none', args: ['listener', 'web'] });
     expect(plain.error.message).not.toMatch(/fd 3 is/);
   });
-  it('npm start: the package manager is named as the wrapper', async () => {
+  /** Runs `run` in a throwaway app whose `npm start` asks report.mjs for the listener 'web'. */
+  async function inNpmApp(run: (dir: string, npm: string) => Promise<void>): Promise<void> {
     const dir = mkdtempSync(join(tmpdir(), 'sa-npm-'));
     try {
       mkdirSync(join(dir, 'node_modules'));
       symlinkSync(root, join(dir, 'node_modules', 'socket-activation'));
       writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'app', private: true, scripts: { start: `node "${fixtures}report.mjs" listener web` } }));
-      const npm = execFileSync('/bin/sh', ['-c', 'command -v npm'], { encoding: 'utf8' }).trim();
+      await run(dir, execFileSync('/bin/sh', ['-c', 'command -v npm'], { encoding: 'utf8' }).trim());
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  it('npm start: the package manager is named as the wrapper', () =>
+    inNpmApp(async (dir, npm) => {
       const r = await runActivated('', { fds: [inetSocket().fd], command: [npm, 'start', '--silent'], cwd: dir });
       const out = JSON.parse(r.stdout.trim().split('\n').pop()!);
       expect(out.error).toMatchObject({ code: 'ERR_NOT_ACTIVATED', reason: 'wrapper' });
       expect(out.error.message).toMatch(/package manager/);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
-  it('npm start under the launcher: the fix named is what goes after the launcher\'s --, not ExecStart=', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'sa-npm-'));
-    try {
-      mkdirSync(join(dir, 'node_modules'));
-      symlinkSync(root, join(dir, 'node_modules', 'socket-activation'));
-      writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'app', private: true, scripts: { start: `node "${fixtures}report.mjs" listener web` } }));
-      const npm = execFileSync('/bin/sh', ['-c', 'command -v npm'], { encoding: 'utf8' }).trim();
+    }));
+  it('npm start under the launcher: the fix named is what goes after the launcher\'s --, not ExecStart=', () =>
+    inNpmApp(async (dir, npm) => {
       const child = spawn(process.execPath, [cli, '--restart', 'no', '-l', 'web=127.0.0.1:0', '--', npm, 'start', '--silent'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
       const r = await finish(child);
       const out = JSON.parse(r.stdout.trim().split('\n').pop()!);
       expect(out.error).toMatchObject({ code: 'ERR_NOT_ACTIVATED', reason: 'wrapper' });
       expect(out.error.message).toMatch(/is the package manager .*Put node itself after the launcher's `--` \(`socket-activation -l ADDRESS -- node app\.js`\)/);
       expect(out.error.message).not.toMatch(/ExecStart=/);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
+    }));
   it.each(['spawn', 'fork', 'cluster'])('a %s child of an activated process: inherited (absent once the parent unset LISTEN_*)', async (how) => {
     const fds = [inetSocket().fd];
     const env = { LISTEN_FDNAMES: 'web' };
