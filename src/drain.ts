@@ -617,11 +617,7 @@ async function drainTracked(tracker: Tracker, timeout: number, linger: number, o
   // Done when no connection or session is left. Not the server's 'close' event: a socket sent
   // to another process over IPC never tells the server it is gone.
   const unseen = (): number => (tracker.countsUnseen ? unseenConnections(tracker) : 0);
-  const finished = new Promise<void>((resolve) => {
-    tracker.onGone = () => {
-      if (tracker.connections.size === 0 && tracker.sessions.size === 0 && tracker.handshaking.size === 0 && unseen() === 0) resolve();
-    };
-  });
+  const finished = allGone(tracker, unseen);
   // Those connections tell nothing when they close (a finished handshake is tracked from then on).
   const watchUnseen = tracker.countsUnseen ? setInterval(() => tracker.onGone?.(), 20) : undefined;
   stopAccepting(server);

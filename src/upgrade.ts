@@ -377,7 +377,8 @@ export function hotUpgrade(servers: Server | readonly Server[], options: HotUpgr
   rememberStart();
   // Run in a terminal, the successor is no part of the shell's job (the job ends with this
   // process): the developer must learn that Ctrl-C, or closing the window, no longer stops it.
-  const outOfJob = (pid: number): string => (watchTerminal() ? `; it is not a job of this terminal's shell: Ctrl-C and closing the window do not reach it (stop it with kill ${pid})` : '');
+  const inTerminal = watchTerminal();
+  const outOfJob = (pid: number): string => (inTerminal ? `; it is not a job of this terminal's shell: Ctrl-C and closing the window do not reach it (stop it with kill ${pid})` : '');
   const report = options.onOutcome ?? ((o: UpgradeOutcome) => process.stderr.write(stderrLines(`socket-activation: upgrade ${o.ok ? `done: pid ${o.pid} took over${outOfJob(o.pid)}` : `failed: ${o.reason}`}`, o.ok ? 'info' : 'err')));
   let current: Promise<UpgradeOutcome> | undefined;
   // The one more upgrade asked for while `current` runs.
@@ -553,7 +554,7 @@ export function hotUpgrade(servers: Server | readonly Server[], options: HotUpgr
   };
 
   const signal = options.signal === undefined ? 'SIGHUP' : options.signal;
-  const terminal = signal === 'SIGHUP' && watchTerminal();
+  const terminal = signal === 'SIGHUP' && inTerminal;
   const onSignal = (): void => {
     if (!terminal) return void upgrade();
     void isHangUp().then((hangUp) => {

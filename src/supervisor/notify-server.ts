@@ -46,13 +46,15 @@ export class NotifyServer {
   readonly path: string;
   private readonly fd: number;
   private readonly watcher: NativeWatcher;
-  private readonly onMessage: (m: NotifyMessage) => void;
-  private readonly onIgnored: (pid: number, why: string) => void;
   private readonly credentials: boolean;
   private closed = false;
 
   /** `onIgnored` hears of each message dropped whole, with the sender's pid and why. */
-  constructor(dir: string, onMessage: (m: NotifyMessage) => void, onIgnored: (pid: number, why: string) => void) {
+  constructor(
+    dir: string,
+    private readonly onMessage: (m: NotifyMessage) => void,
+    private readonly onIgnored: (pid: number, why: string) => void,
+  ) {
     const n = native();
     const c = n.constants;
     this.path = join(dir, 'notify');
@@ -80,8 +82,6 @@ export class NotifyServer {
       throw err;
     }
     this.fd = fd;
-    this.onMessage = onMessage;
-    this.onIgnored = onIgnored;
     this.credentials = credentials;
     this.watcher = new n.Watcher(fd, () => this.readPending());
     // Never the reason the supervisor stays alive: its children are.
